@@ -1,0 +1,198 @@
+// lstm_step.wgsl — one fused LSTM time step for one layer-direction: the recurrent
+// matmul for all four gates, the input projection and bias, the peepholes, the
+// activations and the c/h update, in one dispatch with no pointwise pass after it.
+//
+//   z[b, j, g] = gx[t][b][j][g] + Σ_k s[b][k] · w_rec[j][g][k]
+//                s = h_{t-1} (K = H), or [h_{t-1}; c_{t-1}] for Full peepholes (K = 2H)
+//   Diagonal:    z_i += p_i·c_{t-1};  z_f += p_f·c_{t-1};  z_o += p_o·c_t
+//   c_t = σ(z_f)·c_{t-1} + σ(z_i)·tanh(z_g);   h_t = σ(z_o)·tanh(c_t)
+//   Past a sequence's length (t ≥ lens[b]) its state is copied unchanged and its output is 0.
+//
+// Bindings:
+//   0 p          uniform  sizes (StepParams in src/gpu/kernels.rs)
+//   1 step       uniform  {t_global, t_local}, one entry per time step at a dynamic offset
+//   2 w_rec      [H][4][K]  recurrent weights, the 4 gate rows of a unit adjacent
+//   3 peep       [H][3]     diagonal peepholes (i, f, o); a dummy otherwise
+//   4 gx         [Tc][B][H] vec4 input projection of this chunk, gates (i, f, g, o)
+//   5 lens       [B]        valid length of each sequence
+//   6 state_in   [2][B][H]  h block then c block, read
+//   7 state_out  [2][B][H]  written (ping-pong with state_in across steps)
+//   8 y          [Tc][B][out_stride]  this direction's columns start at out_offset
+//
+// Two tilings of the same step (the host picks by batch size):
+//   step_gemv   grid (ceil(H/2), ceil(B/4)):  small batch. 32 threads split the K
+//               reduction of each unit, then a tree reduction in workgroup memory.
+//   step_tiled  grid (ceil(H/16), ceil(B/16)): large batch. A 16-unit × 16-row tile,
+//               weights and state staged through workgroup memory in K-slices of 16,
+//               each thread accumulating 4 gates × 4 batch rows in registers.
+
+struct StepParams {
+    batch: u32,
+    hidden: u32,
+    k_rec: u32,
+    peephole: u32, // 0 none, 1 diagonal, 2 full
+    out_stride: u32,
+    out_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct StepIndex {
+    t_global: u32,
+    t_local: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: StepParams;
+@group(0) @binding(1) var<uniform> step: StepIndex;
+@group(0) @binding(2) var<storage, read> w_rec: array<f32>;
+@group(0) @binding(3) var<storage, read> peep: array<f32>;
+@group(0) @binding(4) var<storage, read> gx: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> lens: array<u32>;
+@group(0) @binding(6) var<storage, read> state_in: array<f32>;
+@group(0) @binding(7) var<storage, read_write> state_out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// tanh via exp(-2|x|): never forms inf/inf, unlike the textbook (e^2x - 1)/(e^2x + 1).
+fn tanh_stable(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// Element k of the recurrent operand of batch row b: h for k < H, c for k ≥ H.
+fn operand(b: u32, k: u32) -> f32 {
+    if (k < p.hidden) {
+        return state_in[b * p.hidden + k];
+    }
+    return state_in[(p.batch + b) * p.hidden + (k - p.hidden)];
+}
+
+// The pointwise half of the step for unit j of batch row b; `acc` holds the four
+// recurrent dot products (i, f, g, o).
+fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
+    let h_idx = b * p.hidden + j;
+    let c_idx = (p.batch + b) * p.hidden + j;
+    let h_prev = state_in[h_idx];
+    let c_prev = state_in[c_idx];
+    var z = acc + gx[(step.t_local * p.batch + b) * p.hidden + j];
+    if (p.peephole == 1u) {
+        z.x += peep[3u * j] * c_prev;
+        z.y += peep[3u * j + 1u] * c_prev;
+    }
+    let c_new = sigmoid(z.y) * c_prev + sigmoid(z.x) * tanh_stable(z.z);
+    if (p.peephole == 1u) {
+        z.w += peep[3u * j + 2u] * c_new;
+    }
+    let h_new = sigmoid(z.w) * tanh_stable(c_new);
+    let live = step.t_global < lens[b];
+    state_out[h_idx] = select(h_prev, h_new, live);
+    state_out[c_idx] = select(c_prev, c_new, live);
+    y[(step.t_local * p.batch + b) * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+}
+
+// ---- small batch: split-K GEMV -------------------------------------------------
+
+const GEMV_UNITS: u32 = 2u;
+const GEMV_LANES: u32 = 32u;
+const GEMV_ROWS: u32 = 4u;
+
+var<workgroup> partial: array<vec4<f32>, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_LANES]
+
+@compute @workgroup_size(64)
+fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let u = li / GEMV_LANES;
+    let lane = li % GEMV_LANES;
+    let j = wg.x * GEMV_UNITS + u;
+    let b0 = wg.y * GEMV_ROWS;
+    let kr = p.k_rec;
+    var acc: array<vec4<f32>, 4>;
+    if (j < p.hidden) {
+        let row = j * 4u * kr;
+        for (var k = lane; k < kr; k += GEMV_LANES) {
+            let w = vec4(w_rec[row + k], w_rec[row + kr + k], w_rec[row + 2u * kr + k], w_rec[row + 3u * kr + k]);
+            for (var r = 0u; r < GEMV_ROWS; r++) {
+                if (b0 + r < p.batch) {
+                    acc[r] = fma(w, vec4(operand(b0 + r, k)), acc[r]);
+                }
+            }
+        }
+    }
+    for (var r = 0u; r < GEMV_ROWS; r++) {
+        partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane] = acc[r];
+    }
+    workgroupBarrier();
+    for (var s = GEMV_LANES / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            for (var r = 0u; r < GEMV_ROWS; r++) {
+                let i = (u * GEMV_ROWS + r) * GEMV_LANES + lane;
+                partial[i] += partial[i + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    let b = b0 + lane;
+    if (lane < GEMV_ROWS && j < p.hidden && b < p.batch) {
+        cell_update(b, j, partial[(u * GEMV_ROWS + lane) * GEMV_LANES]);
+    }
+}
+
+// ---- large batch: register-blocked tile ----------------------------------------
+
+const TILE_UNITS: u32 = 16u;
+const TILE_ROWS: u32 = 16u;
+const TILE_K: u32 = 16u;
+
+var<workgroup> w_tile: array<vec4<f32>, 256>; // [TILE_K][TILE_UNITS], the 4 gates as a vec4
+var<workgroup> s_tile: array<f32, 256>; // [TILE_K][TILE_ROWS]
+
+@compute @workgroup_size(16, 4)
+fn step_tiled(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+) {
+    let j0 = wg.x * TILE_UNITS;
+    let b0 = wg.y * TILE_ROWS;
+    let kr = p.k_rec;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < kr; k0 += TILE_K) {
+        for (var i = 0u; i < 4u; i++) {
+            let e = li + 64u * i;
+            let kk = e % TILE_K;
+            let k = k0 + kk;
+            let jj = j0 + e / TILE_K;
+            var w = vec4(0.0);
+            if (jj < p.hidden && k < kr) {
+                let row = jj * 4u * kr + k;
+                w = vec4(w_rec[row], w_rec[row + kr], w_rec[row + 2u * kr], w_rec[row + 3u * kr]);
+            }
+            w_tile[kk * TILE_UNITS + e / TILE_K] = w;
+            let b = b0 + e / TILE_K;
+            var s = 0.0;
+            if (b < p.batch && k < kr) {
+                s = operand(b, k);
+            }
+            s_tile[kk * TILE_ROWS + e / TILE_K] = s;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            let w = w_tile[kk * TILE_UNITS + lid.x];
+            for (var r = 0u; r < 4u; r++) {
+                acc[r] = fma(w, vec4(s_tile[kk * TILE_ROWS + lid.y + 4u * r]), acc[r]);
+            }
+        }
+        workgroupBarrier();
+    }
+    let j = j0 + lid.x;
+    for (var r = 0u; r < 4u; r++) {
+        let b = b0 + lid.y + 4u * r;
+        if (j < p.hidden && b < p.batch) {
+            cell_update(b, j, acc[r]);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! CPU reference path (ndarray). Plain and readable: this is the spec the GPU is
+//! tested against. Same schedule as the GPU: hoisted input projection, then one
+//! step per time step.
+
+use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
+
+use crate::error::Result;
+use crate::sequence::{
+    check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
+};
+use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
+
+/// Logistic sigmoid.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Twin of `shaders/input_proj.wgsl`: `Gx = X·W_ihᵀ + bias` for all rows at once.
+/// `x` `[R, I]`, `w_ih` `[4H, I]`, `bias` `[4H]` → `[R, 4H]`.
+pub fn input_proj(x: ArrayView2<f32>, w_ih: ArrayView2<f32>, bias: ArrayView1<f32>) -> Array2<f32> {
+    x.dot(&w_ih.t()) + bias
+}
+
+/// Twin of `shaders/lstm_step.wgsl`: one time step for a batch.
+///
+/// `gx` `[B, 4H]` is this step's input projection (bias included); `h`, `c` `[B, H]`
+/// are the previous state. Rows with `active[b] == false` keep their state.
+/// Returns the new `(h, c)`.
+pub fn lstm_step(
+    gx: ArrayView2<f32>,
+    h: ArrayView2<f32>,
+    c: ArrayView2<f32>,
+    w: &LayerWeights,
+    active: &[bool],
+) -> (Array2<f32>, Array2<f32>) {
+    let hs = h.ncols();
+    let mut z = &gx + &h.dot(&w.w_hh.t());
+    if let PeepholeWeights::Full(w_ch) = &w.peephole {
+        z += &c.dot(&w_ch.t());
+    }
+    let mut h_new = h.to_owned();
+    let mut c_new = c.to_owned();
+    for (b, &on) in active.iter().enumerate() {
+        if !on {
+            continue;
+        }
+        for j in 0..hs {
+            let cp = c[[b, j]];
+            let (mut zi, mut zf, zg, mut zo) = (
+                z[[b, j]],
+                z[[b, hs + j]],
+                z[[b, 2 * hs + j]],
+                z[[b, 3 * hs + j]],
+            );
+            let diag = match &w.peephole {
+                PeepholeWeights::Diagonal(p) => Some((p[j], p[hs + j], p[2 * hs + j])),
+                _ => None,
+            };
+            if let Some((pi, pf, _)) = diag {
+                zi += pi * cp;
+                zf += pf * cp;
+            }
+            let cn = sigmoid(zf) * cp + sigmoid(zi) * zg.tanh();
+            if let Some((_, _, po)) = diag {
+                zo += po * cn;
+            }
+            c_new[[b, j]] = cn;
+            h_new[[b, j]] = sigmoid(zo) * cn.tanh();
+        }
+    }
+    (h_new, c_new)
+}
+
+/// Full sequence forward for any config: stacked layers, both directions,
+/// initial states, variable lengths. Returns PyTorch's `(output, (h_n, c_n))`.
+pub fn forward(
+    weights: &LstmWeights,
+    x: ArrayView3<f32>,
+    opts: ForwardOptions,
+) -> Result<LstmOutput> {
+    let cfg = &weights.config;
+    weights.validate()?;
+    let dims = check_inputs(cfg, &x, &opts)?;
+    let (t_len, b, h) = (dims.t, dims.b, cfg.hidden_size);
+    let lens = lengths(dims, &opts);
+    let init = opts.initial.cloned().unwrap_or_else(|| zero_state(cfg, b));
+    let mut state = zero_state(cfg, b);
+
+    let mut layer_in = to_time_major(cfg, &x);
+    for l in 0..cfg.num_layers {
+        let mut layer_out = Array3::<f32>::zeros((t_len, b, cfg.output_size()));
+        for d in 0..cfg.num_directions() {
+            let ld = weights.index(l, d);
+            let w = &weights.layers[ld];
+            let rows = layer_in
+                .view()
+                .into_shape_with_order((t_len * b, cfg.layer_input_size(l)))
+                .expect("contiguous");
+            let gx = input_proj(rows, w.w_ih.view(), w.combined_bias().view());
+            let gx = gx
+                .into_shape_with_order((t_len, b, 4 * h))
+                .expect("contiguous");
+            let mut hh = init.h.index_axis(Axis(0), ld).to_owned();
+            let mut cc = init.c.index_axis(Axis(0), ld).to_owned();
+            for s in 0..t_len {
+                // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
+                // so each one starts at its own last step.
+                let t = if d == 0 { s } else { t_len - 1 - s };
+                let active: Vec<bool> = lens.iter().map(|&n| t < n).collect();
+                (hh, cc) = lstm_step(gx.index_axis(Axis(0), t), hh.view(), cc.view(), w, &active);
+                let mut out = layer_out.slice_mut(s![t, .., d * h..(d + 1) * h]);
+                Zip::from(out.rows_mut())
+                    .and(hh.rows())
+                    .and(&active)
+                    .for_each(|mut o, hr, &on| {
+                        if on {
+                            o.assign(&hr);
+                        }
+                    });
+            }
+            state.h.index_axis_mut(Axis(0), ld).assign(&hh);
+            state.c.index_axis_mut(Axis(0), ld).assign(&cc);
+        }
+        layer_in = layer_out;
+    }
+    Ok(LstmOutput {
+        y: from_time_major(cfg, layer_in),
+        h_n: state.h,
+        c_n: state.c,
+    })
+}

@@ -1,0 +1,80 @@
+//! The crate's one error type. wgpu's own errors are kept as the `source`
+//! so callers (and `anyhow`-style reporters) see the full chain.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `lstm_wgpu`.
+#[derive(Debug, Error)]
+pub enum LstmError {
+    /// A configuration value makes no sense (zero size, …).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// An array or tensor has the wrong shape.
+    #[error("shape mismatch for {what}: expected {expected}, got {got}")]
+    Shape {
+        what: String,
+        expected: String,
+        got: String,
+    },
+
+    /// A value is out of range (a sequence length of 0, a non-finite number, …).
+    #[error("invalid value for {what}: {reason}")]
+    Value { what: String, reason: String },
+
+    /// The request needs more than the device allows.
+    #[error("exceeds device limit: {0}")]
+    DeviceLimit(String),
+
+    /// No GPU adapter could be found (or none matched `WGPU_ADAPTER_NAME`/`WGPU_BACKEND`).
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+
+    /// The adapter was found but refused to create a device.
+    #[error("could not create a GPU device")]
+    RequestDevice(#[source] wgpu::RequestDeviceError),
+
+    /// wgpu reported a validation, out-of-memory or internal error.
+    #[error("GPU error during {during}")]
+    Gpu {
+        during: &'static str,
+        #[source]
+        source: wgpu::Error,
+    },
+
+    /// Mapping a buffer for readback failed.
+    #[error("GPU readback failed")]
+    Map(#[source] wgpu::BufferAsyncError),
+
+    /// A mapped buffer could not be viewed.
+    #[error("GPU readback view failed")]
+    MapRange(#[source] wgpu::MapRangeError),
+
+    /// Waiting for the GPU failed (device lost, timeout).
+    #[error("waiting for the GPU failed")]
+    Poll(#[source] wgpu::PollError),
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, LstmError>;
+
+impl LstmError {
+    pub(crate) fn shape(
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        LstmError::Shape {
+            what: what.into(),
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+
+    pub(crate) fn value(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        LstmError::Value {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}

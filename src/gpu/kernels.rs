@@ -1,0 +1,167 @@
+//! Compiled pipelines and their uniform structs, one struct per WGSL file.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::shaders;
+
+/// Mirrors `Params` in `shaders/input_proj.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct ProjParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `StepParams` in `shaders/lstm_step.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct StepParams {
+    pub batch: u32,
+    pub hidden: u32,
+    pub k_rec: u32,
+    pub peephole: u32,
+    pub out_stride: u32,
+    pub out_offset: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Mirrors `StepIndex` in `shaders/lstm_step.wgsl`; one per time step at a dynamic offset.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct StepIndex {
+    pub t_global: u32,
+    pub t_local: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Output tile of `input_proj.wgsl` (rows and columns).
+pub(crate) const PROJ_TILE: u32 = 64;
+/// Hidden units × batch rows of one `step_gemv` workgroup.
+pub(crate) const GEMV_TILE: (u32, u32) = (2, 4);
+/// Hidden units × batch rows of one `step_tiled` workgroup.
+pub(crate) const TILED_TILE: (u32, u32) = (16, 16);
+
+/// Which tiling of the step kernel to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StepTiling {
+    /// `Gemv` up to [`StepTiling::GEMV_MAX_BATCH`], `Tiled` above.
+    #[default]
+    Auto,
+    /// Split-K matrix-vector product: keeps the GPU busy at B = 1.
+    Gemv,
+    /// Register-blocked tile over batch × units: large batches.
+    Tiled,
+}
+
+impl StepTiling {
+    pub const GEMV_MAX_BATCH: usize = 8;
+
+    pub(crate) fn resolve(self, batch: usize) -> StepTiling {
+        match self {
+            StepTiling::Auto if batch <= Self::GEMV_MAX_BATCH => StepTiling::Gemv,
+            StepTiling::Auto => StepTiling::Tiled,
+            t => t,
+        }
+    }
+}
+
+/// The two pipelines of the forward pass and their layouts.
+pub(crate) struct Kernels {
+    pub proj_layout: wgpu::BindGroupLayout,
+    pub proj: wgpu::ComputePipeline,
+    pub step_layout: wgpu::BindGroupLayout,
+    pub step_gemv: wgpu::ComputePipeline,
+    pub step_tiled: wgpu::ComputePipeline,
+}
+
+fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    }
+}
+
+fn uniform(dynamic: bool) -> wgpu::BindingType {
+    wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Uniform,
+        has_dynamic_offset: dynamic,
+        min_binding_size: None,
+    }
+}
+
+fn storage(read_only: bool) -> wgpu::BindingType {
+    wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Storage { read_only },
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    }
+}
+
+fn pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pl),
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Kernels {
+        let proj_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("input_proj"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+            ],
+        });
+        let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lstm_step"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, uniform(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(true)),
+                entry(5, storage(true)),
+                entry(6, storage(true)),
+                entry(7, storage(false)),
+                entry(8, storage(false)),
+            ],
+        });
+        let module = |label, src: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
+        let proj_module = module("input_proj", shaders::INPUT_PROJ);
+        let step_module = module("lstm_step", shaders::LSTM_STEP);
+        Kernels {
+            proj: pipeline(device, &proj_layout, &proj_module, "main"),
+            step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
+            step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
+            proj_layout,
+            step_layout,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The GPU path: wgpu context, WGSL kernels, and the host schedule.
+
+mod context;
+mod kernels;
+mod linear;
+mod model;
+mod pack;
+mod schedule;
+mod shaders;
+
+pub use context::{GpuContext, GpuOptions};
+pub use kernels::StepTiling;
+pub use linear::input_proj;
+pub use model::{GpuForwardOutput, GpuLstm, GpuSequence, GpuState};

@@ -1,0 +1,366 @@
+//! `GpuLstm`: weights uploaded once, forward run many times.
+//!
+//! The host side of the schedule lives here: it plans chunks of the sequence that
+//! fit a storage binding, allocates the per-call buffers, and records every step of
+//! every layer and direction into one compute pass (see `schedule.rs`).
+
+use std::sync::Arc;
+
+use ndarray::{Array3, ArrayView3};
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::kernels::StepTiling;
+use super::pack;
+use super::schedule::{self, ChunkPlan, RunBuffers};
+use crate::config::{LstmConfig, Peephole};
+use crate::error::{LstmError, Result};
+use crate::sequence::{
+    check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
+};
+use crate::weights::LstmWeights;
+
+/// Weights of one layer-direction on the GPU.
+pub(crate) struct LayerBuffers {
+    pub w_ih: wgpu::Buffer,
+    pub bias: wgpu::Buffer,
+    pub w_rec: wgpu::Buffer,
+    pub peep: wgpu::Buffer,
+}
+
+/// A time-major `[T, B, F]` sequence that lives in a GPU buffer.
+pub struct GpuSequence {
+    pub buffer: wgpu::Buffer,
+    pub t: usize,
+    pub b: usize,
+    pub features: usize,
+}
+
+/// Recurrent state `[L·D, B, H]` in GPU buffers (PyTorch's `h_n`/`c_n` layout).
+pub struct GpuState {
+    pub h: wgpu::Buffer,
+    pub c: wgpu::Buffer,
+}
+
+/// What [`GpuLstm::forward_resident`] leaves on the GPU.
+pub struct GpuForwardOutput {
+    pub y: GpuSequence,
+    pub state: GpuState,
+}
+
+/// An LSTM whose weights live on one GPU.
+pub struct GpuLstm {
+    pub(crate) ctx: Arc<GpuContext>,
+    pub(crate) config: LstmConfig,
+    pub(crate) layers: Vec<LayerBuffers>,
+    tiling: StepTiling,
+    poison: bool,
+}
+
+impl GpuLstm {
+    /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's limits.
+    pub fn new(ctx: Arc<GpuContext>, weights: &LstmWeights) -> Result<Self> {
+        weights.validate()?;
+        weights.check_finite()?;
+        let config = weights.config.clone();
+        let h = config.hidden_size;
+        let limit = ctx.max_binding_bytes();
+        for l in 0..config.num_layers {
+            for (name, floats) in [
+                ("weight_ih", 4 * h * config.layer_input_size(l)),
+                ("recurrent weights", 4 * h * config.recurrent_width()),
+            ] {
+                let bytes = 4 * floats as u64;
+                if bytes > limit {
+                    return Err(LstmError::DeviceLimit(format!(
+                        "{name} of layer {l} needs a {bytes}-byte storage binding, the device allows {limit}"
+                    )));
+                }
+            }
+        }
+        ctx.kernels()?;
+        let layers = ctx.scoped("uploading weights", || {
+            Ok(weights
+                .layers
+                .iter()
+                .map(|w| LayerBuffers {
+                    w_ih: storage_init(&ctx, "w_ih", &pack::interleave_rows(w.w_ih.view())),
+                    bias: storage_init(
+                        &ctx,
+                        "bias",
+                        &pack::interleave_vec(w.combined_bias().view()),
+                    ),
+                    w_rec: storage_init(&ctx, "w_rec", &pack::recurrent_matrix(w)),
+                    peep: storage_init(&ctx, "peephole", &pack::peephole_vec(w)),
+                })
+                .collect())
+        })?;
+        Ok(GpuLstm {
+            ctx,
+            config,
+            layers,
+            tiling: StepTiling::Auto,
+            poison: false,
+        })
+    }
+
+    pub fn config(&self) -> &LstmConfig {
+        &self.config
+    }
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Forces a tiling of the step kernel (the default picks by batch size).
+    pub fn set_tiling(&mut self, tiling: StepTiling) {
+        self.tiling = tiling;
+    }
+
+    /// Fill every per-call output and scratch buffer with NaN before running, so that
+    /// any element a kernel forgets to write shows up in a comparison. For tests.
+    pub fn set_poison_outputs(&mut self, on: bool) {
+        self.poison = on;
+    }
+
+    /// Forward pass from host arrays; one submit and exactly one readback.
+    pub fn forward(&self, x: ArrayView3<f32>, opts: ForwardOptions) -> Result<LstmOutput> {
+        let cfg = &self.config;
+        let dims = check_inputs(cfg, &x, &opts)?;
+        let plan = self.plan(dims.t, dims.b)?;
+        let xt = to_time_major(cfg, &x);
+        let init = opts
+            .initial
+            .cloned()
+            .unwrap_or_else(|| zero_state(cfg, dims.b));
+        let lens = lengths(dims, &opts);
+        let ctx = &self.ctx;
+        let (y_chunks, state) = ctx.scoped("forward pass", || {
+            let row = dims.b * cfg.input_size;
+            let x_chunks: Vec<wgpu::Buffer> = plan
+                .ranges()
+                .map(|r| {
+                    storage_init(
+                        ctx,
+                        "x chunk",
+                        xt.as_slice()
+                            .map(|s| &s[r.start * row..r.end * row])
+                            .expect("standard layout"),
+                    )
+                })
+                .collect();
+            let initial = GpuState {
+                h: storage_init(ctx, "h_0", init.h.as_slice().expect("standard layout")),
+                c: storage_init(ctx, "c_0", init.c.as_slice().expect("standard layout")),
+            };
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let run = self.record(&mut encoder, &plan, dims.b, &x_chunks, &initial, &lens)?;
+            let mut sources: Vec<(&wgpu::Buffer, u64)> =
+                run.y_chunks.iter().map(|b| (b, b.size())).collect();
+            sources.push((&run.h_n, run.h_n.size()));
+            sources.push((&run.c_n, run.c_n.size()));
+            let mut data = ctx.submit_and_read(encoder, &sources)?;
+            let c_n = data.pop().expect("c_n");
+            let h_n = data.pop().expect("h_n");
+            Ok((data, (h_n, c_n)))
+        })?;
+        let y: Vec<f32> = y_chunks.into_iter().flatten().collect();
+        let y =
+            Array3::from_shape_vec((dims.t, dims.b, cfg.output_size()), y).expect("sizes planned");
+        let sshape = (
+            cfg.num_layers * cfg.num_directions(),
+            dims.b,
+            cfg.hidden_size,
+        );
+        Ok(LstmOutput {
+            y: from_time_major(cfg, y),
+            h_n: Array3::from_shape_vec(sshape, state.0).expect("sizes planned"),
+            c_n: Array3::from_shape_vec(sshape, state.1).expect("sizes planned"),
+        })
+    }
+
+    /// Uploads a host sequence (in the config's layout) as a time-major GPU sequence.
+    pub fn upload_sequence(&self, x: ArrayView3<f32>) -> Result<GpuSequence> {
+        let dims = check_inputs(&self.config, &x, &ForwardOptions::default())?;
+        let xt = to_time_major(&self.config, &x);
+        let buffer = self.ctx.scoped("upload", || {
+            Ok(storage_init(
+                &self.ctx,
+                "sequence",
+                xt.as_slice().expect("standard layout"),
+            ))
+        })?;
+        Ok(GpuSequence {
+            buffer,
+            t: dims.t,
+            b: dims.b,
+            features: self.config.input_size,
+        })
+    }
+
+    /// Forward pass that stays on the GPU: input, outputs and states are GPU buffers,
+    /// nothing is read back, so calls chain (feed `y` to the next model, or `state`
+    /// back as the initial state of the next window of a stream). The sequence must
+    /// fit one storage binding; [`GpuLstm::forward`] chunks longer ones.
+    pub fn forward_resident(
+        &self,
+        x: &GpuSequence,
+        initial: Option<&GpuState>,
+        seq_lens: Option<&[usize]>,
+    ) -> Result<GpuForwardOutput> {
+        let cfg = &self.config;
+        if x.features != cfg.input_size || x.t == 0 || x.b == 0 {
+            return Err(LstmError::shape(
+                "GPU sequence [T, B, I]",
+                format!("[T ≥ 1, B ≥ 1, {}]", cfg.input_size),
+                format!("[{}, {}, {}]", x.t, x.b, x.features),
+            ));
+        }
+        let plan = self.plan(x.t, x.b)?;
+        if plan.count > 1 {
+            return Err(LstmError::DeviceLimit(format!(
+                "a resident sequence of T={} B={} needs {} chunks of at most {} steps to fit a {}-byte binding; use forward() for chunked runs",
+                x.t,
+                x.b,
+                plan.count,
+                plan.len,
+                self.ctx.max_binding_bytes()
+            )));
+        }
+        let state_bytes =
+            4 * (cfg.num_layers * cfg.num_directions() * x.b * cfg.hidden_size) as u64;
+        if let Some(s) = initial {
+            if s.h.size() != state_bytes || s.c.size() != state_bytes {
+                return Err(LstmError::shape(
+                    "initial GPU state h/c [L·D, B, H] (bytes)",
+                    state_bytes.to_string(),
+                    format!("{} / {}", s.h.size(), s.c.size()),
+                ));
+            }
+        }
+        if let Some(l) = seq_lens {
+            if l.len() != x.b || l.iter().any(|&n| n == 0 || n > x.t) {
+                return Err(LstmError::value(
+                    "seq_lens",
+                    format!("need {} lengths in 1..={}, got {l:?}", x.b, x.t),
+                ));
+            }
+        }
+        let lens = seq_lens
+            .map(<[usize]>::to_vec)
+            .unwrap_or_else(|| vec![x.t; x.b]);
+        let ctx = &self.ctx;
+        ctx.scoped("resident forward pass", || {
+            let zeros;
+            let initial = match initial {
+                Some(s) => s,
+                None => {
+                    let z = vec![0.0f32; state_bytes as usize / 4];
+                    zeros = GpuState {
+                        h: storage_init(ctx, "h_0", &z),
+                        c: storage_init(ctx, "c_0", &z),
+                    };
+                    &zeros
+                }
+            };
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let run = self.record(
+                &mut encoder,
+                &plan,
+                x.b,
+                std::slice::from_ref(&x.buffer),
+                initial,
+                &lens,
+            )?;
+            ctx.queue.submit([encoder.finish()]);
+            let y = run.y_chunks.into_iter().next().expect("one chunk");
+            Ok(GpuForwardOutput {
+                y: GpuSequence {
+                    buffer: y,
+                    t: x.t,
+                    b: x.b,
+                    features: cfg.output_size(),
+                },
+                state: GpuState {
+                    h: run.h_n,
+                    c: run.c_n,
+                },
+            })
+        })
+    }
+
+    /// Reads a GPU sequence back as a time-major `[T, B, F]` array (one readback).
+    pub fn read_sequence(&self, seq: &GpuSequence) -> Result<Array3<f32>> {
+        let encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let mut data = self.ctx.scoped("readback", || {
+            self.ctx
+                .submit_and_read(encoder, &[(&seq.buffer, seq.buffer.size())])
+        })?;
+        Array3::from_shape_vec((seq.t, seq.b, seq.features), data.remove(0)).map_err(|e| {
+            LstmError::shape(
+                "GPU sequence",
+                format!("[{}, {}, {}]", seq.t, seq.b, seq.features),
+                e.to_string(),
+            )
+        })
+    }
+
+    /// How the sequence is split into chunks that fit one storage binding.
+    fn plan(&self, t: usize, b: usize) -> Result<ChunkPlan> {
+        let cfg = &self.config;
+        let widest = cfg
+            .input_size
+            .max(cfg.output_size())
+            .max(4 * cfg.hidden_size);
+        ChunkPlan::new(
+            t,
+            b,
+            widest,
+            cfg.hidden_size,
+            self.ctx.max_binding_bytes(),
+            self.ctx.limits(),
+        )
+    }
+
+    fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &ChunkPlan,
+        b: usize,
+        x_chunks: &[wgpu::Buffer],
+        initial: &GpuState,
+        lens: &[usize],
+    ) -> Result<RunBuffers> {
+        let tiling = self.tiling.resolve(b);
+        schedule::record(
+            self,
+            encoder,
+            plan,
+            b,
+            x_chunks,
+            initial,
+            lens,
+            tiling,
+            self.poison,
+        )
+    }
+
+    pub(crate) fn peephole_code(&self) -> u32 {
+        match self.config.peephole {
+            Peephole::None => 0,
+            Peephole::Diagonal => 1,
+            Peephole::Full => 2,
+        }
+    }
+}
+
+/// A read-only-by-kernels storage buffer initialised from `data`.
+pub(crate) fn storage_init(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer {
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
+}

@@ -1,0 +1,290 @@
+//! GPU forward vs the CPU reference on random data, for every config dimension.
+//! Outputs are poisoned with NaN before each GPU run, so an element no kernel
+//! writes fails the comparison.
+
+mod common;
+
+use common::*;
+use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmConfig, LstmWeights, Peephole, StepTiling};
+
+const TILINGS: [StepTiling; 2] = [StepTiling::Gemv, StepTiling::Tiled];
+
+/// Runs CPU and GPU (both tilings) on the same random weights and inputs and compares
+/// `y`, `h_n` and `c_n`.
+fn compare(
+    cfg: &LstmConfig,
+    t: usize,
+    b: usize,
+    with_init: bool,
+    lens: Option<&[usize]>,
+    seed: u64,
+) {
+    let Some(ctx) = shared_context() else { return };
+    let w = LstmWeights::init(cfg, seed).unwrap();
+    let x = random_input(cfg, t, b, seed + 1);
+    let init = with_init.then(|| random_state(cfg, b, seed + 2));
+    let opts = ForwardOptions {
+        initial: init.as_ref(),
+        seq_lens: lens,
+    };
+    let want = cpu::forward(&w, x.view(), opts).unwrap();
+    let mut gpu = GpuLstm::new(ctx, &w).unwrap();
+    gpu.set_poison_outputs(true);
+    for tiling in TILINGS {
+        gpu.set_tiling(tiling);
+        let got = gpu.forward(x.view(), opts).unwrap();
+        let tag = format!("{cfg:?} T={t} B={b} init={with_init} lens={lens:?} {tiling:?}");
+        assert_close(&format!("y {tag}"), &got.y, &want.y, GPU_ATOL, GPU_RTOL);
+        assert_close(
+            &format!("h_n {tag}"),
+            &got.h_n,
+            &want.h_n,
+            GPU_ATOL,
+            GPU_RTOL,
+        );
+        assert_close(
+            &format!("c_n {tag}"),
+            &got.c_n,
+            &want.c_n,
+            GPU_ATOL,
+            GPU_RTOL,
+        );
+    }
+}
+
+#[test]
+fn input_proj_matches_cpu() {
+    let Some(ctx) = shared_context() else { return };
+    // 1 row, 1 column; sizes around the 64×64 tile and the 16-wide K slice.
+    for (i, &(m, n, k)) in [
+        (1, 1, 1),
+        (1, 4, 3),
+        (63, 65, 17),
+        (130, 36, 64),
+        (7, 200, 5),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x = random((m, k), 10 + i as u64);
+        let w = random((n, k), 20 + i as u64);
+        let bias = random(n, 30 + i as u64);
+        let got = lstm_wgpu::gpu::input_proj(&ctx, x.view(), w.view(), bias.view()).unwrap();
+        let want = cpu::input_proj(x.view(), w.view(), bias.view());
+        assert_close(
+            &format!("input_proj M={m} N={n} K={k}"),
+            &got,
+            &want,
+            GPU_ATOL,
+            GPU_RTOL,
+        );
+    }
+}
+
+/// T = 1 from a random state is exactly one `lstm_step`: compare with `cpu::lstm_step`.
+#[test]
+fn lstm_step_matches_cpu() {
+    let Some(ctx) = shared_context() else { return };
+    for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+        for &(i, h, b) in &[(1, 1, 1), (3, 7, 5), (9, 33, 17), (4, 65, 2)] {
+            let cfg = LstmConfig::new(i, h).peephole(peephole);
+            let w = LstmWeights::init(&cfg, 7).unwrap();
+            let x = random_input(&cfg, 1, b, 8);
+            let s = random_state(&cfg, b, 9);
+            let lw = &w.layers[0];
+            let gx = cpu::input_proj(
+                x.index_axis(ndarray::Axis(0), 0),
+                lw.w_ih.view(),
+                lw.combined_bias().view(),
+            );
+            let h0 = s.h.index_axis(ndarray::Axis(0), 0);
+            let c0 = s.c.index_axis(ndarray::Axis(0), 0);
+            let (want_h, want_c) = cpu::lstm_step(gx.view(), h0, c0, lw, &vec![true; b]);
+            let mut gpu = GpuLstm::new(ctx.clone(), &w).unwrap();
+            gpu.set_poison_outputs(true);
+            for tiling in TILINGS {
+                gpu.set_tiling(tiling);
+                let out = gpu
+                    .forward(
+                        x.view(),
+                        ForwardOptions {
+                            initial: Some(&s),
+                            seq_lens: None,
+                        },
+                    )
+                    .unwrap();
+                let tag = format!("{peephole:?} I={i} H={h} B={b} {tiling:?}");
+                assert_close(
+                    &format!("h {tag}"),
+                    &out.h_n.index_axis(ndarray::Axis(0), 0).to_owned(),
+                    &want_h,
+                    GPU_ATOL,
+                    GPU_RTOL,
+                );
+                assert_close(
+                    &format!("c {tag}"),
+                    &out.c_n.index_axis(ndarray::Axis(0), 0).to_owned(),
+                    &want_c,
+                    GPU_ATOL,
+                    GPU_RTOL,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn awkward_shapes() {
+    // B=1, T=1, H=1, H not a multiple of any tile (7, 33, 70), I ≠ H, B not a multiple of 4 or 16.
+    for (n, &(i, h, t, b)) in [
+        (1, 1, 1, 1),
+        (3, 5, 1, 1),
+        (5, 7, 4, 1),
+        (8, 33, 6, 3),
+        (20, 70, 5, 9),
+        (16, 16, 3, 40),
+        (2, 17, 9, 18),
+    ]
+    .iter()
+    .enumerate()
+    {
+        compare(&LstmConfig::new(i, h), t, b, false, None, 100 + n as u64);
+    }
+}
+
+#[test]
+fn peephole_modes() {
+    for mode in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+        compare(&LstmConfig::new(6, 9).peephole(mode), 7, 3, true, None, 200);
+        compare(
+            &LstmConfig::new(5, 12)
+                .peephole(mode)
+                .layers(2)
+                .bidirectional(true),
+            5,
+            20,
+            true,
+            None,
+            210,
+        );
+    }
+}
+
+#[test]
+fn three_layers_bidirectional() {
+    compare(
+        &LstmConfig::new(11, 13).layers(3).bidirectional(true),
+        6,
+        5,
+        false,
+        None,
+        300,
+    );
+    compare(
+        &LstmConfig::new(11, 13).layers(3).bidirectional(true),
+        6,
+        5,
+        true,
+        None,
+        301,
+    );
+}
+
+#[test]
+fn batch_first_and_no_bias() {
+    compare(
+        &LstmConfig::new(4, 10).batch_first(true).layers(2),
+        5,
+        3,
+        true,
+        None,
+        400,
+    );
+    compare(&LstmConfig::new(4, 10).bias(false), 5, 3, false, None, 401);
+}
+
+#[test]
+fn initial_state_given_and_default() {
+    let cfg = LstmConfig::new(7, 8).layers(2);
+    compare(&cfg, 4, 6, false, None, 500);
+    compare(&cfg, 4, 6, true, None, 501);
+}
+
+#[test]
+fn variable_lengths() {
+    let lens = [5, 1, 3, 5, 2];
+    compare(&LstmConfig::new(3, 6), 5, 5, true, Some(&lens), 600);
+    compare(
+        &LstmConfig::new(3, 6).layers(2).bidirectional(true),
+        5,
+        5,
+        true,
+        Some(&lens),
+        601,
+    );
+    compare(
+        &LstmConfig::new(3, 6)
+            .peephole(Peephole::Diagonal)
+            .bidirectional(true)
+            .batch_first(true),
+        5,
+        5,
+        false,
+        Some(&lens),
+        602,
+    );
+}
+
+/// A binding limit of a few steps forces the scheduler to split the sequence into
+/// chunks and carry (h, c) across them.
+#[test]
+fn multi_chunk_long_sequence() {
+    let Some(mut ctx) = try_context() else { return };
+    let (t, b, cfg) = (
+        23,
+        3,
+        LstmConfig::new(5, 6)
+            .layers(2)
+            .bidirectional(true)
+            .peephole(Peephole::Full),
+    );
+    // Widest per-step row is 4H = 24 floats × B = 3 → 288 bytes a step; allow 4 steps.
+    ctx.set_max_binding_bytes(4 * 288);
+    let ctx = std::sync::Arc::new(ctx);
+    let w = LstmWeights::init(&cfg, 700).unwrap();
+    let x = random_input(&cfg, t, b, 701);
+    let init = random_state(&cfg, b, 702);
+    let lens = [23, 9, 14];
+    let opts = ForwardOptions {
+        initial: Some(&init),
+        seq_lens: Some(&lens),
+    };
+    let want = cpu::forward(&w, x.view(), opts).unwrap();
+    let mut gpu = GpuLstm::new(ctx.clone(), &w).unwrap();
+    gpu.set_poison_outputs(true);
+    for tiling in TILINGS {
+        gpu.set_tiling(tiling);
+        let before = ctx.readback_count();
+        let got = gpu.forward(x.view(), opts).unwrap();
+        assert_eq!(
+            ctx.readback_count() - before,
+            1,
+            "a chunked forward still reads back once"
+        );
+        assert_close("y (chunked)", &got.y, &want.y, GPU_ATOL, GPU_RTOL);
+        assert_close("h_n (chunked)", &got.h_n, &want.h_n, GPU_ATOL, GPU_RTOL);
+        assert_close("c_n (chunked)", &got.c_n, &want.c_n, GPU_ATOL, GPU_RTOL);
+    }
+}
+
+#[test]
+fn one_forward_is_one_readback() {
+    let Some(ctx) = try_context() else { return };
+    let ctx = std::sync::Arc::new(ctx);
+    let cfg = LstmConfig::new(4, 8).layers(3).bidirectional(true);
+    let gpu = GpuLstm::new(ctx.clone(), &LstmWeights::init(&cfg, 1).unwrap()).unwrap();
+    let x = random_input(&cfg, 9, 2, 2);
+    let before = ctx.readback_count();
+    gpu.forward(x.view(), ForwardOptions::default()).unwrap();
+    assert_eq!(ctx.readback_count() - before, 1);
+}
