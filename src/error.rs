@@ -26,6 +26,22 @@ pub enum LstmError {
     #[error("exceeds device limit: {0}")]
     DeviceLimit(String),
 
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A weight or data file is corrupt, truncated or not what it claims to be.
+    #[error("{what}: {reason}")]
+    Format { what: String, reason: String },
+
+    /// The safetensors container itself is malformed.
+    #[error("safetensors: {0}")]
+    SafeTensors(#[from] safetensors::SafeTensorError),
+
     /// No GPU adapter could be found (or none matched `WGPU_ADAPTER_NAME`/`WGPU_BACKEND`).
     #[error("no GPU adapter: {0}")]
     NoAdapter(String),
@@ -68,6 +84,20 @@ impl LstmError {
             what: what.into(),
             expected: expected.into(),
             got: got.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        LstmError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        LstmError::Format {
+            what: what.into(),
+            reason: reason.into(),
         }
     }
 

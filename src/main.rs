@@ -1,1 +1,47 @@
-fn main() {}
+//! `lstm-wgpu`: the crate's command-line front end.
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "lstm-wgpu",
+    version,
+    about = "LSTM inference and training on any GPU through wgpu"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Forward pass on random weights and inputs, GPU vs CPU: adapter, time, max difference.
+    Compare(cli::compare::Args),
+    /// List the adapters wgpu sees and the one this crate would pick.
+    Adapters,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let command =
+        cli.command
+            .unwrap_or_else(|| match Cli::parse_from(["lstm-wgpu", "compare"]).command {
+                Some(c) => c,
+                None => unreachable!("parse_from with a subcommand"),
+            });
+    let result = match command {
+        Command::Compare(args) => cli::compare::run(&args),
+        Command::Adapters => cli::adapters(),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            eprintln!("  caused by: {s}");
+            source = s.source();
+        }
+        std::process::exit(1);
+    }
+}

@@ -288,3 +288,66 @@ fn one_forward_is_one_readback() {
     gpu.forward(x.view(), ForwardOptions::default()).unwrap();
     assert_eq!(ctx.readback_count() - before, 1);
 }
+
+/// The GPU-resident path: two models chained without a round trip, and a stream fed
+/// in two windows with the state carried on the GPU.
+#[test]
+fn resident_chain_and_streaming() {
+    let Some(ctx) = shared_context() else { return };
+    let cfg1 = LstmConfig::new(4, 6).bidirectional(true);
+    let cfg2 = LstmConfig::new(12, 5).peephole(Peephole::Diagonal);
+    let (w1, w2) = (
+        LstmWeights::init(&cfg1, 1).unwrap(),
+        LstmWeights::init(&cfg2, 2).unwrap(),
+    );
+    let (g1, g2) = (
+        GpuLstm::new(ctx.clone(), &w1).unwrap(),
+        GpuLstm::new(ctx.clone(), &w2).unwrap(),
+    );
+    let x = random((7, 3, 4), 3);
+
+    let out1 = g1
+        .forward_resident(&g1.upload_sequence(x.view()).unwrap(), None, None)
+        .unwrap();
+    let out2 = g2.forward_resident(&out1.y, None, None).unwrap();
+    let want1 = cpu::forward(&w1, x.view(), ForwardOptions::default()).unwrap();
+    let want2 = cpu::forward(&w2, want1.y.view(), ForwardOptions::default()).unwrap();
+    assert_close(
+        "chained y",
+        &g2.read_sequence(&out2.y).unwrap(),
+        &want2.y,
+        GPU_ATOL,
+        GPU_RTOL,
+    );
+    let s = g2.read_state(&out2.state, 3).unwrap();
+    assert_close("chained h_n", &s.h, &want2.h_n, GPU_ATOL, GPU_RTOL);
+
+    // Stream: steps 0..4, then 4..7 starting from the first window's state.
+    let z = random((7, 3, 12), 4);
+    let a = g2
+        .forward_resident(
+            &g2.upload_sequence(z.slice(ndarray::s![..4, .., ..]))
+                .unwrap(),
+            None,
+            None,
+        )
+        .unwrap();
+    let b = g2
+        .forward_resident(
+            &g2.upload_sequence(z.slice(ndarray::s![4.., .., ..]))
+                .unwrap(),
+            Some(&a.state),
+            None,
+        )
+        .unwrap();
+    let whole = cpu::forward(&w2, z.view(), ForwardOptions::default()).unwrap();
+    assert_close(
+        "stream window 2",
+        &g2.read_sequence(&b.y).unwrap(),
+        &whole.y.slice(ndarray::s![4.., .., ..]).to_owned(),
+        GPU_ATOL,
+        GPU_RTOL,
+    );
+    let s = g2.read_state(&b.state, 3).unwrap();
+    assert_close("stream c_n", &s.c, &whole.c_n, GPU_ATOL, GPU_RTOL);
+}

@@ -42,13 +42,24 @@ impl GpuContext {
     }
 
     async fn create(opts: &GpuOptions) -> Result<Self> {
-        let backends = opts
-            .backends
-            .unwrap_or_else(|| wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()));
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        desc.backends = backends;
-        let instance = wgpu::Instance::new(desc);
-        let adapters = instance.enumerate_adapters(backends).await;
+        // Without an explicit choice, try the native APIs first and fall back to GL only if
+        // they offer nothing (probing GL on a headless box prints EGL noise and is slow).
+        let explicit = opts.backends.or_else(wgpu::Backends::from_env);
+        let tries = match explicit {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY],
+        };
+        let mut adapters = Vec::new();
+        let mut backends = wgpu::Backends::empty();
+        for b in tries {
+            backends |= b;
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = b;
+            adapters = wgpu::Instance::new(desc).enumerate_adapters(b).await;
+            if !adapters.is_empty() {
+                break;
+            }
+        }
         let wanted = opts
             .adapter_name
             .clone()
@@ -213,6 +224,15 @@ impl GpuContext {
         }
         Ok(out)
     }
+}
+
+/// Every adapter wgpu can see on this machine, described (for diagnostics).
+pub fn list_adapters() -> Vec<String> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::all();
+    let instance = wgpu::Instance::new(desc);
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.iter().map(|a| describe(&a.get_info())).collect()
 }
 
 /// Preference order when no name is asked for: real GPUs first, software last.

@@ -8,7 +8,7 @@ mod pack;
 mod schedule;
 mod shaders;
 
-pub use context::{GpuContext, GpuOptions};
+pub use context::{list_adapters, GpuContext, GpuOptions};
 pub use kernels::StepTiling;
 pub use linear::input_proj;
 pub use model::{GpuForwardOutput, GpuLstm, GpuSequence, GpuState};

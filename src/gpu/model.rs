@@ -17,6 +17,7 @@ use crate::config::{LstmConfig, Peephole};
 use crate::error::{LstmError, Result};
 use crate::sequence::{
     check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
+    LstmState,
 };
 use crate::weights::LstmWeights;
 
@@ -215,6 +216,14 @@ impl GpuLstm {
                 format!("[{}, {}, {}]", x.t, x.b, x.features),
             ));
         }
+        let need = 4 * (x.t * x.b * x.features) as u64;
+        if x.buffer.size() < need {
+            return Err(LstmError::shape(
+                "GPU sequence buffer (bytes)",
+                format!("≥ {need} for [{}, {}, {}] f32", x.t, x.b, x.features),
+                x.buffer.size().to_string(),
+            ));
+        }
         let plan = self.plan(x.t, x.b)?;
         if plan.count > 1 {
             return Err(LstmError::DeviceLimit(format!(
@@ -302,6 +311,32 @@ impl GpuLstm {
                 e.to_string(),
             )
         })
+    }
+
+    /// Reads a GPU state back as `[L·D, B, H]` arrays (one readback for both).
+    pub fn read_state(&self, state: &GpuState, batch: usize) -> Result<LstmState> {
+        let cfg = &self.config;
+        let shape = (
+            cfg.num_layers * cfg.num_directions(),
+            batch,
+            cfg.hidden_size,
+        );
+        let want = 4 * (shape.0 * shape.1 * shape.2) as u64;
+        if state.h.size() != want || state.c.size() != want {
+            return Err(LstmError::shape(
+                "GPU state h/c (bytes)",
+                want.to_string(),
+                format!("{} / {}", state.h.size(), state.c.size()),
+            ));
+        }
+        let encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let mut data = self.ctx.scoped("readback", || {
+            self.ctx
+                .submit_and_read(encoder, &[(&state.h, want), (&state.c, want)])
+        })?;
+        let c = Array3::from_shape_vec(shape, data.pop().expect("c")).expect("checked size");
+        let h = Array3::from_shape_vec(shape, data.pop().expect("h")).expect("checked size");
+        Ok(LstmState { h, c })
     }
 
     /// How the sequence is split into chunks that fit one storage binding.

@@ -1,0 +1,13 @@
+pub mod compare;
+
+use lstm_wgpu::{gpu, GpuContext, Result};
+
+/// `lstm-wgpu adapters`: what wgpu sees, and what `GpuContext::new` picks.
+pub fn adapters() -> Result<()> {
+    for a in gpu::list_adapters() {
+        println!("found:  {a}");
+    }
+    let ctx = GpuContext::new()?;
+    println!("chosen: {}", ctx.describe());
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The CPU reference (and the GPU path) against values produced by PyTorch's own
+//! `torch.nn.LSTM` (`scripts/make_torch_fixtures.py`, files in tests/fixtures/torch).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use lstm_wgpu::interop::{tensors::TensorMap, torch};
+use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmState};
+use ndarray::{Array3, Ix3};
+
+const CASES: [&str; 7] = [
+    "one_layer_init_state",
+    "two_layer_bidir",
+    "three_layer_bidir_batch_first",
+    "no_bias",
+    "var_lengths",
+    "var_lengths_bidir",
+    "single_step",
+];
+
+struct Fixture {
+    map: TensorMap,
+}
+
+impl Fixture {
+    fn load(case: &str) -> Fixture {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/torch")
+            .join(format!("{case}.safetensors"));
+        Fixture {
+            map: TensorMap::read_safetensors(&path).unwrap(),
+        }
+    }
+    fn arr3(&self, name: &str) -> Option<Array3<f32>> {
+        self.map
+            .tensors
+            .get(name)
+            .map(|t| t.clone().into_dimensionality::<Ix3>().unwrap())
+    }
+    fn meta(&self, key: &str) -> &str {
+        &self.map.metadata[key]
+    }
+}
+
+#[test]
+fn cpu_and_gpu_match_pytorch() {
+    let ctx = shared_context();
+    for case in CASES {
+        let f = Fixture::load(case);
+        let mut w = torch::from_tensors(&f.map, "").unwrap();
+        w.config.batch_first = f.meta("batch_first") == "true";
+        // The inferred config agrees with what PyTorch was constructed with.
+        assert_eq!(
+            w.config.input_size.to_string(),
+            f.meta("input_size"),
+            "{case}"
+        );
+        assert_eq!(
+            w.config.hidden_size.to_string(),
+            f.meta("hidden_size"),
+            "{case}"
+        );
+        assert_eq!(
+            w.config.num_layers.to_string(),
+            f.meta("num_layers"),
+            "{case}"
+        );
+        assert_eq!(
+            w.config.bidirectional.to_string(),
+            f.meta("bidirectional"),
+            "{case}"
+        );
+        assert_eq!(w.config.bias.to_string(), f.meta("bias"), "{case}");
+
+        let x = f.arr3("x").unwrap();
+        let init = f.arr3("h0").map(|h| LstmState {
+            h,
+            c: f.arr3("c0").unwrap(),
+        });
+        let lens: Option<Vec<usize>> = f
+            .map
+            .tensors
+            .get("lengths")
+            .map(|l| l.iter().map(|&v| v as usize).collect());
+        let opts = ForwardOptions {
+            initial: init.as_ref(),
+            seq_lens: lens.as_deref(),
+        };
+        let (y, h_n, c_n) = (
+            f.arr3("y").unwrap(),
+            f.arr3("h_n").unwrap(),
+            f.arr3("c_n").unwrap(),
+        );
+
+        let out = cpu::forward(&w, x.view(), opts).unwrap();
+        assert_close(
+            &format!("{case}: cpu y"),
+            &out.y,
+            &y,
+            TORCH_ATOL,
+            TORCH_RTOL,
+        );
+        assert_close(
+            &format!("{case}: cpu h_n"),
+            &out.h_n,
+            &h_n,
+            TORCH_ATOL,
+            TORCH_RTOL,
+        );
+        assert_close(
+            &format!("{case}: cpu c_n"),
+            &out.c_n,
+            &c_n,
+            TORCH_ATOL,
+            TORCH_RTOL,
+        );
+
+        if let Some(ctx) = &ctx {
+            let out = GpuLstm::new(ctx.clone(), &w)
+                .unwrap()
+                .forward(x.view(), opts)
+                .unwrap();
+            assert_close(&format!("{case}: gpu y"), &out.y, &y, GPU_ATOL, GPU_RTOL);
+            assert_close(
+                &format!("{case}: gpu h_n"),
+                &out.h_n,
+                &h_n,
+                GPU_ATOL,
+                GPU_RTOL,
+            );
+            assert_close(
+                &format!("{case}: gpu c_n"),
+                &out.c_n,
+                &c_n,
+                GPU_ATOL,
+                GPU_RTOL,
+            );
+        }
+    }
+}
+
+#[test]
+fn export_round_trips() {
+    let f = Fixture::load("two_layer_bidir");
+    let w = torch::from_tensors(&f.map, "").unwrap();
+    let dir = std::env::temp_dir().join(format!("lstm-wgpu-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.safetensors");
+    torch::save_safetensors(&w, &path).unwrap();
+    let back = torch::load_safetensors(&path, "").unwrap();
+    assert_eq!(back, w);
+    std::fs::remove_dir_all(dir).ok();
+}
