@@ -27,6 +27,8 @@ pub struct GpuContext {
     /// Largest storage binding the scheduler may use; normally the device's limit,
     /// lowered by tests to exercise multi-chunk runs on small data.
     max_binding_bytes: u64,
+    /// The device was created with `TIMESTAMP_QUERY` (pass-level GPU timestamps).
+    timestamps: bool,
     readbacks: AtomicUsize,
     kernels: OnceLock<Kernels>,
 }
@@ -87,10 +89,13 @@ impl GpuContext {
             ))
         })?;
         let limits = adapter.limits();
+        // Timestamp queries are optional: benchmarks use them for kernel time where the
+        // adapter has them and fall back to wall-clock time elsewhere.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("lstm-wgpu"),
-                required_features: wgpu::Features::empty(),
+                required_features: features,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -102,6 +107,7 @@ impl GpuContext {
             info: adapter.get_info(),
             max_binding_bytes: limits.max_storage_buffer_binding_size,
             limits,
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             readbacks: AtomicUsize::new(0),
             kernels: OnceLock::new(),
         })
@@ -142,6 +148,16 @@ impl GpuContext {
         self.max_binding_bytes = bytes.min(self.limits.max_storage_buffer_binding_size);
     }
 
+    /// Whether compute passes can carry GPU timestamps (`TIMESTAMP_QUERY`).
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// Nanoseconds per timestamp tick.
+    pub(crate) fn timestamp_period_ns(&self) -> f64 {
+        f64::from(self.queue.get_timestamp_period())
+    }
+
     /// How many readbacks (GPU → host waits) this context has done.
     pub fn readback_count(&self) -> usize {
         self.readbacks.load(Ordering::Relaxed)
@@ -172,6 +188,16 @@ impl GpuContext {
             return Err(LstmError::Gpu { during, source });
         }
         out
+    }
+
+    /// Submits `encoder` and blocks until the GPU has finished it (nothing is read back).
+    /// Benchmarks and probes use it to time work that stays on the GPU.
+    pub(crate) fn submit_and_wait(&self, encoder: wgpu::CommandEncoder) -> Result<()> {
+        self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(LstmError::Poll)?;
+        Ok(())
     }
 
     /// Submits `encoder`, copying each `(buffer, bytes)` into a staging buffer first,

@@ -5,8 +5,10 @@ mod kernels;
 mod linear;
 mod model;
 mod pack;
+pub mod probe;
 mod schedule;
 mod shaders;
+mod timer;
 
 pub use context::{list_adapters, GpuContext, GpuOptions};
 pub use kernels::StepTiling;

@@ -1,0 +1,413 @@
+//! What the adapter allows, measured: the floors a forward pass is compared against.
+//!
+//! - [`empty_dispatch`]: the fixed cost of one dependent dispatch recorded the way the
+//!   LSTM records its steps (one compute pass, a dynamic uniform offset per dispatch,
+//!   state ping-ponging between two buffers). The floor of a per-step schedule.
+//! - [`copy_bandwidth`]: device memory bandwidth from a large buffer-to-buffer copy,
+//!   counted as bytes read + bytes written per second. The floor at batch 1, where a
+//!   step streams its recurrent weights once.
+//! - [`gemm_rate`]: the crate's own GEMM (`shaders/input_proj.wgsl`) on a large square
+//!   product with every operand resident on the GPU. The floor at large batch.
+//!
+//! Each probe times two amounts of work in one submit each and takes the difference,
+//! so submit and synchronisation costs cancel; every timing is the median of several
+//! repetitions. Each probe also checks that the GPU did the work (the dispatch chain's
+//! sum, the copied words, sampled GEMM outputs against an f64 dot product).
+
+use std::num::NonZeroU64;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::kernels::{ProjParams, PROJ_TILE};
+use super::model::storage_init;
+use super::shaders;
+use crate::error::{LstmError, Result};
+
+/// Cost of one dependent, empty dispatch.
+#[derive(Clone, Copy, Debug)]
+pub struct DispatchProbe {
+    /// Seconds per dispatch (the marginal cost of one more dispatch in the pass).
+    pub seconds: f64,
+    /// Dispatches in the longer of the two timed passes.
+    pub dispatches: usize,
+}
+
+/// Device memory bandwidth from a buffer copy.
+#[derive(Clone, Copy, Debug)]
+pub struct CopyProbe {
+    /// Bytes read plus bytes written per second.
+    pub bytes_per_s: f64,
+    /// Size of the copied buffer.
+    pub buffer_bytes: u64,
+}
+
+/// Throughput of the crate's GEMM kernel on an `n × n × n` product.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmProbe {
+    pub n: usize,
+    /// `2·n³` per second.
+    pub flops_per_s: f64,
+    /// Seconds per GEMM dispatch.
+    pub seconds: f64,
+    /// Largest |GPU − f64 reference| over the sampled outputs.
+    pub max_err: f64,
+}
+
+/// All three floors, measured on one adapter.
+#[derive(Clone, Copy, Debug)]
+pub struct HardwareLimits {
+    pub dispatch: DispatchProbe,
+    pub copy: CopyProbe,
+    pub gemm: GemmProbe,
+}
+
+/// Probe sizes: `quick` for tests and `--quick` runs (well under a second each on a
+/// software adapter), otherwise large enough that the differences are stable.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeSizes {
+    pub dispatches: usize,
+    pub copy_bytes: u64,
+    pub gemm_n: usize,
+    pub repeats: usize,
+}
+
+impl ProbeSizes {
+    pub fn quick() -> ProbeSizes {
+        ProbeSizes {
+            dispatches: 256,
+            copy_bytes: 16 << 20,
+            gemm_n: 256,
+            repeats: 3,
+        }
+    }
+    pub fn full() -> ProbeSizes {
+        ProbeSizes {
+            dispatches: 2048,
+            copy_bytes: 64 << 20,
+            gemm_n: 1024,
+            repeats: 5,
+        }
+    }
+}
+
+/// Runs all three probes.
+pub fn measure_limits(ctx: &GpuContext, sizes: ProbeSizes) -> Result<HardwareLimits> {
+    Ok(HardwareLimits {
+        dispatch: empty_dispatch(ctx, sizes.dispatches, sizes.repeats)?,
+        copy: copy_bandwidth(ctx, sizes.copy_bytes, sizes.repeats)?,
+        gemm: gemm_rate(ctx, sizes.gemm_n, sizes.repeats)?,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median wall time of `repeats` runs of `record` submitted and waited for
+/// (after one untimed warm-up run).
+fn time_submits(
+    ctx: &GpuContext,
+    repeats: usize,
+    record: &dyn Fn(&mut wgpu::CommandEncoder),
+) -> Result<f64> {
+    let mut times = Vec::with_capacity(repeats);
+    for i in 0..=repeats {
+        let mut encoder = ctx.device().create_command_encoder(&Default::default());
+        record(&mut encoder);
+        let t0 = Instant::now();
+        ctx.submit_and_wait(encoder)?;
+        if i > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(median(times))
+}
+
+/// Marginal cost per unit of work between `small` and `large` units, never below 1 ns
+/// (a difference lost in noise must not become a zero or negative floor).
+fn marginal(t_small: f64, t_large: f64, small: usize, large: usize) -> f64 {
+    ((t_large - t_small) / (large - small) as f64).max(1e-9)
+}
+
+/// Cost of one dependent empty dispatch, from passes of `n / 4` and `n` dispatches.
+pub fn empty_dispatch(ctx: &GpuContext, n: usize, repeats: usize) -> Result<DispatchProbe> {
+    let n = n.max(8);
+    let dev = ctx.device();
+    let (chain_sum, probe) = ctx.scoped("empty-dispatch probe", || {
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("probe_empty"),
+            source: wgpu::ShaderSource::Wgsl(shaders::PROBE_EMPTY.into()),
+        });
+        let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("probe_empty"),
+            entries: &[
+                layout_entry(0, uniform_dynamic()),
+                layout_entry(1, storage(true)),
+                layout_entry(2, storage(false)),
+            ],
+        });
+        let pipeline = compute_pipeline(dev, &layout, &module, "main");
+        let align = (ctx.limits().min_uniform_buffer_offset_alignment as usize).max(16);
+        let mut index = vec![0u8; n * align];
+        for t in 0..n {
+            index[t * align..t * align + 4].copy_from_slice(&(t as u32).to_le_bytes());
+        }
+        let index = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("probe step index"),
+            contents: &index,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let states = [
+            storage_init(ctx, "probe state a", &[0.0]),
+            storage_init(ctx, "probe state b", &[0.0]),
+        ];
+        let groups: Vec<wgpu::BindGroup> = (0..2)
+            .map(|p| {
+                dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &index,
+                                offset: 0,
+                                size: NonZeroU64::new(16),
+                            }),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: states[p].as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: states[1 - p].as_entire_binding(),
+                        },
+                    ],
+                })
+            })
+            .collect();
+        let (pipeline, groups) = (&pipeline, &groups);
+        let chain = |count: usize| {
+            move |encoder: &mut wgpu::CommandEncoder| {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(pipeline);
+                for t in 0..count {
+                    pass.set_bind_group(0, &groups[t % 2], &[(t * align) as u32]);
+                    pass.dispatch_workgroups(1, 1, 1);
+                }
+            }
+        };
+        let small = n / 4;
+        let t_small = time_submits(ctx, repeats, &chain(small))?;
+        let t_large = time_submits(ctx, repeats, &chain(n))?;
+        // One more pass of n dispatches from zeroed state, read back: it must hold 0+1+…+(n-1).
+        let mut encoder = dev.create_command_encoder(&Default::default());
+        encoder.clear_buffer(&states[0], 0, None);
+        chain(n)(&mut encoder);
+        let got = ctx.submit_and_read(encoder, &[(&states[n % 2], 4)])?;
+        Ok((
+            got[0][0].to_bits(),
+            DispatchProbe {
+                seconds: marginal(t_small, t_large, small, n),
+                dispatches: n,
+            },
+        ))
+    })?;
+    let want = (n * (n - 1) / 2) as u32;
+    if chain_sum != want {
+        return Err(LstmError::value(
+            "empty-dispatch probe",
+            format!("the chain of {n} dispatches summed to {chain_sum}, expected {want}"),
+        ));
+    }
+    Ok(probe)
+}
+
+/// Bandwidth of a `bytes`-sized buffer-to-buffer copy (read + write), from encoders
+/// holding 1 and 4 copies.
+pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, repeats: usize) -> Result<CopyProbe> {
+    let bytes = (bytes / 4).max(1024) * 4;
+    let dev = ctx.device();
+    let words = (bytes / 4) as usize;
+    let (probe, sample) = ctx.scoped("copy-bandwidth probe", || {
+        let src: Vec<f32> = (0..words).map(|i| i as f32).collect();
+        let a = storage_init(ctx, "probe copy src", &src);
+        let b = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("probe copy dst"),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let (a, b) = (&a, &b);
+        let copies = |count: usize| {
+            move |encoder: &mut wgpu::CommandEncoder| {
+                for _ in 0..count {
+                    encoder.copy_buffer_to_buffer(a, 0, b, 0, bytes);
+                }
+            }
+        };
+        let t1 = time_submits(ctx, repeats, &copies(1))?;
+        let t4 = time_submits(ctx, repeats, &copies(4))?;
+        let last = (words - 1) as u64 * 4;
+        let mut encoder = dev.create_command_encoder(&Default::default());
+        let tail = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("probe copy tail"),
+            size: 4,
+            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(b, last, &tail, 0, 4);
+        let got = ctx.submit_and_read(encoder, &[(&tail, 4)])?;
+        Ok((
+            CopyProbe {
+                bytes_per_s: 2.0 * bytes as f64 / marginal(t1, t4, 1, 4),
+                buffer_bytes: bytes,
+            },
+            got[0][0],
+        ))
+    })?;
+    if sample != (words - 1) as f32 {
+        return Err(LstmError::value(
+            "copy-bandwidth probe",
+            format!("last copied word is {sample}, expected {}", words - 1),
+        ));
+    }
+    Ok(probe)
+}
+
+/// Throughput of `shaders/input_proj.wgsl` on an `n × n` by `n × n` product with every
+/// operand on the GPU, from passes of 1 and 3 dependent GEMM dispatches. Checks a
+/// sample of the outputs against an f64 dot product.
+pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe> {
+    let n = n.max(16);
+    let limit = ctx.max_binding_bytes();
+    if 4 * (n * n) as u64 > limit {
+        return Err(LstmError::DeviceLimit(format!(
+            "GEMM probe of n = {n} exceeds the {limit}-byte storage binding"
+        )));
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let x: Vec<f32> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let w: Vec<f32> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let kernels = ctx.kernels()?;
+    let dev = ctx.device();
+    let (seconds, out) = ctx.scoped("GEMM probe", || {
+        let params = ProjParams {
+            m: n as u32,
+            n: n as u32,
+            k: n as u32,
+            _pad: 0,
+        };
+        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("probe gemm params"),
+            contents: bytemuck::bytes_of(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let xb = storage_init(ctx, "probe gemm x", &x);
+        let wb = storage_init(ctx, "probe gemm w", &w);
+        let bb = storage_init(ctx, "probe gemm bias", &bias);
+        let out = storage_init(ctx, "probe gemm y", &vec![f32::NAN; n * n]);
+        let group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("probe gemm"),
+            layout: &kernels.proj_layout,
+            entries: &[&uniform, &xb, &wb, &bb, &out]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect::<Vec<_>>(),
+        });
+        let tiles = (n as u32).div_ceil(PROJ_TILE);
+        let group = &group;
+        let gemms = |count: usize| {
+            move |encoder: &mut wgpu::CommandEncoder| {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&kernels.proj);
+                pass.set_bind_group(0, group, &[]);
+                for _ in 0..count {
+                    pass.dispatch_workgroups(tiles, tiles, 1);
+                }
+            }
+        };
+        let t1 = time_submits(ctx, repeats, &gemms(1))?;
+        let t3 = time_submits(ctx, repeats, &gemms(3))?;
+        let encoder = dev.create_command_encoder(&Default::default());
+        let got = ctx.submit_and_read(encoder, &[(&out, out.size())])?;
+        Ok((marginal(t1, t3, 1, 3), got.into_iter().next().unwrap_or_default()))
+    })?;
+    // Sampled rows and columns, corners included.
+    let picks = [0, 1, n / 3, n / 2, n - 2, n - 1];
+    let mut max_err = 0.0f64;
+    for &r in &picks {
+        for &c in &picks {
+            let want: f64 = (0..n)
+                .map(|k| f64::from(x[r * n + k]) * f64::from(w[c * n + k]))
+                .sum::<f64>()
+                + f64::from(bias[c]);
+            let err = (f64::from(out[r * n + c]) - want).abs();
+            max_err = if err.is_nan() { f64::NAN } else { max_err.max(err) };
+        }
+    }
+    Ok(GemmProbe {
+        n,
+        flops_per_s: 2.0 * (n as f64).powi(3) / seconds,
+        seconds,
+        max_err,
+    })
+}
+
+fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    }
+}
+
+fn uniform_dynamic() -> wgpu::BindingType {
+    wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Uniform,
+        has_dynamic_offset: true,
+        min_binding_size: None,
+    }
+}
+
+fn storage(read_only: bool) -> wgpu::BindingType {
+    wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Storage { read_only },
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    }
+}
+
+fn compute_pipeline(
+    dev: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pl),
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
