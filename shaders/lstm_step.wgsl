@@ -7,6 +7,8 @@
 //   Diagonal:    z_i += p_i·c_{t-1};  z_f += p_f·c_{t-1};  z_o += p_o·c_t
 //   c_t = σ(z_f)·c_{t-1} + σ(z_i)·tanh(z_g);   h_t = σ(z_o)·tanh(c_t)
 //   Past a sequence's length (t ≥ lens[b]) its state is copied unchanged and its output is 0.
+//   Training (p.save_cache = 1) also stores what backward needs: the four gate
+//   activations and the previous (h, c) of every step; past a length the gates are 0.
 //
 // Bindings:
 //   0 p          uniform  sizes (StepParams in src/gpu/kernels.rs)
@@ -15,9 +17,11 @@
 //   3 peep       [H][3]     diagonal peepholes (i, f, o); a dummy otherwise
 //   4 gx         [Tc][B][H] vec4 input projection of this chunk, gates (i, f, g, o)
 //   5 lens       [B]        valid length of each sequence
-//   6 state_in   [2][B][H]  h block then c block, read
-//   7 state_out  [2][B][H]  written (ping-pong with state_in across steps)
-//   8 y          [Tc][B][out_stride]  this direction's columns start at out_offset
+//   6 state      [2][2][B][H]  two ping-pong halves, each an h block then a c block;
+//                           step reads half `parity` and writes the other
+//   7 y          [Tc][B][out_stride]  this direction's columns start at out_offset
+//   8 gates      [Tc][B][H] vec4  (i, f, g, o) after activation   (training only)
+//   9 prev       [Tc][B][2H]      (h_{t-1}, c_{t-1})              (training only)
 //
 // Two tilings of the same step (the host picks by batch size):
 //   step_gemv   grid (ceil(H/2), ceil(B/4)):  small batch. 32 threads split the K
@@ -33,15 +37,15 @@ struct StepParams {
     peephole: u32, // 0 none, 1 diagonal, 2 full
     out_stride: u32,
     out_offset: u32,
-    _pad0: u32,
-    _pad1: u32,
+    save_cache: u32,
+    _pad: u32,
 }
 
 struct StepIndex {
     t_global: u32,
     t_local: u32,
-    _pad0: u32,
-    _pad1: u32,
+    parity: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: StepParams;
@@ -50,9 +54,18 @@ struct StepIndex {
 @group(0) @binding(3) var<storage, read> peep: array<f32>;
 @group(0) @binding(4) var<storage, read> gx: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> lens: array<u32>;
-@group(0) @binding(6) var<storage, read> state_in: array<f32>;
-@group(0) @binding(7) var<storage, read_write> state_out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> state: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(8) var<storage, read_write> gates: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> prev: array<f32>;
+
+// Start of the half of `state` this step reads, and of the half it writes.
+fn read_base() -> u32 {
+    return step.parity * 2u * p.batch * p.hidden;
+}
+fn write_base() -> u32 {
+    return (1u - step.parity) * 2u * p.batch * p.hidden;
+}
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
@@ -67,9 +80,9 @@ fn tanh_stable(x: f32) -> f32 {
 // Element k of the recurrent operand of batch row b: h for k < H, c for k ≥ H.
 fn operand(b: u32, k: u32) -> f32 {
     if (k < p.hidden) {
-        return state_in[b * p.hidden + k];
+        return state[read_base() + b * p.hidden + k];
     }
-    return state_in[(p.batch + b) * p.hidden + (k - p.hidden)];
+    return state[read_base() + (p.batch + b) * p.hidden + (k - p.hidden)];
 }
 
 // The pointwise half of the step for unit j of batch row b; `acc` holds the four
@@ -77,22 +90,32 @@ fn operand(b: u32, k: u32) -> f32 {
 fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let h_idx = b * p.hidden + j;
     let c_idx = (p.batch + b) * p.hidden + j;
-    let h_prev = state_in[h_idx];
-    let c_prev = state_in[c_idx];
+    let h_prev = state[read_base() + h_idx];
+    let c_prev = state[read_base() + c_idx];
     var z = acc + gx[(step.t_local * p.batch + b) * p.hidden + j];
     if (p.peephole == 1u) {
         z.x += peep[3u * j] * c_prev;
         z.y += peep[3u * j + 1u] * c_prev;
     }
-    let c_new = sigmoid(z.y) * c_prev + sigmoid(z.x) * tanh_stable(z.z);
+    let i = sigmoid(z.x);
+    let f = sigmoid(z.y);
+    let g = tanh_stable(z.z);
+    let c_new = f * c_prev + i * g;
     if (p.peephole == 1u) {
         z.w += peep[3u * j + 2u] * c_new;
     }
-    let h_new = sigmoid(z.w) * tanh_stable(c_new);
+    let o = sigmoid(z.w);
+    let h_new = o * tanh_stable(c_new);
     let live = step.t_global < lens[b];
-    state_out[h_idx] = select(h_prev, h_new, live);
-    state_out[c_idx] = select(c_prev, c_new, live);
-    y[(step.t_local * p.batch + b) * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+    state[write_base() + h_idx] = select(h_prev, h_new, live);
+    state[write_base() + c_idx] = select(c_prev, c_new, live);
+    let row = step.t_local * p.batch + b;
+    y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+    if (p.save_cache == 1u) {
+        gates[row * p.hidden + j] = select(vec4(0.0), vec4(i, f, g, o), live);
+        prev[row * 2u * p.hidden + j] = h_prev;
+        prev[row * 2u * p.hidden + p.hidden + j] = c_prev;
+    }
 }
 
 // ---- small batch: split-K GEMV -------------------------------------------------

@@ -33,6 +33,19 @@ pub fn lstm_step(
     w: &LayerWeights,
     active: &[bool],
 ) -> (Array2<f32>, Array2<f32>) {
+    let (h, c, _) = lstm_step_with_gates(gx, h, c, w, active);
+    (h, c)
+}
+
+/// [`lstm_step`] that also returns the gate activations `[B, 4H]` (i, f, g, o blocks,
+/// zero for inactive rows): what training keeps for backward.
+pub fn lstm_step_with_gates(
+    gx: ArrayView2<f32>,
+    h: ArrayView2<f32>,
+    c: ArrayView2<f32>,
+    w: &LayerWeights,
+    active: &[bool],
+) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
     let hs = h.ncols();
     let mut z = &gx + &h.dot(&w.w_hh.t());
     if let PeepholeWeights::Full(w_ch) = &w.peephole {
@@ -40,6 +53,7 @@ pub fn lstm_step(
     }
     let mut h_new = h.to_owned();
     let mut c_new = c.to_owned();
+    let mut gates = Array2::zeros(z.raw_dim());
     for (b, &on) in active.iter().enumerate() {
         if !on {
             continue;
@@ -60,15 +74,20 @@ pub fn lstm_step(
                 zi += pi * cp;
                 zf += pf * cp;
             }
-            let cn = sigmoid(zf) * cp + sigmoid(zi) * zg.tanh();
+            let (i, f, g) = (sigmoid(zi), sigmoid(zf), zg.tanh());
+            let cn = f * cp + i * g;
             if let Some((_, _, po)) = diag {
                 zo += po * cn;
             }
+            let o = sigmoid(zo);
             c_new[[b, j]] = cn;
-            h_new[[b, j]] = sigmoid(zo) * cn.tanh();
+            h_new[[b, j]] = o * cn.tanh();
+            for (q, v) in [i, f, g, o].into_iter().enumerate() {
+                gates[[b, q * hs + j]] = v;
+            }
         }
     }
-    (h_new, c_new)
+    (h_new, c_new, gates)
 }
 
 /// Full sequence forward for any config: stacked layers, both directions,

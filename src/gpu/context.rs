@@ -31,6 +31,8 @@ pub struct GpuContext {
     timestamps: bool,
     readbacks: AtomicUsize,
     kernels: OnceLock<Kernels>,
+    /// A 16-byte storage buffer bound where a kernel's optional operand is unused.
+    dummy: wgpu::Buffer,
 }
 
 impl GpuContext {
@@ -101,7 +103,14 @@ impl GpuContext {
             })
             .await
             .map_err(LstmError::RequestDevice)?;
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("unused operand"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         Ok(GpuContext {
+            dummy,
             device,
             queue,
             info: adapter.get_info(),
@@ -161,6 +170,11 @@ impl GpuContext {
     /// How many readbacks (GPU → host waits) this context has done.
     pub fn readback_count(&self) -> usize {
         self.readbacks.load(Ordering::Relaxed)
+    }
+
+    /// Bound in place of an optional operand a kernel does not read.
+    pub(crate) fn dummy(&self) -> &wgpu::Buffer {
+        &self.dummy
     }
 
     /// The compiled pipelines, built on first use and shared by every model on this context.

@@ -4,14 +4,71 @@ use bytemuck::{Pod, Zeroable};
 
 use super::shaders;
 
-/// Mirrors `Params` in `shaders/input_proj.wgsl`.
+/// Mirrors `MatmulParams` in `shaders/matmul.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub(crate) struct ProjParams {
+pub(crate) struct MatmulParams {
     pub m: u32,
     pub n: u32,
     pub k: u32,
+    pub flags: u32,
+    pub lda: u32,
+    pub ldb: u32,
+    pub ldc: u32,
     pub _pad: u32,
+}
+
+#[allow(dead_code)] // the transposed and accumulating forms serve training
+impl MatmulParams {
+    pub const A_TRANS: u32 = 1;
+    pub const B_TRANS: u32 = 2;
+    pub const ACCUMULATE: u32 = 4;
+    pub const BIAS: u32 = 8;
+
+    /// `c[m, n] = a[m, k] · b[k, n]`, all row-major and packed.
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            flags: 0,
+            lda: k as u32,
+            ldb: n as u32,
+            ldc: n as u32,
+            _pad: 0,
+        }
+    }
+    /// `a` is stored `[k, m]` and used transposed.
+    pub fn a_trans(mut self) -> Self {
+        self.flags |= Self::A_TRANS;
+        self.lda = self.m;
+        self
+    }
+    /// `b` is stored `[n, k]` and used transposed.
+    pub fn b_trans(mut self) -> Self {
+        self.flags |= Self::B_TRANS;
+        self.ldb = self.k;
+        self
+    }
+    pub fn accumulate(mut self) -> Self {
+        self.flags |= Self::ACCUMULATE;
+        self
+    }
+    pub fn bias(mut self) -> Self {
+        self.flags |= Self::BIAS;
+        self
+    }
+    pub fn lda(mut self, ld: usize) -> Self {
+        self.lda = ld as u32;
+        self
+    }
+    pub fn ldb(mut self, ld: usize) -> Self {
+        self.ldb = ld as u32;
+        self
+    }
+    pub fn grid(&self) -> (u32, u32) {
+        (self.n.div_ceil(MATMUL_TILE), self.m.div_ceil(MATMUL_TILE))
+    }
 }
 
 /// Mirrors `StepParams` in `shaders/lstm_step.wgsl`.
@@ -24,7 +81,8 @@ pub(crate) struct StepParams {
     pub peephole: u32,
     pub out_stride: u32,
     pub out_offset: u32,
-    pub _pad: [u32; 2],
+    pub save_cache: u32,
+    pub _pad: u32,
 }
 
 /// Mirrors `StepIndex` in `shaders/lstm_step.wgsl`; one per time step at a dynamic offset.
@@ -33,11 +91,12 @@ pub(crate) struct StepParams {
 pub(crate) struct StepIndex {
     pub t_global: u32,
     pub t_local: u32,
-    pub _pad: [u32; 2],
+    pub parity: u32,
+    pub _pad: u32,
 }
 
-/// Output tile of `input_proj.wgsl` (rows and columns).
-pub(crate) const PROJ_TILE: u32 = 64;
+/// Output tile of `matmul.wgsl` (rows and columns).
+pub(crate) const MATMUL_TILE: u32 = 64;
 /// Hidden units × batch rows of one `step_gemv` workgroup.
 pub(crate) const GEMV_TILE: (u32, u32) = (2, 4);
 /// Hidden units × batch rows of one `step_tiled` workgroup.
@@ -69,8 +128,8 @@ impl StepTiling {
 
 /// The two pipelines of the forward pass and their layouts.
 pub(crate) struct Kernels {
-    pub proj_layout: wgpu::BindGroupLayout,
-    pub proj: wgpu::ComputePipeline,
+    pub matmul_layout: wgpu::BindGroupLayout,
+    pub matmul: wgpu::ComputePipeline,
     pub step_layout: wgpu::BindGroupLayout,
     pub step_gemv: wgpu::ComputePipeline,
     pub step_tiled: wgpu::ComputePipeline,
@@ -124,8 +183,8 @@ fn pipeline(
 
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Kernels {
-        let proj_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("input_proj"),
+        let matmul_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("matmul"),
             entries: &[
                 entry(0, uniform(false)),
                 entry(1, storage(true)),
@@ -143,9 +202,10 @@ impl Kernels {
                 entry(3, storage(true)),
                 entry(4, storage(true)),
                 entry(5, storage(true)),
-                entry(6, storage(true)),
+                entry(6, storage(false)),
                 entry(7, storage(false)),
                 entry(8, storage(false)),
+                entry(9, storage(false)),
             ],
         });
         let module = |label, src: &str| {
@@ -154,13 +214,13 @@ impl Kernels {
                 source: wgpu::ShaderSource::Wgsl(src.into()),
             })
         };
-        let proj_module = module("input_proj", shaders::INPUT_PROJ);
+        let matmul_module = module("matmul", shaders::MATMUL);
         let step_module = module("lstm_step", shaders::LSTM_STEP);
         Kernels {
-            proj: pipeline(device, &proj_layout, &proj_module, "main"),
+            matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
             step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
-            proj_layout,
+            matmul_layout,
             step_layout,
         }
     }

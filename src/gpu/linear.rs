@@ -1,14 +1,15 @@
-//! Stand-alone use of the `input_proj` GEMM: `Y = X·Wᵀ + b` on the GPU.
+//! Stand-alone use of the crate's GEMM: `Y = X·Wᵀ + b` on the GPU.
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use super::context::GpuContext;
-use super::kernels::{ProjParams, PROJ_TILE};
+use super::kernels::MatmulParams;
 use super::model::storage_init;
+use super::ops;
 use crate::error::{LstmError, Result};
 
 /// `x` `[M, K]`, `w` `[N, K]`, `bias` `[N]` → `x·wᵀ + bias` `[M, N]`, computed by
-/// `shaders/input_proj.wgsl` (the kernel that hoists an LSTM's input projection).
+/// `shaders/matmul.wgsl` exactly as it hoists an LSTM's input projection.
 pub fn input_proj(
     ctx: &GpuContext,
     x: ArrayView2<f32>,
@@ -36,28 +37,14 @@ pub fn input_proj(
         ));
     }
     let limit = ctx.max_binding_bytes();
-    if [m * k, n * k, m * n].iter().any(|&f| 4 * f as u64 > limit) {
+    let groups = ctx.limits().max_compute_workgroups_per_dimension as usize * 64;
+    if [m * k, n * k, m * n].iter().any(|&f| 4 * f as u64 > limit) || m > groups || n > groups {
         return Err(LstmError::DeviceLimit(format!(
-            "input_proj operands exceed the {limit}-byte storage binding"
+            "input_proj operands M={m} N={n} K={k} exceed the device's limits"
         )));
     }
-    let kernels = ctx.kernels()?;
+    ctx.kernels()?;
     let data = ctx.scoped("input_proj", || {
-        let dev = &ctx.device;
-        let params = ProjParams {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            _pad: 0,
-        };
-        let uniform = wgpu::util::DeviceExt::create_buffer_init(
-            dev,
-            &wgpu::util::BufferInitDescriptor {
-                label: Some("proj params"),
-                contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            },
-        );
         let xb = storage_init(
             ctx,
             "x",
@@ -70,27 +57,17 @@ pub fn input_proj(
         );
         let bb = storage_init(ctx, "bias", &bias.to_vec());
         let out = storage_init(ctx, "y", &vec![f32::NAN; m * n]);
-        let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("input_proj"),
-            layout: &kernels.proj_layout,
-            entries: &[&uniform, &xb, &wb, &bb, &out]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect::<Vec<_>>(),
-        });
-        let mut encoder = dev.create_command_encoder(&Default::default());
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&kernels.proj);
-            pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(
-                (n as u32).div_ceil(PROJ_TILE),
-                (m as u32).div_ceil(PROJ_TILE),
-                1,
+            ops::matmul(
+                ctx,
+                &mut pass,
+                MatmulParams::new(m, n, k).b_trans().bias(),
+                &xb,
+                &wb,
+                Some(&bb),
+                &out,
             );
         }
         ctx.submit_and_read(encoder, &[(&out, out.size())])

@@ -4,6 +4,7 @@ mod context;
 mod kernels;
 mod linear;
 mod model;
+mod ops;
 mod pack;
 pub mod probe;
 mod schedule;

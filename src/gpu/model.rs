@@ -12,7 +12,7 @@ use wgpu::util::DeviceExt;
 use super::context::GpuContext;
 use super::kernels::StepTiling;
 use super::pack;
-use super::schedule::{self, ChunkPlan, RunBuffers};
+use super::schedule::{self, ChunkPlan, RecordOptions, RunBuffers};
 use crate::config::{LstmConfig, Peephole};
 use crate::error::{LstmError, Result};
 use crate::sequence::{
@@ -154,7 +154,15 @@ impl GpuLstm {
                 c: storage_init(ctx, "c_0", init.c.as_slice().expect("standard layout")),
             };
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let run = self.record(&mut encoder, &plan, dims.b, &x_chunks, &initial, &lens)?;
+            let run = self.record(
+                &mut encoder,
+                &plan,
+                dims.b,
+                &x_chunks,
+                &initial,
+                &lens,
+                false,
+            )?;
             let mut sources: Vec<(&wgpu::Buffer, u64)> =
                 run.y_chunks.iter().map(|b| (b, b.size())).collect();
             sources.push((&run.h_n, run.h_n.size()));
@@ -279,6 +287,7 @@ impl GpuLstm {
                 std::slice::from_ref(&x.buffer),
                 initial,
                 &lens,
+                false,
             )?;
             ctx.queue.submit([encoder.finish()]);
             let y = run.y_chunks.into_iter().next().expect("one chunk");
@@ -340,7 +349,7 @@ impl GpuLstm {
     }
 
     /// How the sequence is split into chunks that fit one storage binding.
-    fn plan(&self, t: usize, b: usize) -> Result<ChunkPlan> {
+    pub(crate) fn plan(&self, t: usize, b: usize) -> Result<ChunkPlan> {
         let cfg = &self.config;
         let widest = cfg
             .input_size
@@ -356,7 +365,9 @@ impl GpuLstm {
         )
     }
 
-    fn record(
+    /// Records a forward pass; `train` keeps the cache backward needs.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         plan: &ChunkPlan,
@@ -364,19 +375,14 @@ impl GpuLstm {
         x_chunks: &[wgpu::Buffer],
         initial: &GpuState,
         lens: &[usize],
+        train: bool,
     ) -> Result<RunBuffers> {
-        let tiling = self.tiling.resolve(b);
-        schedule::record(
-            self,
-            encoder,
-            plan,
-            b,
-            x_chunks,
-            initial,
-            lens,
-            tiling,
-            self.poison,
-        )
+        let opts = RecordOptions {
+            tiling: self.tiling.resolve(b),
+            poison: self.poison,
+            train,
+        };
+        schedule::record(self, encoder, plan, b, x_chunks, initial, lens, &opts)
     }
 
     pub(crate) fn peephole_code(&self) -> u32 {

@@ -1,6 +1,6 @@
 //! The host schedule of a forward pass: chunk planning and command recording.
 //!
-//! Per layer and direction, per chunk of the sequence: one `input_proj` GEMM over all
+//! Per layer and direction, per chunk of the sequence: one `matmul` GEMM (the input projection) over all
 //! rows of the chunk, then one fused `lstm_step` dispatch per time step. Every dispatch
 //! of every layer and direction goes into one compute pass; the time index reaches
 //! the kernel through a dynamic uniform offset (`queue.write_buffer` between
@@ -12,10 +12,12 @@ use std::ops::Range;
 
 use wgpu::util::DeviceExt;
 
+use super::context::GpuContext;
 use super::kernels::{
-    ProjParams, StepIndex, StepParams, StepTiling, GEMV_TILE, PROJ_TILE, TILED_TILE,
+    MatmulParams, StepIndex, StepParams, StepTiling, GEMV_TILE, MATMUL_TILE, TILED_TILE,
 };
 use super::model::{storage_init, GpuLstm, GpuState};
+use super::ops::{self, bind_group, uniform};
 use crate::error::{LstmError, Result};
 
 /// How a sequence of `t` steps is split into chunks of at most `len` steps.
@@ -48,13 +50,13 @@ impl ChunkPlan {
         let max_groups = limits.max_compute_workgroups_per_dimension as usize;
         let grid_ok = hidden.div_ceil(GEMV_TILE.0 as usize) <= max_groups
             && b.div_ceil(GEMV_TILE.1 as usize) <= max_groups;
-        if !grid_ok || b > max_groups * PROJ_TILE as usize {
+        if !grid_ok || b > max_groups * MATMUL_TILE as usize {
             return Err(LstmError::DeviceLimit(format!(
                 "hidden size {hidden} / batch {b} need more than the device's {max_groups} workgroups per dimension"
             )));
         }
         let by_binding = (max_binding / per_step) as usize;
-        let by_grid = max_groups * PROJ_TILE as usize / b;
+        let by_grid = max_groups * MATMUL_TILE as usize / b;
         let len = t.min(by_binding).min(by_grid).max(1);
         Ok(ChunkPlan {
             t,
@@ -72,6 +74,17 @@ impl ChunkPlan {
     }
 }
 
+/// What the training forward keeps for backward (single-chunk runs only).
+#[allow(dead_code)] // read by training (next commits)
+pub(crate) struct TrainCache {
+    /// Input of each layer, `[T, B, I_l]` time-major: `x` for layer 0, then the outputs below.
+    pub layer_inputs: Vec<wgpu::Buffer>,
+    /// Per layer-direction `[T][B][H]` vec4 of gate activations (i, f, g, o); 0 past a length.
+    pub gates: Vec<wgpu::Buffer>,
+    /// Per layer-direction `[T][B][2H]`: `h_{t-1}` then `c_{t-1}`.
+    pub prev: Vec<wgpu::Buffer>,
+}
+
 /// Buffers a recorded forward pass leaves behind.
 pub(crate) struct RunBuffers {
     /// Output of the last layer, one buffer per chunk, time-major `[Tc, B, D·H]`.
@@ -79,6 +92,17 @@ pub(crate) struct RunBuffers {
     /// `[L·D, B, H]`.
     pub h_n: wgpu::Buffer,
     pub c_n: wgpu::Buffer,
+    #[allow(dead_code)]
+    pub cache: Option<TrainCache>,
+}
+
+/// Per-call options of [`record`].
+pub(crate) struct RecordOptions {
+    pub tiling: StepTiling,
+    /// Fill outputs and scratch with NaN first (tests: unwritten elements show).
+    pub poison: bool,
+    /// Keep what backward needs (requires a single chunk).
+    pub train: bool,
 }
 
 /// Records the whole forward pass into `encoder` (nothing is submitted here).
@@ -91,88 +115,93 @@ pub(crate) fn record(
     x_chunks: &[wgpu::Buffer],
     initial: &GpuState,
     lens: &[usize],
-    tiling: StepTiling,
-    poison: bool,
+    opts: &RecordOptions,
 ) -> Result<RunBuffers> {
     let ctx = &model.ctx;
     let cfg = &model.config;
-    let dev = &ctx.device;
     let (h, dirs, layers) = (cfg.hidden_size, cfg.num_directions(), cfg.num_layers);
-    let scratch = |label: &str, floats: usize| {
-        if poison {
-            storage_init(ctx, label, &vec![f32::NAN; floats])
-        } else {
-            dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: 4 * floats as u64,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        }
-    };
-    let uniform = |label: &str, bytes: &[u8]| {
-        dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
-    };
+    if opts.train && plan.count > 1 {
+        return Err(LstmError::DeviceLimit(format!(
+            "training needs the whole sequence (T={}) in one binding; it fits {} steps",
+            plan.t, plan.len
+        )));
+    }
+    let scratch = |label: &str, floats: usize| new_storage(ctx, label, floats, opts.poison);
 
-    // One StepIndex per time step, each at its own aligned offset.
+    // One StepIndex per (time step, direction), each at its own aligned offset.
     let align = (ctx.limits().min_uniform_buffer_offset_alignment as usize).max(16);
-    if (plan.t * align) as u64 > ctx.limits().max_buffer_size || plan.t * align > u32::MAX as usize
-    {
+    let index_len = plan.t * 2 * align;
+    if index_len as u64 > ctx.limits().max_buffer_size || index_len > u32::MAX as usize {
         return Err(LstmError::DeviceLimit(format!(
             "T = {} steps exceed the step-index buffer the device allows",
             plan.t
         )));
     }
-    let mut index_bytes = vec![0u8; plan.t * align];
+    let mut index_bytes = vec![0u8; index_len];
     for t in 0..plan.t {
-        let e = StepIndex {
-            t_global: t as u32,
-            t_local: (t % plan.len) as u32,
-            _pad: [0; 2],
-        };
-        index_bytes[t * align..t * align + 16].copy_from_slice(bytemuck::bytes_of(&e));
+        for d in 0..2 {
+            let s = if d == 0 { t } else { plan.t - 1 - t };
+            let e = StepIndex {
+                t_global: t as u32,
+                t_local: (t % plan.len) as u32,
+                parity: (s % 2) as u32,
+                _pad: 0,
+            };
+            let at = (2 * t + d) * align;
+            index_bytes[at..at + 16].copy_from_slice(bytemuck::bytes_of(&e));
+        }
     }
-    let step_index = uniform("step index", &index_bytes);
+    let step_index = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("step index"),
+            contents: &index_bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
     let lens_u32: Vec<u32> = lens.iter().map(|&n| n as u32).collect();
-    let lens_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("seq lens"),
-        contents: bytemuck::cast_slice(&lens_u32),
-        usage: wgpu::BufferUsages::STORAGE,
-    });
+    let lens_buf = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("seq lens"),
+            contents: bytemuck::cast_slice(&lens_u32),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
 
     let gx = scratch("gx", plan.len * b * 4 * h);
-    let y_sets: Vec<Vec<wgpu::Buffer>> = (0..layers.min(2))
+    // Training keeps every layer's output (they are the next layer's input for dW_ih);
+    // inference ping-pongs two sets.
+    let sets = if opts.train { layers } else { layers.min(2) };
+    let set_of = |l: usize| if opts.train { l } else { l % 2 };
+    let y_sets: Vec<Vec<wgpu::Buffer>> = (0..sets)
         .map(|_| {
             plan.ranges()
                 .map(|r| scratch("y chunk", r.len() * b * dirs * h))
                 .collect()
         })
         .collect();
-    let state_floats = b * h;
-    let states: Vec<[wgpu::Buffer; 2]> = (0..layers * dirs)
-        .map(|_| {
-            [
-                scratch("state a", 2 * state_floats),
-                scratch("state b", 2 * state_floats),
-            ]
-        })
+    let bh = b * h;
+    let states: Vec<wgpu::Buffer> = (0..layers * dirs)
+        .map(|_| scratch("state", 4 * bh))
         .collect();
-    let h_n = scratch("h_n", layers * dirs * state_floats);
-    let c_n = scratch("c_n", layers * dirs * state_floats);
-    let sbytes = 4 * state_floats as u64;
-    for (ld, s) in states.iter().enumerate() {
-        encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, &s[0], 0, sbytes);
-        encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, &s[0], sbytes, sbytes);
+    let cache_bufs = |label: &str, floats: usize| -> Vec<wgpu::Buffer> {
+        if opts.train {
+            (0..layers * dirs).map(|_| scratch(label, floats)).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    let gates = cache_bufs("gates", plan.t * bh * 4);
+    let prev = cache_bufs("prev", plan.t * bh * 2);
+    let h_n = scratch("h_n", layers * dirs * bh);
+    let c_n = scratch("c_n", layers * dirs * bh);
+    let sbytes = 4 * bh as u64;
+    for (ld, st) in states.iter().enumerate() {
+        encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, st, 0, sbytes);
+        encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
     }
 
     let k = ctx.kernels()?;
-    let (step_pipeline, tile) = match tiling {
+    let (step_pipeline, tile) = match opts.tiling {
         StepTiling::Tiled => (&k.step_tiled, TILED_TILE),
         _ => (&k.step_gemv, GEMV_TILE),
     };
@@ -191,9 +220,9 @@ pub(crate) fn record(
             let input_set = if l == 0 {
                 x_chunks
             } else {
-                &y_sets[(l - 1) % 2][..]
+                &y_sets[set_of(l - 1)][..]
             };
-            let out_set = &y_sets[l % 2];
+            let out_set = &y_sets[set_of(l)];
             for d in 0..dirs {
                 let ld = l * dirs + d;
                 let lw = &model.layers[ld];
@@ -204,59 +233,51 @@ pub(crate) fn record(
                     peephole: model.peephole_code(),
                     out_stride: (dirs * h) as u32,
                     out_offset: (d * h) as u32,
-                    _pad: [0; 2],
+                    save_cache: opts.train as u32,
+                    _pad: 0,
                 };
-                let step_params = uniform("step params", bytemuck::bytes_of(&params));
+                let step_params = uniform(ctx, "step params", &params);
                 let chunks: Vec<usize> = if d == 0 {
                     (0..plan.count).collect()
                 } else {
                     (0..plan.count).rev().collect()
                 };
-                let mut s = 0usize;
                 for c in chunks {
                     let r = plan.range(c);
-                    let m = (r.len() * b) as u32;
-                    let pp = ProjParams {
-                        m,
-                        n: 4 * h as u32,
-                        k: cfg.layer_input_size(l) as u32,
-                        _pad: 0,
+                    let proj = MatmulParams::new(r.len() * b, 4 * h, cfg.layer_input_size(l))
+                        .b_trans()
+                        .bias();
+                    ops::matmul(
+                        ctx,
+                        &mut pass,
+                        proj,
+                        &input_set[c],
+                        &lw.w_ih,
+                        Some(&lw.bias),
+                        &gx,
+                    );
+
+                    let (g_buf, p_buf) = if opts.train {
+                        (&gates[ld], &prev[ld])
+                    } else {
+                        (ctx.dummy(), ctx.dummy())
                     };
-                    let proj_params = uniform("proj params", bytemuck::bytes_of(&pp));
-                    let proj_bg = bind_group(
-                        dev,
-                        &k.proj_layout,
+                    let step_bg = bind_group(
+                        ctx,
+                        &k.step_layout,
                         &[
-                            proj_params.as_entire_binding(),
-                            input_set[c].as_entire_binding(),
-                            lw.w_ih.as_entire_binding(),
-                            lw.bias.as_entire_binding(),
+                            step_params.as_entire_binding(),
+                            wgpu::BindingResource::Buffer(index_binding.clone()),
+                            lw.w_rec.as_entire_binding(),
+                            lw.peep.as_entire_binding(),
                             gx.as_entire_binding(),
+                            lens_buf.as_entire_binding(),
+                            states[ld].as_entire_binding(),
+                            out_set[c].as_entire_binding(),
+                            g_buf.as_entire_binding(),
+                            p_buf.as_entire_binding(),
                         ],
                     );
-                    pass.set_pipeline(&k.proj);
-                    pass.set_bind_group(0, &proj_bg, &[]);
-                    pass.dispatch_workgroups(pp.n.div_ceil(PROJ_TILE), m.div_ceil(PROJ_TILE), 1);
-
-                    let step_bgs: Vec<wgpu::BindGroup> = (0..2)
-                        .map(|p| {
-                            bind_group(
-                                dev,
-                                &k.step_layout,
-                                &[
-                                    step_params.as_entire_binding(),
-                                    wgpu::BindingResource::Buffer(index_binding.clone()),
-                                    lw.w_rec.as_entire_binding(),
-                                    lw.peep.as_entire_binding(),
-                                    gx.as_entire_binding(),
-                                    lens_buf.as_entire_binding(),
-                                    states[ld][p].as_entire_binding(),
-                                    states[ld][1 - p].as_entire_binding(),
-                                    out_set[c].as_entire_binding(),
-                                ],
-                            )
-                        })
-                        .collect();
                     pass.set_pipeline(step_pipeline);
                     let steps: Vec<usize> = if d == 0 {
                         r.collect()
@@ -264,43 +285,55 @@ pub(crate) fn record(
                         r.rev().collect()
                     };
                     for t in steps {
-                        pass.set_bind_group(0, &step_bgs[s % 2], &[(t * align) as u32]);
+                        pass.set_bind_group(0, &step_bg, &[((2 * t + d) * align) as u32]);
                         pass.dispatch_workgroups(step_grid.0, step_grid.1, 1);
-                        s += 1;
                     }
                 }
             }
         }
     }
-    // After T steps the newest state is in buffer T % 2 (step s reads s % 2, writes the other).
-    for (ld, s) in states.iter().enumerate() {
-        let fin = &s[plan.t % 2];
-        encoder.copy_buffer_to_buffer(fin, 0, &h_n, ld as u64 * sbytes, sbytes);
-        encoder.copy_buffer_to_buffer(fin, sbytes, &c_n, ld as u64 * sbytes, sbytes);
+    // After T steps the newest state is in half T % 2 (step s reads half s % 2, writes the other).
+    let fin = (plan.t % 2) as u64 * 2 * sbytes;
+    for (ld, st) in states.iter().enumerate() {
+        encoder.copy_buffer_to_buffer(st, fin, &h_n, ld as u64 * sbytes, sbytes);
+        encoder.copy_buffer_to_buffer(st, fin + sbytes, &c_n, ld as u64 * sbytes, sbytes);
     }
-    let y_chunks = y_sets
-        .into_iter()
-        .nth((layers - 1) % 2)
-        .expect("at least one layer");
-    Ok(RunBuffers { y_chunks, h_n, c_n })
+    let mut y_sets = y_sets;
+    let y_chunks = y_sets[set_of(layers - 1)].clone();
+    let cache = opts.train.then(|| {
+        let mut layer_inputs = vec![x_chunks[0].clone()];
+        layer_inputs.extend(y_sets.drain(..layers - 1).map(|mut set| set.remove(0)));
+        TrainCache {
+            layer_inputs,
+            gates,
+            prev,
+        }
+    });
+    Ok(RunBuffers {
+        y_chunks,
+        h_n,
+        c_n,
+        cache,
+    })
 }
 
-fn bind_group(
-    dev: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    resources: &[wgpu::BindingResource],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry> = resources
-        .iter()
-        .enumerate()
-        .map(|(i, r)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: r.clone(),
+/// A storage buffer of `floats` f32, NaN-filled when `poison`.
+pub(crate) fn new_storage(
+    ctx: &GpuContext,
+    label: &str,
+    floats: usize,
+    poison: bool,
+) -> wgpu::Buffer {
+    if poison {
+        storage_init(ctx, label, &vec![f32::NAN; floats])
+    } else {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: 4 * floats as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         })
-        .collect();
-    dev.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout,
-        entries: &entries,
-    })
+    }
 }

@@ -1,0 +1,131 @@
+// matmul.wgsl — the crate's one GEMM. It hoists the LSTM's input projection out of
+// the time loop (Appleyard et al. 2016: all T·B rows in one product), and computes
+// the weight and input gradients of training over all steps at once.
+//
+//   c[m, n] = Σ_k op(a)[m, k] · op(b)[k, n]  (+ c[m, n] if ACCUMULATE)  (+ bias[n] if BIAS)
+//   op(a) = a [M, K] (lda), or aᵀ with a [K, M] if A_TRANS
+//   op(b) = b [K, N] (ldb), or bᵀ with b [N, K] if B_TRANS
+//
+// Forward input projection: a = x [T·B, I], b = W_ih [4H, I] (B_TRANS), bias = b_ih + b_hh.
+// Every output element is summed by one thread in a fixed order: results are
+// deterministic run to run (no atomics).
+//
+// Bindings:
+//   0 p     uniform  MatmulParams in src/gpu/kernels.rs
+//   1 a     storage  read
+//   2 b     storage  read
+//   3 bias  [N]      read (a dummy when BIAS is off)
+//   4 c     [M, ldc] read_write
+// Grid: (ceil(N / 64), ceil(M / 64)), workgroup 16×16; each thread owns a 4×4 block of
+// outputs strided by 16 so that neighbouring threads touch neighbouring words.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32, // 1 A_TRANS, 2 B_TRANS, 4 ACCUMULATE, 8 BIAS
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+const A_TRANS: u32 = 1u;
+const B_TRANS: u32 = 2u;
+const ACCUMULATE: u32 = 4u;
+const BIAS: u32 = 8u;
+
+const TILE: u32 = 64u;
+const TILE_K: u32 = 16u;
+
+var<workgroup> a_tile: array<f32, 1024>; // [TILE_K][TILE]
+var<workgroup> b_tile: array<f32, 1024>; // [TILE_K][TILE]
+
+fn load_a(row: u32, k: u32) -> f32 {
+    if (row >= p.m || k >= p.k) {
+        return 0.0;
+    }
+    if ((p.flags & A_TRANS) != 0u) {
+        return a[k * p.lda + row];
+    }
+    return a[row * p.lda + k];
+}
+
+fn load_b(k: u32, col: u32) -> f32 {
+    if (col >= p.n || k >= p.k) {
+        return 0.0;
+    }
+    if ((p.flags & B_TRANS) != 0u) {
+        return b[col * p.ldb + k];
+    }
+    return b[k * p.ldb + col];
+}
+
+@compute @workgroup_size(16, 16)
+fn main(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+) {
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc: array<array<f32, 4>, 4>;
+    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+        for (var i = 0u; i < 4u; i++) {
+            let e = li + 256u * i;
+            // Untransposed operands are k-contiguous: let neighbouring threads take
+            // neighbouring k. Transposed ones are row-contiguous: neighbouring rows.
+            var kk = e % TILE_K;
+            var r = e / TILE_K;
+            if ((p.flags & A_TRANS) != 0u) {
+                kk = e / TILE;
+                r = e % TILE;
+            }
+            a_tile[kk * TILE + r] = load_a(m0 + r, k0 + kk);
+            kk = e % TILE_K;
+            r = e / TILE_K;
+            if ((p.flags & B_TRANS) == 0u) {
+                kk = e / TILE;
+                r = e % TILE;
+            }
+            b_tile[kk * TILE + r] = load_b(k0 + kk, n0 + r);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var av: array<f32, 4>;
+            var bv: array<f32, 4>;
+            for (var r = 0u; r < 4u; r++) {
+                av[r] = a_tile[kk * TILE + lid.y + 16u * r];
+                bv[r] = b_tile[kk * TILE + lid.x + 16u * r];
+            }
+            for (var r = 0u; r < 4u; r++) {
+                for (var q = 0u; q < 4u; q++) {
+                    acc[r][q] = fma(av[r], bv[q], acc[r][q]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 4u; r++) {
+        let m = m0 + lid.y + 16u * r;
+        for (var q = 0u; q < 4u; q++) {
+            let n = n0 + lid.x + 16u * q;
+            if (m < p.m && n < p.n) {
+                var v = acc[r][q];
+                if ((p.flags & BIAS) != 0u) {
+                    v += bias[n];
+                }
+                if ((p.flags & ACCUMULATE) != 0u) {
+                    v += c[m * p.ldc + n];
+                }
+                c[m * p.ldc + n] = v;
+            }
+        }
+    }
+}
