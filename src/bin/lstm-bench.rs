@@ -10,6 +10,7 @@ use std::time::Instant;
 use clap::Parser;
 use lstm_wgpu::bench::{all_shapes, quick_shapes, standard_shapes, Shape};
 use lstm_wgpu::gpu::probe::{self, HardwareLimits, ProbeSizes};
+use lstm_wgpu::gpu::ForwardProfile;
 use lstm_wgpu::{cpu, ForwardOptions, GpuContext, GpuLstm, LstmWeights};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
@@ -59,7 +60,21 @@ struct Args {
 struct Row {
     cpu_s: Option<f64>,
     gpu_s: Option<f64>,
+    /// Median GPU kernel time from timestamps (projection and steps summed separately).
+    kernel: Option<ForwardProfile>,
     max_diff: Option<f32>,
+}
+
+impl Row {
+    /// Time per step dispatch: from the step passes' timestamps where there are any,
+    /// else the whole wall time (an upper bound) spread over the steps.
+    fn step_s(&self, s: &Shape) -> Option<f64> {
+        let total = match self.kernel {
+            Some(k) => Some(k.steps_s),
+            None => self.gpu_s,
+        };
+        total.map(|t| t / s.steps() as f64)
+    }
 }
 
 fn main() {
@@ -143,6 +158,8 @@ fn run(a: &Args) -> Result<()> {
         "timing: median of {} runs after a warm-up (at least 3 for runs over {} s); GPU ms is wall time incl. upload, submit and readback",
         a.repeats, a.slow_seconds
     );
+    println!("kern ms: GPU timestamps (projection + steps passes); step µs: step passes / (T·L·D), or wall / (T·L·D) without timestamps");
+    println!("/disp: step / empty dispatch; BW%: weight bytes per step at copy bandwidth / step; GEMM%: step FLOPs at the GEMM rate / step; /floor: step / max of the three");
     println!();
     print_header();
     let mut rows_json = Vec::new();
@@ -161,8 +178,7 @@ fn run(a: &Args) -> Result<()> {
             "rows": rows_json,
         });
         let text = serde_json::to_string_pretty(&doc).expect("JSON values serialize");
-        std::fs::write(path, text + "\n")
-            .map_err(|e| format!("--json {}: {e}", path.display()))?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("--json {}: {e}", path.display()))?;
         println!("\nwrote {}", path.display());
     }
     Ok(())
@@ -213,6 +229,16 @@ fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result<Row
             gpu.forward(x.view(), ForwardOptions::default())
         })?;
         row.gpu_s = Some(secs);
+        if ctx.has_timestamps() {
+            let mut profiles = Vec::new();
+            for _ in 0..a.repeats.clamp(1, 3) {
+                if let (_, Some(p)) = gpu.forward_profiled(x.view(), ForwardOptions::default())? {
+                    profiles.push(p);
+                }
+            }
+            profiles.sort_by(|p, q| p.total_s().total_cmp(&q.total_s()));
+            row.kernel = profiles.get(profiles.len() / 2).copied();
+        }
         if let Some(want) = &cpu_out {
             let diff = |p: &Array3<f32>, q: &Array3<f32>| {
                 p.iter()
@@ -242,7 +268,7 @@ fn print_limits(l: &HardwareLimits) {
         l.copy.bytes_per_s / 1e9
     );
     println!(
-        "  input_proj GEMM {n}×{n}×{n}, GPU-resident: {:.1} GFLOP/s (max err {:.1e})",
+        "  matmul.wgsl GEMM {n}×{n}×{n}, GPU-resident: {:.1} GFLOP/s (max err {:.1e})",
         l.gemm.flops_per_s / 1e9,
         l.gemm.max_err,
         n = l.gemm.n
@@ -271,8 +297,7 @@ struct StepRatios {
     vs_floor: f64,
 }
 
-fn step_ratios(s: &Shape, gpu_s: f64, l: &HardwareLimits) -> StepRatios {
-    let step_s = gpu_s / s.steps() as f64;
+fn step_ratios(s: &Shape, step_s: f64, l: &HardwareLimits) -> StepRatios {
     let bw_s = s.step_weight_bytes() / l.copy.bytes_per_s;
     let gemm_s = s.step_flops() / l.gemm.flops_per_s;
     let floor_s = l.dispatch.seconds.max(bw_s).max(gemm_s);
@@ -288,11 +313,12 @@ fn step_ratios(s: &Shape, gpu_s: f64, l: &HardwareLimits) -> StepRatios {
 
 fn print_header() {
     println!(
-        "{:<16} {:<26} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} | {:>8} {:>7} {:>6} {:>6} {:>8} {:>7}",
+        "{:<16} {:<26} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>8} | {:>8} {:>7} {:>6} {:>6} {:>8} {:>7}",
         "shape",
         "dims",
         "CPU ms",
         "GPU ms",
+        "kern ms",
         "CPU GF",
         "GPU GF",
         "GPU/CPU",
@@ -317,11 +343,12 @@ fn print_row(s: &Shape, r: &Row, l: Option<&HardwareLimits>) {
     let gf = |t: Option<f64>| t.map(|t| s.flops() / t / 1e9);
     let speedup = r.cpu_s.zip(r.gpu_s).map(|(c, g)| c / g);
     let mut line = format!(
-        "{:<16} {:<26} {} {} {} {} {} {:>8} |",
+        "{:<16} {:<26} {} {} {} {} {} {} {:>8} |",
         s.name,
         s.describe(),
         fmt_opt(r.cpu_s.map(|t| t * 1e3), 9, 2),
         fmt_opt(r.gpu_s.map(|t| t * 1e3), 9, 2),
+        fmt_opt(r.kernel.map(|k| k.total_s() * 1e3), 9, 2),
         fmt_opt(gf(r.cpu_s), 7, 1),
         fmt_opt(gf(r.gpu_s), 7, 1),
         fmt_opt(speedup, 7, 2),
@@ -329,8 +356,8 @@ fn print_row(s: &Shape, r: &Row, l: Option<&HardwareLimits>) {
             .map(|d| format!("{d:.1e}"))
             .unwrap_or_else(|| "-".into()),
     );
-    if let (Some(g), Some(l)) = (r.gpu_s, l) {
-        let q = step_ratios(s, g, l);
+    if let (Some(step), Some(l)) = (r.step_s(s), l) {
+        let q = step_ratios(s, step, l);
         line += &format!(
             " {:>8.1} {:>7.1} {:>5.1}% {:>5.1}% {:>8.1} {:>7.1}",
             q.step_s * 1e6,
@@ -352,13 +379,17 @@ fn row_json(s: &Shape, r: &Row, l: Option<&HardwareLimits>) -> Value {
         "flops": s.flops(),
         "cpu_ms": r.cpu_s.map(|t| t * 1e3),
         "gpu_ms": r.gpu_s.map(|t| t * 1e3),
+        "gpu_kernel_ms": r.kernel.map(|k| k.total_s() * 1e3),
+        "gpu_projection_ms": r.kernel.map(|k| k.projection_s * 1e3),
+        "gpu_steps_ms": r.kernel.map(|k| k.steps_s * 1e3),
+        "step_time_from": if r.kernel.is_some() { "timestamps" } else { "wall" },
         "cpu_gflop_per_s": r.cpu_s.map(|t| s.flops() / t / 1e9),
         "gpu_gflop_per_s": r.gpu_s.map(|t| s.flops() / t / 1e9),
         "gpu_speedup_over_cpu": r.cpu_s.zip(r.gpu_s).map(|(c, g)| c / g),
         "max_abs_diff": r.max_diff,
     });
-    if let (Some(g), Some(l)) = (r.gpu_s, l) {
-        let q = step_ratios(s, g, l);
+    if let (Some(step), Some(l)) = (r.step_s(s), l) {
+        let q = step_ratios(s, step, l);
         v["step_us"] = json!(q.step_s * 1e6);
         v["step_over_empty_dispatch"] = json!(q.vs_dispatch);
         v["bandwidth_fraction"] = json!(q.bandwidth_frac);

@@ -14,4 +14,4 @@ mod timer;
 pub use context::{list_adapters, GpuContext, GpuOptions};
 pub use kernels::StepTiling;
 pub use linear::input_proj;
-pub use model::{GpuForwardOutput, GpuLstm, GpuSequence, GpuState};
+pub use model::{ForwardProfile, GpuForwardOutput, GpuLstm, GpuSequence, GpuState};

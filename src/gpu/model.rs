@@ -49,6 +49,31 @@ pub struct GpuForwardOutput {
     pub state: GpuState,
 }
 
+/// GPU time of one forward pass from timestamp queries, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ForwardProfile {
+    /// All input projections (the hoisted GEMMs).
+    pub projection_s: f64,
+    /// All step dispatches of all layers and directions.
+    pub steps_s: f64,
+}
+
+impl ForwardProfile {
+    /// Passes alternate projection, steps, projection, steps, … (see `schedule::record`).
+    fn from_passes(seconds: &[f64]) -> ForwardProfile {
+        let sum = |parity: usize| seconds.iter().skip(parity).step_by(2).sum();
+        ForwardProfile {
+            projection_s: sum(0),
+            steps_s: sum(1),
+        }
+    }
+
+    /// Kernel time of the whole forward.
+    pub fn total_s(&self) -> f64 {
+        self.projection_s + self.steps_s
+    }
+}
+
 /// An LSTM whose weights live on one GPU.
 pub struct GpuLstm {
     pub(crate) ctx: Arc<GpuContext>,
@@ -125,6 +150,27 @@ impl GpuLstm {
 
     /// Forward pass from host arrays; one submit and exactly one readback.
     pub fn forward(&self, x: ArrayView3<f32>, opts: ForwardOptions) -> Result<LstmOutput> {
+        Ok(self.forward_impl(x, opts, false)?.0)
+    }
+
+    /// [`GpuLstm::forward`] with GPU timestamps around the input projections and the
+    /// step chains (`None` where the device has no timestamp queries). Each of those
+    /// gets a compute pass of its own, so this records slightly differently from
+    /// `forward`; the results are the same. Still one submit and one readback.
+    pub fn forward_profiled(
+        &self,
+        x: ArrayView3<f32>,
+        opts: ForwardOptions,
+    ) -> Result<(LstmOutput, Option<ForwardProfile>)> {
+        self.forward_impl(x, opts, true)
+    }
+
+    fn forward_impl(
+        &self,
+        x: ArrayView3<f32>,
+        opts: ForwardOptions,
+        profile: bool,
+    ) -> Result<(LstmOutput, Option<ForwardProfile>)> {
         let cfg = &self.config;
         let dims = check_inputs(cfg, &x, &opts)?;
         let plan = self.plan(dims.t, dims.b)?;
@@ -135,7 +181,7 @@ impl GpuLstm {
             .unwrap_or_else(|| zero_state(cfg, dims.b));
         let lens = lengths(dims, &opts);
         let ctx = &self.ctx;
-        let (y_chunks, state) = ctx.scoped("forward pass", || {
+        let (y_chunks, state, timing) = ctx.scoped("forward pass", || {
             let row = dims.b * cfg.input_size;
             let x_chunks: Vec<wgpu::Buffer> = plan
                 .ranges()
@@ -154,23 +200,37 @@ impl GpuLstm {
                 c: storage_init(ctx, "c_0", init.c.as_slice().expect("standard layout")),
             };
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let run = self.record(
+            let record_opts = RecordOptions {
+                tiling: self.tiling.resolve(dims.b),
+                poison: self.poison,
+                train: false,
+                profile,
+            };
+            let run = schedule::record(
+                self,
                 &mut encoder,
                 &plan,
                 dims.b,
                 &x_chunks,
                 &initial,
                 &lens,
-                false,
+                &record_opts,
             )?;
             let mut sources: Vec<(&wgpu::Buffer, u64)> =
                 run.y_chunks.iter().map(|b| (b, b.size())).collect();
             sources.push((&run.h_n, run.h_n.size()));
             sources.push((&run.c_n, run.c_n.size()));
+            if let Some(t) = &run.timer {
+                sources.push(t.buffer());
+            }
             let mut data = ctx.submit_and_read(encoder, &sources)?;
+            let timing = run
+                .timer
+                .as_ref()
+                .map(|t| ForwardProfile::from_passes(&t.durations(&data.pop().expect("ticks"))));
             let c_n = data.pop().expect("c_n");
             let h_n = data.pop().expect("h_n");
-            Ok((data, (h_n, c_n)))
+            Ok((data, (h_n, c_n), timing))
         })?;
         let y: Vec<f32> = y_chunks.into_iter().flatten().collect();
         let y =
@@ -180,11 +240,12 @@ impl GpuLstm {
             dims.b,
             cfg.hidden_size,
         );
-        Ok(LstmOutput {
+        let out = LstmOutput {
             y: from_time_major(cfg, y),
             h_n: Array3::from_shape_vec(sshape, state.0).expect("sizes planned"),
             c_n: Array3::from_shape_vec(sshape, state.1).expect("sizes planned"),
-        })
+        };
+        Ok((out, timing))
     }
 
     /// Uploads a host sequence (in the config's layout) as a time-major GPU sequence.
@@ -381,6 +442,7 @@ impl GpuLstm {
             tiling: self.tiling.resolve(b),
             poison: self.poison,
             train,
+            profile: false,
         };
         schedule::record(self, encoder, plan, b, x_chunks, initial, lens, &opts)
     }

@@ -6,7 +6,7 @@
 //! - [`copy_bandwidth`]: device memory bandwidth from a large buffer-to-buffer copy,
 //!   counted as bytes read + bytes written per second. The floor at batch 1, where a
 //!   step streams its recurrent weights once.
-//! - [`gemm_rate`]: the crate's own GEMM (`shaders/input_proj.wgsl`) on a large square
+//! - [`gemm_rate`]: the crate's own GEMM (`shaders/matmul.wgsl`) on a large square
 //!   product with every operand resident on the GPU. The floor at large batch.
 //!
 //! Each probe times two amounts of work in one submit each and takes the difference,
@@ -21,8 +21,9 @@ use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{ProjParams, PROJ_TILE};
+use super::kernels::MatmulParams;
 use super::model::storage_init;
+use super::ops;
 use super::shaders;
 use crate::error::{LstmError, Result};
 
@@ -282,7 +283,7 @@ pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, repeats: usize) -> Result<Co
     Ok(probe)
 }
 
-/// Throughput of `shaders/input_proj.wgsl` on an `n × n` by `n × n` product with every
+/// Throughput of `shaders/matmul.wgsl` on an `n × n` by `n × n` product with every
 /// operand on the GPU, from passes of 1 and 3 dependent GEMM dispatches. Checks a
 /// sample of the outputs against an f64 dot product.
 pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe> {
@@ -297,45 +298,21 @@ pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe
     let x: Vec<f32> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
     let w: Vec<f32> = (0..n * n).map(|_| rng.random_range(-1.0..1.0)).collect();
     let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let kernels = ctx.kernels()?;
+    ctx.kernels()?;
     let dev = ctx.device();
     let (seconds, out) = ctx.scoped("GEMM probe", || {
-        let params = ProjParams {
-            m: n as u32,
-            n: n as u32,
-            k: n as u32,
-            _pad: 0,
-        };
-        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("probe gemm params"),
-            contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
         let xb = storage_init(ctx, "probe gemm x", &x);
         let wb = storage_init(ctx, "probe gemm w", &w);
         let bb = storage_init(ctx, "probe gemm bias", &bias);
         let out = storage_init(ctx, "probe gemm y", &vec![f32::NAN; n * n]);
-        let group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("probe gemm"),
-            layout: &kernels.proj_layout,
-            entries: &[&uniform, &xb, &wb, &bb, &out]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect::<Vec<_>>(),
-        });
-        let tiles = (n as u32).div_ceil(PROJ_TILE);
-        let group = &group;
+        // The input projection's form: x [M, K] times W [N, K] transposed, plus bias.
+        let params = MatmulParams::new(n, n, n).b_trans().bias();
+        let (xb, wb, bb, outb) = (&xb, &wb, &bb, &out);
         let gemms = |count: usize| {
             move |encoder: &mut wgpu::CommandEncoder| {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&kernels.proj);
-                pass.set_bind_group(0, group, &[]);
                 for _ in 0..count {
-                    pass.dispatch_workgroups(tiles, tiles, 1);
+                    ops::matmul(ctx, &mut pass, params, xb, wb, Some(bb), outb);
                 }
             }
         };
@@ -343,7 +320,10 @@ pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe
         let t3 = time_submits(ctx, repeats, &gemms(3))?;
         let encoder = dev.create_command_encoder(&Default::default());
         let got = ctx.submit_and_read(encoder, &[(&out, out.size())])?;
-        Ok((marginal(t1, t3, 1, 3), got.into_iter().next().unwrap_or_default()))
+        Ok((
+            marginal(t1, t3, 1, 3),
+            got.into_iter().next().unwrap_or_default(),
+        ))
     })?;
     // Sampled rows and columns, corners included.
     let picks = [0, 1, n / 3, n / 2, n - 2, n - 1];
@@ -355,7 +335,11 @@ pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe
                 .sum::<f64>()
                 + f64::from(bias[c]);
             let err = (f64::from(out[r * n + c]) - want).abs();
-            max_err = if err.is_nan() { f64::NAN } else { max_err.max(err) };
+            max_err = if err.is_nan() {
+                f64::NAN
+            } else {
+                max_err.max(err)
+            };
         }
     }
     Ok(GemmProbe {

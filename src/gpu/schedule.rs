@@ -18,6 +18,7 @@ use super::kernels::{
 };
 use super::model::{storage_init, GpuLstm, GpuState};
 use super::ops::{self, bind_group, uniform};
+use super::timer::PassTimer;
 use crate::error::{LstmError, Result};
 
 /// How a sequence of `t` steps is split into chunks of at most `len` steps.
@@ -94,6 +95,9 @@ pub(crate) struct RunBuffers {
     pub c_n: wgpu::Buffer,
     #[allow(dead_code)]
     pub cache: Option<TrainCache>,
+    /// With [`RecordOptions::profile`] on a device with timestamps: two timed passes per
+    /// layer-direction-chunk, the input projection then the steps, in recording order.
+    pub timer: Option<PassTimer>,
 }
 
 /// Per-call options of [`record`].
@@ -103,6 +107,9 @@ pub(crate) struct RecordOptions {
     pub poison: bool,
     /// Keep what backward needs (requires a single chunk).
     pub train: bool,
+    /// Time the input projections and the step chains with GPU timestamps: each goes
+    /// into a compute pass of its own (instead of one pass for everything).
+    pub profile: bool,
 }
 
 /// Records the whole forward pass into `encoder` (nothing is submitted here).
@@ -211,11 +218,13 @@ pub(crate) fn record(
         offset: 0,
         size: NonZeroU64::new(16),
     };
+    let mut timer = if opts.profile {
+        PassTimer::new(ctx, (2 * layers * dirs * plan.count) as u32)
+    } else {
+        None
+    };
     {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("lstm forward"),
-            timestamp_writes: None,
-        });
+        let mut pass = None;
         for l in 0..layers {
             let input_set = if l == 0 {
                 x_chunks
@@ -249,7 +258,7 @@ pub(crate) fn record(
                         .bias();
                     ops::matmul(
                         ctx,
-                        &mut pass,
+                        next_pass(encoder, &mut pass, timer.as_mut(), "input projection"),
                         proj,
                         &input_set[c],
                         &lw.w_ih,
@@ -278,6 +287,7 @@ pub(crate) fn record(
                             p_buf.as_entire_binding(),
                         ],
                     );
+                    let pass = next_pass(encoder, &mut pass, timer.as_mut(), "lstm steps");
                     pass.set_pipeline(step_pipeline);
                     let steps: Vec<usize> = if d == 0 {
                         r.collect()
@@ -291,6 +301,9 @@ pub(crate) fn record(
                 }
             }
         }
+    }
+    if let Some(t) = &timer {
+        t.resolve(encoder);
     }
     // After T steps the newest state is in half T % 2 (step s reads half s % 2, writes the other).
     let fin = (plan.t % 2) as u64 * 2 * sbytes;
@@ -314,7 +327,36 @@ pub(crate) fn record(
         h_n,
         c_n,
         cache,
+        timer,
     })
+}
+
+/// The compute pass to record the next dispatches into: the open one, or (when
+/// profiling, or before the first) a new one with the timer's next pair of timestamps.
+fn next_pass<'p>(
+    encoder: &mut wgpu::CommandEncoder,
+    pass: &'p mut Option<wgpu::ComputePass<'static>>,
+    timer: Option<&mut PassTimer>,
+    label: &str,
+) -> &'p mut wgpu::ComputePass<'static> {
+    if timer.is_some() || pass.is_none() {
+        *pass = None; // ends the open pass before the next begins
+        let label = if timer.is_some() {
+            label
+        } else {
+            "lstm forward"
+        };
+        let timestamp_writes = timer.and_then(PassTimer::next_pass);
+        *pass = Some(
+            encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(label),
+                    timestamp_writes,
+                })
+                .forget_lifetime(),
+        );
+    }
+    pass.as_mut().expect("opened above")
 }
 
 /// A storage buffer of `floats` f32, NaN-filled when `poison`.
