@@ -1,6 +1,9 @@
 //! CPU reference path (ndarray). Plain and readable: this is the spec the GPU is
 //! tested against. Same schedule as the GPU: hoisted input projection, then one
-//! step per time step.
+//! step per time step. `lstm_step` is the readable statement of a step; `forward`
+//! runs the same math through `fast::step_in_place` (in place, vectorised).
+
+mod fast;
 
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
 
@@ -121,12 +124,21 @@ pub fn forward(
                 .expect("contiguous");
             let mut hh = init.h.index_axis(Axis(0), ld).to_owned();
             let mut cc = init.c.index_axis(Axis(0), ld).to_owned();
+            let mut z = Array2::zeros((b, 4 * h));
             for s in 0..t_len {
                 // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
                 // so each one starts at its own last step.
                 let t = if d == 0 { s } else { t_len - 1 - s };
                 let active: Vec<bool> = lens.iter().map(|&n| t < n).collect();
-                (hh, cc) = lstm_step(gx.index_axis(Axis(0), t), hh.view(), cc.view(), w, &active);
+                // `lstm_step`'s math, in place and vectorised (see `cpu/fast.rs`).
+                fast::step_in_place(
+                    gx.index_axis(Axis(0), t),
+                    &mut hh,
+                    &mut cc,
+                    w,
+                    &active,
+                    &mut z,
+                );
                 let mut out = layer_out.slice_mut(s![t, .., d * h..(d + 1) * h]);
                 Zip::from(out.rows_mut())
                     .and(hh.rows())

@@ -48,6 +48,11 @@ struct Args {
     /// Skip measuring the adapter's limits.
     #[arg(long)]
     no_probes: bool,
+    /// Time the CPU path by the calling thread's on-CPU time (Linux schedstat; the mean
+    /// of the runs, as that clock can be coarse) instead of the median wall time:
+    /// steadier on a shared machine, meaningful only single-threaded.
+    #[arg(long)]
+    thread_clock: bool,
     /// List the shapes and exit.
     #[arg(long)]
     list: bool,
@@ -126,7 +131,14 @@ fn run(a: &Args) -> Result<()> {
         Some(Arc::new(GpuContext::new()?))
     };
     println!("lstm-bench — LSTM forward, CPU path vs GPU path, f32, no peepholes");
-    println!("CPU path: ndarray (lstm_wgpu::cpu::forward)");
+    println!(
+        "CPU path: ndarray (lstm_wgpu::cpu::forward), timed by {}",
+        if a.thread_clock {
+            "the thread's on-CPU time (--thread-clock)"
+        } else {
+            "wall clock"
+        }
+    );
     if let Some(ctx) = &ctx {
         println!("GPU adapter: {}", ctx.describe());
         if ctx.is_software() {
@@ -189,24 +201,58 @@ fn run(a: &Args) -> Result<()> {
 fn median_time<T>(
     repeats: usize,
     slow: f64,
+    thread_clock: bool,
     mut f: impl FnMut() -> lstm_wgpu::Result<T>,
 ) -> Result<(f64, T)> {
-    let t0 = Instant::now();
+    let clock = || -> Result<f64> {
+        if thread_clock {
+            thread_cpu_seconds()
+        } else {
+            Ok(t_start().elapsed().as_secs_f64())
+        }
+    };
+    let t0 = clock()?;
     let mut last = f()?;
-    let n = if t0.elapsed().as_secs_f64() > slow {
+    let n = if clock()? - t0 > slow {
         repeats.min(3)
     } else {
         repeats
     }
     .max(1);
+    if thread_clock {
+        // The thread clock ticks coarsely (4 ms on some kernels): take the mean of all runs.
+        let t0 = clock()?;
+        for _ in 0..n {
+            last = f()?;
+        }
+        return Ok(((clock()? - t0) / n as f64, last));
+    }
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
-        let t0 = Instant::now();
+        let t0 = clock()?;
         last = f()?;
-        times.push(t0.elapsed().as_secs_f64());
+        times.push(clock()? - t0);
     }
     times.sort_by(f64::total_cmp);
     Ok((times[times.len() / 2], last))
+}
+
+/// A fixed origin for wall-clock readings.
+fn t_start() -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+/// Seconds this thread has run on a CPU (first field of `/proc/thread-self/schedstat`, ns).
+fn thread_cpu_seconds() -> Result<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| format!("--thread-clock needs /proc/thread-self/schedstat: {e}"))?;
+    let ns: u64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .ok_or("unreadable /proc/thread-self/schedstat")?;
+    Ok(ns as f64 * 1e-9)
 }
 
 fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result<Row> {
@@ -217,7 +263,7 @@ fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result<Row
     let mut row = Row::default();
     let mut cpu_out = None;
     if !a.gpu_only {
-        let (secs, out) = median_time(a.repeats, a.slow_seconds, || {
+        let (secs, out) = median_time(a.repeats, a.slow_seconds, a.thread_clock, || {
             cpu::forward(&weights, x.view(), ForwardOptions::default())
         })?;
         row.cpu_s = Some(secs);
@@ -225,7 +271,7 @@ fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result<Row
     }
     if let Some(ctx) = ctx {
         let gpu = GpuLstm::new(Arc::clone(ctx), &weights)?;
-        let (secs, out) = median_time(a.repeats, a.slow_seconds, || {
+        let (secs, out) = median_time(a.repeats, a.slow_seconds, false, || {
             gpu.forward(x.view(), ForwardOptions::default())
         })?;
         row.gpu_s = Some(secs);

@@ -1,0 +1,310 @@
+//! The CPU forward's time step, without allocations and with vectorised activations.
+//!
+//! Same math and gate order as [`super::lstm_step`] (the readable twin of
+//! `shaders/lstm_step.wgsl`; a unit test below holds the two together), arranged for
+//! speed: the recurrent product accumulates into a preallocated `z` (a matrix-vector
+//! loop at small batch, where packing the weights for a GEMM would cost more than the
+//! product; ndarray's GEMM above that), and the pointwise update runs over contiguous
+//! gate blocks with an exp that the compiler vectorises (AVX2 + FMA where the CPU has
+//! them, chosen at run time).
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+
+use crate::weights::{LayerWeights, PeepholeWeights};
+
+/// Batches up to this size use the matrix-vector loop instead of the GEMM.
+pub(crate) const MATVEC_MAX_BATCH: usize = 4;
+
+/// One time step in place: `h`, `c` `[B, H]` become the new state for rows with
+/// `active[b]`; other rows keep theirs. `gx` `[B, 4H]` is this step's input projection
+/// (bias included); `z` `[B, 4H]` is scratch.
+pub(crate) fn step_in_place(
+    gx: ArrayView2<f32>,
+    h: &mut Array2<f32>,
+    c: &mut Array2<f32>,
+    w: &LayerWeights,
+    active: &[bool],
+    z: &mut Array2<f32>,
+) {
+    let hs = h.ncols();
+    z.assign(&gx);
+    recurrent(h, &w.w_hh, z);
+    if let PeepholeWeights::Full(w_ch) = &w.peephole {
+        recurrent(c, w_ch, z);
+    }
+    let diag = match &w.peephole {
+        PeepholeWeights::Diagonal(p) => p.as_slice(),
+        _ => None,
+    };
+    for (b, &on) in active.iter().enumerate() {
+        if !on {
+            continue;
+        }
+        let zr = z.row(b);
+        let zr = zr.as_slice().expect("z is standard layout");
+        let mut hr = h.row_mut(b);
+        let hr = hr.as_slice_mut().expect("h is standard layout");
+        let mut cr = c.row_mut(b);
+        let cr = cr.as_slice_mut().expect("c is standard layout");
+        cell_row(&zr[..4 * hs], hr, cr, diag);
+    }
+}
+
+/// `z += s · wᵀ`, `s` `[B, K]`, `w` `[4H, K]`.
+fn recurrent(s: &Array2<f32>, w: &Array2<f32>, z: &mut Array2<f32>) {
+    if s.nrows() <= MATVEC_MAX_BATCH {
+        let (k, n) = (w.ncols(), w.nrows());
+        if let (Some(ws), Some(ss), Some(zs)) = (w.as_slice(), s.as_slice(), z.as_slice_mut()) {
+            for (sr, zr) in ss.chunks_exact(k).zip(zs.chunks_exact_mut(n)) {
+                matvec_acc(ws, k, sr, zr);
+            }
+            return;
+        }
+    }
+    general_mat_mul(1.0, s, &w.t(), 1.0, z);
+}
+
+/// `z[r] += Σ_k w[r·k_len + k] · s[k]` for every row r of `w`.
+fn matvec_acc(w: &[f32], k_len: usize, s: &[f32], z: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { matvec_acc_avx2(w, k_len, s, z) };
+        return;
+    }
+    matvec_acc_body(w, k_len, s, z);
+}
+
+/// Four rows at a time share each load of `s`; two 8-wide partial sums per row keep
+/// the FMA units busy. (The compiler's own vectorisation of the plain loop stays 2-wide.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn matvec_acc_avx2(w: &[f32], k_len: usize, s: &[f32], z: &mut [f32]) {
+    use std::arch::x86_64::*;
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+        _mm_cvtss_f32(q)
+    }
+    let rows = z.len();
+    assert!(w.len() >= rows * k_len && s.len() >= k_len);
+    let k16 = k_len / 16 * 16;
+    let sp = s.as_ptr();
+    let mut r = 0;
+    while r < rows {
+        let n = (rows - r).min(4);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let wp: [*const f32; 4] =
+            std::array::from_fn(|i| w.as_ptr().add((r + i.min(n - 1)) * k_len));
+        let mut k = 0;
+        while k < k16 {
+            let s0 = _mm256_loadu_ps(sp.add(k));
+            let s1 = _mm256_loadu_ps(sp.add(k + 8));
+            for i in 0..4 {
+                acc[2 * i] = _mm256_fmadd_ps(_mm256_loadu_ps(wp[i].add(k)), s0, acc[2 * i]);
+                acc[2 * i + 1] =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(wp[i].add(k + 8)), s1, acc[2 * i + 1]);
+            }
+            k += 16;
+        }
+        for i in 0..n {
+            let mut sum = hsum(_mm256_add_ps(acc[2 * i], acc[2 * i + 1]));
+            for (kk, &sk) in s.iter().enumerate().take(k_len).skip(k16) {
+                sum = (*wp[i].add(kk)).mul_add(sk, sum);
+            }
+            z[r + i] += sum;
+        }
+        r += n;
+    }
+}
+
+#[inline(always)]
+fn matvec_acc_body(w: &[f32], k_len: usize, s: &[f32], z: &mut [f32]) {
+    let s = &s[..k_len];
+    for (zr, wr) in z.iter_mut().zip(w.chunks_exact(k_len)) {
+        *zr += dot(wr, s);
+    }
+}
+
+/// Dot product with 16 independent partial sums (two 8-wide vectors once vectorised).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 16;
+    let mut acc = [0.0f32; L];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for i in 0..L {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
+        }
+    }
+    let mut tail = 0.0f32;
+    for (x, y) in ar.iter().zip(br) {
+        tail = x.mul_add(*y, tail);
+    }
+    // Pairwise reduction of the partial sums.
+    let mut n = L;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            acc[i] += acc[i + n];
+        }
+    }
+    acc[0] + tail
+}
+
+/// The pointwise update of one batch row: `z` `[4H]` (blocks i, f, g, o), `h`, `c` `[H]`.
+fn cell_row(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { cell_row_avx2(z, h, c, diag) };
+        return;
+    }
+    cell_row_body(z, h, c, diag);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cell_row_avx2(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) {
+    cell_row_body(z, h, c, diag);
+}
+
+#[inline(always)]
+fn cell_row_body(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) {
+    let hs = h.len();
+    let (zi, rest) = z.split_at(hs);
+    let (zf, rest) = rest.split_at(hs);
+    let (zg, zo) = rest.split_at(hs);
+    let c = &mut c[..hs];
+    let zo = &zo[..hs];
+    match diag {
+        None => {
+            for j in 0..hs {
+                let cn = sigmoid(zf[j]) * c[j] + sigmoid(zi[j]) * tanh(zg[j]);
+                c[j] = cn;
+                h[j] = sigmoid(zo[j]) * tanh(cn);
+            }
+        }
+        Some(p) => {
+            let (pi, rest) = p.split_at(hs);
+            let (pf, po) = rest.split_at(hs);
+            let po = &po[..hs];
+            for j in 0..hs {
+                let cp = c[j];
+                let i = sigmoid(zi[j] + pi[j] * cp);
+                let f = sigmoid(zf[j] + pf[j] * cp);
+                let cn = f * cp + i * tanh(zg[j]);
+                c[j] = cn;
+                h[j] = sigmoid(zo[j] + po[j] * cn) * tanh(cn);
+            }
+        }
+    }
+}
+
+/// `e^x` to about 1 ulp for |x| ≤ 87, saturating beyond (`e^-87` ≈ 1.6e-38); branch-free so that loops
+/// over it vectorise. Range reduction `x = n·ln2 + r`, |r| ≤ ln2/2, then a degree-7
+/// Taylor polynomial (remainder < 1e-8 relative) and `2^n` built in the exponent bits.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let mut p: f32 = 1.0 / 5040.0;
+    for coeff in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = p.mul_add(r, coeff);
+    }
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// `tanh` from `e^{-2|x|}` (never inf/inf), the form the step shader uses too.
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    let e = exp(-2.0 * x.abs());
+    ((1.0 - e) / (1.0 + e)).copysign(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LstmConfig, Peephole};
+    use crate::weights::LstmWeights;
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+
+    fn random(rows: usize, cols: usize, seed: u64, scale: f32) -> Array2<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Array2::from_shape_simple_fn((rows, cols), || scale * rng.random_range(-1.0f32..1.0))
+    }
+
+    #[test]
+    fn exp_sigmoid_tanh_match_std() {
+        let mut worst = (0.0f64, 0.0f64, 0.0f64);
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 4.35e-4; // [-87, 87]
+            let e = f64::from(x).exp();
+            worst.0 = worst.0.max(((f64::from(exp(x)) - e) / e).abs());
+            let s = 1.0 / (1.0 + (-f64::from(x)).exp());
+            worst.1 = worst.1.max((f64::from(sigmoid(x)) - s).abs());
+            worst.2 = worst
+                .2
+                .max((f64::from(tanh(x)) - f64::from(x).tanh()).abs());
+        }
+        assert!(worst.0 < 3e-7, "exp relative error {}", worst.0);
+        assert!(worst.1 < 2e-7, "sigmoid absolute error {}", worst.1);
+        assert!(worst.2 < 3e-7, "tanh absolute error {}", worst.2);
+        assert_eq!(exp(-1000.0), exp(-87.0));
+        assert!(exp(f32::NAN).is_nan() && tanh(f32::NAN).is_nan());
+        assert_eq!(tanh(0.0), 0.0);
+        assert_eq!(tanh(50.0), 1.0);
+        assert_eq!(tanh(-50.0), -1.0);
+    }
+
+    /// The fast step against the readable `lstm_step`, every peephole mode, batches on
+    /// both sides of the matrix-vector threshold, an inactive row, H not a multiple of 16.
+    #[test]
+    fn step_in_place_matches_lstm_step() {
+        for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+            for b in [1, 3, MATVEC_MAX_BATCH + 3] {
+                let hs = 37;
+                let cfg = LstmConfig::new(5, hs).peephole(peephole);
+                let w = &LstmWeights::init(&cfg, 9).unwrap().layers[0];
+                let gx = random(b, 4 * hs, 1, 2.0);
+                let h0 = random(b, hs, 2, 1.0);
+                let c0 = random(b, hs, 3, 3.0);
+                let active: Vec<bool> = (0..b).map(|i| i != 1).collect();
+                let (want_h, want_c) =
+                    crate::cpu::lstm_step(gx.view(), h0.view(), c0.view(), w, &active);
+                let (mut h, mut c) = (h0.clone(), c0.clone());
+                let mut z = Array2::zeros((b, 4 * hs));
+                step_in_place(gx.view(), &mut h, &mut c, w, &active, &mut z);
+                for (got, want) in [(&h, &want_h), (&c, &want_c)] {
+                    let err = got
+                        .iter()
+                        .zip(want.iter())
+                        .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
+                        .fold(0.0f32, f32::max);
+                    assert!(err < 2e-6, "{peephole:?} B={b}: error {err}");
+                }
+            }
+        }
+    }
+}
