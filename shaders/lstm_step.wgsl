@@ -219,3 +219,66 @@ fn step_tiled(
         }
     }
 }
+
+// ---- software adapters (llvmpipe / lavapipe): no workgroup memory, no barriers ----
+//
+// A CPU "GPU" runs 8 (AVX2) invocations of a workgroup as one SIMD vector. There, a
+// load or store from a buffer or workgroup memory is a loop over the 8 lanes with a
+// bounds check per lane (Mesa 22's llvmpipe takes no shortcut even for addresses that
+// are the same in every lane), while an FMA is one instruction, and registers that
+// spill go to the stack at the cost of a plain vector load. Barriers switch
+// coroutines. So the cheapest schedule gives each invocation a large block of outputs
+// held in registers: per k it loads STEP_UNITS·4 weights and up to STEP_ROWS state
+// values and does STEP_UNITS·4·STEP_ROWS FMAs, with no workgroup memory at all.
+//
+//   step_units  grid (ceil(H/32), ceil(B/4)): small batch, 4 rows per workgroup.
+//   step_rows   grid (ceil(H/32), ceil(B/8)): large batch, 8 rows per workgroup.
+// Workgroup: 8 invocations, each owning STEP_UNITS = 4 consecutive hidden units;
+// rows past the batch are skipped whole (the same for every lane: no masked loads).
+
+const STEP_UNITS: u32 = 4u;
+
+fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
+    let j0 = (wg.x * 8u + li) * STEP_UNITS;
+    let b0 = wg.y * rows;
+    let nrows = min(rows, p.batch - b0);
+    let kr = p.k_rec;
+    // Clamped so that every load stays in bounds; the results of clamped units are dropped.
+    var base: array<u32, 4>;
+    for (var u = 0u; u < STEP_UNITS; u++) {
+        base[u] = min(j0 + u, p.hidden - 1u) * 4u * kr;
+    }
+    var acc: array<array<vec4<f32>, 4>, 8>; // [row][unit]
+    for (var k = 0u; k < kr; k++) {
+        var w: array<vec4<f32>, 4>;
+        for (var u = 0u; u < STEP_UNITS; u++) {
+            let r0 = base[u] + k;
+            w[u] = vec4(w_rec[r0], w_rec[r0 + kr], w_rec[r0 + 2u * kr], w_rec[r0 + 3u * kr]);
+        }
+        for (var r = 0u; r < rows; r++) {
+            if (r < nrows) {
+                let s = vec4(operand(b0 + r, k));
+                for (var u = 0u; u < STEP_UNITS; u++) {
+                    acc[r][u] = fma(w[u], s, acc[r][u]);
+                }
+            }
+        }
+    }
+    for (var r = 0u; r < nrows; r++) {
+        for (var u = 0u; u < STEP_UNITS; u++) {
+            if (j0 + u < p.hidden) {
+                cell_update(b0 + r, j0 + u, acc[r][u]);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(8)
+fn step_units(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    step_block(li, wg, 4u);
+}
+
+@compute @workgroup_size(8)
+fn step_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    step_block(li, wg, 8u);
+}

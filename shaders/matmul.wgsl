@@ -129,3 +129,59 @@ fn main(
         }
     }
 }
+
+// ---- software adapters (llvmpipe / lavapipe) ----------------------------------------
+//
+// `main_rows`: the same product for a CPU running the shaders, where every load from a
+// buffer or workgroup memory is a loop over the SIMD lanes with a bounds check per lane
+// and an FMA is one instruction (see the note in lstm_step.wgsl). Each invocation keeps
+// an 8 × 8 block of outputs in registers: per k, 16 loads feed 64 FMAs (the tiled
+// `main` needs ~0.6 loads per FMA, through workgroup memory and two barriers per
+// K-slice). Same flags, same summation order (k ascending, one fma per term).
+// Grid: (ceil(N / 8), ceil(M / 64)), workgroup 8 (one SIMD vector): lane = 8 rows,
+// the workgroup's 8 columns are shared.
+
+const BLOCK: u32 = 8u;
+
+@compute @workgroup_size(8)
+fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let m0 = (wg.y * 8u + li) * BLOCK;
+    let n0 = wg.x * BLOCK;
+    // Clamped so that every load is in bounds; clamped rows and columns are not stored.
+    var rows: array<u32, BLOCK>;
+    var cols: array<u32, BLOCK>;
+    for (var i = 0u; i < BLOCK; i++) {
+        rows[i] = min(m0 + i, p.m - 1u);
+        cols[i] = min(n0 + i, p.n - 1u);
+    }
+    var acc: array<array<f32, BLOCK>, BLOCK>; // [row][column]
+    for (var k = 0u; k < p.k; k++) {
+        var av: array<f32, BLOCK>;
+        var bv: array<f32, BLOCK>;
+        for (var i = 0u; i < BLOCK; i++) {
+            av[i] = load_a(rows[i], k);
+            bv[i] = load_b(k, cols[i]);
+        }
+        for (var r = 0u; r < BLOCK; r++) {
+            for (var q = 0u; q < BLOCK; q++) {
+                acc[r][q] = fma(av[r], bv[q], acc[r][q]);
+            }
+        }
+    }
+    for (var r = 0u; r < BLOCK; r++) {
+        let m = m0 + r;
+        for (var q = 0u; q < BLOCK; q++) {
+            let n = n0 + q;
+            if (m < p.m && n < p.n) {
+                var v = acc[r][q];
+                if ((p.flags & BIAS) != 0u) {
+                    v += bias[n];
+                }
+                if ((p.flags & ACCUMULATE) != 0u) {
+                    v += c[m * p.ldc + n];
+                }
+                c[m * p.ldc + n] = v;
+            }
+        }
+    }
+}

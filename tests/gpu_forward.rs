@@ -7,7 +7,12 @@ mod common;
 use common::*;
 use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmConfig, LstmWeights, Peephole, StepTiling};
 
-const TILINGS: [StepTiling; 2] = [StepTiling::Gemv, StepTiling::Tiled];
+const TILINGS: [StepTiling; 4] = [
+    StepTiling::Gemv,
+    StepTiling::Tiled,
+    StepTiling::Units,
+    StepTiling::Rows,
+];
 
 /// Runs CPU and GPU (both tilings) on the same random weights and inputs and compares
 /// `y`, `h_n` and `c_n`.
@@ -54,8 +59,23 @@ fn compare(
 
 #[test]
 fn input_proj_matches_cpu() {
-    let Some(ctx) = shared_context() else { return };
-    // 1 row, 1 column; sizes around the 64×64 tile and the 16-wide K slice.
+    // Both kernel forms (matmul.wgsl's `main` and the software adapters' `main_rows`),
+    // whatever this adapter is.
+    for software in [false, true] {
+        let Some(mut ctx) = try_context() else { return };
+        ctx.set_software_kernels(software);
+        input_proj_cases(&ctx);
+    }
+}
+
+fn input_proj_cases(ctx: &lstm_wgpu::GpuContext) {
+    let form = if ctx.software_kernels() {
+        "main_rows"
+    } else {
+        "main"
+    };
+    // 1 row, 1 column; sizes around the 64×64 tile, the 16-wide K slice and the
+    // 16 columns × 64 rows of `main_rows`.
     for (i, &(m, n, k)) in [
         (1, 1, 1),
         (1, 4, 3),
@@ -69,10 +89,10 @@ fn input_proj_matches_cpu() {
         let x = random((m, k), 10 + i as u64);
         let w = random((n, k), 20 + i as u64);
         let bias = random(n, 30 + i as u64);
-        let got = lstm_wgpu::gpu::input_proj(&ctx, x.view(), w.view(), bias.view()).unwrap();
+        let got = lstm_wgpu::gpu::input_proj(ctx, x.view(), w.view(), bias.view()).unwrap();
         let want = cpu::input_proj(x.view(), w.view(), bias.view());
         assert_close(
-            &format!("input_proj M={m} N={n} K={k}"),
+            &format!("input_proj {form} M={m} N={n} K={k}"),
             &got,
             &want,
             GPU_ATOL,
@@ -135,7 +155,8 @@ fn lstm_step_matches_cpu() {
 
 #[test]
 fn awkward_shapes() {
-    // B=1, T=1, H=1, H not a multiple of any tile (7, 33, 70), I ≠ H, B not a multiple of 4 or 16.
+    // B=1, T=1, H=1, H not a multiple of any tile (7, 33, 70), I ≠ H, B not a multiple of 4 or 16,
+    // B and H past 64.
     for (n, &(i, h, t, b)) in [
         (1, 1, 1, 1),
         (3, 5, 1, 1),
@@ -144,6 +165,8 @@ fn awkward_shapes() {
         (20, 70, 5, 9),
         (16, 16, 3, 40),
         (2, 17, 9, 18),
+        // Past one workgroup of `step_rows` (64 rows) and of `step_units` (64 units).
+        (4, 66, 3, 70),
     ]
     .iter()
     .enumerate()

@@ -53,6 +53,10 @@ struct Args {
     /// steadier on a shared machine, meaningful only single-threaded.
     #[arg(long)]
     thread_clock: bool,
+    /// Kernel forms: `auto` (the adapter's default), `hardware` (tiled, workgroup memory)
+    /// or `software` (barrier-free forms for CPU adapters); see GpuContext::set_software_kernels.
+    #[arg(long, default_value = "auto")]
+    kernels: String,
     /// List the shapes and exit.
     #[arg(long)]
     list: bool,
@@ -128,7 +132,18 @@ fn run(a: &Args) -> Result<()> {
     let ctx = if a.cpu_only {
         None
     } else {
-        Some(Arc::new(GpuContext::new()?))
+        let mut ctx = GpuContext::new()?;
+        match a.kernels.as_str() {
+            "auto" => {}
+            "hardware" => ctx.set_software_kernels(false),
+            "software" => ctx.set_software_kernels(true),
+            k => {
+                return Err(
+                    format!("--kernels: expected auto, hardware or software, got {k:?}").into(),
+                )
+            }
+        }
+        Some(Arc::new(ctx))
     };
     println!("lstm-bench — LSTM forward, CPU path vs GPU path, f32, no peepholes");
     println!(
@@ -144,6 +159,14 @@ fn run(a: &Args) -> Result<()> {
         if ctx.is_software() {
             println!("  SOFTWARE adapter: the \"GPU\" numbers below are the same CPU running compiled shaders");
         }
+        println!(
+            "  kernel forms: {}",
+            if ctx.software_kernels() {
+                "software-adapter (barrier-free: matmul main_rows, step_units / step_rows)"
+            } else {
+                "hardware (tiled, workgroup memory: matmul main, step_gemv / step_tiled)"
+            }
+        );
         println!(
             "  timestamp queries: {}",
             if ctx.has_timestamps() {

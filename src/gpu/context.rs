@@ -29,6 +29,8 @@ pub struct GpuContext {
     max_binding_bytes: u64,
     /// The device was created with `TIMESTAMP_QUERY` (pass-level GPU timestamps).
     timestamps: bool,
+    /// Use the kernel forms shaped for a CPU running the shaders (see `is_software`).
+    software_kernels: bool,
     readbacks: AtomicUsize,
     kernels: OnceLock<Kernels>,
     /// A 16-byte storage buffer bound where a kernel's optional operand is unused.
@@ -117,6 +119,7 @@ impl GpuContext {
             max_binding_bytes: limits.max_storage_buffer_binding_size,
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             readbacks: AtomicUsize::new(0),
             kernels: OnceLock::new(),
         })
@@ -155,6 +158,19 @@ impl GpuContext {
     /// Long sequences are split into chunks that fit: tests use this to force chunking.
     pub fn set_max_binding_bytes(&mut self, bytes: u64) {
         self.max_binding_bytes = bytes.min(self.limits.max_storage_buffer_binding_size);
+    }
+
+    /// Whether the kernels take their software-adapter forms (barrier-free, one operand
+    /// on uniform addresses: `matmul.wgsl`'s `main_rows`, `lstm_step.wgsl`'s
+    /// `step_units`/`step_rows`). On by default exactly on software adapters.
+    pub fn software_kernels(&self) -> bool {
+        self.software_kernels
+    }
+
+    /// Chooses the kernel forms regardless of the adapter (tests run both on one adapter;
+    /// benchmarks compare them). Results agree to rounding either way.
+    pub fn set_software_kernels(&mut self, on: bool) {
+        self.software_kernels = on;
     }
 
     /// Whether compute passes can carry GPU timestamps (`TIMESTAMP_QUERY`).

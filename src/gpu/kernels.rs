@@ -69,6 +69,10 @@ impl MatmulParams {
     pub fn grid(&self) -> (u32, u32) {
         (self.n.div_ceil(MATMUL_TILE), self.m.div_ceil(MATMUL_TILE))
     }
+    /// Grid of the `main_rows` entry point (software adapters).
+    pub fn grid_rows(&self) -> (u32, u32) {
+        (self.n.div_ceil(MATMUL_ROWS_COLS), self.m.div_ceil(64))
+    }
 }
 
 /// Mirrors `StepParams` in `shaders/lstm_step.wgsl`.
@@ -97,31 +101,49 @@ pub(crate) struct StepIndex {
 
 /// Output tile of `matmul.wgsl` (rows and columns).
 pub(crate) const MATMUL_TILE: u32 = 64;
+/// Output columns of one `main_rows` workgroup of `matmul.wgsl` (its rows: 64).
+pub(crate) const MATMUL_ROWS_COLS: u32 = 8;
 /// Hidden units × batch rows of one `step_gemv` workgroup.
 pub(crate) const GEMV_TILE: (u32, u32) = (2, 4);
 /// Hidden units × batch rows of one `step_tiled` workgroup.
 pub(crate) const TILED_TILE: (u32, u32) = (16, 16);
+/// Hidden units × batch rows of one `step_units` workgroup.
+pub(crate) const UNITS_TILE: (u32, u32) = (32, 4);
+/// Hidden units × batch rows of one `step_rows` workgroup.
+pub(crate) const ROWS_TILE: (u32, u32) = (32, 8);
 
 /// Which tiling of the step kernel to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum StepTiling {
-    /// `Gemv` up to [`StepTiling::GEMV_MAX_BATCH`], `Tiled` above.
+    /// `Gemv` up to [`StepTiling::GEMV_MAX_BATCH`], `Tiled` above; on a software
+    /// adapter (a CPU running the shaders) `Units` and `Rows` instead.
     #[default]
     Auto,
     /// Split-K matrix-vector product: keeps the GPU busy at B = 1.
     Gemv,
     /// Register-blocked tile over batch × units: large batches.
     Tiled,
+    /// One hidden unit per invocation, batch rows uniform, no barriers: small batches
+    /// on software adapters.
+    Units,
+    /// One batch row per invocation, units uniform, no barriers: large batches on
+    /// software adapters.
+    Rows,
 }
 
 impl StepTiling {
     pub const GEMV_MAX_BATCH: usize = 8;
 
-    pub(crate) fn resolve(self, batch: usize) -> StepTiling {
-        match self {
-            StepTiling::Auto if batch <= Self::GEMV_MAX_BATCH => StepTiling::Gemv,
-            StepTiling::Auto => StepTiling::Tiled,
-            t => t,
+    /// The tiling `Auto` stands for at this batch size, with the software-adapter
+    /// kernel forms or not ([`crate::GpuContext::software_kernels`]).
+    pub(crate) fn resolve_for(self, batch: usize, software: bool) -> StepTiling {
+        let small = batch <= Self::GEMV_MAX_BATCH;
+        match (self, software) {
+            (StepTiling::Auto, false) if small => StepTiling::Gemv,
+            (StepTiling::Auto, false) => StepTiling::Tiled,
+            (StepTiling::Auto, true) if small => StepTiling::Units,
+            (StepTiling::Auto, true) => StepTiling::Rows,
+            (t, _) => t,
         }
     }
 }
@@ -130,9 +152,13 @@ impl StepTiling {
 pub(crate) struct Kernels {
     pub matmul_layout: wgpu::BindGroupLayout,
     pub matmul: wgpu::ComputePipeline,
+    /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
+    pub matmul_rows: wgpu::ComputePipeline,
     pub step_layout: wgpu::BindGroupLayout,
     pub step_gemv: wgpu::ComputePipeline,
     pub step_tiled: wgpu::ComputePipeline,
+    pub step_units: wgpu::ComputePipeline,
+    pub step_rows: wgpu::ComputePipeline,
 }
 
 fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
@@ -218,8 +244,11 @@ impl Kernels {
         let step_module = module("lstm_step", shaders::LSTM_STEP);
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
+            matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
             step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
             step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
+            step_units: pipeline(device, &step_layout, &step_module, "step_units"),
+            step_rows: pipeline(device, &step_layout, &step_module, "step_rows"),
             matmul_layout,
             step_layout,
         }

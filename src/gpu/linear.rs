@@ -37,7 +37,8 @@ pub fn input_proj(
         ));
     }
     let limit = ctx.max_binding_bytes();
-    let groups = ctx.limits().max_compute_workgroups_per_dimension as usize * 64;
+    // 64 rows per workgroup; columns 64 (or 8 in the software form) per workgroup.
+    let groups = ctx.limits().max_compute_workgroups_per_dimension as usize * 8;
     if [m * k, n * k, m * n].iter().any(|&f| 4 * f as u64 > limit) || m > groups || n > groups {
         return Err(LstmError::DeviceLimit(format!(
             "input_proj operands M={m} N={n} K={k} exceed the device's limits"

@@ -201,7 +201,7 @@ impl GpuLstm {
             };
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let record_opts = RecordOptions {
-                tiling: self.tiling.resolve(dims.b),
+                tiling: self.tiling.resolve_for(dims.b, self.ctx.software_kernels()),
                 poison: self.poison,
                 train: false,
                 profile,
@@ -439,7 +439,7 @@ impl GpuLstm {
         train: bool,
     ) -> Result<RunBuffers> {
         let opts = RecordOptions {
-            tiling: self.tiling.resolve(b),
+            tiling: self.tiling.resolve_for(b, self.ctx.software_kernels()),
             poison: self.poison,
             train,
             profile: false,

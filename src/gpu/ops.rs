@@ -60,8 +60,13 @@ pub(crate) fn matmul(
             c.as_entire_binding(),
         ],
     );
-    pass.set_pipeline(&k.matmul);
+    // A CPU running the shaders gets the barrier-free form (see matmul.wgsl).
+    let (pipeline, (gx, gy)) = if ctx.software_kernels() {
+        (&k.matmul_rows, p.grid_rows())
+    } else {
+        (&k.matmul, p.grid())
+    };
+    pass.set_pipeline(pipeline);
     pass.set_bind_group(0, &bg, &[]);
-    let (gx, gy) = p.grid();
     pass.dispatch_workgroups(gx, gy, 1);
 }

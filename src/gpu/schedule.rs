@@ -14,7 +14,8 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::kernels::{
-    MatmulParams, StepIndex, StepParams, StepTiling, GEMV_TILE, MATMUL_TILE, TILED_TILE,
+    MatmulParams, StepIndex, StepParams, StepTiling, GEMV_TILE, MATMUL_TILE, ROWS_TILE, TILED_TILE,
+    UNITS_TILE,
 };
 use super::model::{storage_init, GpuLstm, GpuState};
 use super::ops::{self, bind_group, uniform};
@@ -210,7 +211,9 @@ pub(crate) fn record(
     let k = ctx.kernels()?;
     let (step_pipeline, tile) = match opts.tiling {
         StepTiling::Tiled => (&k.step_tiled, TILED_TILE),
-        _ => (&k.step_gemv, GEMV_TILE),
+        StepTiling::Units => (&k.step_units, UNITS_TILE),
+        StepTiling::Rows => (&k.step_rows, ROWS_TILE),
+        StepTiling::Gemv | StepTiling::Auto => (&k.step_gemv, GEMV_TILE),
     };
     let step_grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
     let index_binding = wgpu::BufferBinding {
