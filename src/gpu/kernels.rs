@@ -95,6 +95,49 @@ pub(crate) struct StepIndex {
     pub _pad: u32,
 }
 
+/// Mirrors `BackwardParams` in `shaders/lstm_step_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct BackwardParams {
+    pub batch: u32,
+    pub hidden: u32,
+    pub k_rec: u32,
+    pub peephole: u32,
+    pub dy_stride: u32,
+    pub dy_offset: u32,
+    pub has_dy: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `BackwardIndex` in `shaders/lstm_step_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct BackwardIndex {
+    pub t_global: u32,
+    pub t_local: u32,
+    pub t_prev: u32,
+    pub bits: u32,
+}
+
+impl BackwardIndex {
+    pub const PARITY: u32 = 1;
+    pub const FIRST: u32 = 2;
+    pub const FINAL: u32 = 4;
+}
+
+/// Mirrors `GradParams` in `shaders/lstm_param_grads.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GradParams {
+    pub rows: u32,
+    pub hidden: u32,
+    pub peephole: u32,
+    pub _pad: u32,
+}
+
+/// Hidden units × batch rows of one `lstm_step_backward` workgroup.
+pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
+
 /// Output tile of `matmul.wgsl` (rows and columns).
 pub(crate) const MATMUL_TILE: u32 = 64;
 /// Hidden units × batch rows of one `step_gemv` workgroup.
@@ -133,6 +176,10 @@ pub(crate) struct Kernels {
     pub step_layout: wgpu::BindGroupLayout,
     pub step_gemv: wgpu::ComputePipeline,
     pub step_tiled: wgpu::ComputePipeline,
+    pub backward_layout: wgpu::BindGroupLayout,
+    pub step_backward: wgpu::ComputePipeline,
+    pub grads_layout: wgpu::BindGroupLayout,
+    pub param_grads: wgpu::ComputePipeline,
 }
 
 fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
@@ -208,6 +255,32 @@ impl Kernels {
                 entry(9, storage(false)),
             ],
         });
+        let backward_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lstm_step_backward"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, uniform(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(true)),
+                entry(5, storage(true)),
+                entry(6, storage(true)),
+                entry(7, storage(true)),
+                entry(8, storage(false)),
+                entry(9, storage(false)),
+            ],
+        });
+        let grads_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lstm_param_grads"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
         let module = |label, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
@@ -216,11 +289,17 @@ impl Kernels {
         };
         let matmul_module = module("matmul", shaders::MATMUL);
         let step_module = module("lstm_step", shaders::LSTM_STEP);
+        let backward_module = module("lstm_step_backward", shaders::LSTM_STEP_BACKWARD);
+        let grads_module = module("lstm_param_grads", shaders::LSTM_PARAM_GRADS);
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
             step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
             matmul_layout,
+            step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
+            param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
+            backward_layout,
+            grads_layout,
             step_layout,
         }
     }

@@ -1,5 +1,6 @@
 //! The GPU path: wgpu context, WGSL kernels, and the host schedule.
 
+mod backward;
 mod context;
 mod kernels;
 mod linear;
