@@ -15,7 +15,10 @@ pub(crate) struct MatmulParams {
     pub lda: u32,
     pub ldb: u32,
     pub ldc: u32,
-    pub _pad: u32,
+    pub a_off: u32,
+    pub b_off: u32,
+    pub c_off: u32,
+    pub _pad: [u32; 2],
 }
 
 #[allow(dead_code)] // the transposed and accumulating forms serve training
@@ -35,7 +38,10 @@ impl MatmulParams {
             lda: k as u32,
             ldb: n as u32,
             ldc: n as u32,
-            _pad: 0,
+            a_off: 0,
+            b_off: 0,
+            c_off: 0,
+            _pad: [0; 2],
         }
     }
     /// `a` is stored `[k, m]` and used transposed.
@@ -64,6 +70,17 @@ impl MatmulParams {
     }
     pub fn ldb(mut self, ld: usize) -> Self {
         self.ldb = ld as u32;
+        self
+    }
+    pub fn ldc(mut self, ld: usize) -> Self {
+        self.ldc = ld as u32;
+        self
+    }
+    /// Element offsets of `a`, `b` and `c` in their buffers.
+    pub fn offsets(mut self, a: usize, b: usize, c: usize) -> Self {
+        self.a_off = a as u32;
+        self.b_off = b as u32;
+        self.c_off = c as u32;
         self
     }
     pub fn grid(&self) -> (u32, u32) {
