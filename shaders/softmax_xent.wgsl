@@ -73,14 +73,14 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
     let log_s = log(red_v[0]);
     let w = weights[r];
-    let target = targets[r];
+    let label = targets[r];
     for (var c = li; c < p.classes; c += WG) {
         let prob = exp(logits[base + c] - m - log_s);
-        dlogits[base + c] = (prob - select(0.0, 1.0, c == target)) * w * p.scale;
+        dlogits[base + c] = (prob - select(0.0, 1.0, c == label)) * w * p.scale;
     }
     if (li == 0u) {
-        let nll = -(logits[base + target] - m - log_s);
+        let nll = -(logits[base + label] - m - log_s);
         stats[2u * r] = nll * w;
-        stats[2u * r + 1u] = select(0.0, w, arg == target);
+        stats[2u * r + 1u] = select(0.0, w, arg == label);
     }
 }

@@ -11,7 +11,9 @@ use crate::sequence::{
 use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
 
 mod backward;
+mod train_ops;
 pub use backward::{backward, forward_train, lstm_step_backward, Gradients, Upstream};
+pub use train_ops::{optimizer_update, softmax_xent, UpdateRule};
 
 /// Logistic sigmoid.
 pub fn sigmoid(x: f32) -> f32 {

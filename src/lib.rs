@@ -12,12 +12,14 @@ pub mod error;
 pub mod gpu;
 pub mod interop;
 pub mod sequence;
+pub mod train;
 pub mod weights;
 
 pub use config::{LstmConfig, Peephole};
 pub use error::{LstmError, Result};
 pub use gpu::{
-    GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState, StepTiling,
+    GpuClassifier, GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState,
+    StepTiling,
 };
 pub use sequence::{ForwardOptions, LstmOutput, LstmState};
 pub use weights::{LayerWeights, LstmWeights, PeepholeWeights};

@@ -152,6 +152,36 @@ pub(crate) struct GradParams {
     pub _pad: u32,
 }
 
+/// Mirrors `XentParams` in `shaders/softmax_xent.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct XentParams {
+    pub rows: u32,
+    pub classes: u32,
+    pub scale: f32,
+    pub _pad: u32,
+}
+
+/// Mirrors `OptParams` in `shaders/optimizer.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct OptParams {
+    pub len: u32,
+    pub slot: u32,
+    pub slots: u32,
+    pub kind: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub max_norm: f32,
+    pub bias1: f32,
+    pub bias2: f32,
+    pub first: u32,
+    pub _pad: [u32; 3],
+}
+
 /// Hidden units × batch rows of one `lstm_step_backward` workgroup.
 pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
 
@@ -197,6 +227,11 @@ pub(crate) struct Kernels {
     pub step_backward: wgpu::ComputePipeline,
     pub grads_layout: wgpu::BindGroupLayout,
     pub param_grads: wgpu::ComputePipeline,
+    pub xent_layout: wgpu::BindGroupLayout,
+    pub xent: wgpu::ComputePipeline,
+    pub opt_layout: wgpu::BindGroupLayout,
+    pub sum_squares: wgpu::ComputePipeline,
+    pub update: wgpu::ComputePipeline,
 }
 
 fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
@@ -298,6 +333,28 @@ impl Kernels {
                 entry(5, storage(false)),
             ],
         });
+        let xent_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("softmax_xent"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
+        let opt_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("optimizer"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(false)),
+                entry(3, storage(false)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
         let module = |label, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
@@ -308,6 +365,8 @@ impl Kernels {
         let step_module = module("lstm_step", shaders::LSTM_STEP);
         let backward_module = module("lstm_step_backward", shaders::LSTM_STEP_BACKWARD);
         let grads_module = module("lstm_param_grads", shaders::LSTM_PARAM_GRADS);
+        let xent_module = module("softmax_xent", shaders::SOFTMAX_XENT);
+        let opt_module = module("optimizer", shaders::OPTIMIZER);
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
@@ -317,6 +376,11 @@ impl Kernels {
             param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
             backward_layout,
             grads_layout,
+            xent: pipeline(device, &xent_layout, &xent_module, "main"),
+            sum_squares: pipeline(device, &opt_layout, &opt_module, "sum_squares"),
+            update: pipeline(device, &opt_layout, &opt_module, "update"),
+            xent_layout,
+            opt_layout,
             step_layout,
         }
     }
