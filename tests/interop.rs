@@ -365,3 +365,38 @@ fn export_to_pytorch_names_round_trips() {
         check(name, &out, &e.out, TORCH_ATOL, TORCH_RTOL);
     }
 }
+
+/// Without `--device`, a machine with no (matching) adapter runs on the CPU and says
+/// so; with `--device gpu` it is an error instead.
+#[test]
+fn forward_command_falls_back_to_cpu_without_an_adapter() {
+    let case = &CASES[0];
+    let out = std::env::temp_dir().join(format!("lstm-wgpu-fallback-{}", std::process::id()));
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+            .env("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere")
+            .arg("forward")
+            .arg("--weights")
+            .arg(weights_path(case))
+            .arg("--input")
+            .arg(file(case, "x").unwrap())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let res = run(&[]);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(stderr.contains("running on the CPU instead"), "{stderr}");
+    assert!(out.join("y.npy").exists());
+    std::fs::remove_dir_all(&out).ok();
+    let res = run(&["--device", "gpu"]);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        !res.status.success() && stderr.contains("no GPU adapter"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no outputs are written on error");
+}
