@@ -99,16 +99,20 @@ pub fn run(a: &Args) -> Result<()> {
         }
         _ => None,
     };
-    let lens = a.seq_lens.as_deref().map(npy::read_lengths).transpose()?;
-    if let Some(l) = &lens {
-        if l.len() != batch {
-            return Err(shape_error(
-                a.seq_lens.as_deref().expect("some"),
-                format!("[{batch}] (one length per sequence of the input)"),
-                format!("[{}]", l.len()),
-            ));
+    let lens = match &a.seq_lens {
+        Some(path) => {
+            let lens = npy::read_lengths(path)?;
+            if lens.len() != batch {
+                return Err(shape_error(
+                    path,
+                    format!("[{batch}] (one length per sequence of the input)"),
+                    format!("[{}]", lens.len()),
+                ));
+            }
+            Some(lens)
         }
-    }
+        None => None,
+    };
     let opts = ForwardOptions {
         initial: initial.as_ref(),
         seq_lens: lens.as_deref(),
