@@ -38,6 +38,15 @@ pub enum LstmError {
     #[error("{what}: {reason}")]
     Format { what: String, reason: String },
 
+    /// A `.npy` file is corrupt or truncated, or could not be written.
+    #[error("{path}: {what}")]
+    Npy {
+        path: String,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The safetensors container itself is malformed.
     #[error("safetensors: {0}")]
     SafeTensors(#[from] safetensors::SafeTensorError),

@@ -21,6 +21,10 @@ enum Command {
     Compare(cli::compare::Args),
     /// List the adapters wgpu sees and the one this crate would pick.
     Adapters,
+    /// Run an LSTM with PyTorch, Keras or ONNX weights on .npy inputs; write y, h_n, c_n as .npy.
+    Forward(cli::forward::Args),
+    /// Convert PyTorch, Keras or ONNX weights to a PyTorch state dict (safetensors).
+    Convert(cli::forward::ConvertArgs),
 }
 
 fn main() {
@@ -34,6 +38,8 @@ fn main() {
     let result = match command {
         Command::Compare(args) => cli::compare::run(&args),
         Command::Adapters => cli::adapters(),
+        Command::Forward(args) => cli::forward::run(&args),
+        Command::Convert(args) => cli::forward::convert(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

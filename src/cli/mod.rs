@@ -1,4 +1,5 @@
 pub mod compare;
+pub mod forward;
 
 use lstm_wgpu::{gpu, GpuContext, Result};
 
