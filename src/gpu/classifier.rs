@@ -460,6 +460,10 @@ impl Classifier for GpuClassifier {
         })
     }
 
+    fn set_lr(&mut self, lr: f32) {
+        self.cfg.lr = lr;
+    }
+
     fn device_name(&self) -> String {
         format!("GPU: {}", self.context().describe())
     }

@@ -212,6 +212,10 @@ impl Classifier for CpuClassifier {
         Ok(self.params.clone())
     }
 
+    fn set_lr(&mut self, lr: f32) {
+        self.cfg.lr = lr;
+    }
+
     fn device_name(&self) -> String {
         "CPU (reference path)".into()
     }

@@ -8,9 +8,11 @@
 
 mod checkpoint;
 mod cpu_classifier;
+mod init;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use cpu_classifier::CpuClassifier;
+pub use init::Init;
 
 use ndarray::{Array1, Array2, ArrayView3};
 use rand::{Rng, SeedableRng};
@@ -188,6 +190,8 @@ pub trait Classifier {
     fn evaluate(&self, batch: &Batch) -> Result<StepStats>;
     /// Logits `[B, C]` (last step) or `[rows, C]` with rows in time-major order (every step).
     fn logits(&self, x: ArrayView3<f32>, seq_lens: Option<&[usize]>) -> Result<Array2<f32>>;
+    /// Changes the learning rate from the next step on (schedules).
+    fn set_lr(&mut self, lr: f32);
     /// The current parameters (a readback on the GPU).
     fn params(&self) -> Result<ClassifierParams>;
     /// "GPU (adapter)" or "CPU".
