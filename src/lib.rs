@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod interop;
