@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod interop;
+pub mod plot;
 pub mod sequence;
 pub mod weights;
 
