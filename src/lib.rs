@@ -8,9 +8,11 @@
 
 pub mod config;
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod interop;
+pub mod plot;
 pub mod sequence;
 pub mod train;
 pub mod weights;
