@@ -84,7 +84,7 @@ pub enum LstmError {
 pub type Result<T> = std::result::Result<T, LstmError>;
 
 impl LstmError {
-    pub(crate) fn shape(
+    pub fn shape(
         what: impl Into<String>,
         expected: impl Into<String>,
         got: impl Into<String>,
@@ -96,21 +96,21 @@ impl LstmError {
         }
     }
 
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         LstmError::Io {
             path: path.display().to_string(),
             source,
         }
     }
 
-    pub(crate) fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
         LstmError::Format {
             what: what.into(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn value(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn value(what: impl Into<String>, reason: impl Into<String>) -> Self {
         LstmError::Value {
             what: what.into(),
             reason: reason.into(),

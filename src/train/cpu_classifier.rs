@@ -23,6 +23,7 @@ impl CpuClassifier {
         params.validate()?;
         params.lstm.check_finite()?;
         params.lstm.layers.iter_mut().for_each(super::fold_biases);
+        standardize(&mut params);
         let sizes: Vec<usize> = param_slices(&mut params).iter().map(|s| s.len()).collect();
         Ok(CpuClassifier {
             m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
@@ -110,6 +111,28 @@ impl CpuClassifier {
             },
         ))
     }
+}
+
+/// Gives every array the row-major layout the flat optimizer works on (a caller may
+/// hand in transposed or sliced arrays).
+fn standardize(p: &mut ClassifierParams) {
+    fn fix<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
+        if !a.is_standard_layout() {
+            *a = a.as_standard_layout().into_owned();
+        }
+    }
+    for l in p.lstm.layers.iter_mut() {
+        fix(&mut l.w_ih);
+        fix(&mut l.w_hh);
+        l.b_ih.iter_mut().chain(l.b_hh.iter_mut()).for_each(fix);
+        match &mut l.peephole {
+            PeepholeWeights::None => {}
+            PeepholeWeights::Diagonal(v) => fix(v),
+            PeepholeWeights::Full(m) => fix(m),
+        }
+    }
+    fix(&mut p.dense.weight);
+    fix(&mut p.dense.bias);
 }
 
 /// Every trained tensor, in a fixed order: per layer-direction `w_ih`, `w_hh`, the

@@ -120,7 +120,18 @@ impl ClassifierParams {
         forget_bias: f32,
         seed: u64,
     ) -> Result<Self> {
-        let mut w = LstmWeights::init(lstm, seed)?;
+        Self::init_with(Init::Torch, lstm, classes, forget_bias, seed)
+    }
+
+    /// Initialisation with a chosen scheme for the LSTM; the Dense layer is PyTorch's.
+    pub fn init_with(
+        scheme: Init,
+        lstm: &crate::LstmConfig,
+        classes: usize,
+        forget_bias: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut w = scheme.weights(lstm, seed)?;
         let h = lstm.hidden_size;
         for l in &mut w.layers {
             fold_biases(l);
