@@ -24,7 +24,7 @@ impl Init {
         if self == Init::Torch {
             return Ok(w);
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b65_7261_73);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006b_6572_6173);
         for layer in &mut w.layers {
             let (rows, cols) = layer.w_ih.dim();
             let limit = (6.0 / (rows + cols) as f32).sqrt();
