@@ -5,6 +5,8 @@
 //   c[m, n] = Σ_k op(a)[m, k] · op(b)[k, n]  (+ c[m, n] if ACCUMULATE)  (+ bias[n] if BIAS)
 //   op(a) = a [M, K] (lda), or aᵀ with a [K, M] if A_TRANS
 //   op(b) = b [K, N] (ldb), or bᵀ with b [N, K] if B_TRANS
+//   a, b and c start at element offsets a_off, b_off, c_off (sub-matrices of larger
+//   buffers without the 256-byte alignment a binding offset would need)
 //
 // Forward input projection: a = x [T·B, I], b = W_ih [4H, I] (B_TRANS), bias = b_ih + b_hh.
 // Every output element is summed by one thread in a fixed order: results are
@@ -27,7 +29,11 @@ struct MatmulParams {
     lda: u32,
     ldb: u32,
     ldc: u32,
-    _pad: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -52,9 +58,9 @@ fn load_a(row: u32, k: u32) -> f32 {
         return 0.0;
     }
     if ((p.flags & A_TRANS) != 0u) {
-        return a[k * p.lda + row];
+        return a[p.a_off + k * p.lda + row];
     }
-    return a[row * p.lda + k];
+    return a[p.a_off + row * p.lda + k];
 }
 
 fn load_b(k: u32, col: u32) -> f32 {
@@ -62,9 +68,9 @@ fn load_b(k: u32, col: u32) -> f32 {
         return 0.0;
     }
     if ((p.flags & B_TRANS) != 0u) {
-        return b[col * p.ldb + k];
+        return b[p.b_off + col * p.ldb + k];
     }
-    return b[k * p.ldb + col];
+    return b[p.b_off + k * p.ldb + col];
 }
 
 @compute @workgroup_size(16, 16)
@@ -121,10 +127,11 @@ fn main(
                 if ((p.flags & BIAS) != 0u) {
                     v += bias[n];
                 }
+                let at = p.c_off + m * p.ldc + n;
                 if ((p.flags & ACCUMULATE) != 0u) {
-                    v += c[m * p.ldc + n];
+                    v += c[at];
                 }
-                c[m * p.ldc + n] = v;
+                c[at] = v;
             }
         }
     }
@@ -177,10 +184,11 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
                 if ((p.flags & BIAS) != 0u) {
                     v += bias[n];
                 }
+                let at = p.c_off + m * p.ldc + n;
                 if ((p.flags & ACCUMULATE) != 0u) {
-                    v += c[m * p.ldc + n];
+                    v += c[at];
                 }
-                c[m * p.ldc + n] = v;
+                c[at] = v;
             }
         }
     }

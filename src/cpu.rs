@@ -13,6 +13,11 @@ use crate::sequence::{
 };
 use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
 
+mod backward;
+mod train_ops;
+pub use backward::{backward, forward_train, lstm_step_backward, Gradients, Upstream};
+pub use train_ops::{optimizer_update, softmax_xent, UpdateRule};
+
 /// Logistic sigmoid.
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
@@ -93,12 +98,66 @@ pub fn lstm_step_with_gates(
     (h_new, c_new, gates)
 }
 
+/// What a training forward keeps for backward.
+#[derive(Clone, Debug, Default)]
+pub struct ForwardCache {
+    /// Input of each layer, time-major `[T, B, I_l]`.
+    pub layer_inputs: Vec<Array3<f32>>,
+    /// Per layer-direction (`l·D + d`).
+    pub steps: Vec<StepCache>,
+    pub lens: Vec<usize>,
+}
+
+/// Per time step of one layer-direction: gate activations and the previous state.
+#[derive(Clone, Debug, Default)]
+pub struct StepCache {
+    /// `[T, B, 4H]` (i, f, g, o blocks), zero where a sequence is past its length.
+    pub gates: Array3<f32>,
+    /// `[T, B, H]` each: `h_{t-1}` and `c_{t-1}`.
+    pub h_prev: Array3<f32>,
+    pub c_prev: Array3<f32>,
+}
+
+impl StepCache {
+    fn new(t: usize, b: usize, h: usize, keep: bool) -> Self {
+        if !keep {
+            return StepCache::default();
+        }
+        StepCache {
+            gates: Array3::zeros((t, b, 4 * h)),
+            h_prev: Array3::zeros((t, b, h)),
+            c_prev: Array3::zeros((t, b, h)),
+        }
+    }
+    fn keep_prev(&mut self, t: usize, h: &Array2<f32>, c: &Array2<f32>) {
+        if !self.h_prev.is_empty() {
+            self.h_prev.index_axis_mut(Axis(0), t).assign(h);
+            self.c_prev.index_axis_mut(Axis(0), t).assign(c);
+        }
+    }
+    fn keep_gates(&mut self, t: usize, gates: Array2<f32>) {
+        if !self.gates.is_empty() {
+            self.gates.index_axis_mut(Axis(0), t).assign(&gates);
+        }
+    }
+}
+
 /// Full sequence forward for any config: stacked layers, both directions,
 /// initial states, variable lengths. Returns PyTorch's `(output, (h_n, c_n))`.
 pub fn forward(
     weights: &LstmWeights,
     x: ArrayView3<f32>,
     opts: ForwardOptions,
+) -> Result<LstmOutput> {
+    forward_impl(weights, x, opts, None)
+}
+
+/// [`forward`] that also fills `cache` with what backward needs, when given.
+pub(crate) fn forward_impl(
+    weights: &LstmWeights,
+    x: ArrayView3<f32>,
+    opts: ForwardOptions,
+    mut cache: Option<&mut ForwardCache>,
 ) -> Result<LstmOutput> {
     let cfg = &weights.config;
     weights.validate()?;
@@ -109,7 +168,16 @@ pub fn forward(
     let mut state = zero_state(cfg, b);
 
     let mut layer_in = to_time_major(cfg, &x);
+    if let Some(c) = cache.as_deref_mut() {
+        *c = ForwardCache {
+            lens: lens.clone(),
+            ..Default::default()
+        };
+    }
     for l in 0..cfg.num_layers {
+        if let Some(c) = cache.as_deref_mut() {
+            c.layer_inputs.push(layer_in.clone());
+        }
         let mut layer_out = Array3::<f32>::zeros((t_len, b, cfg.output_size()));
         for d in 0..cfg.num_directions() {
             let ld = weights.index(l, d);
@@ -122,23 +190,46 @@ pub fn forward(
             let gx = gx
                 .into_shape_with_order((t_len, b, 4 * h))
                 .expect("contiguous");
-            let mut hh = init.h.index_axis(Axis(0), ld).to_owned();
-            let mut cc = init.c.index_axis(Axis(0), ld).to_owned();
+            // Row-major whatever the caller's layout: the in-place step works on rows.
+            let mut hh = init
+                .h
+                .index_axis(Axis(0), ld)
+                .as_standard_layout()
+                .into_owned();
+            let mut cc = init
+                .c
+                .index_axis(Axis(0), ld)
+                .as_standard_layout()
+                .into_owned();
+            let mut step_cache = StepCache::new(t_len, b, h, cache.is_some());
             let mut z = Array2::zeros((b, 4 * h));
             for s in 0..t_len {
                 // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
                 // so each one starts at its own last step.
                 let t = if d == 0 { s } else { t_len - 1 - s };
                 let active: Vec<bool> = lens.iter().map(|&n| t < n).collect();
-                // `lstm_step`'s math, in place and vectorised (see `cpu/fast.rs`).
-                fast::step_in_place(
-                    gx.index_axis(Axis(0), t),
-                    &mut hh,
-                    &mut cc,
-                    w,
-                    &active,
-                    &mut z,
-                );
+                if cache.is_some() {
+                    let gates;
+                    step_cache.keep_prev(t, &hh, &cc);
+                    (hh, cc, gates) = lstm_step_with_gates(
+                        gx.index_axis(Axis(0), t),
+                        hh.view(),
+                        cc.view(),
+                        w,
+                        &active,
+                    );
+                    step_cache.keep_gates(t, gates);
+                } else {
+                    // `lstm_step`'s math, in place and vectorised (see `cpu/fast.rs`).
+                    fast::step_in_place(
+                        gx.index_axis(Axis(0), t),
+                        &mut hh,
+                        &mut cc,
+                        w,
+                        &active,
+                        &mut z,
+                    );
+                }
                 let mut out = layer_out.slice_mut(s![t, .., d * h..(d + 1) * h]);
                 Zip::from(out.rows_mut())
                     .and(hh.rows())
@@ -151,6 +242,9 @@ pub fn forward(
             }
             state.h.index_axis_mut(Axis(0), ld).assign(&hh);
             state.c.index_axis_mut(Axis(0), ld).assign(&cc);
+            if let Some(c) = cache.as_deref_mut() {
+                c.steps.push(step_cache);
+            }
         }
         layer_in = layer_out;
     }

@@ -38,6 +38,15 @@ pub enum LstmError {
     #[error("{what}: {reason}")]
     Format { what: String, reason: String },
 
+    /// A `.npy` file is corrupt or truncated, or could not be written.
+    #[error("{path}: {what}")]
+    Npy {
+        path: String,
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The safetensors container itself is malformed.
     #[error("safetensors: {0}")]
     SafeTensors(#[from] safetensors::SafeTensorError),
@@ -75,7 +84,7 @@ pub enum LstmError {
 pub type Result<T> = std::result::Result<T, LstmError>;
 
 impl LstmError {
-    pub(crate) fn shape(
+    pub fn shape(
         what: impl Into<String>,
         expected: impl Into<String>,
         got: impl Into<String>,
@@ -87,21 +96,21 @@ impl LstmError {
         }
     }
 
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         LstmError::Io {
             path: path.display().to_string(),
             source,
         }
     }
 
-    pub(crate) fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn format(what: impl Into<String>, reason: impl Into<String>) -> Self {
         LstmError::Format {
             what: what.into(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn value(what: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn value(what: impl Into<String>, reason: impl Into<String>) -> Self {
         LstmError::Value {
             what: what.into(),
             reason: reason.into(),

@@ -9,16 +9,20 @@
 pub mod bench;
 pub mod config;
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod interop;
+pub mod plot;
 pub mod sequence;
+pub mod train;
 pub mod weights;
 
 pub use config::{LstmConfig, Peephole};
 pub use error::{LstmError, Result};
 pub use gpu::{
-    GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState, StepTiling,
+    GpuClassifier, GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState,
+    StepTiling,
 };
 pub use sequence::{ForwardOptions, LstmOutput, LstmState};
 pub use weights::{LayerWeights, LstmWeights, PeepholeWeights};

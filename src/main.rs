@@ -17,23 +17,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train the seed article's MNIST model (LSTM over image rows → Dense(10)); the default.
+    Train(cli::train::Args),
     /// Forward pass on random weights and inputs, GPU vs CPU: adapter, time, max difference.
     Compare(cli::compare::Args),
     /// List the adapters wgpu sees and the one this crate would pick.
     Adapters,
+    /// Run an LSTM with PyTorch, Keras or ONNX weights on .npy inputs; write y, h_n, c_n as .npy.
+    Forward(cli::forward::Args),
+    /// Convert PyTorch, Keras or ONNX weights to a PyTorch state dict (safetensors).
+    Convert(cli::forward::ConvertArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let command =
         cli.command
-            .unwrap_or_else(|| match Cli::parse_from(["lstm-wgpu", "compare"]).command {
+            .unwrap_or_else(|| match Cli::parse_from(["lstm-wgpu", "train"]).command {
                 Some(c) => c,
                 None => unreachable!("parse_from with a subcommand"),
             });
     let result = match command {
+        Command::Train(args) => cli::train::run(&args),
         Command::Compare(args) => cli::compare::run(&args),
         Command::Adapters => cli::adapters(),
+        Command::Forward(args) => cli::forward::run(&args),
+        Command::Convert(args) => cli::forward::convert(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

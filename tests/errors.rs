@@ -245,3 +245,26 @@ fn corrupt_and_truncated_weight_files() {
     let (_, s) = msg(torch::from_tensors(&map, "lstm."));
     assert!(s.contains("lstm.weight_ih_l0"), "{s}");
 }
+
+/// Arrays in any memory order (here a transposed initial state) are accepted, not a panic.
+#[test]
+fn non_standard_layout_initial_state() {
+    let cfg = LstmConfig::new(3, 4);
+    let w = LstmWeights::init(&cfg, 1).unwrap();
+    let x = random((5, 2, 3), 2);
+    let h = random((4, 2, 1), 3).permuted_axes([2, 1, 0]);
+    let c = random((4, 2, 1), 4).permuted_axes([2, 1, 0]);
+    let s = LstmState { h, c };
+    let opts = ForwardOptions {
+        initial: Some(&s),
+        seq_lens: None,
+    };
+    let want = cpu::forward(&w, x.view(), opts).unwrap();
+    if let Some(ctx) = shared_context() {
+        let got = GpuLstm::new(ctx, &w)
+            .unwrap()
+            .forward(x.view(), opts)
+            .unwrap();
+        assert_close("y", &got.y, &want.y, GPU_ATOL, GPU_RTOL);
+    }
+}

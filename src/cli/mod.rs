@@ -1,4 +1,6 @@
 pub mod compare;
+pub mod forward;
+pub mod train;
 
 use lstm_wgpu::{gpu, GpuContext, Result};
 

@@ -15,7 +15,10 @@ pub(crate) struct MatmulParams {
     pub lda: u32,
     pub ldb: u32,
     pub ldc: u32,
-    pub _pad: u32,
+    pub a_off: u32,
+    pub b_off: u32,
+    pub c_off: u32,
+    pub _pad: [u32; 2],
 }
 
 #[allow(dead_code)] // the transposed and accumulating forms serve training
@@ -35,7 +38,10 @@ impl MatmulParams {
             lda: k as u32,
             ldb: n as u32,
             ldc: n as u32,
-            _pad: 0,
+            a_off: 0,
+            b_off: 0,
+            c_off: 0,
+            _pad: [0; 2],
         }
     }
     /// `a` is stored `[k, m]` and used transposed.
@@ -64,6 +70,17 @@ impl MatmulParams {
     }
     pub fn ldb(mut self, ld: usize) -> Self {
         self.ldb = ld as u32;
+        self
+    }
+    pub fn ldc(mut self, ld: usize) -> Self {
+        self.ldc = ld as u32;
+        self
+    }
+    /// Element offsets of `a`, `b` and `c` in their buffers.
+    pub fn offsets(mut self, a: usize, b: usize, c: usize) -> Self {
+        self.a_off = a as u32;
+        self.b_off = b as u32;
+        self.c_off = c as u32;
         self
     }
     pub fn grid(&self) -> (u32, u32) {
@@ -98,6 +115,79 @@ pub(crate) struct StepIndex {
     pub parity: u32,
     pub _pad: u32,
 }
+
+/// Mirrors `BackwardParams` in `shaders/lstm_step_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct BackwardParams {
+    pub batch: u32,
+    pub hidden: u32,
+    pub k_rec: u32,
+    pub peephole: u32,
+    pub dy_stride: u32,
+    pub dy_offset: u32,
+    pub has_dy: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `BackwardIndex` in `shaders/lstm_step_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct BackwardIndex {
+    pub t_global: u32,
+    pub t_local: u32,
+    pub t_prev: u32,
+    pub bits: u32,
+}
+
+impl BackwardIndex {
+    pub const PARITY: u32 = 1;
+    pub const FIRST: u32 = 2;
+    pub const FINAL: u32 = 4;
+}
+
+/// Mirrors `GradParams` in `shaders/lstm_param_grads.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct GradParams {
+    pub rows: u32,
+    pub hidden: u32,
+    pub peephole: u32,
+    pub _pad: u32,
+}
+
+/// Mirrors `XentParams` in `shaders/softmax_xent.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct XentParams {
+    pub rows: u32,
+    pub classes: u32,
+    pub scale: f32,
+    pub _pad: u32,
+}
+
+/// Mirrors `OptParams` in `shaders/optimizer.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct OptParams {
+    pub len: u32,
+    pub slot: u32,
+    pub slots: u32,
+    pub kind: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub max_norm: f32,
+    pub bias1: f32,
+    pub bias2: f32,
+    pub first: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Hidden units × batch rows of one `lstm_step_backward` workgroup.
+pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
 
 /// Output tile of `matmul.wgsl` (rows and columns).
 pub(crate) const MATMUL_TILE: u32 = 64;
@@ -159,6 +249,15 @@ pub(crate) struct Kernels {
     pub step_tiled: wgpu::ComputePipeline,
     pub step_units: wgpu::ComputePipeline,
     pub step_rows: wgpu::ComputePipeline,
+    pub backward_layout: wgpu::BindGroupLayout,
+    pub step_backward: wgpu::ComputePipeline,
+    pub grads_layout: wgpu::BindGroupLayout,
+    pub param_grads: wgpu::ComputePipeline,
+    pub xent_layout: wgpu::BindGroupLayout,
+    pub xent: wgpu::ComputePipeline,
+    pub opt_layout: wgpu::BindGroupLayout,
+    pub sum_squares: wgpu::ComputePipeline,
+    pub update: wgpu::ComputePipeline,
 }
 
 fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
@@ -234,6 +333,54 @@ impl Kernels {
                 entry(9, storage(false)),
             ],
         });
+        let backward_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lstm_step_backward"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, uniform(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(true)),
+                entry(5, storage(true)),
+                entry(6, storage(true)),
+                entry(7, storage(true)),
+                entry(8, storage(false)),
+                entry(9, storage(false)),
+            ],
+        });
+        let grads_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lstm_param_grads"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
+        let xent_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("softmax_xent"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(true)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
+        let opt_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("optimizer"),
+            entries: &[
+                entry(0, uniform(false)),
+                entry(1, storage(true)),
+                entry(2, storage(false)),
+                entry(3, storage(false)),
+                entry(4, storage(false)),
+                entry(5, storage(false)),
+            ],
+        });
         let module = |label, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
@@ -242,6 +389,10 @@ impl Kernels {
         };
         let matmul_module = module("matmul", shaders::MATMUL);
         let step_module = module("lstm_step", shaders::LSTM_STEP);
+        let backward_module = module("lstm_step_backward", shaders::LSTM_STEP_BACKWARD);
+        let grads_module = module("lstm_param_grads", shaders::LSTM_PARAM_GRADS);
+        let xent_module = module("softmax_xent", shaders::SOFTMAX_XENT);
+        let opt_module = module("optimizer", shaders::OPTIMIZER);
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
@@ -250,6 +401,15 @@ impl Kernels {
             step_units: pipeline(device, &step_layout, &step_module, "step_units"),
             step_rows: pipeline(device, &step_layout, &step_module, "step_rows"),
             matmul_layout,
+            step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
+            param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
+            backward_layout,
+            grads_layout,
+            xent: pipeline(device, &xent_layout, &xent_module, "main"),
+            sum_squares: pipeline(device, &opt_layout, &opt_module, "sum_squares"),
+            update: pipeline(device, &opt_layout, &opt_module, "update"),
+            xent_layout,
+            opt_layout,
             step_layout,
         }
     }

@@ -196,8 +196,22 @@ impl GpuLstm {
                 })
                 .collect();
             let initial = GpuState {
-                h: storage_init(ctx, "h_0", init.h.as_slice().expect("standard layout")),
-                c: storage_init(ctx, "c_0", init.c.as_slice().expect("standard layout")),
+                h: storage_init(
+                    ctx,
+                    "h_0",
+                    init.h
+                        .as_standard_layout()
+                        .as_slice()
+                        .expect("standard layout"),
+                ),
+                c: storage_init(
+                    ctx,
+                    "c_0",
+                    init.c
+                        .as_standard_layout()
+                        .as_slice()
+                        .expect("standard layout"),
+                ),
             };
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let record_opts = RecordOptions {

@@ -70,3 +70,56 @@ pub(crate) fn matmul(
     pass.set_bind_group(0, &bg, &[]);
     pass.dispatch_workgroups(gx, gy, 1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::model::storage_init;
+
+    /// `matmul.wgsl`'s two entry points (`main`, tiled, and `main_rows`, the software
+    /// adapters' form) agree bit for bit: same summation order, every flag, offsets and
+    /// leading dimensions, sizes off every tile edge.
+    #[test]
+    fn matmul_forms_agree() {
+        let Ok(mut ctx) = GpuContext::new() else {
+            return; // no adapter: the integration tests say so loudly
+        };
+        let cases = [
+            MatmulParams::new(28, 4, 30).a_trans(),
+            MatmulParams::new(70, 14, 30).a_trans().ldb(20),
+            MatmulParams::new(28, 7, 30)
+                .a_trans()
+                .ldb(14)
+                .offsets(3, 5, 7),
+            MatmulParams::new(30, 9, 28).b_trans().bias(),
+            MatmulParams::new(65, 66, 17).accumulate().ldc(70),
+            MatmulParams::new(12, 6, 10)
+                .a_trans()
+                .b_trans()
+                .accumulate()
+                .bias(),
+        ];
+        let data = |n: usize, mul: usize, modulo: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i * mul) % modulo) as f32 / modulo as f32 - 0.5)
+                .collect()
+        };
+        for p in cases {
+            let mut outs = Vec::new();
+            for software in [false, true] {
+                ctx.set_software_kernels(software);
+                let a = storage_init(&ctx, "a", &data(6000, 7919, 97));
+                let b = storage_init(&ctx, "b", &data(6000, 104_729, 89));
+                let bias = storage_init(&ctx, "bias", &data(100, 31, 13));
+                let c = storage_init(&ctx, "c", &data(6000, 17, 11));
+                let mut encoder = ctx.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    matmul(&ctx, &mut pass, p, &a, &b, Some(&bias), &c);
+                }
+                outs.push(ctx.submit_and_read(encoder, &[(&c, c.size())]).unwrap());
+            }
+            assert_eq!(outs[0], outs[1], "{p:?}");
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! workgroup that owns unit j computes all four gates and can finish the cell update
 //! without a second pass.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 
 use crate::weights::{LayerWeights, PeepholeWeights};
 
@@ -58,5 +58,93 @@ pub(crate) fn peephole_vec(w: &LayerWeights) -> Vec<f32> {
                 .collect()
         }
         _ => vec![0.0; 4],
+    }
+}
+
+/// Inverse of [`interleave_rows`]: unit-interleaved `[4H, K]` → gate-major.
+pub(crate) fn deinterleave_rows(data: &[f32], k: usize) -> Array2<f32> {
+    let h = data.len() / (4 * k);
+    Array2::from_shape_fn((4 * h, k), |(r, c)| data[(4 * (r % h) + r / h) * k + c])
+}
+
+/// Inverse of [`interleave_vec`].
+pub(crate) fn deinterleave_vec(data: &[f32]) -> Array1<f32> {
+    let h = data.len() / 4;
+    Array1::from_shape_fn(4 * h, |r| data[4 * (r % h) + r / h])
+}
+
+/// Inverse of [`recurrent_matrix`]: `(W_hh, W_ch if Full)` from `[H][4][K]`.
+pub(crate) fn split_recurrent(
+    data: &[f32],
+    h: usize,
+    full: bool,
+) -> (Array2<f32>, Option<Array2<f32>>) {
+    let k = if full { 2 * h } else { h };
+    let rows = deinterleave_rows(data, k);
+    if !full {
+        return (rows, None);
+    }
+    (
+        rows.slice(ndarray::s![.., ..h]).to_owned(),
+        Some(rows.slice(ndarray::s![.., h..]).to_owned()),
+    )
+}
+
+/// Inverse of [`peephole_vec`] for Diagonal peepholes: `[H][3]` → `[3H]`.
+pub(crate) fn peephole_from_gpu(data: &[f32]) -> Array1<f32> {
+    let h = data.len() / 3;
+    Array1::from_shape_fn(3 * h, |r| data[3 * (r % h) + r / h])
+}
+
+/// Rebuilds PyTorch-layout layer weights from GPU buffers' contents (`[w_ih, bias, w_rec, peep]`).
+/// With bias on, `b_ih` receives `bias` and `b_hh` `bias_hh` (the GPU keeps only their sum).
+pub(crate) fn layer_from_gpu(
+    parts: &[Vec<f32>; 4],
+    input: usize,
+    hidden: usize,
+    bias: bool,
+    peephole: crate::Peephole,
+    bias_hh: Option<Array1<f32>>,
+) -> LayerWeights {
+    let (w_hh, w_ch) = split_recurrent(&parts[2], hidden, peephole == crate::Peephole::Full);
+    let b = deinterleave_vec(&parts[1]);
+    LayerWeights {
+        w_ih: deinterleave_rows(&parts[0], input),
+        w_hh,
+        b_ih: bias.then(|| b.clone()),
+        b_hh: bias.then(|| bias_hh.unwrap_or_else(|| b.clone())),
+        peephole: match peephole {
+            crate::Peephole::None => PeepholeWeights::None,
+            crate::Peephole::Diagonal => PeepholeWeights::Diagonal(peephole_from_gpu(&parts[3])),
+            crate::Peephole::Full => PeepholeWeights::Full(w_ch.expect("full")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LstmConfig, LstmWeights, Peephole};
+
+    #[test]
+    fn pack_and_unpack_are_inverse() {
+        for mode in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+            let w = LstmWeights::init(&LstmConfig::new(3, 5).peephole(mode), 1).unwrap();
+            let l = &w.layers[0];
+            assert_eq!(
+                deinterleave_rows(&interleave_rows(l.w_ih.view()), 3),
+                l.w_ih
+            );
+            let parts = [
+                interleave_rows(l.w_ih.view()),
+                interleave_vec(l.b_ih.as_ref().unwrap().view()),
+                recurrent_matrix(l),
+                peephole_vec(l),
+            ];
+            let back = layer_from_gpu(&parts, 3, 5, true, mode, l.b_hh.clone());
+            assert_eq!(back.w_hh, l.w_hh);
+            assert_eq!(back.peephole, l.peephole);
+            assert_eq!(back.b_ih, l.b_ih);
+        }
     }
 }

@@ -77,7 +77,6 @@ impl ChunkPlan {
 }
 
 /// What the training forward keeps for backward (single-chunk runs only).
-#[allow(dead_code)] // read by training (next commits)
 pub(crate) struct TrainCache {
     /// Input of each layer, `[T, B, I_l]` time-major: `x` for layer 0, then the outputs below.
     pub layer_inputs: Vec<wgpu::Buffer>,
@@ -85,6 +84,10 @@ pub(crate) struct TrainCache {
     pub gates: Vec<wgpu::Buffer>,
     /// Per layer-direction `[T][B][2H]`: `h_{t-1}` then `c_{t-1}`.
     pub prev: Vec<wgpu::Buffer>,
+    /// `[B]` u32 sequence lengths.
+    pub lens: wgpu::Buffer,
+    pub t: usize,
+    pub b: usize,
 }
 
 /// Buffers a recorded forward pass leaves behind.
@@ -323,6 +326,9 @@ pub(crate) fn record(
             layer_inputs,
             gates,
             prev,
+            lens: lens_buf.clone(),
+            t: plan.t,
+            b,
         }
     });
     Ok(RunBuffers {

@@ -1,0 +1,211 @@
+//! `lstm-wgpu forward`: inference on `.npy` inputs with PyTorch, Keras or ONNX weights;
+//! `lstm-wgpu convert`: the same weights saved as a PyTorch state dict.
+//!
+//! Outputs always have PyTorch's shapes, whatever the weights' framework:
+//! `y.npy` `[T, B, D·H]` (`[B, T, D·H]` with `--batch-first`), `h_n.npy`/`c_n.npy` `[L·D, B, H]`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lstm_wgpu::interop::format::{self, Format};
+use lstm_wgpu::interop::{npy, torch};
+use lstm_wgpu::{
+    cpu, ForwardOptions, GpuContext, GpuLstm, LstmError, LstmOutput, LstmState, LstmWeights, Result,
+};
+use ndarray::{ArrayD, Axis, Ix3};
+
+/// Where the weights come from (shared by `forward` and `convert`).
+#[derive(clap::Args, Debug)]
+pub struct WeightsArgs {
+    /// A safetensors file, or a directory of .npy files named after the framework's
+    /// tensors (weight_ih_l0.npy …; kernel.npy, recurrent_kernel.npy, bias.npy; W.npy, R.npy, B.npy, P.npy).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// torch | keras | onnx (default: told by the tensor names).
+    #[arg(long)]
+    pub format: Option<Format>,
+    /// Name prefix of the LSTM's tensors inside a larger model, e.g. "lstm." (default: found from the names).
+    #[arg(long)]
+    pub prefix: Option<String>,
+}
+
+impl WeightsArgs {
+    fn load(&self) -> Result<LstmWeights> {
+        let (fmt, w) = format::load(&self.weights, self.format, self.prefix.as_deref())?;
+        let c = &w.config;
+        eprintln!(
+            "weights: {} ({fmt}): input {}, hidden {}, layers {}, {}, peephole {:?}",
+            self.weights.display(),
+            c.input_size,
+            c.hidden_size,
+            c.num_layers,
+            if c.bidirectional {
+                "bidirectional"
+            } else {
+                "unidirectional"
+            },
+            c.peephole
+        );
+        Ok(w)
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Gpu,
+    Cpu,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub weights: WeightsArgs,
+    /// Input sequence, float32 or float64: [T, B, I] ([B, T, I] with --batch-first).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Initial hidden state [L·D, B, H] ([B, H] is accepted for one unidirectional layer).
+    #[arg(long, requires = "c0")]
+    pub h0: Option<PathBuf>,
+    /// Initial cell state, shaped like --h0.
+    #[arg(long, requires = "h0")]
+    pub c0: Option<PathBuf>,
+    /// Valid length of each sequence, int32 or int64 [B]; outputs past it are zero.
+    #[arg(long)]
+    pub seq_lens: Option<PathBuf>,
+    /// Input and output y are [B, T, ·] instead of [T, B, ·].
+    #[arg(long)]
+    pub batch_first: bool,
+    /// gpu | cpu. Without it: the GPU, or the CPU (with a message) when there is no GPU adapter.
+    #[arg(long, value_enum)]
+    pub device: Option<Device>,
+    /// Directory for y.npy, h_n.npy and c_n.npy (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let mut weights = a.weights.load()?;
+    weights.config.batch_first = a.batch_first;
+    let cfg = &weights.config;
+    let x = three_d(&a.input, npy::read_f32(&a.input)?, "[T, B, I] or [B, T, I]")?;
+    let batch = if a.batch_first { x.dim().0 } else { x.dim().1 };
+    let initial = match (&a.h0, &a.c0) {
+        (Some(h), Some(c)) => {
+            let ld = cfg.num_layers * cfg.num_directions();
+            Some(LstmState {
+                h: read_state(h, ld)?,
+                c: read_state(c, ld)?,
+            })
+        }
+        _ => None,
+    };
+    let lens = match &a.seq_lens {
+        Some(path) => {
+            let lens = npy::read_lengths(path)?;
+            if lens.len() != batch {
+                return Err(shape_error(
+                    path,
+                    format!("[{batch}] (one length per sequence of the input)"),
+                    format!("[{}]", lens.len()),
+                ));
+            }
+            Some(lens)
+        }
+        None => None,
+    };
+    let opts = ForwardOptions {
+        initial: initial.as_ref(),
+        seq_lens: lens.as_deref(),
+    };
+
+    let out = match gpu_context(a.device)? {
+        Some(ctx) => {
+            eprintln!("device: {}", ctx.describe());
+            GpuLstm::new(ctx, &weights)?.forward(x.view(), opts)?
+        }
+        None => {
+            eprintln!("device: CPU");
+            cpu::forward(&weights, x.view(), opts)?
+        }
+    };
+    write_outputs(&a.out, &out)
+}
+
+/// The GPU context to use, or `None` for the CPU path.
+fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
+    match device {
+        Some(Device::Cpu) => Ok(None),
+        Some(Device::Gpu) => Ok(Some(Arc::new(GpuContext::new()?))),
+        None => match GpuContext::new() {
+            Ok(ctx) => Ok(Some(Arc::new(ctx))),
+            Err(e @ LstmError::NoAdapter(_)) => {
+                eprintln!("no GPU ({e}); running on the CPU instead (--device cpu silences this)");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// An initial state file: `[L·D, B, H]`, or `[B, H]` when `L·D = 1` (Keras's convention).
+fn read_state(path: &Path, ld: usize) -> Result<ndarray::Array3<f32>> {
+    let a = npy::read_f32(path)?;
+    let a = if a.ndim() == 2 && ld == 1 {
+        a.insert_axis(Axis(0))
+    } else {
+        a
+    };
+    let want = if ld == 1 {
+        "[L·D, B, H] or [B, H]"
+    } else {
+        "[L·D, B, H]"
+    };
+    three_d(path, a, want)
+}
+
+fn three_d(path: &Path, a: ArrayD<f32>, want: &str) -> Result<ndarray::Array3<f32>> {
+    let shape = a.shape().to_vec();
+    a.into_dimensionality::<Ix3>()
+        .map_err(|_| shape_error(path, want.to_string(), format!("{shape:?}")))
+}
+
+fn shape_error(path: &Path, expected: String, got: String) -> LstmError {
+    LstmError::Shape {
+        what: path.display().to_string(),
+        expected,
+        got,
+    }
+}
+
+fn write_outputs(dir: &Path, out: &LstmOutput) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| LstmError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for (name, a) in [("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)] {
+        let path = dir.join(format!("{name}.npy"));
+        npy::write(&path, a)?;
+        eprintln!("wrote {} {:?}", path.display(), a.shape());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    #[command(flatten)]
+    pub weights: WeightsArgs,
+    /// Output safetensors file, loadable by torch.nn.LSTM.load_state_dict (without peepholes).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `lstm-wgpu convert`: any supported weights → a PyTorch state dict (safetensors).
+pub fn convert(a: &ConvertArgs) -> Result<()> {
+    let weights = a.weights.load()?;
+    if weights.config.peephole != lstm_wgpu::Peephole::None {
+        eprintln!("note: PyTorch's LSTM has no peepholes; they are saved as weight_peephole_*, which torch.nn.LSTM will not load");
+    }
+    torch::save_safetensors(&weights, &a.out)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}

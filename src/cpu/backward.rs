@@ -1,0 +1,267 @@
+//! CPU reference backward (BPTT): the spec for `shaders/lstm_step_backward.wgsl` and the
+//! gradient GEMMs. Plain and readable, like the forward.
+//!
+//! Per layer-direction the steps run in the reverse of the forward's order. At each
+//! step the incoming `dh` (from the step after it, plus `dy` while the sequence is
+//! live) and `dc` give the gate pre-activation gradients `dz`; then
+//! `dh_{t-1} = dz·W_hh` (and `dc_{t-1} += dz·W_ch` for Full peepholes). The weight
+//! gradients come afterwards from products over all steps at once:
+//! `dW_ih = dZᵀ·X`, `dW_hh = dZᵀ·H_prev`, `db = Σ dZ`, `dX = dZ·W_ih`.
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
+
+use super::{forward_impl, ForwardCache};
+use crate::error::{LstmError, Result};
+use crate::sequence::{from_time_major, to_time_major, ForwardOptions, LstmOutput};
+use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
+
+/// Gradients of a loss with respect to everything the forward consumed.
+#[derive(Clone, Debug)]
+pub struct Gradients {
+    /// Same layout as the weights. `b_ih` and `b_hh` both receive `Σ dz`, as in PyTorch.
+    pub params: LstmWeights,
+    /// `∂L/∂x` in the caller's layout.
+    pub dx: Array3<f32>,
+    /// `∂L/∂h_0`, `∂L/∂c_0`, `[L·D, B, H]`.
+    pub dh0: Array3<f32>,
+    pub dc0: Array3<f32>,
+}
+
+/// Forward that keeps what [`backward`] needs.
+pub fn forward_train(
+    weights: &LstmWeights,
+    x: ArrayView3<f32>,
+    opts: ForwardOptions,
+) -> Result<(LstmOutput, ForwardCache)> {
+    let mut cache = ForwardCache::default();
+    let out = forward_impl(weights, x, opts, Some(&mut cache))?;
+    Ok((out, cache))
+}
+
+/// Twin of `shaders/lstm_step_backward.wgsl`: one step of BPTT for a batch.
+///
+/// `dh` `[B, H]` is the total gradient reaching `h_t` (including `dy_t` for live rows),
+/// `dc` the gradient reaching `c_t` from later steps; `gates` `[B, 4H]` and `c_prev` come
+/// from the forward. Returns `(dz [B, 4H], dh_{t-1}, dc_{t-1})`; rows that are not live
+/// pass `dh` and `dc` through unchanged (their state was copied) with `dz = 0`.
+pub fn lstm_step_backward(
+    dh: ArrayView2<f32>,
+    dc: ArrayView2<f32>,
+    gates: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    w: &LayerWeights,
+    active: &[bool],
+) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+    let hs = dh.ncols();
+    let mut dz = Array2::<f32>::zeros(gates.raw_dim());
+    let mut dc_prev = dc.to_owned();
+    let diag = match &w.peephole {
+        PeepholeWeights::Diagonal(p) => Some(p),
+        _ => None,
+    };
+    for (b, &on) in active.iter().enumerate() {
+        if !on {
+            continue;
+        }
+        for j in 0..hs {
+            let (i, f, g, o) = (
+                gates[[b, j]],
+                gates[[b, hs + j]],
+                gates[[b, 2 * hs + j]],
+                gates[[b, 3 * hs + j]],
+            );
+            let cp = c_prev[[b, j]];
+            let tc = (f * cp + i * g).tanh();
+            let dz_o = dh[[b, j]] * tc * o * (1.0 - o);
+            let mut dct = dc[[b, j]] + dh[[b, j]] * o * (1.0 - tc * tc);
+            if let Some(p) = diag {
+                dct += dz_o * p[2 * hs + j];
+            }
+            let dz_i = dct * g * i * (1.0 - i);
+            let dz_f = dct * cp * f * (1.0 - f);
+            let dz_g = dct * i * (1.0 - g * g);
+            let mut dcp = dct * f;
+            if let Some(p) = diag {
+                dcp += dz_i * p[j] + dz_f * p[hs + j];
+            }
+            dc_prev[[b, j]] = dcp;
+            for (q, v) in [dz_i, dz_f, dz_g, dz_o].into_iter().enumerate() {
+                dz[[b, q * hs + j]] = v;
+            }
+        }
+    }
+    let mut dh_prev = dz.dot(&w.w_hh);
+    if let PeepholeWeights::Full(w_ch) = &w.peephole {
+        dc_prev += &dz.dot(w_ch);
+    }
+    for (b, &on) in active.iter().enumerate() {
+        if !on {
+            dh_prev.row_mut(b).assign(&dh.row(b));
+        }
+    }
+    (dz, dh_prev, dc_prev)
+}
+
+/// Upstream gradients of the loss; any may be absent (treated as zero).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Upstream<'a> {
+    /// `∂L/∂y` in the caller's layout (`[T, B, D·H]` or `[B, T, D·H]`).
+    pub dy: Option<ArrayView3<'a, f32>>,
+    /// `∂L/∂h_n`, `∂L/∂c_n`, `[L·D, B, H]`.
+    pub dh_n: Option<ArrayView3<'a, f32>>,
+    pub dc_n: Option<ArrayView3<'a, f32>>,
+}
+
+/// BPTT through the whole stack, from a [`forward_train`] cache.
+pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Result<Gradients> {
+    let cfg = &weights.config;
+    let (h, dirs) = (cfg.hidden_size, cfg.num_directions());
+    let x0 = cache
+        .layer_inputs
+        .first()
+        .ok_or_else(|| LstmError::value("forward cache", "empty: run forward_train first"))?;
+    let (t_len, b, _) = x0.dim();
+    let state_shape = [cfg.num_layers * dirs, b, h];
+    let mut dy = match up.dy {
+        Some(dy) => {
+            let want = if cfg.batch_first {
+                [b, t_len, dirs * h]
+            } else {
+                [t_len, b, dirs * h]
+            };
+            if dy.shape() != want {
+                return Err(LstmError::shape(
+                    "dy",
+                    format!("{want:?}"),
+                    format!("{:?}", dy.shape()),
+                ));
+            }
+            to_time_major(cfg, &dy)
+        }
+        None => Array3::zeros((t_len, b, dirs * h)),
+    };
+    for (name, v) in [("dh_n", up.dh_n), ("dc_n", up.dc_n)] {
+        if let Some(v) = v {
+            if v.shape() != state_shape {
+                return Err(LstmError::shape(
+                    name,
+                    format!("{state_shape:?}"),
+                    format!("{:?}", v.shape()),
+                ));
+            }
+        }
+    }
+    let mut grads: Vec<Option<LayerWeights>> = vec![None; weights.layers.len()];
+    let mut dh0 = Array3::<f32>::zeros(state_shape);
+    let mut dc0 = Array3::<f32>::zeros(state_shape);
+    for l in (0..cfg.num_layers).rev() {
+        let x_l = &cache.layer_inputs[l];
+        let rows = t_len * b;
+        let x_flat = x_l
+            .view()
+            .into_shape_with_order((rows, x_l.dim().2))
+            .expect("contiguous");
+        let mut dx_l = Array2::<f32>::zeros((rows, x_l.dim().2));
+        for d in 0..dirs {
+            let ld = weights.index(l, d);
+            let w = &weights.layers[ld];
+            let sc = &cache.steps[ld];
+            let mut dh = up
+                .dh_n
+                .map(|v| v.index_axis(Axis(0), ld).to_owned())
+                .unwrap_or_else(|| Array2::zeros((b, h)));
+            let mut dc = up
+                .dc_n
+                .map(|v| v.index_axis(Axis(0), ld).to_owned())
+                .unwrap_or_else(|| Array2::zeros((b, h)));
+            let mut dz_all = Array3::<f32>::zeros((t_len, b, 4 * h));
+            for s in 0..t_len {
+                // Reverse of the forward's order: the forward direction from T-1 down.
+                let t = if d == 0 { t_len - 1 - s } else { s };
+                let active: Vec<bool> = cache.lens.iter().map(|&n| t < n).collect();
+                let mut dh_in = dh.clone();
+                for (bi, &on) in active.iter().enumerate() {
+                    if on {
+                        dh_in
+                            .row_mut(bi)
+                            .scaled_add(1.0, &dy.slice(s![t, bi, d * h..(d + 1) * h]));
+                    }
+                }
+                let (dz, dhp, dcp) = lstm_step_backward(
+                    dh_in.view(),
+                    dc.view(),
+                    sc.gates.index_axis(Axis(0), t),
+                    sc.c_prev.index_axis(Axis(0), t),
+                    w,
+                    &active,
+                );
+                dz_all.index_axis_mut(Axis(0), t).assign(&dz);
+                (dh, dc) = (dhp, dcp);
+            }
+            dh0.index_axis_mut(Axis(0), ld).assign(&dh);
+            dc0.index_axis_mut(Axis(0), ld).assign(&dc);
+            let dz = dz_all
+                .into_shape_with_order((rows, 4 * h))
+                .expect("contiguous");
+            let flat = |a: &Array3<f32>| {
+                a.view()
+                    .into_shape_with_order((rows, h))
+                    .expect("contiguous")
+                    .to_owned()
+            };
+            let (h_prev, c_prev) = (flat(&sc.h_prev), flat(&sc.c_prev));
+            let db: Array1<f32> = dz.sum_axis(Axis(0));
+            let peephole = match &w.peephole {
+                PeepholeWeights::None => PeepholeWeights::None,
+                PeepholeWeights::Full(_) => PeepholeWeights::Full(dz.t().dot(&c_prev)),
+                PeepholeWeights::Diagonal(_) => {
+                    let gates = sc
+                        .gates
+                        .view()
+                        .into_shape_with_order((rows, 4 * h))
+                        .expect("contiguous");
+                    let gate = |q: usize| gates.slice(s![.., q * h..(q + 1) * h]).to_owned();
+                    let c_new = &gate(1) * &c_prev + &gate(0) * &gate(2);
+                    let dzq = |q: usize| dz.slice(s![.., q * h..(q + 1) * h]).to_owned();
+                    let mut p = Array1::zeros(3 * h);
+                    p.slice_mut(s![..h])
+                        .assign(&(&dzq(0) * &c_prev).sum_axis(Axis(0)));
+                    p.slice_mut(s![h..2 * h])
+                        .assign(&(&dzq(1) * &c_prev).sum_axis(Axis(0)));
+                    p.slice_mut(s![2 * h..])
+                        .assign(&(&dzq(3) * &c_new).sum_axis(Axis(0)));
+                    PeepholeWeights::Diagonal(p)
+                }
+            };
+            let (b_ih, b_hh) = if cfg.bias {
+                (Some(db.clone()), Some(db))
+            } else {
+                (None, None)
+            };
+            grads[ld] = Some(LayerWeights {
+                w_ih: dz.t().dot(&x_flat),
+                w_hh: dz.t().dot(&h_prev),
+                b_ih,
+                b_hh,
+                peephole,
+            });
+            dx_l += &dz.dot(&w.w_ih);
+        }
+        dy = dx_l
+            .into_shape_with_order(x_l.raw_dim())
+            .expect("contiguous");
+    }
+    let layers = grads
+        .into_iter()
+        .map(|g| g.expect("every layer-direction visited"))
+        .collect();
+    Ok(Gradients {
+        params: LstmWeights {
+            config: cfg.clone(),
+            layers,
+        },
+        dx: from_time_major(cfg, dy),
+        dh0,
+        dc0,
+    })
+}

@@ -1,0 +1,159 @@
+//! Loading weights of any supported framework: which file kind, which framework
+//! (from the tensor names, unless the caller says), and under which name prefix.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use super::tensors::TensorMap;
+use super::{keras, npy, onnx, torch};
+use crate::error::{LstmError, Result};
+use crate::weights::LstmWeights;
+
+/// The framework whose tensor names and layout a weight file uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `torch.nn.LSTM` state dict: `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, …
+    Torch,
+    /// Keras `LSTM`: `kernel`, `recurrent_kernel`, `bias` (`forward_…`/`backward_…` when bidirectional).
+    Keras,
+    /// ONNX `LSTM` operator inputs: `W`, `R`, `B`, `P`.
+    Onnx,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Torch, Format::Keras, Format::Onnx];
+
+    /// The prefixes under which `map` holds this format's tensors (`""` for bare names).
+    fn prefixes(self, map: &TensorMap) -> Vec<String> {
+        let mut found: Vec<String> = map
+            .tensors
+            .keys()
+            .filter_map(|k| match self {
+                Format::Torch => k.strip_suffix("weight_ih_l0").map(str::to_string),
+                Format::Keras => k.strip_suffix("recurrent_kernel").map(|p| {
+                    let p = p.strip_suffix("forward_").unwrap_or(p);
+                    p.strip_suffix("backward_").unwrap_or(p).to_string()
+                }),
+                Format::Onnx => k
+                    .strip_suffix('R')
+                    .filter(|p| map.contains(&format!("{p}W")))
+                    .map(str::to_string),
+            })
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    /// Builds weights from this format's tensors under `prefix`.
+    pub fn from_tensors(self, map: &TensorMap, prefix: &str) -> Result<LstmWeights> {
+        match self {
+            Format::Torch => torch::from_tensors(map, prefix),
+            Format::Keras => keras::from_tensors(map, prefix),
+            Format::Onnx => onnx::from_tensors(map, prefix),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Format::Torch => "torch",
+            Format::Keras => "keras",
+            Format::Onnx => "onnx",
+        })
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "torch" | "pytorch" => Ok(Format::Torch),
+            "keras" => Ok(Format::Keras),
+            "onnx" => Ok(Format::Onnx),
+            _ => Err(format!("expected torch, keras or onnx, got {s:?}")),
+        }
+    }
+}
+
+/// The tensors of a safetensors file, or of a directory of `.npy` files (one tensor
+/// per file, named after the file: `W.npy` → `W`).
+pub fn read_tensors(path: &Path) -> Result<TensorMap> {
+    if path.is_dir() {
+        npy::read_dir(path)
+    } else if path.extension().is_some_and(|e| e == "npy") {
+        Err(LstmError::format(
+            path.display().to_string(),
+            "weights are a safetensors file or a directory of .npy files, not one .npy file",
+        ))
+    } else {
+        TensorMap::read_safetensors(path)
+    }
+}
+
+/// Which format and prefix `map` holds. Either may be given; what is not given is
+/// found from the tensor names. `source` names the file in messages.
+pub fn detect(
+    map: &TensorMap,
+    source: &str,
+    format: Option<Format>,
+    prefix: Option<&str>,
+) -> Result<(Format, String)> {
+    let formats = format.map_or(Format::ALL.to_vec(), |f| vec![f]);
+    let mut found: Vec<(Format, String)> = formats
+        .iter()
+        .flat_map(|&f| f.prefixes(map).into_iter().map(move |p| (f, p)))
+        .filter(|(_, p)| prefix.is_none_or(|want| want == p))
+        .collect();
+    match (found.len(), format) {
+        (1, _) => Ok(found.remove(0)),
+        // The format's own importer then names the first missing tensor.
+        (0, Some(f)) => Ok((f, prefix.unwrap_or("").to_string())),
+        (0, None) => {
+            let mut names: Vec<&String> = map.tensors.keys().collect();
+            names.sort();
+            let shown: Vec<&str> = names.iter().take(8).map(|s| s.as_str()).collect();
+            Err(LstmError::format(
+                source,
+                format!(
+                    "no LSTM weights found{}: expected PyTorch (weight_ih_l0, weight_hh_l0, …), \
+                     Keras (kernel, recurrent_kernel, bias) or ONNX (W, R, B, P) tensor names; \
+                     found {}{}",
+                    prefix.map_or(String::new(), |p| format!(" under prefix {p:?}")),
+                    shown.join(", "),
+                    if names.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
+        _ => {
+            let list: Vec<String> = found
+                .iter()
+                .map(|(f, p)| format!("{f} with prefix {p:?}"))
+                .collect();
+            Err(LstmError::format(
+                source,
+                format!(
+                    "holds more than one LSTM ({}): say which format and prefix to use",
+                    list.join("; ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Loads weights from a safetensors file or a `.npy` directory in any supported format.
+pub fn load(
+    path: &Path,
+    format: Option<Format>,
+    prefix: Option<&str>,
+) -> Result<(Format, LstmWeights)> {
+    let map = read_tensors(path)?;
+    let (format, prefix) = detect(&map, &path.display().to_string(), format, prefix)?;
+    Ok((format, format.from_tensors(&map, &prefix)?))
+}

@@ -1,0 +1,176 @@
+//! NumPy `.npy` files: arrays for the `forward` command and framework weights saved
+//! one tensor per file.
+//!
+//! Files are parsed as views over an in-memory copy, so a corrupt header that claims
+//! a huge shape is an error (missing bytes), never a huge allocation.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, ArrayViewD, Dimension};
+use ndarray_npy::{ViewElement, ViewNpyError, ViewNpyExt, WritableElement, WriteNpyExt};
+
+use super::tensors::TensorMap;
+use crate::error::{LstmError, Result};
+
+/// The file's bytes, 8-byte aligned so that f64/i64 data can be viewed in place
+/// (the `.npy` header is padded so that the data starts on a 16- or 64-byte boundary).
+struct Aligned {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Aligned {
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| LstmError::io(path, e))?;
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+        Ok(Aligned {
+            words,
+            len: bytes.len(),
+        })
+    }
+    fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
+    }
+}
+
+/// The element types this crate reads, each converted on load.
+enum Loaded {
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+    I32(ArrayD<i32>),
+    I64(ArrayD<i64>),
+}
+
+/// `Ok(None)` when the file holds another dtype, so the caller can try the next one.
+fn try_view<T: ViewElement + Clone>(path: &Path, bytes: &[u8]) -> Result<Option<ArrayD<T>>> {
+    match ArrayViewD::<T>::view_npy(bytes) {
+        Ok(v) => Ok(Some(v.as_standard_layout().into_owned())),
+        Err(ViewNpyError::WrongDescriptor(_)) => Ok(None),
+        Err(ViewNpyError::NonNativeEndian) => Err(LstmError::format(
+            path.display().to_string(),
+            "big-endian data is not supported: save it little-endian (numpy's default)",
+        )),
+        Err(e) => Err(LstmError::Npy {
+            path: path.display().to_string(),
+            what: "not a valid .npy file",
+            source: Box::new(e),
+        }),
+    }
+}
+
+fn load(path: &Path, accepted: &str) -> Result<Loaded> {
+    let buf = Aligned::read(path)?;
+    let b = buf.bytes();
+    if !b.starts_with(b"\x93NUMPY") {
+        return Err(LstmError::format(
+            path.display().to_string(),
+            "not a .npy file (it does not start with \\x93NUMPY)",
+        ));
+    }
+    if let Some(a) = try_view::<f32>(path, b)? {
+        return Ok(Loaded::F32(a));
+    }
+    if let Some(a) = try_view::<f64>(path, b)? {
+        return Ok(Loaded::F64(a));
+    }
+    if let Some(a) = try_view::<i32>(path, b)? {
+        return Ok(Loaded::I32(a));
+    }
+    if let Some(a) = try_view::<i64>(path, b)? {
+        return Ok(Loaded::I64(a));
+    }
+    // Every view above failed on the descriptor alone, so the header parsed: name its dtype.
+    let descr = match ArrayViewD::<u8>::view_npy(b) {
+        Err(ViewNpyError::WrongDescriptor(d)) => d.to_string(),
+        _ => "uint8".to_string(),
+    };
+    Err(LstmError::format(
+        path.display().to_string(),
+        format!("dtype {descr} is not supported: expected {accepted}"),
+    ))
+}
+
+/// A float32 or float64 array (float64 is rounded to f32), in standard layout.
+pub fn read_f32(path: &Path) -> Result<ArrayD<f32>> {
+    const ACCEPTED: &str = "float32 or float64";
+    match load(path, ACCEPTED)? {
+        Loaded::F32(a) => Ok(a),
+        Loaded::F64(a) => Ok(a.mapv(|v| v as f32)),
+        Loaded::I32(_) | Loaded::I64(_) => Err(LstmError::format(
+            path.display().to_string(),
+            format!("dtype is an integer type: expected {ACCEPTED}"),
+        )),
+    }
+}
+
+/// Sequence lengths: a 1-D int32 or int64 array of non-negative values.
+pub fn read_lengths(path: &Path) -> Result<Vec<usize>> {
+    const ACCEPTED: &str = "int32 or int64";
+    let what = path.display().to_string();
+    let a: ArrayD<i64> = match load(path, ACCEPTED)? {
+        Loaded::I32(a) => a.mapv(i64::from),
+        Loaded::I64(a) => a,
+        Loaded::F32(_) | Loaded::F64(_) => {
+            return Err(LstmError::format(
+                what,
+                format!("dtype is a float type: expected {ACCEPTED}"),
+            ))
+        }
+    };
+    if a.ndim() != 1 {
+        return Err(LstmError::shape(what, "[B]", format!("{:?}", a.shape())));
+    }
+    a.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            usize::try_from(v)
+                .map_err(|_| LstmError::value(format!("{what}[{i}]"), format!("{v} is negative")))
+        })
+        .collect()
+}
+
+/// Every `*.npy` file in `dir` as a tensor named after the file's stem (`W.npy` → `W`).
+/// Integer files are converted to f32 as well, as [`TensorMap::read_safetensors`] does.
+pub fn read_dir(dir: &Path) -> Result<TensorMap> {
+    let mut map = TensorMap::default();
+    let entries = std::fs::read_dir(dir).map_err(|e| LstmError::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| LstmError::io(dir, e))?.path();
+        let stem = path.file_stem().and_then(|s| s.to_str());
+        let (Some(stem), Some("npy")) = (stem, path.extension().and_then(|e| e.to_str())) else {
+            continue;
+        };
+        let t = match load(&path, "float32, float64, int32 or int64")? {
+            Loaded::F32(a) => a,
+            Loaded::F64(a) => a.mapv(|v| v as f32),
+            Loaded::I32(a) => a.mapv(|v| v as f32),
+            Loaded::I64(a) => a.mapv(|v| v as f32),
+        };
+        map.tensors.insert(stem.to_string(), t);
+    }
+    if map.tensors.is_empty() {
+        return Err(LstmError::format(
+            dir.display().to_string(),
+            "no .npy files in this directory",
+        ));
+    }
+    Ok(map)
+}
+
+/// Writes an array as `.npy` (little-endian, C order).
+pub fn write<T: WritableElement, D: Dimension>(
+    path: &Path,
+    a: &ndarray::Array<T, D>,
+) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(|e| LstmError::io(path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    a.write_npy(&mut w).map_err(|e| LstmError::Npy {
+        path: path.display().to_string(),
+        what: "could not write .npy file",
+        source: Box::new(e),
+    })?;
+    // Flush here: a BufWriter dropped with unwritten data loses the error.
+    w.flush().map_err(|e| LstmError::io(path, e))
+}

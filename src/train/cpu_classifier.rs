@@ -1,0 +1,245 @@
+//! The CPU backend of [`Classifier`]: the reference the GPU trainer is tested against.
+
+use ndarray::{s, Array2, Array3, ArrayView3, Axis};
+
+use super::{
+    rows_and_weights, Batch, Classifier, ClassifierParams, StepStats, Target, TrainConfig,
+};
+use crate::cpu::{self, optimizer_update, softmax_xent, UpdateRule, Upstream};
+use crate::error::{LstmError, Result};
+use crate::sequence::{ForwardOptions, LstmOutput};
+use crate::weights::PeepholeWeights;
+
+pub struct CpuClassifier {
+    params: ClassifierParams,
+    cfg: TrainConfig,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    step: u64,
+}
+
+impl CpuClassifier {
+    pub fn new(mut params: ClassifierParams, cfg: TrainConfig) -> Result<Self> {
+        params.validate()?;
+        params.lstm.check_finite()?;
+        params.lstm.layers.iter_mut().for_each(super::fold_biases);
+        standardize(&mut params);
+        let sizes: Vec<usize> = param_slices(&mut params).iter().map(|s| s.len()).collect();
+        Ok(CpuClassifier {
+            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            params,
+            cfg,
+            step: 0,
+        })
+    }
+
+    /// The Dense layer's input rows: final states (last step) or the output sequence.
+    fn features(&self, out: &LstmOutput) -> Array2<f32> {
+        let c = &self.params.lstm.config;
+        match self.cfg.target {
+            Target::LastStep => {
+                let (d, b, h) = (c.num_directions(), out.h_n.dim().1, c.hidden_size);
+                let top = (c.num_layers - 1) * d;
+                let mut f = Array2::zeros((b, d * h));
+                for k in 0..d {
+                    f.slice_mut(s![.., k * h..(k + 1) * h])
+                        .assign(&out.h_n.index_axis(Axis(0), top + k));
+                }
+                f
+            }
+            Target::EveryStep => {
+                let y = if c.batch_first {
+                    out.y.view().permuted_axes([1, 0, 2])
+                } else {
+                    out.y.view()
+                };
+                let y = y.as_standard_layout().into_owned();
+                let (t, b, f) = y.dim();
+                y.into_shape_with_order((t * b, f))
+                    .expect("standard layout")
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn forward(
+        &self,
+        x: ArrayView3<f32>,
+        seq_lens: Option<&[usize]>,
+        train: bool,
+    ) -> Result<(
+        LstmOutput,
+        Option<cpu::ForwardCache>,
+        Array2<f32>,
+        Array2<f32>,
+    )> {
+        let opts = ForwardOptions {
+            initial: None,
+            seq_lens,
+        };
+        let (out, cache) = if train {
+            let (o, c) = cpu::forward_train(&self.params.lstm, x, opts)?;
+            (o, Some(c))
+        } else {
+            (cpu::forward(&self.params.lstm, x, opts)?, None)
+        };
+        let feat = self.features(&out);
+        let logits = feat.dot(&self.params.dense.weight.t()) + &self.params.dense.bias;
+        Ok((out, cache, feat, logits))
+    }
+
+    fn loss(&self, batch: &Batch, logits: &Array2<f32>) -> Result<(Array2<f32>, StepStats)> {
+        let (labels, weights) = rows_and_weights(
+            &self.params.lstm.config,
+            self.cfg.target,
+            batch.x.dim(),
+            batch.targets,
+            batch.seq_lens,
+            self.params.dense.classes(),
+        )?;
+        let count: f32 = weights.iter().sum();
+        let (d, stats) = softmax_xent(logits.view(), &labels, &weights, 1.0 / count);
+        let loss = stats.iter().map(|s| s[0] as f64).sum::<f64>() / count as f64;
+        let correct = stats.iter().map(|s| s[1]).sum();
+        Ok((
+            d,
+            StepStats {
+                loss: loss as f32,
+                correct,
+                count,
+            },
+        ))
+    }
+}
+
+/// Gives every array the row-major layout the flat optimizer works on (a caller may
+/// hand in transposed or sliced arrays).
+fn standardize(p: &mut ClassifierParams) {
+    fn fix<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
+        if !a.is_standard_layout() {
+            *a = a.as_standard_layout().into_owned();
+        }
+    }
+    for l in p.lstm.layers.iter_mut() {
+        fix(&mut l.w_ih);
+        fix(&mut l.w_hh);
+        l.b_ih.iter_mut().chain(l.b_hh.iter_mut()).for_each(fix);
+        match &mut l.peephole {
+            PeepholeWeights::None => {}
+            PeepholeWeights::Diagonal(v) => fix(v),
+            PeepholeWeights::Full(m) => fix(m),
+        }
+    }
+    fix(&mut p.dense.weight);
+    fix(&mut p.dense.bias);
+}
+
+/// Every trained tensor, in a fixed order: per layer-direction `w_ih`, `w_hh`, the
+/// (folded) bias, the peepholes; then the Dense weight and bias.
+fn param_slices(p: &mut ClassifierParams) -> Vec<&mut [f32]> {
+    let mut out: Vec<&mut [f32]> = Vec::new();
+    for l in p.lstm.layers.iter_mut() {
+        out.push(l.w_ih.as_slice_mut().expect("standard layout"));
+        out.push(l.w_hh.as_slice_mut().expect("standard layout"));
+        if let Some(b) = l.b_ih.as_mut() {
+            out.push(b.as_slice_mut().expect("standard layout"));
+        }
+        match &mut l.peephole {
+            PeepholeWeights::None => {}
+            PeepholeWeights::Diagonal(v) => out.push(v.as_slice_mut().expect("standard layout")),
+            PeepholeWeights::Full(m) => out.push(m.as_slice_mut().expect("standard layout")),
+        }
+    }
+    out.push(p.dense.weight.as_slice_mut().expect("standard layout"));
+    out.push(p.dense.bias.as_slice_mut().expect("standard layout"));
+    out
+}
+
+impl Classifier for CpuClassifier {
+    fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>> {
+        let (out, cache, feat, logits) = self.forward(batch.x, batch.seq_lens, true)?;
+        let (dlogits, stats) = self.loss(batch, &logits)?;
+        let mut dense_grads = ClassifierParams {
+            lstm: self.params.lstm.clone(),
+            dense: self.params.dense.clone(),
+        };
+        dense_grads.dense.weight = dlogits.t().dot(&feat);
+        dense_grads.dense.bias = dlogits.sum_axis(Axis(0));
+        let dfeat = dlogits.dot(&self.params.dense.weight);
+        let c = self.params.lstm.config.clone();
+        let (d, h) = (c.num_directions(), c.hidden_size);
+        let mut dh_n = Array3::<f32>::zeros(out.h_n.raw_dim());
+        let mut dy = None;
+        match self.cfg.target {
+            Target::LastStep => {
+                let top = (c.num_layers - 1) * d;
+                for k in 0..d {
+                    dh_n.index_axis_mut(Axis(0), top + k)
+                        .assign(&dfeat.slice(s![.., k * h..(k + 1) * h]));
+                }
+            }
+            Target::EveryStep => {
+                let (t, b) = if c.batch_first {
+                    (out.y.dim().1, out.y.dim().0)
+                } else {
+                    (out.y.dim().0, out.y.dim().1)
+                };
+                let tm = dfeat
+                    .into_shape_with_order((t, b, d * h))
+                    .expect("rows are time-major");
+                dy = Some(if c.batch_first {
+                    tm.permuted_axes([1, 0, 2])
+                        .as_standard_layout()
+                        .into_owned()
+                } else {
+                    tm
+                });
+            }
+        }
+        let cache = cache.ok_or_else(|| LstmError::value("forward cache", "missing"))?;
+        let up = Upstream {
+            dy: dy.as_ref().map(|a| a.view()),
+            dh_n: Some(dh_n.view()),
+            dc_n: None,
+        };
+        let g = cpu::backward(&self.params.lstm, &cache, up)?;
+        dense_grads.lstm = g.params;
+        self.step += 1;
+        let rule = UpdateRule::new(&self.cfg, self.step);
+        let grads: Vec<Vec<f32>> = param_slices(&mut dense_grads)
+            .into_iter()
+            .map(|s| s.to_vec())
+            .collect();
+        let grad_refs: Vec<&[f32]> = grads.iter().map(|g| g.as_slice()).collect();
+        optimizer_update(
+            &mut param_slices(&mut self.params),
+            &grad_refs,
+            &mut self.m,
+            &mut self.v,
+            &rule,
+        );
+        Ok(want_stats.then_some(stats))
+    }
+
+    fn evaluate(&self, batch: &Batch) -> Result<StepStats> {
+        let (_, _, _, logits) = self.forward(batch.x, batch.seq_lens, false)?;
+        Ok(self.loss(batch, &logits)?.1)
+    }
+
+    fn logits(&self, x: ArrayView3<f32>, seq_lens: Option<&[usize]>) -> Result<Array2<f32>> {
+        Ok(self.forward(x, seq_lens, false)?.3)
+    }
+
+    fn params(&self) -> Result<ClassifierParams> {
+        Ok(self.params.clone())
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.cfg.lr = lr;
+    }
+
+    fn device_name(&self) -> String {
+        "CPU (reference path)".into()
+    }
+}

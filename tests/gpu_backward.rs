@@ -1,0 +1,198 @@
+//! GPU backward (fused BPTT steps + gradient GEMMs) vs the CPU reference backward, on
+//! random data for every config dimension, and bit-for-bit determinism.
+
+mod common;
+
+use common::*;
+use lstm_wgpu::cpu::{self, Upstream};
+use lstm_wgpu::{ForwardOptions, GpuLstm, LstmConfig, LstmWeights, Peephole, PeepholeWeights};
+
+/// Gradients sum T·B products and pass through T steps of recurrence: a little more
+/// room than the forward's tolerance.
+const GRAD_ATOL: f32 = 1e-4;
+const GRAD_RTOL: f32 = 1e-3;
+
+fn compare(cfg: &LstmConfig, t: usize, b: usize, lens: Option<&[usize]>, with_dy: bool, seed: u64) {
+    let Some(ctx) = shared_context() else { return };
+    let w = LstmWeights::init(cfg, seed).unwrap();
+    let x = random_input(cfg, t, b, seed + 1);
+    let init = random_state(cfg, b, seed + 2);
+    let yshape = if cfg.batch_first {
+        (b, t, cfg.output_size())
+    } else {
+        (t, b, cfg.output_size())
+    };
+    let sshape = (cfg.num_layers * cfg.num_directions(), b, cfg.hidden_size);
+    let (dy, dh, dc) = (
+        random(yshape, seed + 3),
+        random(sshape, seed + 4),
+        random(sshape, seed + 5),
+    );
+    let up = Upstream {
+        dy: with_dy.then(|| dy.view()),
+        dh_n: Some(dh.view()),
+        dc_n: Some(dc.view()),
+    };
+    let opts = ForwardOptions {
+        initial: Some(&init),
+        seq_lens: lens,
+    };
+    let (want_out, cache) = cpu::forward_train(&w, x.view(), opts).unwrap();
+    let want = cpu::backward(&w, &cache, up).unwrap();
+    let mut gpu = GpuLstm::new(ctx, &w).unwrap();
+    gpu.set_poison_outputs(true);
+    let (out, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
+    let tag = format!("{cfg:?} T={t} B={b} lens={lens:?} dy={with_dy}");
+    assert_close(&format!("y {tag}"), &out.y, &want_out.y, GPU_ATOL, GPU_RTOL);
+    assert_close(
+        &format!("dx {tag}"),
+        &got.dx,
+        &want.dx,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    assert_close(
+        &format!("dh0 {tag}"),
+        &got.dh0,
+        &want.dh0,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    assert_close(
+        &format!("dc0 {tag}"),
+        &got.dc0,
+        &want.dc0,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    for (ld, (g, c)) in got
+        .params
+        .layers
+        .iter()
+        .zip(&want.params.layers)
+        .enumerate()
+    {
+        assert_close(
+            &format!("dW_ih[{ld}] {tag}"),
+            &g.w_ih,
+            &c.w_ih,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        assert_close(
+            &format!("dW_hh[{ld}] {tag}"),
+            &g.w_hh,
+            &c.w_hh,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        if let (Some(gb), Some(cb)) = (&g.b_ih, &c.b_ih) {
+            assert_close(&format!("db[{ld}] {tag}"), gb, cb, GRAD_ATOL, GRAD_RTOL);
+        }
+        match (&g.peephole, &c.peephole) {
+            (PeepholeWeights::Diagonal(gp), PeepholeWeights::Diagonal(cp)) => {
+                assert_close(&format!("dp[{ld}] {tag}"), gp, cp, GRAD_ATOL, GRAD_RTOL)
+            }
+            (PeepholeWeights::Full(gp), PeepholeWeights::Full(cp)) => {
+                assert_close(&format!("dW_ch[{ld}] {tag}"), gp, cp, GRAD_ATOL, GRAD_RTOL)
+            }
+            (PeepholeWeights::None, PeepholeWeights::None) => {}
+            _ => panic!("peephole kinds differ"),
+        }
+    }
+}
+
+#[test]
+fn awkward_shapes() {
+    for (n, &(i, h, t, b)) in [
+        (1, 1, 1, 1),
+        (3, 5, 1, 2),
+        (5, 7, 4, 1),
+        (8, 33, 6, 3),
+        (20, 17, 5, 18),
+    ]
+    .iter()
+    .enumerate()
+    {
+        compare(&LstmConfig::new(i, h), t, b, None, true, 100 + n as u64);
+    }
+}
+
+#[test]
+fn peephole_modes() {
+    for mode in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+        compare(&LstmConfig::new(4, 9).peephole(mode), 6, 3, None, true, 200);
+        compare(
+            &LstmConfig::new(4, 6)
+                .peephole(mode)
+                .layers(2)
+                .bidirectional(true),
+            4,
+            5,
+            Some(&[4, 1, 3, 4, 2]),
+            true,
+            210,
+        );
+    }
+}
+
+#[test]
+fn three_layers_bidirectional_batch_first_no_bias() {
+    compare(
+        &LstmConfig::new(5, 7).layers(3).bidirectional(true),
+        5,
+        4,
+        None,
+        true,
+        300,
+    );
+    compare(
+        &LstmConfig::new(3, 5)
+            .batch_first(true)
+            .bias(false)
+            .layers(2),
+        4,
+        2,
+        Some(&[2, 4]),
+        true,
+        301,
+    );
+}
+
+/// Many-to-one: the loss reaches the LSTM only through h_n.
+#[test]
+fn gradient_through_final_state_only() {
+    compare(
+        &LstmConfig::new(6, 8).layers(2),
+        7,
+        4,
+        Some(&[7, 3, 5, 1]),
+        false,
+        400,
+    );
+}
+
+#[test]
+fn gradients_are_bit_identical_run_to_run() {
+    let Some(ctx) = shared_context() else { return };
+    let cfg = LstmConfig::new(6, 24)
+        .layers(2)
+        .bidirectional(true)
+        .peephole(Peephole::Diagonal);
+    let w = LstmWeights::init(&cfg, 1).unwrap();
+    let x = random_input(&cfg, 9, 20, 2);
+    let dy = random((9, 20, 48), 3);
+    let gpu = GpuLstm::new(ctx, &w).unwrap();
+    let up = Upstream {
+        dy: Some(dy.view()),
+        ..Default::default()
+    };
+    let (_, a) = gpu
+        .forward_backward(x.view(), ForwardOptions::default(), up)
+        .unwrap();
+    let (_, b) = gpu
+        .forward_backward(x.view(), ForwardOptions::default(), up)
+        .unwrap();
+    assert_eq!(a.dx, b.dx);
+    assert_eq!(a.params, b.params);
+}
