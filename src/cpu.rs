@@ -4,6 +4,7 @@
 //! runs the same math through `fast::step_in_place` (in place, vectorised).
 
 mod fast;
+mod gemm;
 
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Axis, Zip};
 
@@ -203,6 +204,7 @@ pub(crate) fn forward_impl(
                 .into_owned();
             let mut step_cache = StepCache::new(t_len, b, h, cache.is_some());
             let mut z = Array2::zeros((b, 4 * h));
+            let step_weights = fast::StepWeights::new(w, b);
             for s in 0..t_len {
                 // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
                 // so each one starts at its own last step.
@@ -225,7 +227,7 @@ pub(crate) fn forward_impl(
                         gx.index_axis(Axis(0), t),
                         &mut hh,
                         &mut cc,
-                        w,
+                        &step_weights,
                         &active,
                         &mut z,
                     );

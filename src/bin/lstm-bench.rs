@@ -300,7 +300,8 @@ fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result<Row
         row.gpu_s = Some(secs);
         if ctx.has_timestamps() {
             let mut profiles = Vec::new();
-            for _ in 0..a.repeats.clamp(1, 3) {
+            let runs = if secs > a.slow_seconds { 1 } else { 3 };
+            for _ in 0..a.repeats.clamp(1, runs) {
                 if let (_, Some(p)) = gpu.forward_profiled(x.view(), ForwardOptions::default())? {
                     profiles.push(p);
                 }
