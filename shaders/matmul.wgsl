@@ -155,19 +155,38 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     let m0 = (wg.y * 8u + li) * BLOCK;
     let n0 = wg.x * BLOCK;
     // Clamped so that every load is in bounds; clamped rows and columns are not stored.
+    // (Then turned into element offsets of each row of op(a) and column of op(b).)
     var rows: array<u32, BLOCK>;
     var cols: array<u32, BLOCK>;
     for (var i = 0u; i < BLOCK; i++) {
         rows[i] = min(m0 + i, p.m - 1u);
         cols[i] = min(n0 + i, p.n - 1u);
     }
+    // Strides of op(a) along rows and k, of op(b) along k and columns: the loads in the
+    // loop below are then unconditional (no per-lane branch around each one).
+    var a_row = p.lda;
+    var a_k = 1u;
+    if ((p.flags & A_TRANS) != 0u) {
+        a_row = 1u;
+        a_k = p.lda;
+    }
+    var b_k = p.ldb;
+    var b_col = 1u;
+    if ((p.flags & B_TRANS) != 0u) {
+        b_k = 1u;
+        b_col = p.ldb;
+    }
+    for (var i = 0u; i < BLOCK; i++) {
+        rows[i] = p.a_off + rows[i] * a_row;
+        cols[i] = p.b_off + cols[i] * b_col;
+    }
     var acc: array<array<f32, BLOCK>, BLOCK>; // [row][column]
     for (var k = 0u; k < p.k; k++) {
         var av: array<f32, BLOCK>;
         var bv: array<f32, BLOCK>;
         for (var i = 0u; i < BLOCK; i++) {
-            av[i] = load_a(rows[i], k);
-            bv[i] = load_b(k, cols[i]);
+            av[i] = a[rows[i] + k * a_k];
+            bv[i] = b[cols[i] + k * b_k];
         }
         for (var r = 0u; r < BLOCK; r++) {
             for (var q = 0u; q < BLOCK; q++) {
