@@ -57,6 +57,9 @@ struct Args {
     /// or `software` (barrier-free forms for CPU adapters); see GpuContext::set_software_kernels.
     #[arg(long, default_value = "auto")]
     kernels: String,
+    /// Threads of the CPU path (1 or 2; default: `LSTM_CPU_THREADS` or 1).
+    #[arg(long)]
+    threads: Option<usize>,
     /// List the shapes and exit.
     #[arg(long)]
     list: bool,
@@ -123,6 +126,9 @@ fn select_shapes(a: &Args) -> Result<Vec<Shape>> {
 
 fn run(a: &Args) -> Result<()> {
     let shapes = select_shapes(a)?;
+    if let Some(n) = a.threads {
+        cpu::set_threads(n);
+    }
     if a.list {
         for s in &shapes {
             println!("{:<18} {}", s.name, s.describe());
@@ -147,7 +153,8 @@ fn run(a: &Args) -> Result<()> {
     };
     println!("lstm-bench — LSTM forward, CPU path vs GPU path, f32, no peepholes");
     println!(
-        "CPU path: ndarray (lstm_wgpu::cpu::forward), timed by {}",
+        "CPU path: lstm_wgpu::cpu::forward, {} thread(s), timed by {}",
+        cpu::threads(),
         if a.thread_clock {
             "the thread's on-CPU time (--thread-clock)"
         } else {

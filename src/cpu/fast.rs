@@ -9,7 +9,7 @@
 //! them, chosen at run time).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use super::gemm::PackedWeights;
 use crate::weights::{LayerWeights, PeepholeWeights};
@@ -44,6 +44,9 @@ impl<'a> StepWeights<'a> {
 /// `active[b]`; other rows keep theirs. `gx` `[B, 4H]` is this step's input projection
 /// (bias included); `z` `[B, 4H]` is scratch. (Accumulating into `gx` itself instead
 /// measured slower: a small `z` stays in cache, a fresh slice of `gx` each step does not.)
+///
+/// Rows are independent, so with [`super::threads`] > 1 and enough work the batch is
+/// split in two halves, the second on a scoped thread.
 pub(crate) fn step_in_place(
     gx: ArrayView2<f32>,
     h: &mut Array2<f32>,
@@ -52,12 +55,57 @@ pub(crate) fn step_in_place(
     active: &[bool],
     z: &mut Array2<f32>,
 ) {
+    let (b, hs) = h.dim();
+    // A thread costs ~20 µs to start: only worth it for a step of ≥ 4M FMAs.
+    let split = super::threads() > 1 && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 22;
+    step_split(gx, h, c, sw, active, z, split);
+}
+
+/// [`step_in_place`], on two threads if `split`.
+fn step_split(
+    gx: ArrayView2<f32>,
+    h: &mut Array2<f32>,
+    c: &mut Array2<f32>,
+    sw: &StepWeights,
+    active: &[bool],
+    z: &mut Array2<f32>,
+    split: bool,
+) {
+    let b = h.nrows();
+    if !split || b < 2 {
+        step_rows(gx, h.view_mut(), c.view_mut(), sw, active, z.view_mut());
+        return;
+    }
+    let mid = b / 2;
+    let (g0, g1) = gx.split_at(Axis(0), mid);
+    let (h0, h1) = h.view_mut().split_at(Axis(0), mid);
+    let (c0, c1) = c.view_mut().split_at(Axis(0), mid);
+    let (z0, z1) = z.view_mut().split_at(Axis(0), mid);
+    let (a0, a1) = active.split_at(mid);
+    std::thread::scope(|scope| {
+        scope.spawn(|| step_rows(g1, h1, c1, sw, a1, z1));
+        step_rows(g0, h0, c0, sw, a0, z0);
+    });
+}
+
+/// Smallest half-batch worth a thread of its own.
+const SPLIT_MIN_ROWS: usize = 12;
+
+/// [`step_in_place`] on a block of batch rows (all views row-major).
+fn step_rows(
+    gx: ArrayView2<f32>,
+    mut h: ArrayViewMut2<f32>,
+    mut c: ArrayViewMut2<f32>,
+    sw: &StepWeights,
+    active: &[bool],
+    mut z: ArrayViewMut2<f32>,
+) {
     let w = sw.w;
     let hs = h.ncols();
     z.assign(&gx);
-    recurrent(h, &w.w_hh, sw.w_hh.as_ref(), z);
+    recurrent(h.view(), &w.w_hh, sw.w_hh.as_ref(), &mut z);
     if let PeepholeWeights::Full(w_ch) = &w.peephole {
-        recurrent(c, w_ch, sw.w_ch.as_ref(), z);
+        recurrent(c.view(), w_ch, sw.w_ch.as_ref(), &mut z);
     }
     let diag = match &w.peephole {
         PeepholeWeights::Diagonal(p) => p.as_slice(),
@@ -79,13 +127,13 @@ pub(crate) fn step_in_place(
 
 /// `z += s · wᵀ`, `s` `[B, K]`, `w` `[4H, K]` (`packed`: the same, packed).
 fn recurrent(
-    s: &Array2<f32>,
+    s: ArrayView2<f32>,
     w: &Array2<f32>,
     packed: Option<&PackedWeights>,
-    z: &mut Array2<f32>,
+    z: &mut ArrayViewMut2<f32>,
 ) {
     if let Some(p) = packed {
-        p.mul_acc(s.view(), &mut z.view_mut());
+        p.mul_acc(s, z);
         return;
     }
     if s.nrows() <= MATVEC_MAX_BATCH {
@@ -97,7 +145,7 @@ fn recurrent(
             return;
         }
     }
-    general_mat_mul(1.0, s, &w.t(), 1.0, z);
+    general_mat_mul(1.0, &s, &w.t(), 1.0, z);
 }
 
 /// `z[r] += Σ_k w[r·k_len + k] · s[k]` for every row r of `w`.
@@ -332,6 +380,10 @@ mod tests {
                 let mut z = Array2::zeros((b, 4 * hs));
                 let sw = StepWeights::new(w, b);
                 step_in_place(gx.view(), &mut h, &mut c, &sw, &active, &mut z);
+                // The same step with the batch split over two threads: identical bits.
+                let (mut h2, mut c2) = (h0.clone(), c0.clone());
+                step_split(gx.view(), &mut h2, &mut c2, &sw, &active, &mut z, true);
+                assert_eq!((&h, &c), (&h2, &c2), "{peephole:?} B={b}: split step");
                 for (got, want) in [(&h, &want_h), (&c, &want_c)] {
                     let err = got
                         .iter()
