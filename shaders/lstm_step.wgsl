@@ -227,46 +227,58 @@ fn step_tiled(
 // bounds check per lane (Mesa 22's llvmpipe takes no shortcut even for addresses that
 // are the same in every lane), while an FMA is one instruction, and registers that
 // spill go to the stack at the cost of a plain vector load. Barriers switch
-// coroutines. So the cheapest schedule gives each invocation a large block of outputs
-// held in registers: per k it loads STEP_UNITS·4 weights and up to STEP_ROWS state
-// values and does STEP_UNITS·4·STEP_ROWS FMAs, with no workgroup memory at all.
+// coroutines. So the cheapest schedule gives each invocation a block of outputs held
+// in registers: per k it loads units·4 weights and up to 8 state values and does up
+// to units·4·8 FMAs, with no workgroup memory at all.
+//
+// Workgroup: 8 invocations, each owning 4 consecutive hidden units (16 gate rows) and
+// `rows` batch rows. Rows past the batch are skipped whole (the same for every lane: no
+// masked loads). (One unit per lane at small batch measured 1.5× slower: 8 lanes × 16
+// gate rows stream the weights in fewer, longer runs.)
 //
 //   step_units  grid (ceil(H/32), ceil(B/4)): small batch, 4 rows per workgroup.
 //   step_rows   grid (ceil(H/32), ceil(B/8)): large batch, 8 rows per workgroup.
-// Workgroup: 8 invocations, each owning STEP_UNITS = 4 consecutive hidden units;
-// rows past the batch are skipped whole (the same for every lane: no masked loads).
-
-const STEP_UNITS: u32 = 4u;
 
 fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
-    let j0 = (wg.x * 8u + li) * STEP_UNITS;
+    let units = 4u;
+    let j0 = (wg.x * 8u + li) * units;
     let b0 = wg.y * rows;
     let nrows = min(rows, p.batch - b0);
     let kr = p.k_rec;
+    let hid = p.hidden;
     // Clamped so that every load stays in bounds; the results of clamped units are dropped.
     var base: array<u32, 4>;
-    for (var u = 0u; u < STEP_UNITS; u++) {
-        base[u] = min(j0 + u, p.hidden - 1u) * 4u * kr;
+    for (var u = 0u; u < units; u++) {
+        base[u] = min(j0 + u, hid - 1u) * 4u * kr;
     }
+    // Where each batch row's operand starts; element k of it is at `+ k` for the h
+    // block and `+ k - H + B·H` for the c block (Full peepholes, k ≥ H).
+    var srow: array<u32, 8>;
+    let sb = read_base();
+    for (var r = 0u; r < rows; r++) {
+        srow[r] = sb + min(b0 + r, p.batch - 1u) * hid;
+    }
+    let c_shift = p.batch * hid - hid;
     var acc: array<array<vec4<f32>, 4>, 8>; // [row][unit]
     for (var k = 0u; k < kr; k++) {
         var w: array<vec4<f32>, 4>;
-        for (var u = 0u; u < STEP_UNITS; u++) {
+        for (var u = 0u; u < units; u++) {
             let r0 = base[u] + k;
             w[u] = vec4(w_rec[r0], w_rec[r0 + kr], w_rec[r0 + 2u * kr], w_rec[r0 + 3u * kr]);
         }
+        let kk = select(k, k + c_shift, k >= hid);
         for (var r = 0u; r < rows; r++) {
             if (r < nrows) {
-                let s = vec4(operand(b0 + r, k));
-                for (var u = 0u; u < STEP_UNITS; u++) {
+                let s = vec4(state[srow[r] + kk]);
+                for (var u = 0u; u < units; u++) {
                     acc[r][u] = fma(w[u], s, acc[r][u]);
                 }
             }
         }
     }
     for (var r = 0u; r < nrows; r++) {
-        for (var u = 0u; u < STEP_UNITS; u++) {
-            if (j0 + u < p.hidden) {
+        for (var u = 0u; u < units; u++) {
+            if (j0 + u < hid) {
                 cell_update(b0 + r, j0 + u, acc[r][u]);
             }
         }
