@@ -164,9 +164,25 @@ impl StepCache {
             self.c_prev.index_axis_mut(Axis(0), t).assign(c);
         }
     }
-    fn keep_gates(&mut self, t: usize, gates: Array2<f32>) {
+    /// Gate activations of step `t` from the step's pre-activations `z` and new `c`.
+    fn keep_gates_from(
+        &mut self,
+        t: usize,
+        z: &Array2<f32>,
+        c_new: &Array2<f32>,
+        w: &LayerWeights,
+        active: &[bool],
+    ) {
         if !self.gates.is_empty() {
-            self.gates.index_axis_mut(Axis(0), t).assign(&gates);
+            let c_prev = self.c_prev.index_axis(Axis(0), t);
+            fast::gates_into(
+                z.view(),
+                c_prev,
+                c_new.view(),
+                w,
+                active,
+                self.gates.index_axis_mut(Axis(0), t),
+            );
         }
     }
 }
@@ -238,28 +254,17 @@ pub(crate) fn forward_impl(
                 // so each one starts at its own last step.
                 let t = if d == 0 { s } else { t_len - 1 - s };
                 let active: Vec<bool> = lens.iter().map(|&n| t < n).collect();
-                if cache.is_some() {
-                    let gates;
-                    step_cache.keep_prev(t, &hh, &cc);
-                    (hh, cc, gates) = lstm_step_with_gates(
-                        gx.index_axis(Axis(0), t),
-                        hh.view(),
-                        cc.view(),
-                        w,
-                        &active,
-                    );
-                    step_cache.keep_gates(t, gates);
-                } else {
-                    // `lstm_step`'s math, in place and vectorised (see `cpu/fast.rs`).
-                    fast::step_in_place(
-                        gx.index_axis(Axis(0), t),
-                        &mut hh,
-                        &mut cc,
-                        &step_weights,
-                        &active,
-                        &mut z,
-                    );
-                }
+                // `lstm_step`'s math, in place and vectorised (see `cpu/fast.rs`).
+                step_cache.keep_prev(t, &hh, &cc);
+                fast::step_in_place(
+                    gx.index_axis(Axis(0), t),
+                    &mut hh,
+                    &mut cc,
+                    &step_weights,
+                    &active,
+                    &mut z,
+                );
+                step_cache.keep_gates_from(t, &z, &cc, w, &active);
                 let mut out = layer_out.slice_mut(s![t, .., d * h..(d + 1) * h]);
                 Zip::from(out.rows_mut())
                     .and(hh.rows())

@@ -60,6 +60,9 @@ struct Args {
     /// Threads of the CPU path (1 or 2; default: `LSTM_CPU_THREADS` or 1).
     #[arg(long)]
     threads: Option<usize>,
+    /// Skip the training-step measurement (the seed model: forward + backward + Adam).
+    #[arg(long)]
+    no_train: bool,
     /// List the shapes and exit.
     #[arg(long)]
     list: bool,
@@ -210,8 +213,10 @@ fn run(a: &Args) -> Result<()> {
         print_row(shape, &row, limits.as_ref());
         rows_json.push(row_json(shape, &row, limits.as_ref()));
     }
+    let training = if a.no_train { Value::Null } else { bench_training(a, ctx.as_ref())? };
     if let Some(path) = &a.json {
         let doc = json!({
+            "training_step": training,
             "adapter": ctx.as_ref().map(|c| c.describe()),
             "software_adapter": ctx.as_ref().map(|c| c.is_software()),
             "timestamps": ctx.as_ref().map(|c| c.has_timestamps()),
@@ -224,6 +229,41 @@ fn run(a: &Args) -> Result<()> {
         println!("\nwrote {}", path.display());
     }
     Ok(())
+}
+
+/// One training step of the seed model (LSTM(256) → Dense(10) on 28×28 MNIST-shaped
+/// input, batch 128, softmax cross-entropy, Adam), CPU path vs GPU path, same weights
+/// and batch. `--quick`: hidden 32, batch 16. The GPU step reads back its loss, so the
+/// wall time includes the sync.
+fn bench_training(a: &Args, ctx: Option<&Arc<GpuContext>>) -> Result<Value> {
+    use lstm_wgpu::train::{Batch, Classifier, ClassifierParams, CpuClassifier, TrainConfig};
+    let (b, h) = if a.quick { (16, 32) } else { (128, 256) };
+    let lstm = lstm_wgpu::LstmConfig::new(28, h).batch_first(true);
+    let params = ClassifierParams::init(&lstm, 10, 1.0, a.seed)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed + 7);
+    let x = Array3::from_shape_simple_fn((b, 28, 28), || rng.random_range(0.0f32..1.0));
+    let labels: Vec<usize> = (0..b).map(|i| i % 10).collect();
+    let batch = Batch { x: x.view(), targets: &labels, seq_lens: None };
+    let mut cpu_model = CpuClassifier::new(params.clone(), TrainConfig::default())?;
+    let cpu_s = if a.gpu_only {
+        None
+    } else {
+        Some(median_time(a.repeats, a.slow_seconds, a.thread_clock, || cpu_model.train_step(&batch, true))?.0)
+    };
+    let gpu_s = match ctx {
+        Some(ctx) => {
+            let mut gpu_model = lstm_wgpu::GpuClassifier::new(ctx.clone(), &params, TrainConfig::default())?;
+            Some(median_time(a.repeats, a.slow_seconds, false, || gpu_model.train_step(&batch, true))?.0)
+        }
+        None => None,
+    };
+    println!();
+    println!(
+        "training step (T=28 B={b} I=28 H={h} → Dense(10), forward + backward + Adam): CPU {} ms, GPU {} ms",
+        fmt_opt(cpu_s.map(|s| s * 1e3), 0, 2).trim(),
+        fmt_opt(gpu_s.map(|s| s * 1e3), 0, 2).trim()
+    );
+    Ok(json!({ "batch": b, "hidden": h, "cpu_ms": cpu_s.map(|s| s * 1e3), "gpu_ms": gpu_s.map(|s| s * 1e3) }))
 }
 
 /// Median seconds of `f` over `repeats` runs after one warm-up run (fewer runs, at

@@ -54,40 +54,34 @@ pub fn lstm_step_backward(
 ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
     let hs = dh.ncols();
     let mut dz = Array2::<f32>::zeros(gates.raw_dim());
-    let mut dc_prev = dc.to_owned();
+    let mut dc_prev = dc.as_standard_layout().into_owned();
     let diag = match &w.peephole {
-        PeepholeWeights::Diagonal(p) => Some(p),
+        PeepholeWeights::Diagonal(p) => p.as_slice(),
         _ => None,
     };
+    let (dh_s, gates_s, cp_s) = (
+        dh.as_standard_layout(),
+        gates.as_standard_layout(),
+        c_prev.as_standard_layout(),
+    );
+    let slice = |a: &'_ ndarray::CowArray<'_, f32, ndarray::Ix2>| {
+        a.as_slice().expect("standard layout").to_owned()
+    };
+    let (dh_v, gates_v, cp_v) = (slice(&dh_s), slice(&gates_s), slice(&cp_s));
     for (b, &on) in active.iter().enumerate() {
         if !on {
             continue;
         }
-        for j in 0..hs {
-            let (i, f, g, o) = (
-                gates[[b, j]],
-                gates[[b, hs + j]],
-                gates[[b, 2 * hs + j]],
-                gates[[b, 3 * hs + j]],
-            );
-            let cp = c_prev[[b, j]];
-            let tc = (f * cp + i * g).tanh();
-            let dz_o = dh[[b, j]] * tc * o * (1.0 - o);
-            let mut dct = dc[[b, j]] + dh[[b, j]] * o * (1.0 - tc * tc);
-            if let Some(p) = diag {
-                dct += dz_o * p[2 * hs + j];
-            }
-            let dz_i = dct * g * i * (1.0 - i);
-            let dz_f = dct * cp * f * (1.0 - f);
-            let dz_g = dct * i * (1.0 - g * g);
-            let mut dcp = dct * f;
-            if let Some(p) = diag {
-                dcp += dz_i * p[j] + dz_f * p[hs + j];
-            }
-            dc_prev[[b, j]] = dcp;
-            for (q, v) in [dz_i, dz_f, dz_g, dz_o].into_iter().enumerate() {
-                dz[[b, q * hs + j]] = v;
-            }
+        let (dhr, gr, cpr) = (
+            &dh_v[b * hs..(b + 1) * hs],
+            &gates_v[b * 4 * hs..(b + 1) * 4 * hs],
+            &cp_v[b * hs..(b + 1) * hs],
+        );
+        let mut dzr = dz.row_mut(b);
+        let mut dcr = dc_prev.row_mut(b);
+        match (dzr.as_slice_mut(), dcr.as_slice_mut()) {
+            (Some(dzr), Some(dcr)) => backward_row(dhr, gr, cpr, diag, dzr, dcr),
+            _ => unreachable!("owned arrays are standard layout"),
         }
     }
     let mut dh_prev = dz.dot(&w.w_hh);
@@ -100,6 +94,85 @@ pub fn lstm_step_backward(
         }
     }
     (dz, dh_prev, dc_prev)
+}
+
+/// The pointwise half of a backward step for one live batch row. On entry `dc` holds
+/// the gradient reaching `c_t`; on exit `dc_{t-1}` (before any Full-peephole product).
+fn backward_row(
+    dh: &[f32],
+    gates: &[f32],
+    c_prev: &[f32],
+    diag: Option<&[f32]>,
+    dz: &mut [f32],
+    dc: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { backward_row_avx2(dh, gates, c_prev, diag, dz, dc) };
+        return;
+    }
+    backward_row_body(dh, gates, c_prev, diag, dz, dc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn backward_row_avx2(
+    dh: &[f32],
+    gates: &[f32],
+    c_prev: &[f32],
+    diag: Option<&[f32]>,
+    dz: &mut [f32],
+    dc: &mut [f32],
+) {
+    backward_row_body(dh, gates, c_prev, diag, dz, dc);
+}
+
+#[inline(always)]
+fn backward_row_body(
+    dh: &[f32],
+    gates: &[f32],
+    c_prev: &[f32],
+    diag: Option<&[f32]>,
+    dz: &mut [f32],
+    dc: &mut [f32],
+) {
+    let hs = dh.len();
+    let (gi, gf, gg, go) = (
+        &gates[..hs],
+        &gates[hs..2 * hs],
+        &gates[2 * hs..3 * hs],
+        &gates[3 * hs..4 * hs],
+    );
+    let (c_prev, dc) = (&c_prev[..hs], &mut dc[..hs]);
+    let (dzi, rest) = dz[..4 * hs].split_at_mut(hs);
+    let (dzf, rest) = rest.split_at_mut(hs);
+    let (dzg, dzo) = rest.split_at_mut(hs);
+    let none = [0.0f32; 0];
+    let (pi, pf, po) = match diag {
+        Some(p) => (&p[..hs], &p[hs..2 * hs], &p[2 * hs..3 * hs]),
+        None => (&none[..], &none[..], &none[..]),
+    };
+    for j in 0..hs {
+        let (i, f, g, o, cp) = (gi[j], gf[j], gg[j], go[j], c_prev[j]);
+        let tc = super::fast::tanh(f * cp + i * g);
+        let dz_o = dh[j] * tc * o * (1.0 - o);
+        let mut dct = dc[j] + dh[j] * o * (1.0 - tc * tc);
+        if diag.is_some() {
+            dct += dz_o * po[j];
+        }
+        let dz_i = dct * g * i * (1.0 - i);
+        let dz_f = dct * cp * f * (1.0 - f);
+        let mut dcp = dct * f;
+        if diag.is_some() {
+            dcp += dz_i * pi[j] + dz_f * pf[j];
+        }
+        dzi[j] = dz_i;
+        dzf[j] = dz_f;
+        dzg[j] = dct * i * (1.0 - g * g);
+        dzo[j] = dz_o;
+        dc[j] = dcp;
+    }
 }
 
 /// Upstream gradients of the loss; any may be absent (treated as zero).

@@ -288,6 +288,86 @@ fn cell_row_body(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) 
     }
 }
 
+/// The gate activations training keeps, recomputed after [`step_in_place`] from its
+/// pre-activations `z` `[B, 4H]` and the states before (`c_prev`) and after (`c_new`):
+/// `(σ(z_i + p_i·c_prev), σ(z_f + p_f·c_prev), tanh z_g, σ(z_o + p_o·c_new))`, zero for
+/// rows that are not active (what `lstm_step_with_gates` returns).
+pub(crate) fn gates_into(
+    z: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    c_new: ArrayView2<f32>,
+    w: &LayerWeights,
+    active: &[bool],
+    mut out: ArrayViewMut2<f32>,
+) {
+    let diag = match &w.peephole {
+        PeepholeWeights::Diagonal(p) => p.as_slice(),
+        _ => None,
+    };
+    for (b, &on) in active.iter().enumerate() {
+        let mut orow = out.row_mut(b);
+        if !on {
+            orow.fill(0.0);
+            continue;
+        }
+        let (zr, cp, cn) = (z.row(b), c_prev.row(b), c_new.row(b));
+        match (
+            zr.as_slice(),
+            cp.as_slice(),
+            cn.as_slice(),
+            orow.as_slice_mut(),
+        ) {
+            (Some(zr), Some(cp), Some(cn), Some(o)) => gates_row(zr, cp, cn, diag, o),
+            _ => unreachable!("training rows are standard layout"),
+        }
+    }
+}
+
+fn gates_row(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { gates_row_avx2(z, cp, cn, diag, out) };
+        return;
+    }
+    gates_row_body(z, cp, cn, diag, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gates_row_avx2(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) {
+    gates_row_body(z, cp, cn, diag, out);
+}
+
+#[inline(always)]
+fn gates_row_body(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) {
+    let hs = cp.len();
+    let (cn, z, out) = (&cn[..hs], &z[..4 * hs], &mut out[..4 * hs]);
+    let zero = [0.0f32; 0];
+    let (pi, pf, po) = match diag {
+        Some(p) => (&p[..hs], &p[hs..2 * hs], &p[2 * hs..3 * hs]),
+        None => (&zero[..], &zero[..], &zero[..]),
+    };
+    let (oi, rest) = out.split_at_mut(hs);
+    let (of, rest) = rest.split_at_mut(hs);
+    let (og, oo) = rest.split_at_mut(hs);
+    if diag.is_some() {
+        for j in 0..hs {
+            oi[j] = sigmoid(z[j] + pi[j] * cp[j]);
+            of[j] = sigmoid(z[hs + j] + pf[j] * cp[j]);
+            og[j] = tanh(z[2 * hs + j]);
+            oo[j] = sigmoid(z[3 * hs + j] + po[j] * cn[j]);
+        }
+    } else {
+        for j in 0..hs {
+            oi[j] = sigmoid(z[j]);
+            of[j] = sigmoid(z[hs + j]);
+            og[j] = tanh(z[2 * hs + j]);
+            oo[j] = sigmoid(z[3 * hs + j]);
+        }
+    }
+}
+
 /// `e^x` to about 1 ulp for |x| ≤ 87, saturating beyond (`e^-87` ≈ 1.6e-38); branch-free so that loops
 /// over it vectorise. Range reduction `x = n·ln2 + r`, |r| ≤ ln2/2, then a degree-7
 /// Taylor polynomial (remainder < 1e-8 relative) and `2^n` built in the exponent bits.
