@@ -260,6 +260,26 @@ pub(crate) struct Kernels {
     pub update: wgpu::ComputePipeline,
 }
 
+/// A bind group layout from one letter per binding, in binding order:
+/// `u` uniform, `d` uniform with a dynamic offset, `r` read-only storage, `w` read-write storage.
+fn layout(device: &wgpu::Device, label: &str, kinds: &str) -> wgpu::BindGroupLayout {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, k)| {
+            let ty = match k {
+                "u" => uniform(false),
+                "d" => uniform(true),
+                "r" => storage(true),
+                "w" => storage(false),
+                other => unreachable!("binding kind {other:?} in {label}"),
+            };
+            entry(i as u32, ty)
+        })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries })
+}
+
 fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -308,79 +328,12 @@ fn pipeline(
 
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Kernels {
-        let matmul_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("matmul"),
-            entries: &[
-                entry(0, uniform(false)),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(false)),
-            ],
-        });
-        let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("lstm_step"),
-            entries: &[
-                entry(0, uniform(false)),
-                entry(1, uniform(true)),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(true)),
-                entry(5, storage(true)),
-                entry(6, storage(false)),
-                entry(7, storage(false)),
-                entry(8, storage(false)),
-                entry(9, storage(false)),
-            ],
-        });
-        let backward_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("lstm_step_backward"),
-            entries: &[
-                entry(0, uniform(false)),
-                entry(1, uniform(true)),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(true)),
-                entry(5, storage(true)),
-                entry(6, storage(true)),
-                entry(7, storage(true)),
-                entry(8, storage(false)),
-                entry(9, storage(false)),
-            ],
-        });
-        let grads_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("lstm_param_grads"),
-            entries: &[
-                entry(0, uniform(false)),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(false)),
-                entry(5, storage(false)),
-            ],
-        });
-        let xent_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("softmax_xent"),
-            entries: &[
-                entry(0, uniform(false)),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(false)),
-                entry(5, storage(false)),
-            ],
-        });
-        let opt_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("optimizer"),
-            entries: &[
-                entry(0, uniform(false)),
-                entry(1, storage(true)),
-                entry(2, storage(false)),
-                entry(3, storage(false)),
-                entry(4, storage(false)),
-                entry(5, storage(false)),
-            ],
-        });
+        let matmul_layout = layout(device, "matmul", "u r r r w");
+        let step_layout = layout(device, "lstm_step", "u d r r r r w w w w");
+        let backward_layout = layout(device, "lstm_step_backward", "u d r r r r r r w w");
+        let grads_layout = layout(device, "lstm_param_grads", "u r r r w w");
+        let xent_layout = layout(device, "softmax_xent", "u r r r w w");
+        let opt_layout = layout(device, "optimizer", "u r w w w w");
         let module = |label, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
