@@ -203,6 +203,7 @@ fn run(a: &Args) -> Result<()> {
         "timing: median of {} runs after a warm-up (at least 3 for runs over {} s); GPU ms is wall time incl. upload, submit and readback",
         a.repeats, a.slow_seconds
     );
+    println!("GF: GFLOP/s, 2·T·B·4H·(I+H) per layer-direction; GPU/CPU: speedup, CPU ms / GPU ms; max|Δ|: largest |GPU − CPU| over y, h_n, c_n");
     println!("kern ms: GPU timestamps (projection + steps passes); step µs: step passes / (T·L·D), or wall / (T·L·D) without timestamps");
     println!("/disp: step / empty dispatch; BW%: weight bytes per step at copy bandwidth / step; GEMM%: step FLOPs at the GEMM rate / step; /floor: step / max of the three");
     println!();
@@ -213,7 +214,11 @@ fn run(a: &Args) -> Result<()> {
         print_row(shape, &row, limits.as_ref());
         rows_json.push(row_json(shape, &row, limits.as_ref()));
     }
-    let training = if a.no_train { Value::Null } else { bench_training(a, ctx.as_ref())? };
+    let training = if a.no_train {
+        Value::Null
+    } else {
+        bench_training(a, ctx.as_ref())?
+    };
     if let Some(path) = &a.json {
         let doc = json!({
             "training_step": training,
@@ -243,17 +248,32 @@ fn bench_training(a: &Args, ctx: Option<&Arc<GpuContext>>) -> Result<Value> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed + 7);
     let x = Array3::from_shape_simple_fn((b, 28, 28), || rng.random_range(0.0f32..1.0));
     let labels: Vec<usize> = (0..b).map(|i| i % 10).collect();
-    let batch = Batch { x: x.view(), targets: &labels, seq_lens: None };
+    let batch = Batch {
+        x: x.view(),
+        targets: &labels,
+        seq_lens: None,
+    };
     let mut cpu_model = CpuClassifier::new(params.clone(), TrainConfig::default())?;
     let cpu_s = if a.gpu_only {
         None
     } else {
-        Some(median_time(a.repeats, a.slow_seconds, a.thread_clock, || cpu_model.train_step(&batch, true))?.0)
+        Some(
+            median_time(a.repeats, a.slow_seconds, a.thread_clock, || {
+                cpu_model.train_step(&batch, true)
+            })?
+            .0,
+        )
     };
     let gpu_s = match ctx {
         Some(ctx) => {
-            let mut gpu_model = lstm_wgpu::GpuClassifier::new(ctx.clone(), &params, TrainConfig::default())?;
-            Some(median_time(a.repeats, a.slow_seconds, false, || gpu_model.train_step(&batch, true))?.0)
+            let mut gpu_model =
+                lstm_wgpu::GpuClassifier::new(ctx.clone(), &params, TrainConfig::default())?;
+            Some(
+                median_time(a.repeats, a.slow_seconds, false, || {
+                    gpu_model.train_step(&batch, true)
+                })?
+                .0,
+            )
         }
         None => None,
     };
@@ -263,7 +283,9 @@ fn bench_training(a: &Args, ctx: Option<&Arc<GpuContext>>) -> Result<Value> {
         fmt_opt(cpu_s.map(|s| s * 1e3), 0, 2).trim(),
         fmt_opt(gpu_s.map(|s| s * 1e3), 0, 2).trim()
     );
-    Ok(json!({ "batch": b, "hidden": h, "cpu_ms": cpu_s.map(|s| s * 1e3), "gpu_ms": gpu_s.map(|s| s * 1e3) }))
+    Ok(
+        json!({ "batch": b, "hidden": h, "cpu_ms": cpu_s.map(|s| s * 1e3), "gpu_ms": gpu_s.map(|s| s * 1e3) }),
+    )
 }
 
 /// Median seconds of `f` over `repeats` runs after one warm-up run (fewer runs, at
