@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use lstm_wgpu::cpu::{self, Upstream};
-use lstm_wgpu::{ForwardOptions, GpuLstm, LstmConfig, LstmWeights, Peephole, PeepholeWeights};
+use lstm_wgpu::{
+    ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmWeights, Peephole, PeepholeWeights,
+    StepTiling,
+};
 
 /// Gradients sum T·B products and pass through T steps of recurrence: a little more
 /// room than the forward's tolerance.
@@ -41,8 +44,28 @@ fn compare(cfg: &LstmConfig, t: usize, b: usize, lens: Option<&[usize]>, with_dy
     let want = cpu::backward(&w, &cache, up).unwrap();
     let mut gpu = GpuLstm::new(ctx, &w).unwrap();
     gpu.set_poison_outputs(true);
-    let (out, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
-    let tag = format!("{cfg:?} T={t} B={b} lens={lens:?} dy={with_dy}");
+    // Every forward tiling writes the training cache; check each (the adapter's own
+    // choice would leave the others untested on this machine).
+    for tiling in [
+        StepTiling::Gemv,
+        StepTiling::Tiled,
+        StepTiling::Units,
+        StepTiling::Rows,
+    ] {
+        gpu.set_tiling(tiling);
+        let (out, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
+        let tag = format!("{cfg:?} T={t} B={b} lens={lens:?} dy={with_dy} {tiling:?}");
+        check(&tag, &out, &want_out, &got, &want);
+    }
+}
+
+fn check(
+    tag: &str,
+    out: &LstmOutput,
+    want_out: &LstmOutput,
+    got: &cpu::Gradients,
+    want: &cpu::Gradients,
+) {
     assert_close(&format!("y {tag}"), &out.y, &want_out.y, GPU_ATOL, GPU_RTOL);
     assert_close(
         &format!("dx {tag}"),
