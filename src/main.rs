@@ -30,6 +30,11 @@ enum Command {
 }
 
 fn main() {
+    // Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on headless
+    // machines (their window-system layer looks for it); give them a harmless value.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = Cli::parse();
     let command =
         cli.command

@@ -93,6 +93,11 @@ impl Row {
 }
 
 fn main() {
+    // Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on headless
+    // machines; give them a harmless value (as the lstm-wgpu binary does).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     if let Err(e) = run(&Args::parse()) {
         eprintln!("error: {e}");
         let mut source = e.source();
