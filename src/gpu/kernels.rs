@@ -262,7 +262,7 @@ pub(crate) struct Kernels {
 
 /// A bind group layout from one letter per binding, in binding order:
 /// `u` uniform, `d` uniform with a dynamic offset, `r` read-only storage, `w` read-write storage.
-fn layout(device: &wgpu::Device, label: &str, kinds: &str) -> wgpu::BindGroupLayout {
+pub(crate) fn layout(device: &wgpu::Device, label: &str, kinds: &str) -> wgpu::BindGroupLayout {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
         .split_whitespace()
         .enumerate()
@@ -308,7 +308,7 @@ fn storage(read_only: bool) -> wgpu::BindingType {
     }
 }
 
-fn pipeline(
+pub(crate) fn pipeline(
     device: &wgpu::Device,
     layout: &wgpu::BindGroupLayout,
     module: &wgpu::ShaderModule,

@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::MatmulParams;
+use super::kernels::{self, MatmulParams};
 use super::model::storage_init;
 use super::ops;
 use super::shaders;
@@ -141,15 +141,8 @@ pub fn empty_dispatch(ctx: &GpuContext, n: usize, repeats: usize) -> Result<Disp
             label: Some("probe_empty"),
             source: wgpu::ShaderSource::Wgsl(shaders::PROBE_EMPTY.into()),
         });
-        let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("probe_empty"),
-            entries: &[
-                layout_entry(0, uniform_dynamic()),
-                layout_entry(1, storage(true)),
-                layout_entry(2, storage(false)),
-            ],
-        });
-        let pipeline = compute_pipeline(dev, &layout, &module, "main");
+        let layout = kernels::layout(dev, "probe_empty", "d r w");
+        let pipeline = kernels::pipeline(dev, &layout, &module, "main");
         let align = (ctx.limits().min_uniform_buffer_offset_alignment as usize).max(16);
         let mut index = vec![0u8; n * align];
         for t in 0..n {
@@ -345,51 +338,5 @@ pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe
         flops_per_s: 2.0 * (n as f64).powi(3) / seconds,
         seconds,
         max_err,
-    })
-}
-
-fn layout_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty,
-        count: None,
-    }
-}
-
-fn uniform_dynamic() -> wgpu::BindingType {
-    wgpu::BindingType::Buffer {
-        ty: wgpu::BufferBindingType::Uniform,
-        has_dynamic_offset: true,
-        min_binding_size: None,
-    }
-}
-
-fn storage(read_only: bool) -> wgpu::BindingType {
-    wgpu::BindingType::Buffer {
-        ty: wgpu::BufferBindingType::Storage { read_only },
-        has_dynamic_offset: false,
-        min_binding_size: None,
-    }
-}
-
-fn compute_pipeline(
-    dev: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    module: &wgpu::ShaderModule,
-    entry: &str,
-) -> wgpu::ComputePipeline {
-    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(entry),
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    });
-    dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: Some(&pl),
-        module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
     })
 }
