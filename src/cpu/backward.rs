@@ -10,6 +10,7 @@
 
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 
+use super::gemm::PackedWeights;
 use super::{forward_impl, ForwardCache};
 use crate::error::{LstmError, Result};
 use crate::sequence::{from_time_major, to_time_major, ForwardOptions, LstmOutput};
@@ -52,6 +53,39 @@ pub fn lstm_step_backward(
     w: &LayerWeights,
     active: &[bool],
 ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+    step_backward(dh, dc, gates, c_prev, w, active, None)
+}
+
+/// The recurrent matrices of one layer-direction packed once for all T backward steps
+/// (`dz·W_hh` is `dz·(W_hhᵀ)ᵀ`: the forward's packed kernel on the transpose).
+struct PackedBackward {
+    w_hh: PackedWeights,
+    w_ch: Option<PackedWeights>,
+}
+
+impl PackedBackward {
+    /// `None` at small batch, where packing costs more than it saves (as in the forward).
+    fn new(w: &LayerWeights, batch: usize) -> Option<Self> {
+        (batch > super::fast::MATVEC_MAX_BATCH).then(|| PackedBackward {
+            w_hh: PackedWeights::new(w.w_hh.t()),
+            w_ch: match &w.peephole {
+                PeepholeWeights::Full(m) => Some(PackedWeights::new(m.t())),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// [`lstm_step_backward`] with optionally prepacked recurrent matrices.
+fn step_backward(
+    dh: ArrayView2<f32>,
+    dc: ArrayView2<f32>,
+    gates: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    w: &LayerWeights,
+    active: &[bool],
+    packed: Option<&PackedBackward>,
+) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
     let hs = dh.ncols();
     let mut dz = Array2::<f32>::zeros(gates.raw_dim());
     let mut dc_prev = dc.as_standard_layout().into_owned();
@@ -84,9 +118,21 @@ pub fn lstm_step_backward(
             _ => unreachable!("owned arrays are standard layout"),
         }
     }
-    let mut dh_prev = dz.dot(&w.w_hh);
-    if let PeepholeWeights::Full(w_ch) = &w.peephole {
-        dc_prev += &dz.dot(w_ch);
+    let mut dh_prev;
+    match packed {
+        Some(p) => {
+            dh_prev = Array2::zeros(dh.raw_dim());
+            p.w_hh.mul_acc(dz.view(), &mut dh_prev.view_mut());
+            if let Some(w_ch) = &p.w_ch {
+                w_ch.mul_acc(dz.view(), &mut dc_prev.view_mut());
+            }
+        }
+        None => {
+            dh_prev = dz.dot(&w.w_hh);
+            if let PeepholeWeights::Full(w_ch) = &w.peephole {
+                dc_prev += &dz.dot(w_ch);
+            }
+        }
     }
     for (b, &on) in active.iter().enumerate() {
         if !on {
@@ -239,6 +285,7 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
             let ld = weights.index(l, d);
             let w = &weights.layers[ld];
             let sc = &cache.steps[ld];
+            let packed = PackedBackward::new(w, b);
             let mut dh = up
                 .dh_n
                 .map(|v| v.index_axis(Axis(0), ld).to_owned())
@@ -260,13 +307,14 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
                             .scaled_add(1.0, &dy.slice(s![t, bi, d * h..(d + 1) * h]));
                     }
                 }
-                let (dz, dhp, dcp) = lstm_step_backward(
+                let (dz, dhp, dcp) = step_backward(
                     dh_in.view(),
                     dc.view(),
                     sc.gates.index_axis(Axis(0), t),
                     sc.c_prev.index_axis(Axis(0), t),
                     w,
                     &active,
+                    packed.as_ref(),
                 );
                 dz_all.index_axis_mut(Axis(0), t).assign(&dz);
                 (dh, dc) = (dhp, dcp);
