@@ -20,7 +20,8 @@
 //   6 lens    [B]                7 dy    [T][B][dy_stride], this direction at dy_offset
 //   8 dz      [T][B][H] vec4, written at row t, read at row t_prev
 //   9 carry   [2][2][B][H]: ping-pong halves of (dh, dc); step reads half `parity`
-// Grid: (ceil(H/16), ceil(B/16)); workgroup 16 units × 4, each thread 4 batch rows.
+// Grids: main (ceil(H/16), ceil(B/16)), workgroup 16 units × 4, each thread 4 batch
+// rows; main_rows (ceil(H/32), ceil(B/8)) for software adapters (see below).
 
 struct BackwardParams {
     batch: u32,
@@ -131,50 +132,104 @@ fn main(
     if (k >= h) {
         return;
     }
-    let rd = (step.bits & PARITY) * 2u * p.batch * h;
-    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
     for (var r = 0u; r < 4u; r++) {
         let b = b0 + lid.y + 4u * r;
-        if (b >= p.batch) {
-            continue;
+        if (b < p.batch) {
+            update(b, k, rec_h[r], rec_c[r]);
         }
-        let hi = b * h + k;
-        let ci = (p.batch + b) * h + k;
-        let dh_in = carry[rd + hi] + rec_h[r];
-        let dc_in = carry[rd + ci] + rec_c[r];
-        if ((step.bits & FINAL) != 0u) {
-            carry[wr + hi] = dh_in;
-            carry[wr + ci] = dc_in;
-            continue;
+    }
+}
+
+// The pointwise half for batch row b, unit k, given the recurrent sums of dz_prev·W_rec.
+fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
+    let h = p.hidden;
+    let rd = (step.bits & PARITY) * 2u * p.batch * h;
+    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let hi = b * h + k;
+    let ci = (p.batch + b) * h + k;
+    let dh_in = carry[rd + hi] + rec_h;
+    let dc_in = carry[rd + ci] + rec_c;
+    if ((step.bits & FINAL) != 0u) {
+        carry[wr + hi] = dh_in;
+        carry[wr + ci] = dc_in;
+        return;
+    }
+    let row = step.t_local * p.batch + b;
+    if (step.t_global >= lens[b]) {
+        dz[row * h + k] = vec4(0.0);
+        carry[wr + hi] = dh_in;
+        carry[wr + ci] = dc_in;
+        return;
+    }
+    var dh = dh_in;
+    if (p.has_dy == 1u) {
+        dh += dy[row * p.dy_stride + p.dy_offset + k];
+    }
+    let gt = gates[row * h + k];
+    let c_prev = prev[row * 2u * h + h + k];
+    let tc = tanh_stable(gt.y * c_prev + gt.x * gt.z);
+    let dz_o = dh * tc * gt.w * (1.0 - gt.w);
+    var dc = dc_in + dh * gt.w * (1.0 - tc * tc);
+    if (p.peephole == 1u) {
+        dc += peep[3u * k + 2u] * dz_o;
+    }
+    let dz_i = dc * gt.z * gt.x * (1.0 - gt.x);
+    let dz_f = dc * c_prev * gt.y * (1.0 - gt.y);
+    let dz_g = dc * gt.x * (1.0 - gt.z * gt.z);
+    var dc_prev = dc * gt.y;
+    if (p.peephole == 1u) {
+        dc_prev += peep[3u * k] * dz_i + peep[3u * k + 1u] * dz_f;
+    }
+    dz[row * h + k] = vec4(dz_i, dz_f, dz_g, dz_o);
+    carry[wr + hi] = 0.0;
+    carry[wr + ci] = dc_prev;
+}
+
+// ---- software adapters (llvmpipe / lavapipe): no workgroup memory, no barriers ----
+// Like `step_rows` in lstm_step.wgsl: each of 8 invocations owns 4 consecutive units and
+// up to 8 batch rows, keeps their sums in registers and streams q over 4H once.
+// Grid: (ceil(H/32), ceil(B/8)), workgroup 8.
+
+@compute @workgroup_size(8)
+fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let h = p.hidden;
+    let kr = p.k_rec;
+    let k0 = (wg.x * 8u + li) * 4u;
+    let b0 = wg.y * 8u;
+    let nrows = min(8u, p.batch - b0);
+    let full = p.peephole == 2u;
+    var kc: array<u32, 4>; // clamped so every load stays in bounds; extra units are dropped
+    for (var u = 0u; u < 4u; u++) {
+        kc[u] = min(k0 + u, h - 1u);
+    }
+    var rh: array<array<f32, 4>, 8>; // [row][unit]
+    var rc: array<array<f32, 4>, 8>;
+    if ((step.bits & FIRST) == 0u) {
+        for (var q = 0u; q < 4u * h; q++) {
+            var wh: array<f32, 4>;
+            var wc: array<f32, 4>;
+            for (var u = 0u; u < 4u; u++) {
+                wh[u] = w_rec[q * kr + kc[u]];
+                if (full) {
+                    wc[u] = w_rec[q * kr + h + kc[u]];
+                }
+            }
+            for (var r = 0u; r < 8u; r++) {
+                if (r < nrows) {
+                    let d = dz_prev_at(b0 + r, q);
+                    for (var u = 0u; u < 4u; u++) {
+                        rh[r][u] = fma(d, wh[u], rh[r][u]);
+                        rc[r][u] = fma(d, wc[u], rc[r][u]);
+                    }
+                }
+            }
         }
-        let row = step.t_local * p.batch + b;
-        if (step.t_global >= lens[b]) {
-            dz[row * h + k] = vec4(0.0);
-            carry[wr + hi] = dh_in;
-            carry[wr + ci] = dc_in;
-            continue;
+    }
+    for (var r = 0u; r < nrows; r++) {
+        for (var u = 0u; u < 4u; u++) {
+            if (k0 + u < h) {
+                update(b0 + r, k0 + u, rh[r][u], rc[r][u]);
+            }
         }
-        var dh = dh_in;
-        if (p.has_dy == 1u) {
-            dh += dy[row * p.dy_stride + p.dy_offset + k];
-        }
-        let gt = gates[row * h + k];
-        let c_prev = prev[row * 2u * h + h + k];
-        let tc = tanh_stable(gt.y * c_prev + gt.x * gt.z);
-        let dz_o = dh * tc * gt.w * (1.0 - gt.w);
-        var dc = dc_in + dh * gt.w * (1.0 - tc * tc);
-        if (p.peephole == 1u) {
-            dc += peep[3u * k + 2u] * dz_o;
-        }
-        let dz_i = dc * gt.z * gt.x * (1.0 - gt.x);
-        let dz_f = dc * c_prev * gt.y * (1.0 - gt.y);
-        let dz_g = dc * gt.x * (1.0 - gt.z * gt.z);
-        var dc_prev = dc * gt.y;
-        if (p.peephole == 1u) {
-            dc_prev += peep[3u * k] * dz_i + peep[3u * k + 1u] * dz_f;
-        }
-        dz[row * h + k] = vec4(dz_i, dz_f, dz_g, dz_o);
-        carry[wr + hi] = 0.0;
-        carry[wr + ci] = dc_prev;
     }
 }

@@ -17,6 +17,19 @@ const GRAD_RTOL: f32 = 1e-3;
 
 fn compare(cfg: &LstmConfig, t: usize, b: usize, lens: Option<&[usize]>, with_dy: bool, seed: u64) {
     let Some(ctx) = shared_context() else { return };
+    compare_on(ctx, cfg, t, b, lens, with_dy, seed);
+}
+
+/// [`compare`] on a given context (to pick the kernel forms).
+fn compare_on(
+    ctx: std::sync::Arc<lstm_wgpu::GpuContext>,
+    cfg: &LstmConfig,
+    t: usize,
+    b: usize,
+    lens: Option<&[usize]>,
+    with_dy: bool,
+    seed: u64,
+) {
     let w = LstmWeights::init(cfg, seed).unwrap();
     let x = random_input(cfg, t, b, seed + 1);
     let init = random_state(cfg, b, seed + 2);
@@ -218,4 +231,35 @@ fn gradients_are_bit_identical_run_to_run() {
         .unwrap();
     assert_eq!(a.dx, b.dx);
     assert_eq!(a.params, b.params);
+}
+
+/// The backward kernel has a tiled form (hardware GPUs) and a barrier-free one (software
+/// adapters); the adapter's choice tests one of them, so force each.
+#[test]
+fn both_backward_kernel_forms() {
+    for software in [false, true] {
+        let Some(mut ctx) = try_context() else { return };
+        ctx.set_software_kernels(software);
+        let ctx = std::sync::Arc::new(ctx);
+        compare_on(
+            ctx.clone(),
+            &LstmConfig::new(5, 19).peephole(Peephole::Full).layers(2),
+            5,
+            11,
+            Some(&[5, 2, 3, 5, 1, 4, 5, 5, 2, 3, 4]),
+            true,
+            500,
+        );
+        compare_on(
+            ctx,
+            &LstmConfig::new(3, 37)
+                .peephole(Peephole::Diagonal)
+                .bidirectional(true),
+            4,
+            3,
+            None,
+            false,
+            501,
+        );
+    }
 }

@@ -7,7 +7,9 @@ use std::num::NonZeroU64;
 use ndarray::{Array3, ArrayView3};
 use wgpu::util::DeviceExt;
 
-use super::kernels::{BackwardIndex, BackwardParams, GradParams, MatmulParams, BACKWARD_TILE};
+use super::kernels::{
+    BackwardIndex, BackwardParams, GradParams, MatmulParams, BACKWARD_ROWS_TILE, BACKWARD_TILE,
+};
 use super::model::{storage_init, GpuLstm, GpuState, LayerBuffers};
 use super::ops::{self, bind_group, uniform};
 use super::pack;
@@ -132,10 +134,13 @@ pub(crate) fn record_backward(
         .collect();
     let dh0 = new_storage(ctx, "dh0", ld_count * bh, false);
     let dc0 = new_storage(ctx, "dc0", ld_count * bh, false);
-    let grid = (
-        (h as u32).div_ceil(BACKWARD_TILE.0),
-        (b as u32).div_ceil(BACKWARD_TILE.1),
-    );
+    // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
+    let (backward_pipeline, tile) = if ctx.software_kernels() {
+        (&k.step_backward_rows, BACKWARD_ROWS_TILE)
+    } else {
+        (&k.step_backward, BACKWARD_TILE)
+    };
+    let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("lstm backward"),
@@ -177,7 +182,7 @@ pub(crate) fn record_backward(
                         carries[ld].as_entire_binding(),
                     ],
                 );
-                pass.set_pipeline(&k.step_backward);
+                pass.set_pipeline(backward_pipeline);
                 for s in 0..=t_len {
                     pass.set_bind_group(0, &bg, &[((d * per_dir + s) * align) as u32]);
                     pass.dispatch_workgroups(grid.0, grid.1, 1);

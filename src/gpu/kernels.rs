@@ -186,8 +186,10 @@ pub(crate) struct OptParams {
     pub _pad: [u32; 3],
 }
 
-/// Hidden units × batch rows of one `lstm_step_backward` workgroup.
+/// Hidden units × batch rows of one `lstm_step_backward` workgroup (`main`).
 pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
+/// The same for its software-adapter form `main_rows`.
+pub(crate) const BACKWARD_ROWS_TILE: (u32, u32) = (32, 8);
 
 /// Output tile of `matmul.wgsl` (rows and columns).
 pub(crate) const MATMUL_TILE: u32 = 64;
@@ -251,6 +253,7 @@ pub(crate) struct Kernels {
     pub step_rows: wgpu::ComputePipeline,
     pub backward_layout: wgpu::BindGroupLayout,
     pub step_backward: wgpu::ComputePipeline,
+    pub step_backward_rows: wgpu::ComputePipeline,
     pub grads_layout: wgpu::BindGroupLayout,
     pub param_grads: wgpu::ComputePipeline,
     pub xent_layout: wgpu::BindGroupLayout,
@@ -358,6 +361,7 @@ impl Kernels {
             step_rows: pipeline(device, &step_layout, &step_module, "step_rows"),
             matmul_layout,
             step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
+            step_backward_rows: pipeline(device, &backward_layout, &backward_module, "main_rows"),
             param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
             backward_layout,
             grads_layout,
