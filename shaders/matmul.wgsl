@@ -53,6 +53,19 @@ const TILE_K: u32 = 16u;
 var<workgroup> a_tile: array<f32, 1024>; // [TILE_K][TILE]
 var<workgroup> b_tile: array<f32, 1024>; // [TILE_K][TILE]
 
+// The epilogue every form shares: `+ bias`, `+ c` as the flags say, then write.
+fn store(m: u32, n: u32, sum: f32) {
+    var v = sum;
+    if ((p.flags & BIAS) != 0u) {
+        v += bias[n];
+    }
+    let at = p.c_off + m * p.ldc + n;
+    if ((p.flags & ACCUMULATE) != 0u) {
+        v += c[at];
+    }
+    c[at] = v;
+}
+
 fn load_a(row: u32, k: u32) -> f32 {
     if (row >= p.m || k >= p.k) {
         return 0.0;
@@ -123,15 +136,7 @@ fn main(
         for (var q = 0u; q < 4u; q++) {
             let n = n0 + lid.x + 16u * q;
             if (m < p.m && n < p.n) {
-                var v = acc[r][q];
-                if ((p.flags & BIAS) != 0u) {
-                    v += bias[n];
-                }
-                let at = p.c_off + m * p.ldc + n;
-                if ((p.flags & ACCUMULATE) != 0u) {
-                    v += c[at];
-                }
-                c[at] = v;
+                store(m, n, acc[r][q]);
             }
         }
     }
@@ -199,15 +204,7 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
         for (var q = 0u; q < BLOCK; q++) {
             let n = n0 + q;
             if (m < p.m && n < p.n) {
-                var v = acc[r][q];
-                if ((p.flags & BIAS) != 0u) {
-                    v += bias[n];
-                }
-                let at = p.c_off + m * p.ldc + n;
-                if ((p.flags & ACCUMULATE) != 0u) {
-                    v += c[at];
-                }
-                c[at] = v;
+                store(m, n, acc[r][q]);
             }
         }
     }

@@ -3,6 +3,30 @@
 //! step per time step. `lstm_step` is the readable statement of a step; `forward`
 //! runs the same math through `fast::step_in_place` (in place, vectorised).
 
+/// `fn $name(args)` that runs `$body(args)` compiled for AVX2 + FMA when the CPU has
+/// them (checked at run time) and the portable build of the same body otherwise: the
+/// vectorised pointwise loops of the CPU path all dispatch this way.
+macro_rules! avx2_dispatch {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features `avx2` is compiled for.
+                    unsafe { avx2($($arg),*) };
+                    return;
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 mod fast;
 mod gemm;
 

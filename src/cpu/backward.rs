@@ -98,10 +98,9 @@ fn step_backward(
         gates.as_standard_layout(),
         c_prev.as_standard_layout(),
     );
-    let slice = |a: &'_ ndarray::CowArray<'_, f32, ndarray::Ix2>| {
-        a.as_slice().expect("standard layout").to_owned()
-    };
-    let (dh_v, gates_v, cp_v) = (slice(&dh_s), slice(&gates_s), slice(&cp_s));
+    let dh_v = dh_s.as_slice().expect("standard layout");
+    let gates_v = gates_s.as_slice().expect("standard layout");
+    let cp_v = cp_s.as_slice().expect("standard layout");
     for (b, &on) in active.iter().enumerate() {
         if !on {
             continue;
@@ -142,37 +141,11 @@ fn step_backward(
     (dz, dh_prev, dc_prev)
 }
 
-/// The pointwise half of a backward step for one live batch row. On entry `dc` holds
-/// the gradient reaching `c_t`; on exit `dc_{t-1}` (before any Full-peephole product).
-fn backward_row(
-    dh: &[f32],
-    gates: &[f32],
-    c_prev: &[f32],
-    diag: Option<&[f32]>,
-    dz: &mut [f32],
-    dc: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { backward_row_avx2(dh, gates, c_prev, diag, dz, dc) };
-        return;
-    }
-    backward_row_body(dh, gates, c_prev, diag, dz, dc);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn backward_row_avx2(
-    dh: &[f32],
-    gates: &[f32],
-    c_prev: &[f32],
-    diag: Option<&[f32]>,
-    dz: &mut [f32],
-    dc: &mut [f32],
-) {
-    backward_row_body(dh, gates, c_prev, diag, dz, dc);
-}
+avx2_dispatch!(
+    /// The pointwise half of a backward step for one live batch row. On entry `dc` holds
+    /// the gradient reaching `c_t`; on exit `dc_{t-1}` (before any Full-peephole product).
+    fn backward_row(dh: &[f32], gates: &[f32], c_prev: &[f32], diag: Option<&[f32]>, dz: &mut [f32], dc: &mut [f32]) => backward_row_body
+);
 
 #[inline(always)]
 fn backward_row_body(

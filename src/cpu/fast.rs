@@ -239,22 +239,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc[0] + tail
 }
 
-/// The pointwise update of one batch row: `z` `[4H]` (blocks i, f, g, o), `h`, `c` `[H]`.
-fn cell_row(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { cell_row_avx2(z, h, c, diag) };
-        return;
-    }
-    cell_row_body(z, h, c, diag);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn cell_row_avx2(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) {
-    cell_row_body(z, h, c, diag);
-}
+avx2_dispatch!(
+    /// The pointwise update of one batch row: `z` `[4H]` (blocks i, f, g, o), `h`, `c` `[H]`.
+    fn cell_row(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) => cell_row_body
+);
 
 #[inline(always)]
 fn cell_row_body(z: &[f32], h: &mut [f32], c: &mut [f32], diag: Option<&[f32]>) {
@@ -323,21 +311,7 @@ pub(crate) fn gates_into(
     }
 }
 
-fn gates_row(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { gates_row_avx2(z, cp, cn, diag, out) };
-        return;
-    }
-    gates_row_body(z, cp, cn, diag, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gates_row_avx2(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) {
-    gates_row_body(z, cp, cn, diag, out);
-}
+avx2_dispatch!(fn gates_row(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) => gates_row_body);
 
 #[inline(always)]
 fn gates_row_body(z: &[f32], cp: &[f32], cn: &[f32], diag: Option<&[f32]>, out: &mut [f32]) {
