@@ -21,8 +21,8 @@ pub mod weights;
 pub use config::{LstmConfig, Peephole};
 pub use error::{LstmError, Result};
 pub use gpu::{
-    GpuClassifier, GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState,
-    StepTiling,
+    GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState, StepTiling,
 };
 pub use sequence::{ForwardOptions, LstmOutput, LstmState};
+pub use train::GpuClassifier;
 pub use weights::{LayerWeights, LstmWeights, PeepholeWeights};

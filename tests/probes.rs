@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lstm_wgpu::gpu::probe::{self, ProbeSizes};
+use lstm_wgpu::bench::probe::{self, ProbeSizes};
 use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmConfig, LstmWeights};
 
 /// Smaller than `ProbeSizes::quick`: these tests check results, not speed.

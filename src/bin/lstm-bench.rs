@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use lstm_wgpu::bench::probe::{self, HardwareLimits, ProbeSizes};
 use lstm_wgpu::bench::{all_shapes, quick_shapes, standard_shapes, Shape};
-use lstm_wgpu::gpu::probe::{self, HardwareLimits, ProbeSizes};
 use lstm_wgpu::gpu::ForwardProfile;
 use lstm_wgpu::{cpu, ForwardOptions, GpuContext, GpuLstm, LstmWeights};
 use ndarray::Array3;

@@ -10,8 +10,8 @@
 
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 
+use super::forward::{forward_impl, ForwardCache, StepCache};
 use super::gemm::PackedWeights;
-use super::{forward_impl, ForwardCache};
 use crate::error::{LstmError, Result};
 use crate::sequence::{from_time_major, to_time_major, ForwardOptions, LstmOutput};
 use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
@@ -52,8 +52,10 @@ pub fn lstm_step_backward(
     c_prev: ArrayView2<f32>,
     w: &LayerWeights,
     active: &[bool],
-) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
-    step_backward(dh, dc, gates, c_prev, w, active, None)
+) -> Result<(Array2<f32>, Array2<f32>, Array2<f32>)> {
+    let states = [("dh", dh.dim()), ("dc", dc.dim()), ("c_prev", c_prev.dim())];
+    super::reference::check_step(w, &[("gates", gates.dim())], &states, active)?;
+    Ok(step_backward(dh, dc, gates, c_prev, w, active, None))
 }
 
 /// The recurrent matrices of one layer-direction packed once for all T backward steps
@@ -66,7 +68,7 @@ struct PackedBackward {
 impl PackedBackward {
     /// `None` at small batch, where packing costs more than it saves (as in the forward).
     fn new(w: &LayerWeights, batch: usize) -> Option<Self> {
-        (batch > super::fast::MATVEC_MAX_BATCH).then(|| PackedBackward {
+        (batch > super::simd::MATVEC_MAX_BATCH).then(|| PackedBackward {
             w_hh: PackedWeights::new(w.w_hh.t()),
             w_ch: match &w.peephole {
                 PeepholeWeights::Full(m) => Some(PackedWeights::new(m.t())),
@@ -174,7 +176,7 @@ fn backward_row_body(
     };
     for j in 0..hs {
         let (i, f, g, o, cp) = (gi[j], gf[j], gg[j], go[j], c_prev[j]);
-        let tc = super::fast::tanh(f * cp + i * g);
+        let tc = super::simd::tanh(f * cp + i * g);
         let dz_o = dh[j] * tc * o * (1.0 - o);
         let mut dct = dc[j] + dh[j] * o * (1.0 - tc * tc);
         if diag.is_some() {
@@ -208,30 +210,9 @@ pub struct Upstream<'a> {
 pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Result<Gradients> {
     let cfg = &weights.config;
     let (h, dirs) = (cfg.hidden_size, cfg.num_directions());
-    let x0 = cache
-        .layer_inputs
-        .first()
-        .ok_or_else(|| LstmError::value("forward cache", "empty: run forward_train first"))?;
-    let (t_len, b, _) = x0.dim();
+    let (t_len, b) = check_cache(weights, cache)?;
     let state_shape = [cfg.num_layers * dirs, b, h];
-    let mut dy = match up.dy {
-        Some(dy) => {
-            let want = if cfg.batch_first {
-                [b, t_len, dirs * h]
-            } else {
-                [t_len, b, dirs * h]
-            };
-            if dy.shape() != want {
-                return Err(LstmError::shape(
-                    "dy",
-                    format!("{want:?}"),
-                    format!("{:?}", dy.shape()),
-                ));
-            }
-            to_time_major(cfg, &dy)
-        }
-        None => Array3::zeros((t_len, b, dirs * h)),
-    };
+    let mut dy = upstream_dy(weights, &up, t_len, b)?;
     for (name, v) in [("dh_n", up.dh_n), ("dc_n", up.dc_n)] {
         if let Some(v) = v {
             if v.shape() != state_shape {
@@ -257,88 +238,21 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
         for d in 0..dirs {
             let ld = weights.index(l, d);
             let w = &weights.layers[ld];
-            let sc = &cache.steps[ld];
-            let packed = PackedBackward::new(w, b);
-            let mut dh = up
-                .dh_n
-                .map(|v| v.index_axis(Axis(0), ld).to_owned())
-                .unwrap_or_else(|| Array2::zeros((b, h)));
-            let mut dc = up
-                .dc_n
-                .map(|v| v.index_axis(Axis(0), ld).to_owned())
-                .unwrap_or_else(|| Array2::zeros((b, h)));
-            let mut dz_all = Array3::<f32>::zeros((t_len, b, 4 * h));
-            for s in 0..t_len {
-                // Reverse of the forward's order: the forward direction from T-1 down.
-                let t = if d == 0 { t_len - 1 - s } else { s };
-                let active: Vec<bool> = cache.lens.iter().map(|&n| t < n).collect();
-                let mut dh_in = dh.clone();
-                for (bi, &on) in active.iter().enumerate() {
-                    if on {
-                        dh_in
-                            .row_mut(bi)
-                            .scaled_add(1.0, &dy.slice(s![t, bi, d * h..(d + 1) * h]));
-                    }
-                }
-                let (dz, dhp, dcp) = step_backward(
-                    dh_in.view(),
-                    dc.view(),
-                    sc.gates.index_axis(Axis(0), t),
-                    sc.c_prev.index_axis(Axis(0), t),
-                    w,
-                    &active,
-                    packed.as_ref(),
-                );
-                dz_all.index_axis_mut(Axis(0), t).assign(&dz);
-                (dh, dc) = (dhp, dcp);
-            }
+            let start = |v: Option<ArrayView3<f32>>| {
+                v.map(|v| v.index_axis(Axis(0), ld).to_owned())
+                    .unwrap_or_else(|| Array2::zeros((b, h)))
+            };
+            let (dz, dh, dc) = backward_direction(
+                w,
+                &cache.steps[ld],
+                &cache.lens,
+                dy.slice(s![.., .., d * h..(d + 1) * h]),
+                (start(up.dh_n), start(up.dc_n)),
+                d == 1,
+            );
             dh0.index_axis_mut(Axis(0), ld).assign(&dh);
             dc0.index_axis_mut(Axis(0), ld).assign(&dc);
-            let dz = dz_all
-                .into_shape_with_order((rows, 4 * h))
-                .expect("contiguous");
-            let flat = |a: &Array3<f32>| {
-                a.view()
-                    .into_shape_with_order((rows, h))
-                    .expect("contiguous")
-                    .to_owned()
-            };
-            let (h_prev, c_prev) = (flat(&sc.h_prev), flat(&sc.c_prev));
-            let db: Array1<f32> = dz.sum_axis(Axis(0));
-            let peephole = match &w.peephole {
-                PeepholeWeights::None => PeepholeWeights::None,
-                PeepholeWeights::Full(_) => PeepholeWeights::Full(dz.t().dot(&c_prev)),
-                PeepholeWeights::Diagonal(_) => {
-                    let gates = sc
-                        .gates
-                        .view()
-                        .into_shape_with_order((rows, 4 * h))
-                        .expect("contiguous");
-                    let gate = |q: usize| gates.slice(s![.., q * h..(q + 1) * h]).to_owned();
-                    let c_new = &gate(1) * &c_prev + &gate(0) * &gate(2);
-                    let dzq = |q: usize| dz.slice(s![.., q * h..(q + 1) * h]).to_owned();
-                    let mut p = Array1::zeros(3 * h);
-                    p.slice_mut(s![..h])
-                        .assign(&(&dzq(0) * &c_prev).sum_axis(Axis(0)));
-                    p.slice_mut(s![h..2 * h])
-                        .assign(&(&dzq(1) * &c_prev).sum_axis(Axis(0)));
-                    p.slice_mut(s![2 * h..])
-                        .assign(&(&dzq(3) * &c_new).sum_axis(Axis(0)));
-                    PeepholeWeights::Diagonal(p)
-                }
-            };
-            let (b_ih, b_hh) = if cfg.bias {
-                (Some(db.clone()), Some(db))
-            } else {
-                (None, None)
-            };
-            grads[ld] = Some(LayerWeights {
-                w_ih: dz.t().dot(&x_flat),
-                w_hh: dz.t().dot(&h_prev),
-                b_ih,
-                b_hh,
-                peephole,
-            });
+            grads[ld] = Some(weight_grads(cfg.bias, w, &cache.steps[ld], &dz, x_flat));
             dx_l += &dz.dot(&w.w_ih);
         }
         dy = dx_l
@@ -358,4 +272,191 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
         dh0,
         dc0,
     })
+}
+
+/// `(T, B)` of a cache that [`forward_train`] made for these weights; a typed error
+/// for a cache from another model or call (it would index out of bounds).
+fn check_cache(weights: &LstmWeights, cache: &ForwardCache) -> Result<(usize, usize)> {
+    let cfg = &weights.config;
+    let bad = |why: String| LstmError::value("forward cache", why);
+    let x0 = cache
+        .layer_inputs
+        .first()
+        .ok_or_else(|| bad("empty: run forward_train first".into()))?;
+    let (t, b, _) = x0.dim();
+    let ld_count = cfg.num_layers * cfg.num_directions();
+    if cache.layer_inputs.len() != cfg.num_layers || cache.steps.len() != ld_count {
+        return Err(bad(format!(
+            "holds {} layers / {} layer-directions, the weights have {} / {ld_count}: not from forward_train on these weights",
+            cache.layer_inputs.len(),
+            cache.steps.len(),
+            cfg.num_layers
+        )));
+    }
+    let h = cfg.hidden_size;
+    for (l, x) in cache.layer_inputs.iter().enumerate() {
+        if x.dim() != (t, b, cfg.layer_input_size(l)) {
+            return Err(bad(format!(
+                "layer {l} input is {:?}, expected [{t}, {b}, {}]",
+                x.dim(),
+                cfg.layer_input_size(l)
+            )));
+        }
+    }
+    for (ld, sc) in cache.steps.iter().enumerate() {
+        if sc.gates.dim() != (t, b, 4 * h)
+            || sc.h_prev.dim() != (t, b, h)
+            || sc.c_prev.dim() != (t, b, h)
+        {
+            return Err(bad(format!(
+                "layer-direction {ld} was recorded with another shape or hidden size"
+            )));
+        }
+    }
+    if cache.lens.len() != b || cache.lens.iter().any(|&n| n > t) {
+        return Err(bad(format!(
+            "{} sequence lengths for batch {b} (T = {t})",
+            cache.lens.len()
+        )));
+    }
+    Ok((t, b))
+}
+
+/// `∂L/∂y` time-major `[T, B, D·H]` (zeros when absent), its shape checked.
+fn upstream_dy(
+    weights: &LstmWeights,
+    up: &Upstream,
+    t_len: usize,
+    b: usize,
+) -> Result<Array3<f32>> {
+    let cfg = &weights.config;
+    let width = cfg.output_size();
+    let Some(dy) = up.dy else {
+        return Ok(Array3::zeros((t_len, b, width)));
+    };
+    let want = if cfg.batch_first {
+        [b, t_len, width]
+    } else {
+        [t_len, b, width]
+    };
+    if dy.shape() != want {
+        return Err(LstmError::shape(
+            "dy",
+            format!("{want:?}"),
+            format!("{:?}", dy.shape()),
+        ));
+    }
+    Ok(to_time_major(cfg, &dy))
+}
+
+/// The backward steps of one layer-direction, in the reverse of the forward's order,
+/// from the gradients `(dh, dc)` reaching its final state. `dy` `[T, B, H]` is this
+/// direction's slice of `∂L/∂y`. Returns `dZ` `[T·B, 4H]` and `(dh_0, dc_0)`.
+fn backward_direction(
+    w: &LayerWeights,
+    sc: &StepCache,
+    lens: &[usize],
+    dy: ArrayView3<f32>,
+    (mut dh, mut dc): (Array2<f32>, Array2<f32>),
+    reverse: bool,
+) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+    let (t_len, b, h) = dy.dim();
+    let packed = PackedBackward::new(w, b);
+    let mut dz_all = Array3::<f32>::zeros((t_len, b, 4 * h));
+    for s in 0..t_len {
+        // Reverse of the forward's order: the forward direction from T-1 down.
+        let t = if reverse { s } else { t_len - 1 - s };
+        let active: Vec<bool> = lens.iter().map(|&n| t < n).collect();
+        let mut dh_in = dh.clone();
+        for (bi, &on) in active.iter().enumerate() {
+            if on {
+                dh_in.row_mut(bi).scaled_add(1.0, &dy.slice(s![t, bi, ..]));
+            }
+        }
+        let (dz, dhp, dcp) = step_backward(
+            dh_in.view(),
+            dc.view(),
+            sc.gates.index_axis(Axis(0), t),
+            sc.c_prev.index_axis(Axis(0), t),
+            w,
+            &active,
+            packed.as_ref(),
+        );
+        dz_all.index_axis_mut(Axis(0), t).assign(&dz);
+        (dh, dc) = (dhp, dcp);
+    }
+    let dz = dz_all
+        .into_shape_with_order((t_len * b, 4 * h))
+        .expect("contiguous");
+    (dz, dh, dc)
+}
+
+/// The weight gradients of one layer-direction from all its steps' `dZ` at once.
+fn weight_grads(
+    bias: bool,
+    w: &LayerWeights,
+    sc: &StepCache,
+    dz: &Array2<f32>,
+    x_flat: ArrayView2<f32>,
+) -> LayerWeights {
+    let (rows, h) = (dz.nrows(), dz.ncols() / 4);
+    let flat = |a: &Array3<f32>| {
+        a.view()
+            .into_shape_with_order((rows, h))
+            .expect("contiguous")
+            .to_owned()
+    };
+    let (h_prev, c_prev) = (flat(&sc.h_prev), flat(&sc.c_prev));
+    let gates = sc
+        .gates
+        .view()
+        .into_shape_with_order((rows, 4 * h))
+        .expect("contiguous");
+    let diagonal = matches!(w.peephole, PeepholeWeights::Diagonal(_));
+    let (db, dp) = lstm_param_grads(dz.view(), gates, c_prev.view(), diagonal);
+    let peephole = match (&w.peephole, dp) {
+        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(dz.t().dot(&c_prev)),
+        (PeepholeWeights::Diagonal(_), Some(p)) => PeepholeWeights::Diagonal(p),
+        _ => PeepholeWeights::None,
+    };
+    let (b_ih, b_hh) = if bias {
+        (Some(db.clone()), Some(db))
+    } else {
+        (None, None)
+    };
+    LayerWeights {
+        w_ih: dz.t().dot(&x_flat),
+        w_hh: dz.t().dot(&h_prev),
+        b_ih,
+        b_hh,
+        peephole,
+    }
+}
+
+/// Twin of `shaders/lstm_param_grads.wgsl`: the parameter gradients that are sums over
+/// all rows, not products. `dz`, `gates` `[R, 4H]` (i, f, g, o blocks), `c_prev` `[R, H]`.
+/// Returns `db = Σ dz` `[4H]` and, when `diagonal`, the peephole gradients `[3H]`
+/// (`Σ dz_i⊙c_{t-1}`, `Σ dz_f⊙c_{t-1}`, `Σ dz_o⊙c_t` with `c_t = f⊙c_{t-1} + i⊙g`).
+pub fn lstm_param_grads(
+    dz: ArrayView2<f32>,
+    gates: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    diagonal: bool,
+) -> (Array1<f32>, Option<Array1<f32>>) {
+    let h = c_prev.ncols();
+    let db: Array1<f32> = dz.sum_axis(Axis(0));
+    if !diagonal {
+        return (db, None);
+    }
+    let gate = |q: usize| gates.slice(s![.., q * h..(q + 1) * h]).to_owned();
+    let c_new = &gate(1) * &c_prev + &gate(0) * &gate(2);
+    let dzq = |q: usize| dz.slice(s![.., q * h..(q + 1) * h]).to_owned();
+    let mut p = Array1::zeros(3 * h);
+    p.slice_mut(s![..h])
+        .assign(&(&dzq(0) * &c_prev).sum_axis(Axis(0)));
+    p.slice_mut(s![h..2 * h])
+        .assign(&(&dzq(1) * &c_prev).sum_axis(Axis(0)));
+    p.slice_mut(s![2 * h..])
+        .assign(&(&dzq(3) * &c_new).sum_axis(Axis(0)));
+    (db, Some(p))
 }

@@ -18,6 +18,13 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
 }
 
+/// How many buffers and bind groups a context has created ([`GpuContext::creation_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreationCounts {
+    pub buffers: usize,
+    pub bind_groups: usize,
+}
+
 /// A wgpu device and queue plus what the crate needs to know about them.
 pub struct GpuContext {
     pub(crate) device: wgpu::Device,
@@ -32,6 +39,8 @@ pub struct GpuContext {
     /// Use the kernel forms shaped for a CPU running the shaders (see `is_software`).
     software_kernels: bool,
     readbacks: AtomicUsize,
+    buffers_created: AtomicUsize,
+    bind_groups_created: AtomicUsize,
     kernels: OnceLock<Kernels>,
     /// A 16-byte storage buffer bound where a kernel's optional operand is unused.
     dummy: wgpu::Buffer,
@@ -121,6 +130,8 @@ impl GpuContext {
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             readbacks: AtomicUsize::new(0),
+            buffers_created: AtomicUsize::new(0),
+            bind_groups_created: AtomicUsize::new(0),
             kernels: OnceLock::new(),
         })
     }
@@ -186,6 +197,23 @@ impl GpuContext {
     /// How many readbacks (GPU → host waits) this context has done.
     pub fn readback_count(&self) -> usize {
         self.readbacks.load(Ordering::Relaxed)
+    }
+
+    /// Buffers and bind groups this context has created so far (through `gpu::buffers`,
+    /// staging buffers of readbacks excluded): a repeated job should add none.
+    pub fn creation_counts(&self) -> CreationCounts {
+        CreationCounts {
+            buffers: self.buffers_created.load(Ordering::Relaxed),
+            bind_groups: self.bind_groups_created.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn count_buffer(&self) {
+        self.buffers_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_bind_group(&self) {
+        self.bind_groups_created.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Bound in place of an optional operand a kernel does not read.

@@ -1,21 +1,35 @@
-//! The GPU path: wgpu context, WGSL kernels, and the host schedule.
+//! The GPU path, read top-down as the data path:
+//!
+//! - `context`: adapter, device, error scopes, the one readback, creation counts;
+//! - `buffers`: every buffer and bind group, and the GPU-resident data types;
+//! - `pack` and `weights`: the kernels' weight layout, uploaded once;
+//! - [`kernels`]: one file per shader (uniform struct, tiles, dispatch recording);
+//! - `forward`: the schedule (chunk plan, per-step dispatches in one pass) — it uses
+//!   the kernels, never the reverse; `lstm`: [`GpuLstm`], the public model on top;
+//! - `backward`: BPTT recording and [`GpuLstm::forward_backward`];
+//! - `timer`: pass timestamps for profiling.
+//!
+//! Training (the classifier, its loop) lives in `crate::train`, the benchmark probes
+//! in `crate::bench`: both use this module; it uses neither.
 
 mod backward;
-mod classifier;
+mod buffers;
 mod context;
-mod kernels;
-mod linear;
-mod model;
-mod ops;
-mod optimizer;
-mod pack;
-pub mod probe;
-mod schedule;
-mod shaders;
+mod forward;
+pub mod kernels;
+mod lstm;
+pub(crate) mod pack;
 mod timer;
+mod weights;
 
-pub use classifier::GpuClassifier;
-pub use context::{list_adapters, GpuContext, GpuOptions};
-pub use kernels::StepTiling;
-pub use linear::input_proj;
-pub use model::{ForwardProfile, GpuForwardOutput, GpuLstm, GpuSequence, GpuState};
+pub use buffers::{GpuSequence, GpuState};
+pub use context::{list_adapters, CreationCounts, GpuContext, GpuOptions};
+pub use kernels::lstm_step::StepTiling;
+pub use kernels::matmul::input_proj;
+pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};
+
+pub(crate) use backward::{record_backward, GpuUpstream};
+pub(crate) use buffers::{bind_group, new_storage, storage_init, storage_u32, IndexTable};
+pub(crate) use forward::{RunBuffers, RunInputs};
+pub(crate) use lstm::upload_state;
+pub(crate) use weights::LayerBuffers;

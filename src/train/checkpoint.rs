@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ndarray::{Ix1, Ix2};
 
-use super::{ClassifierParams, Dense};
+use super::classifier::{ClassifierParams, Dense};
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::interop::{tensors::TensorMap, torch};

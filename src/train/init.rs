@@ -10,6 +10,7 @@ use crate::weights::LstmWeights;
 
 /// How to initialise a fresh LSTM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Init {
     /// PyTorch's `nn.LSTM`: every parameter U(−1/√H, 1/√H).
     Torch,

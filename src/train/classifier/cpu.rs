@@ -5,7 +5,7 @@ use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 use super::{
     rows_and_weights, Batch, Classifier, ClassifierParams, StepStats, Target, TrainConfig,
 };
-use crate::cpu::{self, optimizer_update, softmax_xent, UpdateRule, Upstream};
+use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
 use crate::sequence::{ForwardOptions, LstmOutput};
 use crate::weights::PeepholeWeights;
@@ -99,7 +99,7 @@ impl CpuClassifier {
             self.params.dense.classes(),
         )?;
         let count: f32 = weights.iter().sum();
-        let (d, stats) = softmax_xent(logits.view(), &labels, &weights, 1.0 / count);
+        let (d, stats) = softmax_xent(logits.view(), &labels, &weights, 1.0 / count)?;
         let loss = stats.iter().map(|s| s[0] as f64).sum::<f64>() / count as f64;
         let correct = stats.iter().map(|s| s[1]).sum();
         Ok((
@@ -206,7 +206,7 @@ impl Classifier for CpuClassifier {
         let g = cpu::backward(&self.params.lstm, &cache, up)?;
         dense_grads.lstm = g.params;
         self.step += 1;
-        let rule = UpdateRule::new(&self.cfg, self.step);
+        let rule = self.cfg.update_rule(self.step);
         let grads: Vec<Vec<f32>> = param_slices(&mut dense_grads)
             .into_iter()
             .map(|s| s.to_vec())

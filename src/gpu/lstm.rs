@@ -1,47 +1,22 @@
-//! `GpuLstm`: weights uploaded once, forward run many times.
-//!
-//! The host side of the schedule lives here: it plans chunks of the sequence that
-//! fit a storage binding, allocates the per-call buffers, and records every step of
-//! every layer and direction into one compute pass (see `schedule.rs`).
+//! `GpuLstm`: weights uploaded once, forward run many times — from host arrays
+//! (chunked to fit the device) or resident on the GPU (chained, streamed).
 
 use std::sync::Arc;
 
 use ndarray::{Array3, ArrayView3};
-use wgpu::util::DeviceExt;
 
+use super::buffers::{storage_init, GpuSequence, GpuState};
 use super::context::GpuContext;
-use super::kernels::StepTiling;
-use super::pack;
-use super::schedule::{self, ChunkPlan, RecordOptions, RunBuffers};
-use crate::config::{LstmConfig, Peephole};
+use super::forward::{self, ChunkPlan, RecordOptions, RunBuffers, RunInputs};
+use super::kernels::lstm_step::StepTiling;
+use super::weights::GpuWeights;
+use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::sequence::{
-    check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
-    LstmState,
+    check_inputs, from_time_major, lengths, to_time_major, zero_state, Dims, ForwardOptions,
+    LstmOutput, LstmState,
 };
 use crate::weights::LstmWeights;
-
-/// Weights of one layer-direction on the GPU.
-pub(crate) struct LayerBuffers {
-    pub w_ih: wgpu::Buffer,
-    pub bias: wgpu::Buffer,
-    pub w_rec: wgpu::Buffer,
-    pub peep: wgpu::Buffer,
-}
-
-/// A time-major `[T, B, F]` sequence that lives in a GPU buffer.
-pub struct GpuSequence {
-    pub buffer: wgpu::Buffer,
-    pub t: usize,
-    pub b: usize,
-    pub features: usize,
-}
-
-/// Recurrent state `[L·D, B, H]` in GPU buffers (PyTorch's `h_n`/`c_n` layout).
-pub struct GpuState {
-    pub h: wgpu::Buffer,
-    pub c: wgpu::Buffer,
-}
 
 /// What [`GpuLstm::forward_resident`] leaves on the GPU.
 pub struct GpuForwardOutput {
@@ -59,7 +34,7 @@ pub struct ForwardProfile {
 }
 
 impl ForwardProfile {
-    /// Passes alternate projection, steps, projection, steps, … (see `schedule::record`).
+    /// Passes alternate projection, steps, projection, steps, … (see `forward::record`).
     fn from_passes(seconds: &[f64]) -> ForwardProfile {
         let sum = |parity: usize| seconds.iter().skip(parity).step_by(2).sum();
         ForwardProfile {
@@ -77,8 +52,7 @@ impl ForwardProfile {
 /// An LSTM whose weights live on one GPU.
 pub struct GpuLstm {
     pub(crate) ctx: Arc<GpuContext>,
-    pub(crate) config: LstmConfig,
-    pub(crate) layers: Vec<LayerBuffers>,
+    pub(crate) weights: GpuWeights,
     tiling: StepTiling,
     poison: bool,
 }
@@ -86,52 +60,17 @@ pub struct GpuLstm {
 impl GpuLstm {
     /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's limits.
     pub fn new(ctx: Arc<GpuContext>, weights: &LstmWeights) -> Result<Self> {
-        weights.validate()?;
-        weights.check_finite()?;
-        let config = weights.config.clone();
-        let h = config.hidden_size;
-        let limit = ctx.max_binding_bytes();
-        for l in 0..config.num_layers {
-            for (name, floats) in [
-                ("weight_ih", 4 * h * config.layer_input_size(l)),
-                ("recurrent weights", 4 * h * config.recurrent_width()),
-            ] {
-                let bytes = 4 * floats as u64;
-                if bytes > limit {
-                    return Err(LstmError::DeviceLimit(format!(
-                        "{name} of layer {l} needs a {bytes}-byte storage binding, the device allows {limit}"
-                    )));
-                }
-            }
-        }
-        ctx.kernels()?;
-        let layers = ctx.scoped("uploading weights", || {
-            Ok(weights
-                .layers
-                .iter()
-                .map(|w| LayerBuffers {
-                    w_ih: storage_init(&ctx, "w_ih", &pack::interleave_rows(w.w_ih.view())),
-                    bias: storage_init(
-                        &ctx,
-                        "bias",
-                        &pack::interleave_vec(w.combined_bias().view()),
-                    ),
-                    w_rec: storage_init(&ctx, "w_rec", &pack::recurrent_matrix(w)),
-                    peep: storage_init(&ctx, "peephole", &pack::peephole_vec(w)),
-                })
-                .collect())
-        })?;
+        let weights = GpuWeights::upload(&ctx, weights)?;
         Ok(GpuLstm {
             ctx,
-            config,
-            layers,
+            weights,
             tiling: StepTiling::Auto,
             poison: false,
         })
     }
 
     pub fn config(&self) -> &LstmConfig {
-        &self.config
+        &self.weights.config
     }
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
@@ -171,7 +110,7 @@ impl GpuLstm {
         opts: ForwardOptions,
         profile: bool,
     ) -> Result<(LstmOutput, Option<ForwardProfile>)> {
-        let cfg = &self.config;
+        let cfg = self.config();
         let dims = check_inputs(cfg, &x, &opts)?;
         let plan = self.plan(dims.t, dims.b)?;
         let xt = to_time_major(cfg, &x);
@@ -181,55 +120,22 @@ impl GpuLstm {
             .unwrap_or_else(|| zero_state(cfg, dims.b));
         let lens = lengths(dims, &opts);
         let ctx = &self.ctx;
-        let (y_chunks, state, timing) = ctx.scoped("forward pass", || {
+        let (data, timing) = ctx.scoped("forward pass", || {
             let row = dims.b * cfg.input_size;
+            let x_flat = xt.as_slice().expect("to_time_major gives standard layout");
             let x_chunks: Vec<wgpu::Buffer> = plan
                 .ranges()
-                .map(|r| {
-                    storage_init(
-                        ctx,
-                        "x chunk",
-                        xt.as_slice()
-                            .map(|s| &s[r.start * row..r.end * row])
-                            .expect("standard layout"),
-                    )
-                })
+                .map(|r| storage_init(ctx, "x chunk", &x_flat[r.start * row..r.end * row]))
                 .collect();
-            let initial = GpuState {
-                h: storage_init(
-                    ctx,
-                    "h_0",
-                    init.h
-                        .as_standard_layout()
-                        .as_slice()
-                        .expect("standard layout"),
-                ),
-                c: storage_init(
-                    ctx,
-                    "c_0",
-                    init.c
-                        .as_standard_layout()
-                        .as_slice()
-                        .expect("standard layout"),
-                ),
-            };
+            let initial = upload_state(ctx, &init);
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let record_opts = RecordOptions {
-                tiling: self.tiling.resolve_for(dims.b, self.ctx.software_kernels()),
-                poison: self.poison,
-                train: false,
-                profile,
+            let inputs = RunInputs {
+                x_chunks: &x_chunks,
+                initial: &initial,
+                lens: &lens,
+                b: dims.b,
             };
-            let run = schedule::record(
-                self,
-                &mut encoder,
-                &plan,
-                dims.b,
-                &x_chunks,
-                &initial,
-                &lens,
-                &record_opts,
-            )?;
+            let run = self.record_with(&mut encoder, &plan, &inputs, false, profile)?;
             let mut sources: Vec<(&wgpu::Buffer, u64)> =
                 run.y_chunks.iter().map(|b| (b, b.size())).collect();
             sources.push((&run.h_n, run.h_n.size()));
@@ -238,46 +144,53 @@ impl GpuLstm {
                 sources.push(t.buffer());
             }
             let mut data = ctx.submit_and_read(encoder, &sources)?;
-            let timing = run
-                .timer
-                .as_ref()
-                .map(|t| ForwardProfile::from_passes(&t.durations(&data.pop().expect("ticks"))));
-            let c_n = data.pop().expect("c_n");
-            let h_n = data.pop().expect("h_n");
-            Ok((data, (h_n, c_n), timing))
+            let timing = match &run.timer {
+                Some(t) => data
+                    .pop()
+                    .map(|ticks| ForwardProfile::from_passes(&t.durations(&ticks))),
+                None => None,
+            };
+            Ok((data, timing))
         })?;
-        let y: Vec<f32> = y_chunks.into_iter().flatten().collect();
-        let y =
-            Array3::from_shape_vec((dims.t, dims.b, cfg.output_size()), y).expect("sizes planned");
+        Ok((self.assemble_output(dims, data)?, timing))
+    }
+
+    /// `[y chunks…, h_n, c_n]` read back → PyTorch's shapes in the config's layout.
+    fn assemble_output(&self, dims: Dims, mut data: Vec<Vec<f32>>) -> Result<LstmOutput> {
+        let cfg = self.config();
         let sshape = (
             cfg.num_layers * cfg.num_directions(),
             dims.b,
             cfg.hidden_size,
         );
-        let out = LstmOutput {
-            y: from_time_major(cfg, y),
-            h_n: Array3::from_shape_vec(sshape, state.0).expect("sizes planned"),
-            c_n: Array3::from_shape_vec(sshape, state.1).expect("sizes planned"),
+        let shape_err = |e: ndarray::ShapeError| {
+            LstmError::shape("GPU readback", "the planned sizes", e.to_string())
         };
-        Ok((out, timing))
+        let c_n = data.pop().unwrap_or_default();
+        let h_n = data.pop().unwrap_or_default();
+        let y: Vec<f32> = data.into_iter().flatten().collect();
+        let y =
+            Array3::from_shape_vec((dims.t, dims.b, cfg.output_size()), y).map_err(shape_err)?;
+        Ok(LstmOutput {
+            y: from_time_major(cfg, y),
+            h_n: Array3::from_shape_vec(sshape, h_n).map_err(shape_err)?,
+            c_n: Array3::from_shape_vec(sshape, c_n).map_err(shape_err)?,
+        })
     }
 
     /// Uploads a host sequence (in the config's layout) as a time-major GPU sequence.
     pub fn upload_sequence(&self, x: ArrayView3<f32>) -> Result<GpuSequence> {
-        let dims = check_inputs(&self.config, &x, &ForwardOptions::default())?;
-        let xt = to_time_major(&self.config, &x);
-        let buffer = self.ctx.scoped("upload", || {
-            Ok(storage_init(
-                &self.ctx,
-                "sequence",
-                xt.as_slice().expect("standard layout"),
-            ))
-        })?;
+        let dims = check_inputs(self.config(), &x, &ForwardOptions::default())?;
+        let xt = to_time_major(self.config(), &x);
+        let data = xt.as_slice().expect("to_time_major gives standard layout");
+        let buffer = self
+            .ctx
+            .scoped("upload", || Ok(storage_init(&self.ctx, "sequence", data)))?;
         Ok(GpuSequence {
             buffer,
             t: dims.t,
             b: dims.b,
-            features: self.config.input_size,
+            features: self.config().input_size,
         })
     }
 
@@ -291,7 +204,58 @@ impl GpuLstm {
         initial: Option<&GpuState>,
         seq_lens: Option<&[usize]>,
     ) -> Result<GpuForwardOutput> {
-        let cfg = &self.config;
+        let plan = self.check_resident(x, initial, seq_lens)?;
+        let cfg = self.config();
+        let lens = seq_lens
+            .map(<[usize]>::to_vec)
+            .unwrap_or_else(|| vec![x.t; x.b]);
+        let ctx = &self.ctx;
+        ctx.scoped("resident forward pass", || {
+            let zeros;
+            let initial = match initial {
+                Some(s) => s,
+                None => {
+                    zeros = upload_state(ctx, &zero_state(cfg, x.b));
+                    &zeros
+                }
+            };
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let inputs = RunInputs {
+                x_chunks: std::slice::from_ref(&x.buffer),
+                initial,
+                lens: &lens,
+                b: x.b,
+            };
+            let run = self.record(&mut encoder, &plan, &inputs, false)?;
+            ctx.queue.submit([encoder.finish()]);
+            let y = run
+                .y_chunks
+                .into_iter()
+                .next()
+                .ok_or_else(|| LstmError::value("resident forward", "no output chunk"))?;
+            Ok(GpuForwardOutput {
+                y: GpuSequence {
+                    buffer: y,
+                    t: x.t,
+                    b: x.b,
+                    features: cfg.output_size(),
+                },
+                state: GpuState {
+                    h: run.h_n,
+                    c: run.c_n,
+                },
+            })
+        })
+    }
+
+    /// Checks a resident call's operands; returns its (single-chunk) plan.
+    fn check_resident(
+        &self,
+        x: &GpuSequence,
+        initial: Option<&GpuState>,
+        seq_lens: Option<&[usize]>,
+    ) -> Result<ChunkPlan> {
+        let cfg = self.config();
         if x.features != cfg.input_size || x.t == 0 || x.b == 0 {
             return Err(LstmError::shape(
                 "GPU sequence [T, B, I]",
@@ -311,11 +275,7 @@ impl GpuLstm {
         if plan.count > 1 {
             return Err(LstmError::DeviceLimit(format!(
                 "a resident sequence of T={} B={} needs {} chunks of at most {} steps to fit a {}-byte binding; use forward() for chunked runs",
-                x.t,
-                x.b,
-                plan.count,
-                plan.len,
-                self.ctx.max_binding_bytes()
+                x.t, x.b, plan.count, plan.len, self.ctx.max_binding_bytes()
             )));
         }
         let state_bytes =
@@ -337,48 +297,7 @@ impl GpuLstm {
                 ));
             }
         }
-        let lens = seq_lens
-            .map(<[usize]>::to_vec)
-            .unwrap_or_else(|| vec![x.t; x.b]);
-        let ctx = &self.ctx;
-        ctx.scoped("resident forward pass", || {
-            let zeros;
-            let initial = match initial {
-                Some(s) => s,
-                None => {
-                    let z = vec![0.0f32; state_bytes as usize / 4];
-                    zeros = GpuState {
-                        h: storage_init(ctx, "h_0", &z),
-                        c: storage_init(ctx, "c_0", &z),
-                    };
-                    &zeros
-                }
-            };
-            let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let run = self.record(
-                &mut encoder,
-                &plan,
-                x.b,
-                std::slice::from_ref(&x.buffer),
-                initial,
-                &lens,
-                false,
-            )?;
-            ctx.queue.submit([encoder.finish()]);
-            let y = run.y_chunks.into_iter().next().expect("one chunk");
-            Ok(GpuForwardOutput {
-                y: GpuSequence {
-                    buffer: y,
-                    t: x.t,
-                    b: x.b,
-                    features: cfg.output_size(),
-                },
-                state: GpuState {
-                    h: run.h_n,
-                    c: run.c_n,
-                },
-            })
-        })
+        Ok(plan)
     }
 
     /// Reads a GPU sequence back as a time-major `[T, B, F]` array (one readback).
@@ -399,7 +318,7 @@ impl GpuLstm {
 
     /// Reads a GPU state back as `[L·D, B, H]` arrays (one readback for both).
     pub fn read_state(&self, state: &GpuState, batch: usize) -> Result<LstmState> {
-        let cfg = &self.config;
+        let cfg = self.config();
         let shape = (
             cfg.num_layers * cfg.num_directions(),
             batch,
@@ -425,7 +344,7 @@ impl GpuLstm {
 
     /// How the sequence is split into chunks that fit one storage binding.
     pub(crate) fn plan(&self, t: usize, b: usize) -> Result<ChunkPlan> {
-        let cfg = &self.config;
+        let cfg = self.config();
         let widest = cfg
             .input_size
             .max(cfg.output_size())
@@ -441,43 +360,41 @@ impl GpuLstm {
     }
 
     /// Records a forward pass; `train` keeps the cache backward needs.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         plan: &ChunkPlan,
-        b: usize,
-        x_chunks: &[wgpu::Buffer],
-        initial: &GpuState,
-        lens: &[usize],
+        inputs: &RunInputs,
         train: bool,
     ) -> Result<RunBuffers> {
-        let opts = RecordOptions {
-            tiling: self.tiling.resolve_for(b, self.ctx.software_kernels()),
-            poison: self.poison,
-            train,
-            profile: false,
-        };
-        schedule::record(self, encoder, plan, b, x_chunks, initial, lens, &opts)
+        self.record_with(encoder, plan, inputs, train, false)
     }
 
-    pub(crate) fn peephole_code(&self) -> u32 {
-        match self.config.peephole {
-            Peephole::None => 0,
-            Peephole::Diagonal => 1,
-            Peephole::Full => 2,
-        }
+    fn record_with(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        plan: &ChunkPlan,
+        inputs: &RunInputs,
+        train: bool,
+        profile: bool,
+    ) -> Result<RunBuffers> {
+        let opts = RecordOptions {
+            tiling: self
+                .tiling
+                .resolve_for(inputs.b, self.ctx.software_kernels()),
+            poison: self.poison,
+            train,
+            profile,
+        };
+        forward::record(&self.ctx, &self.weights, encoder, plan, inputs, &opts)
     }
 }
 
-/// A read-only-by-kernels storage buffer initialised from `data`.
-pub(crate) fn storage_init(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer {
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        })
+/// A host state `[L·D, B, H]` uploaded as two GPU buffers.
+pub(crate) fn upload_state(ctx: &GpuContext, s: &LstmState) -> GpuState {
+    let flat = |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+    GpuState {
+        h: storage_init(ctx, "h_0", &flat(&s.h)),
+        c: storage_init(ctx, "c_0", &flat(&s.c)),
+    }
 }

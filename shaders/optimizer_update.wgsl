@@ -1,4 +1,4 @@
-// optimizer.wgsl — parameter updates on the GPU: gradient clipping by global norm,
+// optimizer_update.wgsl — parameter updates on the GPU: gradient clipping by global norm,
 // weight decay, Adam and SGD with momentum. Parameters, gradients and optimizer state
 // never leave the GPU.
 //

@@ -14,18 +14,14 @@
 //! repetitions. Each probe also checks that the GPU did the work (the dispatch chain's
 //! sum, the copied words, sampled GEMM outputs against an f64 dot product).
 
-use std::num::NonZeroU64;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
-use wgpu::util::DeviceExt;
 
-use super::context::GpuContext;
-use super::kernels::{self, MatmulParams};
-use super::model::storage_init;
-use super::ops;
-use super::shaders;
 use crate::error::{LstmError, Result};
+use crate::gpu::kernels::matmul::{matmul, MatmulParams};
+use crate::gpu::kernels::{self, PROBE_EMPTY};
+use crate::gpu::{bind_group, storage_init, GpuContext, IndexTable};
 
 /// Cost of one dependent, empty dispatch.
 #[derive(Clone, Copy, Debug)]
@@ -139,57 +135,33 @@ pub fn empty_dispatch(ctx: &GpuContext, n: usize, repeats: usize) -> Result<Disp
     let (chain_sum, probe) = ctx.scoped("empty-dispatch probe", || {
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("probe_empty"),
-            source: wgpu::ShaderSource::Wgsl(shaders::PROBE_EMPTY.into()),
+            source: wgpu::ShaderSource::Wgsl(PROBE_EMPTY.into()),
         });
         let layout = kernels::layout(dev, "probe_empty", "d r w");
         let pipeline = kernels::pipeline(dev, &layout, &module, "main");
-        let align = (ctx.limits().min_uniform_buffer_offset_alignment as usize).max(16);
-        let mut index = vec![0u8; n * align];
-        for t in 0..n {
-            index[t * align..t * align + 4].copy_from_slice(&(t as u32).to_le_bytes());
-        }
-        let index = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("probe step index"),
-            contents: &index,
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+        let steps: Vec<u32> = (0..n as u32).collect();
+        let index = IndexTable::new(ctx, "probe step index", &steps)?;
         let states = [
             storage_init(ctx, "probe state a", &[0.0]),
             storage_init(ctx, "probe state b", &[0.0]),
         ];
         let groups: Vec<wgpu::BindGroup> = (0..2)
             .map(|p| {
-                dev.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: &index,
-                                offset: 0,
-                                size: NonZeroU64::new(16),
-                            }),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: states[p].as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: states[1 - p].as_entire_binding(),
-                        },
-                    ],
-                })
+                let resources = [
+                    index.binding(16),
+                    states[p].as_entire_binding(),
+                    states[1 - p].as_entire_binding(),
+                ];
+                bind_group(ctx, &layout, &resources)
             })
             .collect();
-        let (pipeline, groups) = (&pipeline, &groups);
+        let (pipeline, groups, index) = (&pipeline, &groups, &index);
         let chain = |count: usize| {
             move |encoder: &mut wgpu::CommandEncoder| {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(pipeline);
                 for t in 0..count {
-                    pass.set_bind_group(0, &groups[t % 2], &[(t * align) as u32]);
+                    pass.set_bind_group(0, &groups[t % 2], &[index.offset(t)]);
                     pass.dispatch_workgroups(1, 1, 1);
                 }
             }
@@ -303,7 +275,7 @@ pub fn gemm_rate(ctx: &GpuContext, n: usize, repeats: usize) -> Result<GemmProbe
             move |encoder: &mut wgpu::CommandEncoder| {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 for _ in 0..count {
-                    ops::matmul(ctx, &mut pass, params, xb, wb, Some(bb), outb);
+                    matmul(ctx, &mut pass, params, xb, wb, Some(bb), outb);
                 }
             }
         };

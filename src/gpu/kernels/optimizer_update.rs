@@ -1,12 +1,35 @@
-//! Recording optimizer steps: `sum_squares` per tensor (for global-norm clipping),
-//! then `update` per tensor. Moments live on the GPU next to the parameters.
+//! `shaders/optimizer_update.wgsl`: global-norm clipping (`sum_squares` per tensor),
+//! then an Adam or SGD `update` per tensor. Moments live on the GPU next to the
+//! parameters. CPU twin: [`crate::cpu::optimizer_update`].
 
-use super::context::GpuContext;
-use super::kernels::OptParams;
-use super::ops::{bind_group, uniform};
-use super::schedule::new_storage;
-use crate::train::{Optimizer, TrainConfig};
+use bytemuck::{Pod, Zeroable};
 
+use crate::cpu::UpdateRule;
+use crate::error::Result;
+use crate::gpu::buffers::{bind_group, new_storage, uniform};
+use crate::gpu::context::GpuContext;
+
+/// Mirrors `OptParams` in `shaders/optimizer_update.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct OptParams {
+    pub len: u32,
+    pub slot: u32,
+    pub slots: u32,
+    pub kind: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub max_norm: f32,
+    pub bias1: f32,
+    pub bias2: f32,
+    pub first: u32,
+    pub _pad: [u32; 3],
+}
+
+/// The moments of every trained tensor, and the per-tensor squared norms.
 pub(crate) struct GpuOptimizer {
     m: Vec<wgpu::Buffer>,
     v: Vec<wgpu::Buffer>,
@@ -26,34 +49,30 @@ impl GpuOptimizer {
         }
     }
 
-    /// Records step `t` (from 1) for `params[i] -= f(grads[i])`.
+    /// Records step `rule.t` (from 1) for `params[i] -= f(grads[i])`.
     pub fn record(
         &self,
         ctx: &GpuContext,
         encoder: &mut wgpu::CommandEncoder,
         params: &[&wgpu::Buffer],
         grads: &[&wgpu::Buffer],
-        cfg: &TrainConfig,
-        t: u64,
-    ) -> crate::Result<()> {
+        rule: &UpdateRule,
+    ) -> Result<()> {
         let k = ctx.kernels()?;
-        let (kind, beta1, beta2, eps) = match cfg.optimizer {
-            Optimizer::Adam { beta1, beta2, eps } => (0, beta1, beta2, eps),
-            Optimizer::Sgd { momentum } => (1, momentum, 0.0, 0.0),
-        };
-        let max_norm = cfg.clip_norm.unwrap_or(0.0);
+        let t = rule.t;
+        let (beta1, beta2, max_norm) = (rule.beta1, rule.beta2, rule.max_norm);
         let groups: Vec<(OptParams, wgpu::BindGroup)> = (0..params.len())
             .map(|i| {
                 let p = OptParams {
                     len: self.lens[i] as u32,
                     slot: i as u32,
                     slots: self.lens.len() as u32,
-                    kind,
-                    lr: cfg.lr,
+                    kind: if rule.adam { 0 } else { 1 },
+                    lr: rule.lr,
                     beta1,
                     beta2,
-                    eps,
-                    weight_decay: cfg.weight_decay,
+                    eps: rule.eps,
+                    weight_decay: rule.weight_decay,
                     max_norm,
                     bias1: 1.0 - beta1.powi(t as i32),
                     bias2: 1.0 - beta2.powi(t as i32),

@@ -1,0 +1,204 @@
+//! The CPU forward over a whole sequence: hoisted input projection, then one step per
+//! time step for every layer and direction, the step run in place by `simd` (the same
+//! math as [`super::lstm_step`]). Optionally keeps what backward needs.
+
+use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
+
+use super::reference::matmul;
+use super::simd;
+use crate::error::Result;
+use crate::sequence::{
+    check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
+};
+use crate::weights::{LayerWeights, LstmWeights};
+
+/// What a training forward keeps for backward.
+#[derive(Clone, Debug, Default)]
+pub struct ForwardCache {
+    /// Input of each layer, time-major `[T, B, I_l]`.
+    pub layer_inputs: Vec<Array3<f32>>,
+    /// Per layer-direction (`l·D + d`).
+    pub steps: Vec<StepCache>,
+    pub lens: Vec<usize>,
+}
+
+/// Per time step of one layer-direction: gate activations and the previous state.
+#[derive(Clone, Debug, Default)]
+pub struct StepCache {
+    /// `[T, B, 4H]` (i, f, g, o blocks), zero where a sequence is past its length.
+    pub gates: Array3<f32>,
+    /// `[T, B, H]` each: `h_{t-1}` and `c_{t-1}`.
+    pub h_prev: Array3<f32>,
+    pub c_prev: Array3<f32>,
+}
+
+impl StepCache {
+    fn new(t: usize, b: usize, h: usize, keep: bool) -> Self {
+        if !keep {
+            return StepCache::default();
+        }
+        StepCache {
+            gates: Array3::zeros((t, b, 4 * h)),
+            h_prev: Array3::zeros((t, b, h)),
+            c_prev: Array3::zeros((t, b, h)),
+        }
+    }
+    fn keep_prev(&mut self, t: usize, h: &Array2<f32>, c: &Array2<f32>) {
+        if !self.h_prev.is_empty() {
+            self.h_prev.index_axis_mut(Axis(0), t).assign(h);
+            self.c_prev.index_axis_mut(Axis(0), t).assign(c);
+        }
+    }
+    /// Gate activations of step `t` from the step's pre-activations `z` and new `c`.
+    fn keep_gates_from(
+        &mut self,
+        t: usize,
+        z: &Array2<f32>,
+        c_new: &Array2<f32>,
+        w: &LayerWeights,
+        active: &[bool],
+    ) {
+        if !self.gates.is_empty() {
+            let c_prev = self.c_prev.index_axis(Axis(0), t);
+            simd::gates_into(
+                z.view(),
+                c_prev,
+                c_new.view(),
+                w,
+                active,
+                self.gates.index_axis_mut(Axis(0), t),
+            );
+        }
+    }
+}
+
+/// Full sequence forward for any config: stacked layers, both directions,
+/// initial states, variable lengths. Returns PyTorch's `(output, (h_n, c_n))`.
+pub fn forward(
+    weights: &LstmWeights,
+    x: ArrayView3<f32>,
+    opts: ForwardOptions,
+) -> Result<LstmOutput> {
+    forward_impl(weights, x, opts, None)
+}
+
+/// [`forward`] that also fills `cache` with what backward needs, when given.
+pub(crate) fn forward_impl(
+    weights: &LstmWeights,
+    x: ArrayView3<f32>,
+    opts: ForwardOptions,
+    mut cache: Option<&mut ForwardCache>,
+) -> Result<LstmOutput> {
+    let cfg = &weights.config;
+    weights.validate()?;
+    let dims = check_inputs(cfg, &x, &opts)?;
+    let (t_len, b) = (dims.t, dims.b);
+    let lens = lengths(dims, &opts);
+    let init = opts.initial.cloned().unwrap_or_else(|| zero_state(cfg, b));
+    let mut state = zero_state(cfg, b);
+
+    let mut layer_in = to_time_major(cfg, &x);
+    if let Some(c) = cache.as_deref_mut() {
+        *c = ForwardCache {
+            lens: lens.clone(),
+            ..Default::default()
+        };
+    }
+    for l in 0..cfg.num_layers {
+        if let Some(c) = cache.as_deref_mut() {
+            c.layer_inputs.push(layer_in.clone());
+        }
+        let mut layer_out = Array3::<f32>::zeros((t_len, b, cfg.output_size()));
+        for d in 0..cfg.num_directions() {
+            let ld = weights.index(l, d);
+            let mut hh = init
+                .h
+                .index_axis(Axis(0), ld)
+                .as_standard_layout()
+                .into_owned();
+            let mut cc = init
+                .c
+                .index_axis(Axis(0), ld)
+                .as_standard_layout()
+                .into_owned();
+            let mut step_cache = StepCache::new(t_len, b, cfg.hidden_size, cache.is_some());
+            let run = Direction {
+                w: &weights.layers[ld],
+                reverse: d == 1,
+                lens: &lens,
+            };
+            let mut out =
+                layer_out.slice_mut(s![.., .., d * cfg.hidden_size..(d + 1) * cfg.hidden_size]);
+            run.forward(&layer_in, &mut hh, &mut cc, &mut step_cache, &mut out);
+            state.h.index_axis_mut(Axis(0), ld).assign(&hh);
+            state.c.index_axis_mut(Axis(0), ld).assign(&cc);
+            if let Some(c) = cache.as_deref_mut() {
+                c.steps.push(step_cache);
+            }
+        }
+        layer_in = layer_out;
+    }
+    Ok(LstmOutput {
+        y: from_time_major(cfg, layer_in),
+        h_n: state.h,
+        c_n: state.c,
+    })
+}
+
+/// One layer-direction of the forward.
+struct Direction<'a> {
+    w: &'a LayerWeights,
+    reverse: bool,
+    lens: &'a [usize],
+}
+
+impl Direction<'_> {
+    /// Runs all steps over `layer_in` `[T, B, I]` from the state in `(hh, cc)` (left
+    /// holding the final state), writing `h_t` into `out` `[T, B, H]` for live rows.
+    fn forward(
+        &self,
+        layer_in: &Array3<f32>,
+        hh: &mut Array2<f32>,
+        cc: &mut Array2<f32>,
+        step_cache: &mut StepCache,
+        out: &mut ndarray::ArrayViewMut3<f32>,
+    ) {
+        let (t_len, b, i) = layer_in.dim();
+        let h = self.w.w_hh.ncols();
+        let rows = layer_in
+            .view()
+            .into_shape_with_order((t_len * b, i))
+            .expect("contiguous");
+        let gx = matmul(rows, self.w.w_ih.t(), Some(self.w.combined_bias().view()));
+        let gx = gx
+            .into_shape_with_order((t_len, b, 4 * h))
+            .expect("contiguous");
+        let mut z = Array2::zeros((b, 4 * h));
+        let step_weights = simd::StepWeights::new(self.w, b);
+        for s in 0..t_len {
+            // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
+            // so each one starts at its own last step.
+            let t = if self.reverse { t_len - 1 - s } else { s };
+            let active: Vec<bool> = self.lens.iter().map(|&n| t < n).collect();
+            // `lstm_step`'s math, in place and vectorised (see `cpu/simd.rs`).
+            step_cache.keep_prev(t, hh, cc);
+            simd::step_in_place(
+                gx.index_axis(Axis(0), t),
+                hh,
+                cc,
+                &step_weights,
+                &active,
+                &mut z,
+            );
+            step_cache.keep_gates_from(t, &z, cc, self.w, &active);
+            Zip::from(out.index_axis_mut(Axis(0), t).rows_mut())
+                .and(hh.rows())
+                .and(&active)
+                .for_each(|mut o, hr, &on| {
+                    if on {
+                        o.assign(&hr);
+                    }
+                });
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The CPU path (ndarray): the spec the GPU is tested against, and a usable backend.
+//!
+//! - [`reference`]: the readable statement of each kernel (`lstm_step`, `matmul`), the
+//!   twins of `shaders/<stem>.wgsl`;
+//! - [`forward`](mod@forward): the sequence schedule (hoisted input projection, one
+//!   step per time step), running the step through `simd` (in place, vectorised);
+//! - `simd` and `gemm`: the AVX2/FMA fast path and its packed recurrent GEMM;
+//! - [`backward`]: BPTT and its step and parameter-gradient twins;
+//! - [`softmax_xent`](mod@softmax_xent), [`optimizer_update`](mod@optimizer_update):
+//!   twins of the training kernels.
+
+/// `fn $name(args)` that runs `$body(args)` compiled for AVX2 + FMA when the CPU has
+/// them (checked at run time) and the portable build of the same body otherwise: the
+/// vectorised pointwise loops of the CPU path all dispatch this way.
+macro_rules! avx2_dispatch {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$meta])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has the features `avx2` is compiled for.
+                    unsafe { avx2($($arg),*) };
+                    return;
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+pub mod backward;
+pub mod forward;
+mod gemm;
+pub mod optimizer_update;
+pub mod reference;
+mod simd;
+pub mod softmax_xent;
+
+pub use backward::{
+    backward, forward_train, lstm_param_grads, lstm_step_backward, Gradients, Upstream,
+};
+pub use forward::{forward, ForwardCache, StepCache};
+pub use optimizer_update::{optimizer_update, UpdateRule};
+pub use reference::{lstm_step, lstm_step_with_gates, matmul, sigmoid};
+pub use softmax_xent::softmax_xent;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Threads of the CPU forward: 0 until first asked, then `LSTM_CPU_THREADS` or 1.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many threads the CPU forward uses for one step (1 or 2: the batch is split in
+/// two halves when a step is large enough). Default 1, or `LSTM_CPU_THREADS`; see
+/// BENCHMARKS.md for why one is the default.
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::env::var("LSTM_CPU_THREADS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .clamp(1, 2);
+            THREADS.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
+/// Sets [`threads`] for every later CPU forward in this process (clamped to 1..=2).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.clamp(1, 2), Ordering::Relaxed);
+}

@@ -1,0 +1,166 @@
+//! The kernels: one file per shader (`shaders/<stem>.wgsl` ↔ `kernels/<stem>.rs`),
+//! each holding the shader's uniform struct, its tile sizes and the function that
+//! records its dispatch. This file compiles them all once per context.
+
+pub(crate) mod lstm_param_grads;
+pub(crate) mod lstm_step;
+pub(crate) mod lstm_step_backward;
+pub(crate) mod matmul;
+pub(crate) mod optimizer_update;
+pub(crate) mod softmax_xent;
+
+/// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
+pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
+pub(crate) const LSTM_STEP: &str = include_str!("../../../shaders/lstm_step.wgsl");
+pub(crate) const LSTM_STEP_BACKWARD: &str =
+    include_str!("../../../shaders/lstm_step_backward.wgsl");
+pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
+pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
+pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimizer_update.wgsl");
+pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
+
+/// `(stem, source)` of every shader: the portability test translates each.
+pub const SHADERS: [(&str, &str); 7] = [
+    ("matmul", MATMUL),
+    ("lstm_step", LSTM_STEP),
+    ("lstm_step_backward", LSTM_STEP_BACKWARD),
+    ("lstm_param_grads", LSTM_PARAM_GRADS),
+    ("softmax_xent", SOFTMAX_XENT),
+    ("optimizer_update", OPTIMIZER_UPDATE),
+    ("probe_empty", PROBE_EMPTY),
+];
+
+/// Every compiled pipeline and its bind group layout, built once per context.
+pub(crate) struct Kernels {
+    pub matmul_layout: wgpu::BindGroupLayout,
+    pub matmul: wgpu::ComputePipeline,
+    /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
+    pub matmul_rows: wgpu::ComputePipeline,
+    pub step_layout: wgpu::BindGroupLayout,
+    pub step_gemv: wgpu::ComputePipeline,
+    pub step_tiled: wgpu::ComputePipeline,
+    pub step_units: wgpu::ComputePipeline,
+    pub step_rows: wgpu::ComputePipeline,
+    pub backward_layout: wgpu::BindGroupLayout,
+    pub step_backward: wgpu::ComputePipeline,
+    pub step_backward_rows: wgpu::ComputePipeline,
+    pub grads_layout: wgpu::BindGroupLayout,
+    pub param_grads: wgpu::ComputePipeline,
+    pub xent_layout: wgpu::BindGroupLayout,
+    pub xent: wgpu::ComputePipeline,
+    pub opt_layout: wgpu::BindGroupLayout,
+    pub sum_squares: wgpu::ComputePipeline,
+    pub update: wgpu::ComputePipeline,
+}
+
+/// A bind group layout from one letter per binding, in binding order:
+/// `u` uniform, `d` uniform with a dynamic offset, `r` read-only storage, `w` read-write storage.
+pub(crate) fn layout(device: &wgpu::Device, label: &str, kinds: &str) -> wgpu::BindGroupLayout {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
+        .split_whitespace()
+        .enumerate()
+        .map(|(i, k)| {
+            let ty = match k {
+                "u" => uniform(false),
+                "d" => uniform(true),
+                "r" => storage(true),
+                "w" => storage(false),
+                other => unreachable!("binding kind {other:?} in {label}"),
+            };
+            entry(i as u32, ty)
+        })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &entries,
+    })
+}
+
+fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    }
+}
+
+fn uniform(dynamic: bool) -> wgpu::BindingType {
+    wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Uniform,
+        has_dynamic_offset: dynamic,
+        min_binding_size: None,
+    }
+}
+
+fn storage(read_only: bool) -> wgpu::BindingType {
+    wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Storage { read_only },
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    }
+}
+
+pub(crate) fn pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    module: &wgpu::ShaderModule,
+    entry: &str,
+) -> wgpu::ComputePipeline {
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(entry),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(entry),
+        layout: Some(&pl),
+        module,
+        entry_point: Some(entry),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Kernels {
+        let matmul_layout = layout(device, "matmul", "u r r r w");
+        let step_layout = layout(device, "lstm_step", "u d r r r r w w w w");
+        let backward_layout = layout(device, "lstm_step_backward", "u d r r r r r r w w");
+        let grads_layout = layout(device, "lstm_param_grads", "u r r r w w");
+        let xent_layout = layout(device, "softmax_xent", "u r r r w w");
+        let opt_layout = layout(device, "optimizer_update", "u r w w w w");
+        let module = |label, src: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
+        let matmul_module = module("matmul", MATMUL);
+        let step_module = module("lstm_step", LSTM_STEP);
+        let backward_module = module("lstm_step_backward", LSTM_STEP_BACKWARD);
+        let grads_module = module("lstm_param_grads", LSTM_PARAM_GRADS);
+        let xent_module = module("softmax_xent", SOFTMAX_XENT);
+        let opt_module = module("optimizer_update", OPTIMIZER_UPDATE);
+        Kernels {
+            matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
+            matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
+            step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
+            step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
+            step_units: pipeline(device, &step_layout, &step_module, "step_units"),
+            step_rows: pipeline(device, &step_layout, &step_module, "step_rows"),
+            matmul_layout,
+            step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
+            step_backward_rows: pipeline(device, &backward_layout, &backward_module, "main_rows"),
+            param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
+            backward_layout,
+            grads_layout,
+            xent: pipeline(device, &xent_layout, &xent_module, "main"),
+            sum_squares: pipeline(device, &opt_layout, &opt_module, "sum_squares"),
+            update: pipeline(device, &opt_layout, &opt_module, "update"),
+            xent_layout,
+            opt_layout,
+            step_layout,
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The training loop as a library call: epochs over shuffled batches, a learning-rate
+//! schedule, per-epoch evaluation, and callbacks for progress. `lstm-wgpu train` only
+//! wraps it (progress bars, printing, the checkpoint and the plot).
+
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::classifier::{Batch, Classifier, StepStats};
+use super::data::Dataset;
+use crate::error::{LstmError, Result};
+
+/// How the learning rate moves over the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum LrSchedule {
+    /// The peak rate throughout.
+    Constant,
+    /// Cosine decay from the peak to 5% of it over all steps.
+    #[default]
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The rate at `step` of `total` for peak rate `peak`.
+    pub fn lr_at(self, peak: f32, step: usize, total: usize) -> f32 {
+        match self {
+            LrSchedule::Constant => peak,
+            LrSchedule::Cosine => {
+                let f = step as f32 / total.max(1) as f32;
+                peak * (0.05 + 0.95 * 0.5 * (1.0 + (std::f32::consts::PI * f).cos()))
+            }
+        }
+    }
+}
+
+/// The loop's settings (the optimizer's are the classifier's `TrainConfig`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    /// Peak learning rate, set on the classifier before every step.
+    pub lr: f32,
+    pub schedule: LrSchedule,
+    /// Seeds the shuffling of every epoch.
+    pub seed: u64,
+}
+
+/// One epoch's figures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    /// Mean cross-entropy over the epoch's training batches.
+    pub train_loss: f64,
+    /// Fraction of training examples classified correctly, `[0, 1]`.
+    pub train_acc: f64,
+    /// Fraction of the evaluation set classified correctly, `[0, 1]`.
+    pub eval_acc: f64,
+    /// Wall time of the epoch's training steps.
+    pub seconds: f64,
+}
+
+/// What [`fit`] returns: one entry per epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub epochs: Vec<EpochStats>,
+}
+
+/// Callbacks for progress; every method has an empty default.
+pub trait FitObserver {
+    /// An epoch of `steps` batches begins.
+    fn epoch_start(&mut self, _epoch: usize, _steps: usize) {}
+    /// A step ended; `loss` and `acc` are the epoch's running means.
+    fn step_end(&mut self, _loss: f64, _acc: f64) {}
+    /// An epoch ended and was evaluated.
+    fn epoch_end(&mut self, _stats: &EpochStats) {}
+}
+
+/// An observer that observes nothing.
+impl FitObserver for () {}
+
+/// Trains `model` on `train` for `cfg.epochs` epochs, evaluating on `eval` after each.
+/// Stops with an error when the loss stops being finite.
+pub fn fit(
+    model: &mut dyn Classifier,
+    train: &Dataset,
+    eval: &Dataset,
+    cfg: &FitConfig,
+    observer: &mut dyn FitObserver,
+) -> Result<History> {
+    if cfg.batch == 0 {
+        return Err(LstmError::Config(
+            "the batch size must be at least 1".into(),
+        ));
+    }
+    if train.is_empty() || eval.is_empty() {
+        return Err(LstmError::value(
+            "data set",
+            "training and evaluation sets must not be empty",
+        ));
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+        return Err(LstmError::value(
+            "learning rate",
+            format!("must be finite and positive, got {}", cfg.lr),
+        ));
+    }
+    let steps_per_epoch = train.len().div_ceil(cfg.batch);
+    let total_steps = (cfg.epochs * steps_per_epoch).max(1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut history = History::default();
+    for epoch in 1..=cfg.epochs {
+        order.shuffle(&mut rng);
+        observer.epoch_start(epoch, steps_per_epoch);
+        let t0 = Instant::now();
+        let mut sums = Running::default();
+        for idx in order.chunks(cfg.batch) {
+            let step = (epoch - 1) * steps_per_epoch + sums.steps;
+            model.set_lr(cfg.schedule.lr_at(cfg.lr, step, total_steps));
+            let s = train_batch(model, train, idx)?;
+            if !s.loss.is_finite() {
+                return Err(LstmError::value(
+                    "training loss",
+                    format!(
+                        "became {} at epoch {epoch}; lower the learning rate",
+                        s.loss
+                    ),
+                ));
+            }
+            sums.add(&s);
+            observer.step_end(sums.loss(), sums.acc());
+        }
+        let stats = EpochStats {
+            epoch,
+            train_loss: sums.loss(),
+            train_acc: sums.acc(),
+            eval_acc: accuracy(&*model, eval)?,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        observer.epoch_end(&stats);
+        history.epochs.push(stats);
+    }
+    Ok(history)
+}
+
+fn train_batch(model: &mut dyn Classifier, data: &Dataset, idx: &[usize]) -> Result<StepStats> {
+    let (x, y) = data.gather(idx);
+    let batch = Batch {
+        x: x.view(),
+        targets: &y,
+        seq_lens: None,
+    };
+    model
+        .train_step(&batch, true)?
+        .ok_or_else(|| LstmError::value("train_step", "returned no statistics although asked"))
+}
+
+/// Running sums over an epoch's batches.
+#[derive(Default)]
+struct Running {
+    loss: f64,
+    correct: f64,
+    seen: f64,
+    steps: usize,
+}
+
+impl Running {
+    fn add(&mut self, s: &StepStats) {
+        self.loss += (s.loss * s.count) as f64;
+        self.correct += s.correct as f64;
+        self.seen += s.count as f64;
+        self.steps += 1;
+    }
+    fn loss(&self) -> f64 {
+        self.loss / self.seen.max(1.0)
+    }
+    fn acc(&self) -> f64 {
+        self.correct / self.seen.max(1.0)
+    }
+}
+
+/// Fraction of `data` that `model` classifies correctly, in batches of 500.
+pub fn accuracy(model: &dyn Classifier, data: &Dataset) -> Result<f64> {
+    let mut correct = 0.0;
+    let all: Vec<usize> = (0..data.len()).collect();
+    for idx in all.chunks(500) {
+        let (x, y) = data.gather(idx);
+        let batch = Batch {
+            x: x.view(),
+            targets: &y,
+            seq_lens: None,
+        };
+        correct += model.evaluate(&batch)?.correct as f64;
+    }
+    Ok(correct / data.len().max(1) as f64)
+}
