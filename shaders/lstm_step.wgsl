@@ -67,15 +67,7 @@ fn write_base() -> u32 {
     return (1u - step.parity) * 2u * p.batch * p.hidden;
 }
 
-fn sigmoid(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-// tanh via exp(-2|x|): never forms inf/inf, unlike the textbook (e^2x - 1)/(e^2x + 1).
-fn tanh_stable(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
+// sigmoid and tanh_stable come from activations.wgsl, prepended at compile time.
 
 // Element k of the recurrent operand of batch row b: h for k < H, c for k ≥ H.
 fn operand(b: u32, k: u32) -> f32 {

@@ -64,10 +64,7 @@ var<workgroup> wh_tile: array<f32, 256>; // [TILE_Q][TILE_UNITS]: w_rec[q][k]
 var<workgroup> wc_tile: array<f32, 256>; // [TILE_Q][TILE_UNITS]: w_rec[q][H + k] (Full)
 var<workgroup> dz_tile: array<f32, 256>; // [TILE_Q][TILE_ROWS]
 
-fn tanh_stable(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
+// tanh_stable comes from activations.wgsl, prepended at compile time.
 
 fn dz_prev_at(b: u32, q: u32) -> f32 {
     let v = dz[(step.t_prev * p.batch + b) * p.hidden + q / 4u];

@@ -45,7 +45,7 @@ impl<'a> StepWeights<'a> {
 /// (bias included); `z` `[B, 4H]` is scratch. (Accumulating into `gx` itself instead
 /// measured slower: a small `z` stays in cache, a fresh slice of `gx` each step does not.)
 ///
-/// Rows are independent, so with [`super::threads`] > 1 and enough work the batch is
+/// Rows are independent, so with [`super::threads::threads`] > 1 and enough work the batch is
 /// split in two halves, the second on a scoped thread.
 pub(crate) fn step_in_place(
     gx: ArrayView2<f32>,
@@ -57,7 +57,8 @@ pub(crate) fn step_in_place(
 ) {
     let (b, hs) = h.dim();
     // A thread costs ~20 µs to start: only worth it for a step of ≥ 4M FMAs.
-    let split = super::threads() > 1 && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 22;
+    let split =
+        super::threads::threads() > 1 && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 22;
     step_split(gx, h, c, sw, active, z, split);
 }
 

@@ -11,9 +11,15 @@ pub(crate) mod softmax_xent;
 
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
-pub(crate) const LSTM_STEP: &str = include_str!("../../../shaders/lstm_step.wgsl");
-pub(crate) const LSTM_STEP_BACKWARD: &str =
-    include_str!("../../../shaders/lstm_step_backward.wgsl");
+// The step kernels share their activations (`activations.wgsl`), prepended here.
+pub(crate) const LSTM_STEP: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/lstm_step.wgsl")
+);
+pub(crate) const LSTM_STEP_BACKWARD: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/lstm_step_backward.wgsl")
+);
 pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimizer_update.wgsl");

@@ -2,12 +2,11 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
-use super::{
-    rows_and_weights, Batch, Classifier, ClassifierParams, StepStats, Target, TrainConfig,
-};
+use super::model::{rows_and_weights, Batch, Classifier, ClassifierParams, StepStats};
 use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
 use crate::sequence::{ForwardOptions, LstmOutput};
+use crate::train::optimizer::{Target, TrainConfig};
 use crate::weights::PeepholeWeights;
 
 pub struct CpuClassifier {
@@ -22,7 +21,11 @@ impl CpuClassifier {
     pub fn new(mut params: ClassifierParams, cfg: TrainConfig) -> Result<Self> {
         params.validate()?;
         params.lstm.check_finite()?;
-        params.lstm.layers.iter_mut().for_each(super::fold_biases);
+        params
+            .lstm
+            .layers
+            .iter_mut()
+            .for_each(super::model::fold_biases);
         standardize(&mut params);
         let sizes: Vec<usize> = param_slices(&mut params).iter().map(|s| s.len()).collect();
         Ok(CpuClassifier {

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use ndarray::{Array1, Array2, ArrayView3};
 
-use super::{Batch, Classifier, ClassifierParams, Dense, StepStats, TrainConfig};
+use super::model::{Batch, Classifier, ClassifierParams, Dense, StepStats};
 use crate::config::Peephole;
 use crate::error::{LstmError, Result};
 use crate::gpu::kernels::optimizer_update::GpuOptimizer;
 use crate::gpu::{new_storage, pack, storage_init, GpuContext, GpuLstm, LayerBuffers};
+use crate::train::optimizer::TrainConfig;
 
 pub struct GpuClassifier {
     pub(super) lstm: GpuLstm,
@@ -30,7 +31,7 @@ impl GpuClassifier {
     pub fn new(ctx: Arc<GpuContext>, params: &ClassifierParams, cfg: TrainConfig) -> Result<Self> {
         params.validate()?;
         let mut p = params.clone();
-        p.lstm.layers.iter_mut().for_each(super::fold_biases);
+        p.lstm.layers.iter_mut().for_each(super::model::fold_biases);
         let lstm = GpuLstm::new(ctx.clone(), &p.lstm)?;
         let to_vec = |a: &Array2<f32>| a.as_standard_layout().iter().copied().collect::<Vec<_>>();
         let dense_w = storage_init(&ctx, "fc.weight", &to_vec(&p.dense.weight));

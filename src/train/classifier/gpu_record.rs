@@ -4,7 +4,7 @@
 use ndarray::ArrayView3;
 
 use super::gpu::GpuClassifier;
-use super::{rows_and_weights, StepStats, Target};
+use super::model::{rows_and_weights, StepStats};
 use crate::error::{LstmError, Result};
 use crate::gpu::kernels::matmul::{matmul, MatmulParams};
 use crate::gpu::kernels::softmax_xent::{self, XentBuffers, XentParams};
@@ -12,6 +12,7 @@ use crate::gpu::{
     new_storage, record_backward, storage_init, storage_u32, upload_state, GpuUpstream, RunInputs,
 };
 use crate::sequence::{check_inputs, lengths, to_time_major, zero_state, ForwardOptions};
+use crate::train::optimizer::Target;
 
 /// What one recorded step leaves behind.
 pub(super) struct Recorded {

@@ -1,0 +1,33 @@
+//! Choosing where a classifier runs.
+
+use std::sync::Arc;
+
+use super::cpu::CpuClassifier;
+use super::gpu::GpuClassifier;
+use super::model::{Classifier, ClassifierParams};
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::train::optimizer::TrainConfig;
+
+/// Where a classifier runs.
+#[derive(Clone)]
+pub enum Device {
+    /// The CPU reference path.
+    Cpu,
+    /// The GPU path on this context.
+    Gpu(Arc<GpuContext>),
+}
+
+impl Device {
+    /// A classifier with `params` and `cfg` on this device.
+    pub fn classifier(
+        &self,
+        params: &ClassifierParams,
+        cfg: TrainConfig,
+    ) -> Result<Box<dyn Classifier>> {
+        Ok(match self {
+            Device::Cpu => Box::new(CpuClassifier::new(params.clone(), cfg)?),
+            Device::Gpu(ctx) => Box::new(GpuClassifier::new(ctx.clone(), params, cfg)?),
+        })
+    }
+}

@@ -1,0 +1,197 @@
+//! What the classifier is: parameters, batches, statistics, and the trait both
+//! backends implement.
+
+use ndarray::{Array1, Array2, ArrayView3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{LstmError, Result};
+use crate::train::init::Init;
+use crate::train::optimizer::Target;
+use crate::weights::LstmWeights;
+
+/// A fully connected layer in `torch.nn.Linear`'s layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    /// `[C, F]`.
+    pub weight: Array2<f32>,
+    /// `[C]`.
+    pub bias: Array1<f32>,
+}
+
+impl Dense {
+    /// PyTorch's `nn.Linear` initialisation: U(-1/√F, 1/√F), seeded.
+    pub fn init(features: usize, classes: usize, seed: u64) -> Result<Self> {
+        if features == 0 || classes == 0 {
+            return Err(LstmError::Config(format!(
+                "Dense needs features ≥ 1 and classes ≥ 1, got {features} and {classes}"
+            )));
+        }
+        let k = 1.0 / (features as f32).sqrt();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Ok(Dense {
+            weight: Array2::from_shape_simple_fn((classes, features), || rng.random_range(-k..k)),
+            bias: Array1::from_shape_simple_fn(classes, || rng.random_range(-k..k)),
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.weight.nrows()
+    }
+}
+
+/// Everything a classifier learns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassifierParams {
+    pub lstm: LstmWeights,
+    pub dense: Dense,
+}
+
+impl ClassifierParams {
+    /// Seeded PyTorch-style initialisation; `forget_bias` is added to the forget gate's
+    /// bias (Jozefowicz et al. 2015; Keras's `unit_forget_bias`).
+    pub fn init(
+        lstm: &crate::config::LstmConfig,
+        classes: usize,
+        forget_bias: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        Self::init_with(Init::Torch, lstm, classes, forget_bias, seed)
+    }
+
+    /// Initialisation with a chosen scheme for the LSTM; the Dense layer is PyTorch's.
+    pub fn init_with(
+        scheme: Init,
+        lstm: &crate::config::LstmConfig,
+        classes: usize,
+        forget_bias: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut w = scheme.weights(lstm, seed)?;
+        let h = lstm.hidden_size;
+        for l in &mut w.layers {
+            fold_biases(l);
+            if let Some(b) = l.b_ih.as_mut() {
+                b.slice_mut(ndarray::s![h..2 * h])
+                    .mapv_inplace(|v| v + forget_bias);
+            }
+        }
+        let dense = Dense::init(lstm.output_size(), classes, seed.wrapping_add(1))?;
+        Ok(ClassifierParams { lstm: w, dense })
+    }
+
+    /// Checks shapes: the Dense layer must read what the LSTM gives it.
+    pub fn validate(&self) -> Result<()> {
+        self.lstm.validate()?;
+        let f = self.lstm.config.output_size();
+        let (c, fd) = self.dense.weight.dim();
+        if fd != f || self.dense.bias.len() != c || c == 0 {
+            return Err(LstmError::shape(
+                "fc.weight / fc.bias",
+                format!("[C, {f}] / [C]"),
+                format!(
+                    "{:?} / {:?}",
+                    self.dense.weight.shape(),
+                    self.dense.bias.shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Moves `b_hh` into `b_ih` (their sum is all the forward uses) so training has one bias.
+pub(crate) fn fold_biases(l: &mut crate::weights::LayerWeights) {
+    if let (Some(bi), Some(bh)) = (l.b_ih.as_mut(), l.b_hh.as_mut()) {
+        *bi += &*bh;
+        bh.fill(0.0);
+    }
+}
+
+/// One batch. `targets` has one label per sequence ([`Target::LastStep`]) or one per
+/// time step in `x`'s own `[T, B]` / `[B, T]` order ([`Target::EveryStep`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    pub x: ArrayView3<'a, f32>,
+    pub targets: &'a [usize],
+    pub seq_lens: Option<&'a [usize]>,
+}
+
+/// Loss and accuracy of a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Mean cross-entropy over counted rows.
+    pub loss: f32,
+    /// Rows whose argmax is the label.
+    pub correct: f32,
+    /// Rows counted (B, or the valid steps for many-to-many).
+    pub count: f32,
+}
+
+/// A trainable sequence classifier; the GPU and CPU backends implement it.
+pub trait Classifier {
+    /// Forward, backward and one optimizer step; returns the batch's loss only if asked
+    /// (on the GPU that costs a readback).
+    fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>>;
+    /// Loss and accuracy without updating anything.
+    fn evaluate(&self, batch: &Batch) -> Result<StepStats>;
+    /// Logits `[B, C]` (last step) or `[rows, C]` with rows in time-major order (every step).
+    fn logits(&self, x: ArrayView3<f32>, seq_lens: Option<&[usize]>) -> Result<Array2<f32>>;
+    /// Changes the learning rate from the next step on (schedules).
+    fn set_lr(&mut self, lr: f32);
+    /// The current parameters (a readback on the GPU).
+    fn params(&self) -> Result<ClassifierParams>;
+    /// "GPU (adapter)" or "CPU".
+    fn device_name(&self) -> String;
+}
+
+/// Per-row labels and weights in time-major row order, checked against the batch.
+/// Rows past a sequence's length get weight 0 (many-to-many).
+pub(crate) fn rows_and_weights(
+    cfg: &crate::config::LstmConfig,
+    target: Target,
+    x_dim: (usize, usize, usize),
+    targets: &[usize],
+    seq_lens: Option<&[usize]>,
+    classes: usize,
+) -> Result<(Vec<u32>, Vec<f32>)> {
+    let (d0, d1, _) = x_dim;
+    let (t, b) = if cfg.batch_first { (d1, d0) } else { (d0, d1) };
+    let want = match target {
+        Target::LastStep => b,
+        Target::EveryStep => t * b,
+    };
+    if targets.len() != want {
+        return Err(LstmError::shape(
+            "targets",
+            format!("{want} labels ({target:?})"),
+            targets.len().to_string(),
+        ));
+    }
+    if let Some((i, &c)) = targets.iter().enumerate().find(|(_, &c)| c >= classes) {
+        return Err(LstmError::value(
+            format!("targets[{i}]"),
+            format!("label {c} is not below the {classes} classes"),
+        ));
+    }
+    match target {
+        Target::LastStep => Ok((targets.iter().map(|&c| c as u32).collect(), vec![1.0; b])),
+        Target::EveryStep => {
+            let mut labels = Vec::with_capacity(want);
+            let mut weights = Vec::with_capacity(want);
+            for ti in 0..t {
+                for bi in 0..b {
+                    let k = if cfg.batch_first {
+                        bi * t + ti
+                    } else {
+                        ti * b + bi
+                    };
+                    labels.push(targets[k] as u32);
+                    let live = seq_lens.is_none_or(|l| bi < l.len() && ti < l[bi]);
+                    weights.push(if live { 1.0 } else { 0.0 });
+                }
+            }
+            Ok((labels, weights))
+        }
+    }
+}
