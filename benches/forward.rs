@@ -13,21 +13,22 @@ use lstm_wgpu::{cpu, ForwardOptions, GpuContext, GpuLstm, LstmWeights};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 
-fn shapes() -> Vec<Shape> {
+/// The shapes `LSTM_BENCH_SHAPES` names; an unknown name is an error (not a panic).
+fn shapes() -> Result<Vec<Shape>, String> {
     match std::env::var("LSTM_BENCH_SHAPES") {
-        Ok(v) if v == "standard" => standard_shapes(),
+        Ok(v) if v == "standard" => Ok(standard_shapes()),
         Ok(v) if !v.is_empty() => {
             let all = all_shapes();
             v.split(',')
                 .map(|n| {
                     all.iter()
                         .find(|s| s.name.eq_ignore_ascii_case(n.trim()))
-                        .unwrap_or_else(|| panic!("LSTM_BENCH_SHAPES: unknown shape {n:?}"))
-                        .clone()
+                        .cloned()
+                        .ok_or_else(|| format!("LSTM_BENCH_SHAPES: unknown shape {n:?}"))
                 })
                 .collect()
         }
-        _ => quick_shapes(),
+        _ => Ok(quick_shapes()),
     }
 }
 
@@ -47,25 +48,45 @@ fn forward(c: &mut Criterion) {
             None
         }
     };
+    let shapes = shapes().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
     let mut group = c.benchmark_group("forward");
     group.sample_size(10);
     group.warm_up_time(std::time::Duration::from_secs(1));
     group.measurement_time(std::time::Duration::from_secs(3));
-    for s in shapes() {
-        let w = LstmWeights::init(&s.config(), 0).expect("valid shape");
-        let x = input(&s);
+    for s in shapes {
         let id = format!("{} {}", s.name, s.describe());
+        let w = match LstmWeights::init(&s.config(), 0) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("{id}: skipped ({e})");
+                continue;
+            }
+        };
+        let x = input(&s);
+        let opts = ForwardOptions::default;
+        if let Err(e) = cpu::forward(&w, x.view(), opts()) {
+            eprintln!("{id}: skipped ({e})");
+            continue;
+        }
         group.bench_function(BenchmarkId::new("cpu", &id), |b| {
-            b.iter(|| cpu::forward(&w, x.view(), ForwardOptions::default()).expect("forward"))
+            b.iter(|| cpu::forward(&w, x.view(), opts()))
         });
-        if let Some(ctx) = &ctx {
-            let gpu = GpuLstm::new(Arc::clone(ctx), &w).expect("upload");
-            group.bench_function(BenchmarkId::new("gpu", &id), |b| {
-                b.iter(|| {
-                    gpu.forward(x.view(), ForwardOptions::default())
-                        .expect("forward")
-                })
-            });
+        let Some(ctx) = &ctx else { continue };
+        // A shape the device cannot hold (binding or workgroup limits) is skipped.
+        let gpu = GpuLstm::new(Arc::clone(ctx), &w).and_then(|g| {
+            g.forward(x.view(), opts())?;
+            Ok(g)
+        });
+        match gpu {
+            Ok(gpu) => {
+                group.bench_function(BenchmarkId::new("gpu", &id), |b| {
+                    b.iter(|| gpu.forward(x.view(), opts()))
+                });
+            }
+            Err(e) => eprintln!("{id}: GPU skipped ({e})"),
         }
     }
     group.finish();

@@ -4,6 +4,7 @@ use crate::error::{LstmError, Result};
 
 /// Which connections from the cell state feed the gates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Peephole {
     /// No peepholes: PyTorch, cuDNN, Keras.
     #[default]
@@ -97,7 +98,9 @@ impl LstmConfig {
         }
     }
 
-    /// Checks that the sizes make sense.
+    /// Checks that the sizes make sense: none is zero, every weight matrix stays well
+    /// inside u32 indexing, and the parameter count of the whole stack fits in memory's
+    /// address range (so no size computed from the config can overflow).
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [
             ("input_size", self.input_size),
@@ -111,16 +114,43 @@ impl LstmConfig {
             }
         }
         // Sizes are indices into u32-addressed GPU buffers: keep 4H·max(I,2H) well inside u32.
-        let widest = self.input_size.max(2 * self.hidden_size);
-        if (4 * self.hidden_size)
-            .checked_mul(widest)
-            .is_none_or(|n| n > u32::MAX as usize)
-        {
+        let widest = self
+            .hidden_size
+            .checked_mul(2)
+            .map(|h2| h2.max(self.input_size));
+        let largest = self
+            .hidden_size
+            .checked_mul(4)
+            .zip(widest)
+            .and_then(|(rows, cols)| rows.checked_mul(cols));
+        if largest.is_none_or(|n| n > u32::MAX as usize) {
             return Err(LstmError::Config(format!(
                 "input_size {} / hidden_size {} too large: a weight matrix would exceed 2^32 elements",
                 self.input_size, self.hidden_size
             )));
         }
+        if self.parameter_floats() > isize::MAX as u128 / 4 {
+            return Err(LstmError::Config(format!(
+                "num_layers {} too large: the parameters would not fit in memory",
+                self.num_layers
+            )));
+        }
         Ok(())
+    }
+
+    /// Floats in all weight tensors of the stack, in u128 so that it cannot overflow.
+    fn parameter_floats(&self) -> u128 {
+        let (h, d) = (self.hidden_size as u128, self.num_directions() as u128);
+        let peephole = match self.peephole {
+            Peephole::None => 0,
+            Peephole::Diagonal => 3 * h,
+            Peephole::Full => 4 * h * h,
+        };
+        let bias = if self.bias { 8 * h } else { 0 };
+        // Every layer-direction: W_hh, biases, peepholes; W_ih is I wide in layer 0, D·H above.
+        let per_ld = 4 * h * h + bias + peephole;
+        let first = 4 * h * self.input_size as u128 + per_ld;
+        let upper = 4 * h * d * h + per_ld;
+        d * (first + upper * (self.num_layers as u128 - 1))
     }
 }

@@ -13,6 +13,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod interop;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod sequence;
 pub mod train;

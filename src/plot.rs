@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -90,32 +92,113 @@ fn series(points: &[EpochPoint], f: impl Fn(&EpochPoint) -> f64, scale: f64) -> 
         .collect()
 }
 
-fn draw(path: &Path, title: &str, points: &[EpochPoint]) -> DrawResult {
-    let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let body = root.titled(title, (FAMILY, 24).into_font().color(&BLACK))?;
-    let (left, right) = body.split_horizontally(PLOT_SIZE.0 / 2);
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type Panel<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
 
-    // Epoch axis, shared by both panels: padded so the end markers are not clipped,
-    // ticks only on whole epochs.
-    let (first, last) = (
-        points[0].epoch as f64,
-        points[points.len() - 1].epoch as f64,
-    );
-    let pad = ((last - first) * 0.04).max(0.3);
-    let x_range = (first - pad)..(last + pad);
-    let x_ticks = (points[points.len() - 1].epoch - points[0].epoch)
-        .saturating_add(1)
-        .clamp(2, 10);
-    let epoch_label = |x: &f64| {
+/// The epoch axis, shared by both panels: padded so the end markers are not clipped,
+/// ticks only on whole epochs.
+struct EpochAxis {
+    range: std::ops::Range<f64>,
+    ticks: usize,
+}
+
+impl EpochAxis {
+    /// `points` sorted by epoch, not empty.
+    fn new(points: &[EpochPoint]) -> Self {
+        let (first, last) = (points[0].epoch, points[points.len() - 1].epoch);
+        let pad = ((last as f64 - first as f64) * 0.04).max(0.3);
+        EpochAxis {
+            range: (first as f64 - pad)..(last as f64 + pad),
+            ticks: (last - first).saturating_add(1).clamp(2, 10),
+        }
+    }
+
+    fn label(x: &f64) -> String {
         if (x - x.round()).abs() < 1e-6 {
             format!("{}", x.round())
         } else {
             String::new()
         }
-    };
+    }
+}
 
-    // Left: training loss.
+fn draw(path: &Path, title: &str, points: &[EpochPoint]) -> DrawResult {
+    let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let body = root.titled(title, (FAMILY, 24).into_font().color(&BLACK))?;
+    let (left, right) = body.split_horizontally(PLOT_SIZE.0 / 2);
+    let axis = EpochAxis::new(points);
+    draw_loss(&left, &axis, points)?;
+    draw_accuracy(&right, &axis, points)?;
+    root.present()?;
+    Ok(())
+}
+
+/// A panel's chart with its caption, axes, grid and axis labels.
+fn chart<'a, 'b>(
+    panel: &'a Panel<'b>,
+    caption: &str,
+    axis: &EpochAxis,
+    y_range: std::ops::Range<f64>,
+    y_labels: usize,
+    y_format: &dyn Fn(&f64) -> String,
+    y_desc: &str,
+) -> std::result::Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(panel)
+        .caption(caption, (FAMILY, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(axis.range.clone(), y_range)?;
+    chart
+        .configure_mesh()
+        .x_labels(axis.ticks)
+        .x_label_formatter(&EpochAxis::label)
+        .y_labels(y_labels)
+        .y_label_formatter(y_format)
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .light_line_style(RGBColor(240, 240, 240))
+        .max_light_lines(1)
+        .draw()?;
+    Ok(chart)
+}
+
+/// One series: a line with a marker on each point, and its legend entry.
+fn draw_curve(
+    chart: &mut Chart,
+    data: &[(f64, f64)],
+    colour: RGBColor,
+    label: String,
+) -> DrawResult {
+    chart
+        .draw_series(LineSeries::new(data.to_vec(), colour.stroke_width(2)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    chart.draw_series(
+        data.iter()
+            .map(move |&(x, y)| Circle::new((x, y), 3, colour.filled())),
+    )?;
+    Ok(())
+}
+
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()?;
+    Ok(())
+}
+
+/// Left panel: training loss.
+fn draw_loss(panel: &Panel, axis: &EpochAxis, points: &[EpochPoint]) -> DrawResult {
     let loss = series(points, |p| p.train_loss, 1.0);
     let loss_max = loss.iter().map(|&(_, v)| v).fold(0.0f64, f64::max);
     let loss_min = loss.iter().map(|&(_, v)| v).fold(0.0f64, f64::min);
@@ -124,44 +207,27 @@ fn draw(path: &Path, title: &str, points: &[EpochPoint]) -> DrawResult {
     } else {
         loss_min + 1.0
     };
-    let mut chart = ChartBuilder::on(&left)
-        .caption("Training loss", (FAMILY, 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_range.clone(), loss_min..loss_hi)?;
-    chart
-        .configure_mesh()
-        .x_labels(x_ticks)
-        .x_label_formatter(&epoch_label)
-        .y_labels(8)
-        .y_label_formatter(&|v| format!("{v:.2}"))
-        .x_desc("epoch")
-        .y_desc("cross-entropy loss")
-        .label_style((FAMILY, 13))
-        .axis_desc_style((FAMILY, 14))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .light_line_style(RGBColor(240, 240, 240))
-        .max_light_lines(1)
-        .draw()?;
-    let last_loss = format!("{:.4}", points[points.len() - 1].train_loss);
-    chart
-        .draw_series(LineSeries::new(loss.clone(), TRAIN_COLOUR.stroke_width(2)))?
-        .label(format!("train loss (last {last_loss})"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], TRAIN_COLOUR.stroke_width(2)));
-    chart.draw_series(
-        loss.iter()
-            .map(|&(x, y)| Circle::new((x, y), 3, TRAIN_COLOUR.filled())),
+    let mut chart = chart(
+        panel,
+        "Training loss",
+        axis,
+        loss_min..loss_hi,
+        8,
+        &|v| format!("{v:.2}"),
+        "cross-entropy loss",
     )?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FAMILY, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .draw()?;
+    let last_loss = format!("{:.4}", points[points.len() - 1].train_loss);
+    draw_curve(
+        &mut chart,
+        &loss,
+        TRAIN_COLOUR,
+        format!("train loss (last {last_loss})"),
+    )?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
 
-    // Right: accuracy in percent, zoomed to the range the curves use.
+/// Right panel: accuracy in percent, zoomed to the range the curves use.
+fn draw_accuracy(panel: &Panel, axis: &EpochAxis, points: &[EpochPoint]) -> DrawResult {
     let train = series(points, |p| p.train_acc, 100.0);
     let test = series(points, |p| p.test_acc, 100.0);
     let acc_min = train
@@ -171,26 +237,15 @@ fn draw(path: &Path, title: &str, points: &[EpochPoint]) -> DrawResult {
         .fold(100.0f64, f64::min);
     let acc_lo = (((acc_min - 1.0) / 5.0).floor() * 5.0).clamp(0.0, 95.0);
     let acc_hi = 100.0 + (100.0 - acc_lo) * 0.04;
-    let mut chart = ChartBuilder::on(&right)
-        .caption("Accuracy", (FAMILY, 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(x_range, acc_lo..acc_hi)?;
-    chart
-        .configure_mesh()
-        .x_labels(x_ticks)
-        .x_label_formatter(&epoch_label)
-        .y_labels(10)
-        .y_label_formatter(&|v| format!("{v:.0}%"))
-        .x_desc("epoch")
-        .y_desc("accuracy (%)")
-        .label_style((FAMILY, 13))
-        .axis_desc_style((FAMILY, 14))
-        .bold_line_style(RGBColor(210, 210, 210))
-        .light_line_style(RGBColor(240, 240, 240))
-        .max_light_lines(1)
-        .draw()?;
+    let mut chart = chart(
+        panel,
+        "Accuracy",
+        axis,
+        acc_lo..acc_hi,
+        10,
+        &|v| format!("{v:.0}%"),
+        "accuracy (%)",
+    )?;
     let last_point = points[points.len() - 1];
     for (name, data, last, colour) in [
         ("train", &train, last_point.train_acc, TRAIN_COLOUR),
@@ -201,25 +256,7 @@ fn draw(path: &Path, title: &str, points: &[EpochPoint]) -> DrawResult {
         } else {
             format!("{last}")
         };
-        chart
-            .draw_series(LineSeries::new(data.clone(), colour.stroke_width(2)))?
-            .label(format!("{name} (last {last})"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
-        chart.draw_series(
-            data.iter()
-                .map(move |&(x, y)| Circle::new((x, y), 3, colour.filled())),
-        )?;
+        draw_curve(&mut chart, data, colour, format!("{name} (last {last})"))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .draw()?;
-
-    root.present()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }

@@ -32,13 +32,14 @@ pub struct LayerWeights {
 
 impl LayerWeights {
     /// `b_ih + b_hh`, or zeros without bias: the bias the hoisted input projection adds.
+    /// Always `[4H]` (`w_ih`'s rows); [`LstmWeights::validate`] checks the biases' lengths,
+    /// and a bias of another length adds only the entries it has (never a panic).
     pub fn combined_bias(&self) -> Array1<f32> {
-        let n = self.w_ih.nrows();
-        match (&self.b_ih, &self.b_hh) {
-            (Some(a), Some(b)) => a + b,
-            (Some(a), None) | (None, Some(a)) => a.clone(),
-            (None, None) => Array1::zeros(n),
+        let mut sum = Array1::zeros(self.w_ih.nrows());
+        for b in [&self.b_ih, &self.b_hh].into_iter().flatten() {
+            sum.iter_mut().zip(b).for_each(|(s, v)| *s += v);
         }
+        sum
     }
 }
 
@@ -51,20 +52,25 @@ pub struct LstmWeights {
 
 impl LstmWeights {
     /// PyTorch's initialisation: every parameter from U(-1/√H, 1/√H), seeded.
+    ///
+    /// Sizes too large for this machine's memory are an error, not an abort.
     pub fn init(config: &LstmConfig, seed: u64) -> Result<Self> {
         config.validate()?;
         let h = config.hidden_size;
         let k = 1.0 / (h as f32).sqrt();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut uniform =
-            |shape: (usize, usize)| Array2::from_shape_simple_fn(shape, || rng.random_range(-k..k));
+        let mut uniform = |shape: (usize, usize)| try_array2(shape, || rng.random_range(-k..k));
+        let count = config.num_layers * config.num_directions();
         let mut layers = Vec::new();
+        layers
+            .try_reserve_exact(count)
+            .map_err(|_| too_large(format!("{count} layer-directions")))?;
         for l in 0..config.num_layers {
             for _ in 0..config.num_directions() {
-                let w_ih = uniform((4 * h, config.layer_input_size(l)));
-                let w_hh = uniform((4 * h, h));
+                let w_ih = uniform((4 * h, config.layer_input_size(l)))?;
+                let w_hh = uniform((4 * h, h))?;
                 let (b_ih, b_hh) = if config.bias {
-                    let b = uniform((2, 4 * h));
+                    let b = uniform((2, 4 * h))?;
                     (Some(b.row(0).to_owned()), Some(b.row(1).to_owned()))
                 } else {
                     (None, None)
@@ -72,9 +78,9 @@ impl LstmWeights {
                 let peephole = match config.peephole {
                     Peephole::None => PeepholeWeights::None,
                     Peephole::Diagonal => {
-                        PeepholeWeights::Diagonal(uniform((1, 3 * h)).row(0).to_owned())
+                        PeepholeWeights::Diagonal(uniform((1, 3 * h))?.row(0).to_owned())
                     }
-                    Peephole::Full => PeepholeWeights::Full(uniform((4 * h, h))),
+                    Peephole::Full => PeepholeWeights::Full(uniform((4 * h, h))?),
                 };
                 layers.push(LayerWeights {
                     w_ih,
@@ -227,4 +233,24 @@ fn check1(name: &str, a: &Array1<f32>, want: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// An error for parameters that do not fit in this machine's memory.
+fn too_large(what: String) -> LstmError {
+    LstmError::Config(format!("cannot allocate {what}: not enough memory"))
+}
+
+/// `Array2::from_shape_simple_fn` (same fill order) that reports a failed allocation
+/// as an error instead of aborting the process.
+fn try_array2(shape: (usize, usize), mut f: impl FnMut() -> f32) -> Result<Array2<f32>> {
+    let n = shape
+        .0
+        .checked_mul(shape.1)
+        .ok_or_else(|| too_large(format!("a {}×{} matrix", shape.0, shape.1)))?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| too_large(format!("a {}×{} matrix", shape.0, shape.1)))?;
+    v.extend(std::iter::repeat_with(&mut f).take(n));
+    Array2::from_shape_vec(shape, v)
+        .map_err(|e| LstmError::shape("weight matrix", format!("{shape:?}"), e.to_string()))
 }

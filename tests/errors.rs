@@ -35,95 +35,71 @@ fn zero_sizes_in_config() {
     }
 }
 
+/// One bad forward call: its input, options and a text the error must contain.
+struct BadCall {
+    name: &'static str,
+    x: Array3<f32>,
+    initial: Option<LstmState>,
+    seq_lens: Option<Vec<usize>>,
+    needle: &'static str,
+}
+
+fn bad(name: &'static str, x: Array3<f32>, needle: &'static str) -> BadCall {
+    BadCall {
+        name,
+        x,
+        initial: None,
+        seq_lens: None,
+        needle,
+    }
+}
+
+/// Every shape/value mistake for a 2-layer LSTM(3 → 4) on `[T = 5, B = 2, 3]`.
+fn bad_calls() -> Vec<BadCall> {
+    let good_x = random((5, 2, 3), 2);
+    let state = |shape: (usize, usize, usize)| LstmState {
+        h: random(shape, 3),
+        c: random(shape, 4),
+    };
+    let with_state = |name, shape| BadCall {
+        initial: Some(state(shape)),
+        ..bad(name, good_x.clone(), "[2, 2, 4]")
+    };
+    let with_lens = |name, lens: &[usize], needle| BadCall {
+        seq_lens: Some(lens.to_vec()),
+        ..bad(name, good_x.clone(), needle)
+    };
+    let mut nan_x = good_x.clone();
+    nan_x[[1, 1, 1]] = f32::NAN;
+    vec![
+        bad("input width", random((5, 2, 4), 5), "input_size 3"),
+        bad("zero T", Array3::zeros((0, 2, 3)), "T ≥ 1"),
+        bad("zero B", Array3::zeros((5, 0, 3)), "B ≥ 1"),
+        with_state("h0 batch", (2, 3, 4)),  // batch 3, not 2
+        with_state("h0 layers", (1, 2, 4)), // 1 layer, not 2
+        with_lens("len 0", &[0, 5], "outside 1..=5"),
+        with_lens("len > T", &[5, 6], "outside 1..=5"),
+        with_lens("len count", &[5], "one per batch element"),
+        bad("NaN input", nan_x, "NaN"),
+    ]
+}
+
 /// Every shape/value mistake, checked on the CPU path and (when there is one) the GPU path.
 #[test]
 fn bad_inputs_on_both_paths() {
     let cfg = LstmConfig::new(3, 4).layers(2);
     let w = LstmWeights::init(&cfg, 1).unwrap();
     let gpu = shared_context().map(|ctx| GpuLstm::new(ctx, &w).unwrap());
-    let good_x = random((5, 2, 3), 2);
-    let bad_state = LstmState {
-        h: random((2, 3, 4), 3),
-        c: random((2, 3, 4), 4),
-    }; // batch 3, not 2
-    let few_layers = LstmState {
-        h: random((1, 2, 4), 3),
-        c: random((1, 2, 4), 4),
-    }; // 1 layer, not 2
-    let mut nan_x = good_x.clone();
-    nan_x[[1, 1, 1]] = f32::NAN;
-    let cases: Vec<(&str, Array3<f32>, ForwardOptions, &str)> = vec![
-        (
-            "input width",
-            random((5, 2, 4), 5),
-            ForwardOptions::default(),
-            "input_size 3",
-        ),
-        (
-            "zero T",
-            Array3::zeros((0, 2, 3)),
-            ForwardOptions::default(),
-            "T ≥ 1",
-        ),
-        (
-            "zero B",
-            Array3::zeros((5, 0, 3)),
-            ForwardOptions::default(),
-            "B ≥ 1",
-        ),
-        (
-            "h0 batch",
-            good_x.clone(),
-            ForwardOptions {
-                initial: Some(&bad_state),
-                seq_lens: None,
-            },
-            "[2, 2, 4]",
-        ),
-        (
-            "h0 layers",
-            good_x.clone(),
-            ForwardOptions {
-                initial: Some(&few_layers),
-                seq_lens: None,
-            },
-            "[2, 2, 4]",
-        ),
-        (
-            "len 0",
-            good_x.clone(),
-            ForwardOptions {
-                initial: None,
-                seq_lens: Some(&[0, 5]),
-            },
-            "outside 1..=5",
-        ),
-        (
-            "len > T",
-            good_x.clone(),
-            ForwardOptions {
-                initial: None,
-                seq_lens: Some(&[5, 6]),
-            },
-            "outside 1..=5",
-        ),
-        (
-            "len count",
-            good_x.clone(),
-            ForwardOptions {
-                initial: None,
-                seq_lens: Some(&[5]),
-            },
-            "one per batch element",
-        ),
-        ("NaN input", nan_x, ForwardOptions::default(), "NaN"),
-    ];
-    for (name, x, opts, needle) in cases {
-        let (_, s) = msg(cpu::forward(&w, x.view(), opts));
-        assert!(s.contains(needle), "cpu {name}: {s}");
+    for c in bad_calls() {
+        let opts = ForwardOptions {
+            initial: c.initial.as_ref(),
+            seq_lens: c.seq_lens.as_deref(),
+        };
+        let (_, s) = msg(cpu::forward(&w, c.x.view(), opts));
+        assert!(s.contains(c.needle), "cpu {}: {s}", c.name);
         if let Some(g) = &gpu {
-            let (_, s) = msg(g.forward(x.view(), opts));
-            assert!(s.contains(needle), "gpu {name}: {s}");
+            let (_, s) = msg(g.forward(c.x.view(), opts));
+            assert!(s.contains(c.needle), "gpu {}: {s}", c.name);
         }
     }
 }
@@ -216,7 +192,8 @@ fn corrupt_and_truncated_weight_files() {
         &LstmWeights::init(&LstmConfig::new(3, 4), 0).unwrap(),
         "",
         &mut map,
-    );
+    )
+    .unwrap();
     let bytes = map.to_safetensors_bytes().unwrap();
     for cut in [0, 4, 8, 20, bytes.len() / 2, bytes.len() - 1] {
         let (e, _) = msg(TensorMap::from_safetensors_bytes(&bytes[..cut]));

@@ -1,12 +1,18 @@
-//! The IDX reader: the bundled MNIST subset, plain vs gzip, and every kind of broken
-//! file giving a clear `LstmError` instead of a panic or a huge allocation.
+//! The IDX reader on valid files: the bundled MNIST subset, plain vs gzip, any rank,
+//! and the MNIST-level checks on top of it (image size, counts, labels). Broken files
+//! are in tests/idx_errors.rs. Nearly everything here reads gzip, so the file needs
+//! the `gzip` feature (on by default).
+#![cfg(feature = "gzip")]
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+mod idx_common;
 
-use flate2::{read::GzDecoder, write::GzEncoder, Compression, GzBuilder};
+use std::io::Write;
+use std::path::PathBuf;
+
+use flate2::{Compression, GzBuilder};
+use idx_common::*;
 use lstm_wgpu::data::{
-    bundled_mnist_dir, load_bundled_mnist, load_mnist, read_idx_u8, IdxU8, Mnist, BUNDLED_TRAIN_LEN,
+    load_bundled_mnist, load_mnist, read_idx_u8, IdxU8, Mnist, BUNDLED_TRAIN_LEN,
 };
 use lstm_wgpu::LstmError;
 use sha2::{Digest, Sha256};
@@ -17,76 +23,6 @@ const README_IMAGES_SHA256: &str =
     "e1b429c710e3e94f8dbe444aa3c4facedada6939cd0dacb0c829a02c3839e984";
 const README_LABELS_SHA256: &str =
     "9b91cbf8c6e4a6e1c4d9d91f61f77a2966de518e596bb38709e832979521b716";
-
-fn bundled(name: &str) -> PathBuf {
-    bundled_mnist_dir().join(name)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("idx-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn write_plain(name: &str, bytes: &[u8]) -> PathBuf {
-    let path = tmp(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn write_gz(name: &str, bytes: &[u8]) -> PathBuf {
-    write_plain(name, &gzip(bytes))
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
-    out
-}
-
-/// An IDX file: magic `00 00 dtype ndim`, big-endian dims, data.
-fn idx(dtype: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, dtype, dims.len() as u8];
-    for d in dims {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
-/// The Format error's message for reading `bytes` both as a plain file and gzipped.
-fn format_errors(name: &str, bytes: &[u8]) -> [String; 2] {
-    let plain = write_plain(&format!("{name}.idx"), bytes);
-    let gz = write_gz(&format!("{name}.idx.gz"), bytes);
-    [plain, gz].map(|path| format_error(read_idx_u8(&path), &path))
-}
-
-fn format_error<T: std::fmt::Debug>(r: Result<T, LstmError>, path: &Path) -> String {
-    match r {
-        Ok(v) => panic!("{}: expected an error, got {v:?}", path.display()),
-        Err(e @ LstmError::Format { .. }) => {
-            let s = e.to_string();
-            assert!(
-                s.contains(&path.display().to_string()) || s.contains("MNIST"),
-                "message should name the file: {s}"
-            );
-            s
-        }
-        Err(e) => panic!("{}: expected a Format error, got {e:?}", path.display()),
-    }
-}
-
-fn assert_contains(msg: &str, parts: &[&str]) {
-    for p in parts {
-        assert!(msg.contains(p), "{msg:?} should contain {p:?}");
-    }
-}
 
 #[test]
 fn bundled_files_match_readme_sha256() {
@@ -214,135 +150,6 @@ fn any_rank_and_empty_data() {
 
     let path = write_plain("empty-set.idx", &idx(0x08, &[0, 28, 28], &[]));
     assert_eq!(read_idx_u8(&path).unwrap().dims, [0, 28, 28]);
-}
-
-#[test]
-fn missing_file_is_an_io_error_naming_the_path() {
-    let path = tmp("does-not-exist.idx");
-    let e = read_idx_u8(&path).unwrap_err();
-    assert!(matches!(e, LstmError::Io { .. }), "{e:?}");
-    assert!(e.to_string().contains("does-not-exist.idx"), "{e}");
-}
-
-#[test]
-fn wrong_magic() {
-    for msg in format_errors("wrong-magic", &[0x12, 0x34, 0x08, 0x03, 0, 0, 0, 1, 7]) {
-        assert_contains(&msg, &["not an IDX file", "12 34 08 03"]);
-    }
-}
-
-#[test]
-fn unsupported_and_unknown_dtypes() {
-    let f32_file = idx(0x0D, &[2], &[0; 8]);
-    for msg in format_errors("dtype-f32", &f32_file) {
-        assert_contains(&msg, &["unsupported", "0x0d", "f32", "u8"]);
-    }
-    for msg in format_errors("dtype-unknown", &idx(0x42, &[1], &[0])) {
-        assert_contains(&msg, &["unknown IDX element type 0x42"]);
-    }
-    for msg in format_errors("zero-dims", &idx(0x08, &[], &[])) {
-        assert_contains(&msg, &["0 dimensions"]);
-    }
-}
-
-#[test]
-fn truncated_headers() {
-    for (name, bytes) in [("empty", &[][..]), ("two-bytes", &[0, 0][..])] {
-        for msg in format_errors(name, bytes) {
-            assert_contains(&msg, &["truncated", "4-byte IDX magic"]);
-        }
-    }
-    // Three dimensions announced, two given.
-    let mut short = idx(0x08, &[10, 28], &[]);
-    short[3] = 3;
-    for msg in format_errors("short-dims", &short) {
-        assert_contains(
-            &msg,
-            &["truncated header", "3 dimensions need 12 bytes", "only 8"],
-        );
-    }
-}
-
-#[test]
-fn dims_that_overflow() {
-    for msg in format_errors("overflow", &idx(0x08, &[u32::MAX; 3], &[1, 2, 3])) {
-        assert_contains(&msg, &["overflow", "4294967295"]);
-    }
-}
-
-/// A header that claims far more data than the file holds is caught before anything of
-/// that size is allocated (this would abort the test process otherwise).
-#[test]
-fn huge_claims_allocate_nothing() {
-    for dims in [&[u32::MAX, u32::MAX][..], &[60_000, 28, 28][..]] {
-        for msg in format_errors("huge-claim", &idx(0x08, dims, &[1, 2, 3, 4])) {
-            assert_contains(&msg, &["truncated", "bytes missing", "has 4"]);
-        }
-    }
-}
-
-#[test]
-fn truncated_and_trailing_data() {
-    let data: Vec<u8> = (0..2 * 28 * 28).map(|i| i as u8).collect();
-    let full = idx(0x08, &[2, 28, 28], &data);
-    for msg in format_errors("truncated-data", &full[..full.len() - 5]) {
-        assert_contains(
-            &msg,
-            &[
-                "truncated: 5 bytes missing",
-                "[2, 28, 28]",
-                "need 1568",
-                "has 1563",
-            ],
-        );
-    }
-    let mut long = full.clone();
-    long.extend_from_slice(&[9; 3]);
-    for msg in format_errors("trailing-data", &long) {
-        assert_contains(&msg, &["3 trailing bytes", "need 1568", "has 1571"]);
-    }
-}
-
-#[test]
-fn corrupt_gzip_streams() {
-    let labels_gz = std::fs::read(bundled("labels-idx1-ubyte.gz")).unwrap();
-
-    // Cut short: a download that stopped early.
-    let path = write_plain("cut.gz", &labels_gz[..labels_gz.len() / 2]);
-    let msg = format_error(read_idx_u8(&path), &path);
-    assert_contains(&msg, &["gzip stream is corrupt or truncated"]);
-
-    // Only the 8-byte trailer (CRC32 + length) missing: all data there, still caught.
-    let path = write_plain("no-trailer.gz", &labels_gz[..labels_gz.len() - 8]);
-    let msg = format_error(read_idx_u8(&path), &path);
-    assert_contains(&msg, &["gzip stream is corrupt or truncated"]);
-
-    // Damaged CRC.
-    let mut bad_crc = labels_gz.clone();
-    let n = bad_crc.len();
-    bad_crc[n - 8] ^= 0xff;
-    let path = write_plain("bad-crc.gz", &bad_crc);
-    let msg = format_error(read_idx_u8(&path), &path);
-    assert_contains(&msg, &["gzip stream is corrupt or truncated"]);
-
-    // Damaged compressed data: flip bytes in the middle until the reader notices
-    // (every single flip must give an error, never wrong data or a panic).
-    for offset in [40, labels_gz.len() / 3, labels_gz.len() / 2] {
-        let mut bad = labels_gz.clone();
-        bad[offset] ^= 0x55;
-        let path = write_plain(&format!("flipped-{offset}.gz"), &bad);
-        let msg = format_error(read_idx_u8(&path), &path);
-        assert!(
-            msg.contains("gzip stream is corrupt") || msg.contains("bytes missing"),
-            "{msg}"
-        );
-    }
-
-    // Junk after the gzip member.
-    let mut junk = labels_gz.clone();
-    junk.extend_from_slice(b"junk after the stream");
-    let path = write_plain("junk-after.gz", &junk);
-    format_error(read_idx_u8(&path), &path);
 }
 
 fn mnist_files(name: &str, image_dims: &[u32], labels: &[u8]) -> (PathBuf, PathBuf) {

@@ -1,38 +1,16 @@
-//! Bad weight files, bad .npy files and bad `forward` arguments give clear errors.
+//! Bad weight tensors give clear errors: missing, misshaped or inconsistent tensors
+//! of each framework, sizes that would overflow, and format detection that finds
+//! none or too many. Bad `.npy` files are in tests/npy_errors.rs, bad `forward`
+//! arguments in tests/forward_errors.rs.
 
 mod common;
+mod interop_common;
 
-use std::error::Error;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::*;
+use interop_common::*;
 use lstm_wgpu::interop::format::{self, Format};
-use lstm_wgpu::interop::{keras, npy, onnx, tensors::TensorMap};
+use lstm_wgpu::interop::{keras, onnx, tensors::TensorMap, torch};
 use lstm_wgpu::LstmError;
 use ndarray::{ArrayD, IxDyn};
-
-fn err<T>(r: Result<T, LstmError>) -> (LstmError, String) {
-    match r {
-        Ok(_) => panic!("expected an error"),
-        Err(e) => {
-            let s = e.to_string();
-            (e, s)
-        }
-    }
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lstm-wgpu-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn tensor(shape: &[usize], seed: u64) -> ArrayD<f32> {
-    random(IxDyn(shape), seed)
-}
 
 /// ONNX tensors of a bidirectional peephole LSTM with I = 3, H = 4.
 fn onnx_map() -> TensorMap {
@@ -150,270 +128,46 @@ fn format_detection() {
     assert!(s.contains("tensor R") && s.contains("missing"), "{s}");
 }
 
-/// A .npy file written by hand: magic, version 1.0, header padded to 64 bytes, data.
-fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
+/// A zero-length tensor may claim any other dimension, so a file can claim an H
+/// whose 4·H overflows. Each importer calls that a shape error naming the tensor
+/// (it was an arithmetic overflow: a panic in debug builds, a wrapped size and a
+/// confusing error in release builds). The tensors go through safetensors bytes,
+/// as they would come from a file.
 #[test]
-fn bad_npy_files() {
-    let d = scratch("bad-npy");
-    let floats: Vec<u8> = [1.5f32, -2.0, 0.25, 4.0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    // The hand-made writer is right: a good file reads back.
-    let good = write(&d, "good.npy", &npy_bytes("<f4", "(2, 2)", &floats));
-    assert_eq!(npy::read_f32(&good).unwrap()[[1, 0]], 0.25);
-    // f64 is converted; Fortran order is honoured.
-    let f64s: Vec<u8> = [1.0f64, 2.0, 3.0, 4.0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    let mut fortran = npy_bytes("<f8", "(2, 2)", &f64s);
-    let at = fortran.windows(5).position(|w| w == b"False").unwrap();
-    fortran.splice(at..at + 5, *b"True ");
-    let a = npy::read_f32(&write(&d, "f.npy", &fortran)).unwrap();
-    assert_eq!(a[[0, 1]], 3.0);
-
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "truncated.npy",
-            npy_bytes("<f4", "(2, 2)", &floats[..12]),
-            "missing 4 bytes",
-        ),
-        (
-            "extra.npy",
-            npy_bytes("<f4", "(2, 2)", &[floats.clone(), vec![0; 4]].concat()),
-            "extra bytes",
-        ),
-        (
-            "huge.npy",
-            npy_bytes("<f4", "(1099511627776,)", &floats),
-            "missing",
-        ),
-        (
-            "bad-header.npy",
-            npy_bytes("<f4", "(2, 2", &floats),
-            "header",
-        ),
-    ];
-    for (name, bytes, needle) in cases {
-        let (e, s) = err(npy::read_f32(&write(&d, name, &bytes)));
-        let source = e.source().map(|s| s.to_string()).unwrap_or_default();
-        assert!(
-            matches!(e, LstmError::Npy { .. }) && s.contains(name) && source.contains(needle),
-            "{name}: {s} / {source}"
-        );
-    }
-    let dtype_cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "i16.npy",
-            npy_bytes("<i2", "(2,)", &[1, 0, 2, 0]),
-            "'<i2' is not supported: expected float32 or float64",
-        ),
-        (
-            "i64.npy",
-            npy_bytes("<i8", "(1,)", &[1, 0, 0, 0, 0, 0, 0, 0]),
-            "integer type",
-        ),
-        (
-            "big.npy",
-            npy_bytes(">f4", "(1,)", &[0, 0, 128, 63]),
-            "big-endian",
-        ),
-        (
-            "garbage.npy",
-            b"PK\x03\x04 a zip".to_vec(),
-            "not a .npy file",
-        ),
-        ("empty.npy", Vec::new(), "not a .npy file"),
-    ];
-    for (name, bytes, needle) in dtype_cases {
-        let (e, s) = err(npy::read_f32(&write(&d, name, &bytes)));
-        assert!(
-            matches!(e, LstmError::Format { .. }) && s.contains(needle),
-            "{name}: {s}"
-        );
-    }
-    let (_, s) = err(npy::read_lengths(&good));
-    assert!(s.contains("float type: expected int32 or int64"), "{s}");
-    let neg = write(
-        &d,
-        "neg.npy",
-        &npy_bytes("<i4", "(2,)", &[3, 0, 0, 0, 255, 255, 255, 255]),
-    );
-    let (_, s) = err(npy::read_lengths(&neg));
-    assert!(
-        s.contains("neg.npy[1]") && s.contains("-1 is negative"),
-        "{s}"
-    );
-    let (e, s) = err(npy::read_f32(&d.join("absent.npy")));
-    assert!(
-        matches!(e, LstmError::Io { .. }) && s.contains("absent.npy"),
-        "{s}"
-    );
-
-    // A weight directory with a truncated tensor names that file.
-    let wdir = d.join("weights");
-    std::fs::create_dir(&wdir).unwrap();
-    write(&wdir, "W.npy", &npy_bytes("<f4", "(1, 16, 3)", &floats));
-    let (_, s) = err(format::load(&wdir, None, None));
-    assert!(s.contains("W.npy"), "{s}");
-    let (_, s) = err(format::load(&d.join("empty-dir-absent"), None, None));
-    assert!(s.contains("empty-dir-absent"), "{s}");
-    let (_, s) = err(format::load(&good, None, None));
-    assert!(s.contains("directory of .npy files"), "{s}");
-    std::fs::remove_dir_all(&d).ok();
-}
-
-/// Runs the binary; returns (success, stderr).
-fn lstm_wgpu(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[test]
-fn forward_command_rejects_bad_inputs() {
-    let d = scratch("bad-forward");
-    let fx =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop/onnx_peephole_lens");
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    let weights = s(&fx.join("weights"));
-    let x = s(&fx.join("x.npy"));
-    let out = s(&d.join("out"));
-    let mut nan_h0 = npy::read_f32(&fx.join("h0.npy")).unwrap();
-    nan_h0[[0, 1, 2]] = f32::NAN;
-    let nan_h0_path = d.join("nan_h0.npy");
-    npy::write(&nan_h0_path, &nan_h0).unwrap();
-    let flat_x = d.join("flat_x.npy");
-    npy::write(&flat_x, &tensor(&[6, 4], 1)).unwrap();
-    let lens4 = d.join("lens4.npy");
-    npy::write(&lens4, &ndarray::arr1(&[1i32, 2, 3, 4])).unwrap();
-    let lens_big = d.join("lens_big.npy");
-    npy::write(&lens_big, &ndarray::arr1(&[1i64, 7, 3])).unwrap();
-    let h0 = s(&fx.join("h0.npy"));
-    let c0 = s(&fx.join("c0.npy"));
-    let base = [
-        "forward",
-        "--device",
-        "cpu",
-        "--weights",
-        &weights,
-        "--out",
-        &out,
-    ];
-    let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--input".into(), s(&d.join("nope.npy"))], "nope.npy"),
-        (
-            vec!["--input".into(), s(&flat_x)],
-            "[T, B, I] or [B, T, I], got [6, 4]",
-        ),
-        (
-            vec![
-                "--input".into(),
-                x.clone(),
-                "--h0".into(),
-                s(&nan_h0_path),
-                "--c0".into(),
-                c0.clone(),
-            ],
-            "NaN",
-        ),
-        (
-            vec!["--input".into(), x.clone(), "--seq-lens".into(), s(&lens4)],
-            "lens4.npy: expected [3] (one length per sequence of the input), got [4]",
-        ),
-        (
-            vec![
-                "--input".into(),
-                x.clone(),
-                "--seq-lens".into(),
-                s(&lens_big),
-            ],
-            "7 is outside 1..=6",
-        ),
-        (
-            vec![
-                "--input".into(),
-                x.clone(),
-                "--h0".into(),
-                x.clone(),
-                "--c0".into(),
-                c0.clone(),
-            ],
-            "initial state h_0",
-        ),
-        (
-            vec!["--input".into(), x.clone(), "--h0".into(), h0.clone()],
-            "--c0",
-        ),
-        (
-            vec!["--input".into(), x.clone(), "--format".into(), "tf".into()],
-            "expected torch, keras or onnx",
-        ),
-        (
-            vec![
-                "--input".into(),
-                x.clone(),
-                "--format".into(),
-                "keras".into(),
-            ],
-            "tensor recurrent_kernel",
-        ),
-    ];
-    for (extra, needle) in cases {
-        let mut args: Vec<&str> = base.to_vec();
-        args.extend(extra.iter().map(String::as_str));
-        let (ok, stderr) = lstm_wgpu(&args);
-        assert!(!ok && stderr.contains(needle), "{extra:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{extra:?}: {stderr}");
-    }
-    // A Keras [B, H] state is only accepted for one unidirectional layer.
-    let bi = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/interop/onnx_bidir_peephole_lens");
-    let bh = d.join("bh.npy");
-    npy::write(&bh, &tensor(&[3, 4], 2)).unwrap();
-    let (ok, stderr) = lstm_wgpu(&[
-        "forward",
-        "--device",
-        "cpu",
-        "--weights",
-        &s(&bi.join("weights")),
-        "--input",
-        &s(&bi.join("x.npy")),
-        "--h0",
-        &s(&bh),
-        "--c0",
-        &s(&bh),
-        "--out",
-        &out,
+fn claimed_sizes_that_overflow() {
+    let huge = 1usize << 62; // 4 · 2^62 overflows a 64-bit usize
+    let through_file = |tensors: &[(&str, Vec<usize>)]| {
+        let mut m = TensorMap::default();
+        for (n, s) in tensors {
+            m.tensors.insert(n.to_string(), ArrayD::zeros(IxDyn(s)));
+        }
+        TensorMap::from_safetensors_bytes(&m.to_safetensors_bytes().unwrap()).unwrap()
+    };
+    let torch_map = through_file(&[
+        ("weight_ih_l0", vec![0, 3]),
+        ("weight_hh_l0", vec![0, huge]),
     ]);
-    assert!(
-        !ok && stderr.contains("expected [L·D, B, H], got [3, 4]"),
-        "{stderr}"
-    );
-    assert!(!d.join("out").exists(), "no outputs are written on error");
-    std::fs::remove_dir_all(&d).ok();
+    let keras_map = through_file(&[
+        ("kernel", vec![3, 0]),
+        ("recurrent_kernel", vec![huge, 0]),
+        ("bias", vec![0]),
+    ]);
+    let onnx_map = through_file(&[("W", vec![1, 0, 3]), ("R", vec![1, 0, huge])]);
+    let results = [
+        ("torch", torch::from_tensors(&torch_map, ""), "weight_hh_l0"),
+        (
+            "keras",
+            keras::from_tensors(&keras_map, ""),
+            "recurrent_kernel",
+        ),
+        ("onnx", onnx::from_tensors(&onnx_map, ""), "tensor R"),
+    ];
+    for (what, r, needle) in results {
+        let (e, s) = err(r);
+        assert!(
+            matches!(e, LstmError::Shape { .. }) && s.contains(needle),
+            "{what}: {e:?}"
+        );
+        assert!(s.contains(&huge.to_string()), "{what}: {s}");
+    }
 }

@@ -1,4 +1,5 @@
 //! The training-curve PNG: right size, really drawn, clear errors.
+#![cfg(feature = "plot")]
 
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use common::*;
 use lstm_wgpu::interop::{tensors::TensorMap, torch};
-use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmState};
+use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmState};
 use ndarray::{Array3, Ix3};
 
 const CASES: [&str; 7] = [
@@ -44,6 +44,27 @@ impl Fixture {
     }
 }
 
+/// The inferred config agrees with what PyTorch was constructed with.
+fn assert_config_matches(case: &str, c: &LstmConfig, f: &Fixture) {
+    assert_eq!(c.input_size.to_string(), f.meta("input_size"), "{case}");
+    assert_eq!(c.hidden_size.to_string(), f.meta("hidden_size"), "{case}");
+    assert_eq!(c.num_layers.to_string(), f.meta("num_layers"), "{case}");
+    assert_eq!(
+        c.bidirectional.to_string(),
+        f.meta("bidirectional"),
+        "{case}"
+    );
+    assert_eq!(c.bias.to_string(), f.meta("bias"), "{case}");
+}
+
+/// `y`, `h_n` and `c_n` of `out` against PyTorch's, each under `{what} y` etc.
+fn assert_outputs_match(what: &str, out: &LstmOutput, f: &Fixture, atol: f32, rtol: f32) {
+    for (name, got) in [("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)] {
+        let want = f.arr3(name).unwrap();
+        assert_close(&format!("{what} {name}"), got, &want, atol, rtol);
+    }
+}
+
 #[test]
 fn cpu_and_gpu_match_pytorch() {
     let ctx = shared_context();
@@ -51,28 +72,7 @@ fn cpu_and_gpu_match_pytorch() {
         let f = Fixture::load(case);
         let mut w = torch::from_tensors(&f.map, "").unwrap();
         w.config.batch_first = f.meta("batch_first") == "true";
-        // The inferred config agrees with what PyTorch was constructed with.
-        assert_eq!(
-            w.config.input_size.to_string(),
-            f.meta("input_size"),
-            "{case}"
-        );
-        assert_eq!(
-            w.config.hidden_size.to_string(),
-            f.meta("hidden_size"),
-            "{case}"
-        );
-        assert_eq!(
-            w.config.num_layers.to_string(),
-            f.meta("num_layers"),
-            "{case}"
-        );
-        assert_eq!(
-            w.config.bidirectional.to_string(),
-            f.meta("bidirectional"),
-            "{case}"
-        );
-        assert_eq!(w.config.bias.to_string(), f.meta("bias"), "{case}");
+        assert_config_matches(case, &w.config, &f);
 
         let x = f.arr3("x").unwrap();
         let init = f.arr3("h0").map(|h| LstmState {
@@ -88,55 +88,16 @@ fn cpu_and_gpu_match_pytorch() {
             initial: init.as_ref(),
             seq_lens: lens.as_deref(),
         };
-        let (y, h_n, c_n) = (
-            f.arr3("y").unwrap(),
-            f.arr3("h_n").unwrap(),
-            f.arr3("c_n").unwrap(),
-        );
 
         let out = cpu::forward(&w, x.view(), opts).unwrap();
-        assert_close(
-            &format!("{case}: cpu y"),
-            &out.y,
-            &y,
-            TORCH_ATOL,
-            TORCH_RTOL,
-        );
-        assert_close(
-            &format!("{case}: cpu h_n"),
-            &out.h_n,
-            &h_n,
-            TORCH_ATOL,
-            TORCH_RTOL,
-        );
-        assert_close(
-            &format!("{case}: cpu c_n"),
-            &out.c_n,
-            &c_n,
-            TORCH_ATOL,
-            TORCH_RTOL,
-        );
+        assert_outputs_match(&format!("{case}: cpu"), &out, &f, TORCH_ATOL, TORCH_RTOL);
 
         if let Some(ctx) = &ctx {
             let out = GpuLstm::new(ctx.clone(), &w)
                 .unwrap()
                 .forward(x.view(), opts)
                 .unwrap();
-            assert_close(&format!("{case}: gpu y"), &out.y, &y, GPU_ATOL, GPU_RTOL);
-            assert_close(
-                &format!("{case}: gpu h_n"),
-                &out.h_n,
-                &h_n,
-                GPU_ATOL,
-                GPU_RTOL,
-            );
-            assert_close(
-                &format!("{case}: gpu c_n"),
-                &out.c_n,
-                &c_n,
-                GPU_ATOL,
-                GPU_RTOL,
-            );
+            assert_outputs_match(&format!("{case}: gpu"), &out, &f, GPU_ATOL, GPU_RTOL);
         }
     }
 }

@@ -14,6 +14,28 @@ use lstm_wgpu::{
 };
 use ndarray::{ArrayD, Axis, Ix3};
 
+/// The framework of a weight file, as `--format` spells it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    /// torch.nn.LSTM state dict (weight_ih_l0, …).
+    #[value(alias = "pytorch")]
+    Torch,
+    /// Keras LSTM (kernel, recurrent_kernel, bias).
+    Keras,
+    /// ONNX LSTM operator inputs (W, R, B, P).
+    Onnx,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Torch => Format::Torch,
+            FormatArg::Keras => Format::Keras,
+            FormatArg::Onnx => Format::Onnx,
+        }
+    }
+}
+
 /// Where the weights come from (shared by `forward` and `convert`).
 #[derive(clap::Args, Debug)]
 pub struct WeightsArgs {
@@ -21,9 +43,9 @@ pub struct WeightsArgs {
     /// tensors (weight_ih_l0.npy …; kernel.npy, recurrent_kernel.npy, bias.npy; W.npy, R.npy, B.npy, P.npy).
     #[arg(long)]
     pub weights: PathBuf,
-    /// torch | keras | onnx (default: told by the tensor names).
-    #[arg(long)]
-    pub format: Option<Format>,
+    /// The framework (default: told by the tensor names).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
     /// Name prefix of the LSTM's tensors inside a larger model, e.g. "lstm." (default: found from the names).
     #[arg(long)]
     pub prefix: Option<String>,
@@ -31,7 +53,11 @@ pub struct WeightsArgs {
 
 impl WeightsArgs {
     fn load(&self) -> Result<LstmWeights> {
-        let (fmt, w) = format::load(&self.weights, self.format, self.prefix.as_deref())?;
+        let (fmt, w) = format::load(
+            &self.weights,
+            self.format.map(Format::from),
+            self.prefix.as_deref(),
+        )?;
         let c = &w.config;
         eprintln!(
             "weights: {} ({fmt}): input {}, hidden {}, layers {}, {}, peephole {:?}",
@@ -75,7 +101,7 @@ pub struct Args {
     /// Input and output y are [B, T, ·] instead of [T, B, ·].
     #[arg(long)]
     pub batch_first: bool,
-    /// gpu | cpu. Without it: the GPU, or the CPU (with a message) when there is no GPU adapter.
+    /// Without it: the GPU, or the CPU (with a message) when there is no GPU adapter.
     #[arg(long, value_enum)]
     pub device: Option<Device>,
     /// Directory for y.npy, h_n.npy and c_n.npy (created if needed).

@@ -232,7 +232,7 @@ fn compare_devices(
     test: &Dataset,
 ) -> Result<()> {
     let idx: Vec<usize> = (0..a.batch.min(test.len())).collect();
-    let (x, _) = test.gather(&idx);
+    let (x, _) = test.gather(&idx)?;
     let other = if model.device_name().starts_with("GPU") {
         Device::Cpu
     } else {

@@ -8,10 +8,11 @@
 //! gradients come afterwards from products over all steps at once:
 //! `dW_ih = dZᵀ·X`, `dW_hh = dZᵀ·H_prev`, `db = Σ dZ`, `dX = dZ·W_ih`.
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 
 use super::forward::{forward_impl, ForwardCache, StepCache};
 use super::gemm::PackedWeights;
+use super::lstm_param_grads::weight_grads;
 use crate::error::{LstmError, Result};
 use crate::sequence::{from_time_major, to_time_major, ForwardOptions, LstmOutput};
 use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
@@ -208,6 +209,7 @@ pub struct Upstream<'a> {
 
 /// BPTT through the whole stack, from a [`forward_train`] cache.
 pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Result<Gradients> {
+    weights.validate()?;
     let cfg = &weights.config;
     let (h, dirs) = (cfg.hidden_size, cfg.num_directions());
     let (t_len, b) = check_cache(weights, cache)?;
@@ -252,7 +254,7 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
             );
             dh0.index_axis_mut(Axis(0), ld).assign(&dh);
             dc0.index_axis_mut(Axis(0), ld).assign(&dc);
-            grads[ld] = Some(weight_grads(cfg.bias, w, &cache.steps[ld], &dz, x_flat));
+            grads[ld] = Some(weight_grads(cfg.bias, w, &cache.steps[ld], &dz, x_flat)?);
             dx_l += &dz.dot(&w.w_ih);
         }
         dy = dx_l
@@ -389,74 +391,4 @@ fn backward_direction(
         .into_shape_with_order((t_len * b, 4 * h))
         .expect("contiguous");
     (dz, dh, dc)
-}
-
-/// The weight gradients of one layer-direction from all its steps' `dZ` at once.
-fn weight_grads(
-    bias: bool,
-    w: &LayerWeights,
-    sc: &StepCache,
-    dz: &Array2<f32>,
-    x_flat: ArrayView2<f32>,
-) -> LayerWeights {
-    let (rows, h) = (dz.nrows(), dz.ncols() / 4);
-    let flat = |a: &Array3<f32>| {
-        a.view()
-            .into_shape_with_order((rows, h))
-            .expect("contiguous")
-            .to_owned()
-    };
-    let (h_prev, c_prev) = (flat(&sc.h_prev), flat(&sc.c_prev));
-    let gates = sc
-        .gates
-        .view()
-        .into_shape_with_order((rows, 4 * h))
-        .expect("contiguous");
-    let diagonal = matches!(w.peephole, PeepholeWeights::Diagonal(_));
-    let (db, dp) = lstm_param_grads(dz.view(), gates, c_prev.view(), diagonal);
-    let peephole = match (&w.peephole, dp) {
-        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(dz.t().dot(&c_prev)),
-        (PeepholeWeights::Diagonal(_), Some(p)) => PeepholeWeights::Diagonal(p),
-        _ => PeepholeWeights::None,
-    };
-    let (b_ih, b_hh) = if bias {
-        (Some(db.clone()), Some(db))
-    } else {
-        (None, None)
-    };
-    LayerWeights {
-        w_ih: dz.t().dot(&x_flat),
-        w_hh: dz.t().dot(&h_prev),
-        b_ih,
-        b_hh,
-        peephole,
-    }
-}
-
-/// Twin of `shaders/lstm_param_grads.wgsl`: the parameter gradients that are sums over
-/// all rows, not products. `dz`, `gates` `[R, 4H]` (i, f, g, o blocks), `c_prev` `[R, H]`.
-/// Returns `db = Σ dz` `[4H]` and, when `diagonal`, the peephole gradients `[3H]`
-/// (`Σ dz_i⊙c_{t-1}`, `Σ dz_f⊙c_{t-1}`, `Σ dz_o⊙c_t` with `c_t = f⊙c_{t-1} + i⊙g`).
-pub fn lstm_param_grads(
-    dz: ArrayView2<f32>,
-    gates: ArrayView2<f32>,
-    c_prev: ArrayView2<f32>,
-    diagonal: bool,
-) -> (Array1<f32>, Option<Array1<f32>>) {
-    let h = c_prev.ncols();
-    let db: Array1<f32> = dz.sum_axis(Axis(0));
-    if !diagonal {
-        return (db, None);
-    }
-    let gate = |q: usize| gates.slice(s![.., q * h..(q + 1) * h]).to_owned();
-    let c_new = &gate(1) * &c_prev + &gate(0) * &gate(2);
-    let dzq = |q: usize| dz.slice(s![.., q * h..(q + 1) * h]).to_owned();
-    let mut p = Array1::zeros(3 * h);
-    p.slice_mut(s![..h])
-        .assign(&(&dzq(0) * &c_prev).sum_axis(Axis(0)));
-    p.slice_mut(s![h..2 * h])
-        .assign(&(&dzq(1) * &c_prev).sum_axis(Axis(0)));
-    p.slice_mut(s![2 * h..])
-        .assign(&(&dzq(3) * &c_new).sum_axis(Axis(0)));
-    (db, Some(p))
 }

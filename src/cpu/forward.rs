@@ -169,7 +169,8 @@ impl Direction<'_> {
             .view()
             .into_shape_with_order((t_len * b, i))
             .expect("contiguous");
-        let gx = matmul(rows, self.w.w_ih.t(), Some(self.w.combined_bias().view()));
+        let gx = matmul(rows, self.w.w_ih.t(), Some(self.w.combined_bias().view()))
+            .expect("weights validated by forward_impl");
         let gx = gx
             .into_shape_with_order((t_len, b, 4 * h))
             .expect("contiguous");

@@ -36,16 +36,16 @@ macro_rules! avx2_dispatch {
 pub mod backward;
 pub mod forward;
 mod gemm;
+pub mod lstm_param_grads;
 pub mod optimizer_update;
 pub mod reference;
 mod simd;
 pub mod softmax_xent;
 mod threads;
 
-pub use backward::{
-    backward, forward_train, lstm_param_grads, lstm_step_backward, Gradients, Upstream,
-};
+pub use backward::{backward, forward_train, lstm_step_backward, Gradients, Upstream};
 pub use forward::{forward, ForwardCache, StepCache};
+pub use lstm_param_grads::lstm_param_grads;
 pub use optimizer_update::{optimizer_update, UpdateRule};
 pub use reference::{lstm_step, lstm_step_with_gates, matmul, sigmoid};
 pub use softmax_xent::softmax_xent;

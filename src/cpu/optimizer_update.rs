@@ -2,6 +2,8 @@
 //! after clipping their gradients to a global L2 norm. Its settings ([`UpdateRule`]) are
 //! made from the training settings by `train::TrainConfig::update_rule`.
 
+use crate::error::{LstmError, Result};
+
 /// One optimizer step's settings (the uniform of `optimizer_update.wgsl`).
 #[derive(Clone, Copy, Debug)]
 pub struct UpdateRule {
@@ -25,7 +27,19 @@ pub fn optimizer_update(
     m: &mut [Vec<f32>],
     v: &mut [Vec<f32>],
     rule: &UpdateRule,
-) {
+) -> Result<()> {
+    let lens: Vec<usize> = params.iter().map(|p| p.len()).collect();
+    let same = |other: Vec<usize>| other == lens;
+    if !(same(grads.iter().map(|g| g.len()).collect())
+        && same(m.iter().map(Vec::len).collect())
+        && same(v.iter().map(Vec::len).collect()))
+    {
+        return Err(LstmError::shape(
+            "optimizer_update params / grads / m / v",
+            format!("the same tensor sizes in each: {lens:?}"),
+            "lists of other lengths or sizes",
+        ));
+    }
     let total: f32 = grads
         .iter()
         .map(|g| g.iter().map(|x| x * x).sum::<f32>())
@@ -54,4 +68,5 @@ pub fn optimizer_update(
             }
         }
     }
+    Ok(())
 }

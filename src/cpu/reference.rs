@@ -20,11 +20,24 @@ pub fn matmul(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     bias: Option<ArrayView1<f32>>,
-) -> Array2<f32> {
-    match bias {
+) -> Result<Array2<f32>> {
+    let bias_ok = bias.is_none_or(|v| v.len() == b.ncols());
+    if a.ncols() != b.nrows() || !bias_ok {
+        return Err(LstmError::shape(
+            "matmul operands a [M, K], b [K, N], bias [N]",
+            format!("K = {} in a and b, bias of N = {}", a.ncols(), b.ncols()),
+            format!(
+                "a {:?}, b {:?}, bias {:?}",
+                a.shape(),
+                b.shape(),
+                bias.map(|v| v.len())
+            ),
+        ));
+    }
+    Ok(match bias {
         Some(bias) => a.dot(&b) + bias,
         None => a.dot(&b),
-    }
+    })
 }
 
 /// Twin of `shaders/lstm_step.wgsl`: one time step for a batch.

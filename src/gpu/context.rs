@@ -3,20 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use super::adapter::{describe, pick_adapter, GpuOptions, LimitsRequest};
 use super::kernels::Kernels;
 
 use crate::error::{LstmError, Result};
-
-/// Which adapter to use. `Default` honours `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`
-/// and `WGPU_POWER_PREF` like wgpu's own examples.
-#[derive(Clone, Debug, Default)]
-pub struct GpuOptions {
-    /// Restrict to these backends (`None`: `WGPU_BACKEND` or all).
-    pub backends: Option<wgpu::Backends>,
-    /// Pick the first adapter whose name contains this (case-insensitive);
-    /// `None`: `WGPU_ADAPTER_NAME` or the best by device type.
-    pub adapter_name: Option<String>,
-}
 
 /// How many buffers and bind groups a context has created ([`GpuContext::creation_counts`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,6 +20,7 @@ pub struct GpuContext {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
+    limits_request: LimitsRequest,
     limits: wgpu::Limits,
     /// Largest storage binding the scheduler may use; normally the device's limit,
     /// lowered by tests to exercise multi-chunk runs on small data.
@@ -57,51 +48,12 @@ impl GpuContext {
     }
 
     async fn create(opts: &GpuOptions) -> Result<Self> {
-        // Without an explicit choice, try the native APIs first and fall back to GL only if
-        // they offer nothing (probing GL on a headless box prints EGL noise and is slow).
-        let explicit = opts.backends.or_else(wgpu::Backends::from_env);
-        let tries = match explicit {
-            Some(b) => vec![b],
-            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY],
+        let adapter = pick_adapter(opts).await?;
+        let request = match opts.limits {
+            Some(r) => r,
+            None => LimitsRequest::from_env()?,
         };
-        let mut adapters = Vec::new();
-        let mut backends = wgpu::Backends::empty();
-        for b in tries {
-            backends |= b;
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-            desc.backends = b;
-            adapters = wgpu::Instance::new(desc).enumerate_adapters(b).await;
-            if !adapters.is_empty() {
-                break;
-            }
-        }
-        let wanted = opts
-            .adapter_name
-            .clone()
-            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
-        let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
-        let adapter = match &wanted {
-            Some(name) => {
-                let needle = name.to_lowercase();
-                adapters
-                    .into_iter()
-                    .find(|a| a.get_info().name.to_lowercase().contains(&needle))
-            }
-            None => adapters
-                .into_iter()
-                .filter(|a| a.get_info().device_type != wgpu::DeviceType::Other)
-                .min_by_key(|a| rank(a.get_info().device_type)),
-        };
-        let adapter = adapter.ok_or_else(|| {
-            LstmError::NoAdapter(format!(
-                "backends {backends:?}{}; adapters seen: [{}]",
-                wanted
-                    .map(|n| format!(", name containing {n:?}"))
-                    .unwrap_or_default(),
-                names.join("; ")
-            ))
-        })?;
-        let limits = adapter.limits();
+        let limits = request.limits(&adapter);
         // Timestamp queries are optional: benchmarks use them for kernel time where the
         // adapter has them and fall back to wall-clock time elsewhere.
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
@@ -125,6 +77,7 @@ impl GpuContext {
             device,
             queue,
             info: adapter.get_info(),
+            limits_request: request,
             max_binding_bytes: limits.max_storage_buffer_binding_size,
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
@@ -142,7 +95,10 @@ impl GpuContext {
 
     /// "name (backend, device type)" with software adapters labelled as such.
     pub fn describe(&self) -> String {
-        describe(&self.info)
+        match self.limits_request {
+            LimitsRequest::Adapter => describe(&self.info),
+            r => format!("{} [{r:?} limits]", describe(&self.info)),
+        }
     }
 
     /// True for CPU rasterizers such as lavapipe or SwiftShader.
@@ -226,6 +182,7 @@ impl GpuContext {
         if let Some(k) = self.kernels.get() {
             return Ok(k);
         }
+        super::kernels::check_limits(&self.limits)?;
         let k = self.scoped("compiling shaders", || Ok(Kernels::new(&self.device)))?;
         Ok(self.kernels.get_or_init(|| k))
     }
@@ -258,33 +215,53 @@ impl GpuContext {
         Ok(())
     }
 
-    /// Submits `encoder`, copying each `(buffer, bytes)` into a staging buffer first,
-    /// then waits once and returns the contents as f32 vectors. This is the only
-    /// place that maps buffers or polls the device.
+    /// A buffer the host maps to read `bytes` back (the copy target of a readback).
+    pub(crate) fn staging(&self, bytes: u64) -> wgpu::Buffer {
+        self.count_buffer();
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Submits `encoder`, copying each `(buffer, bytes)` into a new staging buffer
+    /// first, then waits once and returns the contents as f32 vectors.
     pub(crate) fn submit_and_read(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         sources: &[(&wgpu::Buffer, u64)],
     ) -> Result<Vec<Vec<f32>>> {
         let staging: Vec<wgpu::Buffer> = sources
             .iter()
-            .map(|&(src, bytes)| {
-                let dst = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback staging"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                encoder.copy_buffer_to_buffer(src, 0, &dst, 0, bytes);
-                dst
-            })
+            .map(|&(_, bytes)| self.staging(bytes))
             .collect();
-        self.queue.submit([encoder.finish()]);
-        let receivers: Vec<_> = staging
+        let pairs: Vec<(&wgpu::Buffer, &wgpu::Buffer, u64)> = sources
             .iter()
-            .map(|buf| {
+            .zip(&staging)
+            .map(|(&(src, bytes), dst)| (src, dst, bytes))
+            .collect();
+        self.submit_and_read_via(encoder, &pairs)
+    }
+
+    /// Submits `encoder`, copying each `(source, staging, bytes)` into its staging buffer
+    /// (`MAP_READ`, kept by the caller for the next call), then waits once and returns the
+    /// contents as f32 vectors. This is the only place that maps buffers or polls.
+    pub(crate) fn submit_and_read_via(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        pairs: &[(&wgpu::Buffer, &wgpu::Buffer, u64)],
+    ) -> Result<Vec<Vec<f32>>> {
+        for &(src, dst, bytes) in pairs {
+            encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+        }
+        self.queue.submit([encoder.finish()]);
+        let receivers: Vec<_> = pairs
+            .iter()
+            .map(|&(_, buf, bytes)| {
                 let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
-                buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                buf.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
                     let _ = tx.send(r);
                 });
                 rx
@@ -294,50 +271,18 @@ impl GpuContext {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(LstmError::Poll)?;
-        let mut out = Vec::with_capacity(staging.len());
-        for (buf, rx) in staging.iter().zip(receivers) {
+        let mut out = Vec::with_capacity(pairs.len());
+        for (&(_, buf, bytes), rx) in pairs.iter().zip(receivers) {
             match pollster::block_on(rx.receive()) {
                 Some(Ok(())) => {}
                 Some(Err(e)) => return Err(LstmError::Map(e)),
                 None => return Err(LstmError::Map(wgpu::BufferAsyncError)),
             }
-            let view = buf.get_mapped_range(..).map_err(LstmError::MapRange)?;
+            let view = buf.get_mapped_range(..bytes).map_err(LstmError::MapRange)?;
             out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
             drop(view);
             buf.unmap();
         }
         Ok(out)
     }
-}
-
-/// Every adapter wgpu can see on this machine, described (for diagnostics).
-pub fn list_adapters() -> Vec<String> {
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = wgpu::Backends::all();
-    let instance = wgpu::Instance::new(desc);
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    adapters.iter().map(|a| describe(&a.get_info())).collect()
-}
-
-/// Preference order when no name is asked for: real GPUs first, software last.
-fn rank(t: wgpu::DeviceType) -> u8 {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Cpu => 3,
-        wgpu::DeviceType::Other => 4,
-    }
-}
-
-fn describe(info: &wgpu::AdapterInfo) -> String {
-    let soft = if info.device_type == wgpu::DeviceType::Cpu {
-        ", SOFTWARE adapter"
-    } else {
-        ""
-    };
-    format!(
-        "{} ({:?}, {:?}{soft})",
-        info.name, info.backend, info.device_type
-    )
 }

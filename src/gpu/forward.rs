@@ -5,71 +5,21 @@
 //! step. Every dispatch of every layer and direction goes into one compute pass; the
 //! time index reaches the kernel through a dynamic uniform offset. `(h, c)` ping-pong
 //! between two halves of a state buffer per layer-direction and carry across chunk
-//! boundaries on the GPU. This file uses the kernels; they never use it.
+//! boundaries on the GPU. A [`ForwardJob`] owns the buffers and bind groups of one
+//! shape, built once: recording it again creates nothing. `plan.rs` splits the
+//! sequence; `host_forward.rs` keeps a job for repeated host calls. All of them use the
+//! kernels; the kernels never use them.
 
 use std::ops::Range;
 
 use super::buffers::{new_storage, storage_u32, uniform, GpuState, IndexTable};
 use super::context::GpuContext;
 use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
-use super::kernels::matmul::{self, MatmulParams};
+use super::kernels::matmul::{MatmulDispatch, MatmulParams};
+use super::plan::ChunkPlan;
 use super::timer::PassTimer;
 use super::weights::GpuWeights;
-use crate::error::{LstmError, Result};
-
-/// How a sequence of `t` steps is split into chunks of at most `len` steps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ChunkPlan {
-    pub t: usize,
-    pub len: usize,
-    pub count: usize,
-}
-
-impl ChunkPlan {
-    /// `widest` is the widest per-row buffer (max of I, D·H, 4H) in floats; every
-    /// per-chunk buffer holds `len · b · width` floats and must fit `max_binding` bytes.
-    pub fn new(
-        t: usize,
-        b: usize,
-        widest: usize,
-        hidden: usize,
-        max_binding: u64,
-        limits: &wgpu::Limits,
-    ) -> Result<ChunkPlan> {
-        let per_step = 4 * (b * widest) as u64;
-        let state = 4 * (2 * b * hidden) as u64;
-        if per_step > max_binding || state > max_binding {
-            return Err(LstmError::DeviceLimit(format!(
-                "one time step of batch {b} needs a {}-byte storage binding, the device allows {max_binding}",
-                per_step.max(state)
-            )));
-        }
-        let max_groups = limits.max_compute_workgroups_per_dimension as usize;
-        let grid_ok = hidden.div_ceil(lstm_step::GEMV_TILE.0 as usize) <= max_groups
-            && b.div_ceil(lstm_step::GEMV_TILE.1 as usize) <= max_groups;
-        if !grid_ok || b > max_groups * matmul::MATMUL_TILE as usize {
-            return Err(LstmError::DeviceLimit(format!(
-                "hidden size {hidden} / batch {b} need more than the device's {max_groups} workgroups per dimension"
-            )));
-        }
-        let by_binding = (max_binding / per_step) as usize;
-        let by_grid = max_groups * matmul::MATMUL_TILE as usize / b;
-        let len = t.min(by_binding).min(by_grid).max(1);
-        Ok(ChunkPlan {
-            t,
-            len,
-            count: t.div_ceil(len),
-        })
-    }
-
-    pub fn range(&self, chunk: usize) -> Range<usize> {
-        chunk * self.len..((chunk + 1) * self.len).min(self.t)
-    }
-
-    pub fn ranges(&self) -> impl Iterator<Item = Range<usize>> + '_ {
-        (0..self.count).map(|c| self.range(c))
-    }
-}
+use crate::error::Result;
 
 /// The inputs of one recorded forward.
 pub(crate) struct RunInputs<'a> {
@@ -80,65 +30,6 @@ pub(crate) struct RunInputs<'a> {
     /// Valid length of each batch row.
     pub lens: &'a [usize],
     pub b: usize,
-}
-
-/// Per-call buffers of a forward: scratch, outputs, and the training cache.
-struct Scratch {
-    gx: wgpu::Buffer,
-    /// Per layer set (all layers when training, else two ping-pong sets), per chunk.
-    y_sets: Vec<Vec<wgpu::Buffer>>,
-    /// Per layer-direction `[2][2][B][H]`.
-    states: Vec<wgpu::Buffer>,
-    gates: Vec<wgpu::Buffer>,
-    prev: Vec<wgpu::Buffer>,
-    lens: wgpu::Buffer,
-    index: IndexTable,
-}
-
-impl Scratch {
-    fn new(
-        ctx: &GpuContext,
-        w: &GpuWeights,
-        plan: &ChunkPlan,
-        inputs: &RunInputs,
-        opts: &RecordOptions,
-    ) -> Result<Scratch> {
-        let cfg = &w.config;
-        let (b, h, dirs, layers) = (
-            inputs.b,
-            cfg.hidden_size,
-            cfg.num_directions(),
-            cfg.num_layers,
-        );
-        let scratch = |label: &str, floats: usize| new_storage(ctx, label, floats, opts.poison);
-        // Training keeps every layer's output (they are the next layer's input for dW_ih);
-        // inference ping-pongs two sets.
-        let sets = if opts.train { layers } else { layers.min(2) };
-        let y_sets = (0..sets)
-            .map(|_| {
-                plan.ranges()
-                    .map(|r| scratch("y chunk", r.len() * b * dirs * h))
-                    .collect()
-            })
-            .collect();
-        let bh = b * h;
-        let cache = |label: &str, floats: usize| -> Vec<wgpu::Buffer> {
-            let n = if opts.train { layers * dirs } else { 0 };
-            (0..n).map(|_| scratch(label, floats)).collect()
-        };
-        let lens: Vec<u32> = inputs.lens.iter().map(|&n| n as u32).collect();
-        Ok(Scratch {
-            index: lstm_step::index_table(ctx, plan.t, plan.len)?,
-            lens: storage_u32(ctx, "seq lens", &lens),
-            gx: scratch("gx", plan.len * b * 4 * h),
-            y_sets,
-            states: (0..layers * dirs)
-                .map(|_| scratch("state", 4 * bh))
-                .collect(),
-            gates: cache("gates", plan.t * bh * 4),
-            prev: cache("prev", plan.t * bh * 2),
-        })
-    }
 }
 
 /// What the training forward keeps for backward (single-chunk runs only).
@@ -163,9 +54,6 @@ pub(crate) struct RunBuffers {
     pub h_n: wgpu::Buffer,
     pub c_n: wgpu::Buffer,
     pub cache: Option<TrainCache>,
-    /// With [`RecordOptions::profile`] on a device with timestamps: two timed passes per
-    /// layer-direction-chunk, the input projection then the steps, in recording order.
-    pub timer: Option<PassTimer>,
 }
 
 /// Per-call options of [`record`].
@@ -175,12 +63,11 @@ pub(crate) struct RecordOptions {
     pub poison: bool,
     /// Keep what backward needs (requires a single chunk).
     pub train: bool,
-    /// Time the input projections and the step chains with GPU timestamps: each goes
-    /// into a compute pass of its own (instead of one pass for everything).
-    pub profile: bool,
 }
 
-/// Records the whole forward pass into `encoder` (nothing is submitted here).
+/// Records the whole forward pass into `encoder` (nothing is submitted here), with a
+/// job built for this call: every buffer and bind group is new. [`ForwardJob`] keeps
+/// them for calls that repeat a shape.
 pub(crate) fn record(
     ctx: &GpuContext,
     w: &GpuWeights,
@@ -189,152 +76,20 @@ pub(crate) fn record(
     inputs: &RunInputs,
     opts: &RecordOptions,
 ) -> Result<RunBuffers> {
-    let cfg = &w.config;
-    let (layers, dirs) = (cfg.num_layers, cfg.num_directions());
-    if opts.train && plan.count > 1 {
-        return Err(LstmError::DeviceLimit(format!(
-            "training needs the whole sequence (T={}) in one binding; it fits {} steps",
-            plan.t, plan.len
-        )));
-    }
-    let sc = Scratch::new(ctx, w, plan, inputs, opts)?;
-    let sbytes = 4 * (inputs.b * cfg.hidden_size) as u64;
-    for (ld, st) in sc.states.iter().enumerate() {
-        encoder.copy_buffer_to_buffer(&inputs.initial.h, ld as u64 * sbytes, st, 0, sbytes);
-        encoder.copy_buffer_to_buffer(&inputs.initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
-    }
-    let set_of = |l: usize| if opts.train { l } else { l % 2 };
-    let mut timer = if opts.profile {
-        PassTimer::new(ctx, (2 * layers * dirs * plan.count) as u32)
-    } else {
-        None
-    };
-    let mut pass = None;
-    for l in 0..layers {
-        let input_set = if l == 0 {
-            inputs.x_chunks
-        } else {
-            &sc.y_sets[set_of(l - 1)][..]
-        };
-        for d in 0..dirs {
-            let mut passes = Passes {
-                encoder: &mut *encoder,
-                pass: &mut pass,
-                timer: timer.as_mut(),
-            };
-            let layer = LayerDirection {
-                l,
-                d,
-                input_set,
-                out_set: &sc.y_sets[set_of(l)],
-            };
-            record_layer_direction(ctx, w, &mut passes, plan, inputs.b, &sc, &layer, opts)?;
-        }
-    }
-    drop(pass);
-    if let Some(t) = &timer {
-        t.resolve(encoder);
-    }
-    finish(ctx, w, encoder, plan, inputs, sc, opts, timer)
+    let job = ForwardJob::build(ctx, w, *plan, inputs, opts)?;
+    ctx.queue
+        .write_buffer(&job.lens, 0, bytemuck::cast_slice(&lens_u32(inputs.lens)));
+    job.record(encoder, inputs.initial, None);
+    Ok(job.into_run_buffers(inputs.x_chunks))
 }
 
-/// Where one layer-direction reads and writes.
-struct LayerDirection<'a> {
-    l: usize,
-    d: usize,
-    input_set: &'a [wgpu::Buffer],
-    out_set: &'a [wgpu::Buffer],
-}
-
-/// The encoder, the open compute pass and the optional pass timer.
-struct Passes<'e, 'p, 't> {
-    encoder: &'e mut wgpu::CommandEncoder,
-    pass: &'p mut Option<wgpu::ComputePass<'static>>,
-    timer: Option<&'t mut PassTimer>,
-}
-
-impl Passes<'_, '_, '_> {
-    fn next(&mut self, label: &str) -> &mut wgpu::ComputePass<'static> {
-        next_pass(self.encoder, self.pass, self.timer.as_deref_mut(), label)
-    }
-}
-
-/// Per chunk (in the direction's order): the input projection, then the steps.
-#[allow(clippy::too_many_arguments)]
-fn record_layer_direction(
-    ctx: &GpuContext,
-    w: &GpuWeights,
-    passes: &mut Passes,
-    plan: &ChunkPlan,
-    b: usize,
-    sc: &Scratch,
-    at: &LayerDirection,
-    opts: &RecordOptions,
-) -> Result<()> {
-    let cfg = &w.config;
-    let (h, dirs) = (cfg.hidden_size, cfg.num_directions());
-    let ld = at.l * dirs + at.d;
-    let lw = &w.layers[ld];
-    let params = StepParams {
-        batch: b as u32,
-        hidden: h as u32,
-        k_rec: cfg.recurrent_width() as u32,
-        peephole: w.peephole_code(),
-        out_stride: (dirs * h) as u32,
-        out_offset: (at.d * h) as u32,
-        save_cache: opts.train as u32,
-        _pad: 0,
-    };
-    let step_params = uniform(ctx, "step params", &params);
-    let kernel = lstm_step::pipeline(ctx.kernels()?, opts.tiling, h, b);
-    let reverse = at.d == 1;
-    for c in directed(0..plan.count, reverse) {
-        let r = plan.range(c);
-        let proj = MatmulParams::new(r.len() * b, 4 * h, cfg.layer_input_size(at.l))
-            .b_trans()
-            .bias();
-        let pass = passes.next("input projection");
-        matmul::matmul(
-            ctx,
-            pass,
-            proj,
-            &at.input_set[c],
-            &lw.w_ih,
-            Some(&lw.bias),
-            &sc.gx,
-        );
-        let (gates, prev) = if opts.train {
-            (&sc.gates[ld], &sc.prev[ld])
-        } else {
-            (ctx.dummy(), ctx.dummy())
-        };
-        let bufs = StepBuffers {
-            params: &step_params,
-            w_rec: &lw.w_rec,
-            peep: &lw.peep,
-            gx: &sc.gx,
-            lens: &sc.lens,
-            state: &sc.states[ld],
-            out: &at.out_set[c],
-            gates,
-            prev,
-        };
-        let pass = passes.next("lstm steps");
-        lstm_step::record(
-            ctx,
-            pass,
-            kernel,
-            &sc.index,
-            &bufs,
-            at.d,
-            directed(r, reverse),
-        )?;
-    }
-    Ok(())
+/// Sequence lengths as the kernels read them.
+pub(crate) fn lens_u32(lens: &[usize]) -> Vec<u32> {
+    lens.iter().map(|&n| n as u32).collect()
 }
 
 /// `range` forwards, or backwards for the reverse direction.
-fn directed(range: Range<usize>, reverse: bool) -> Box<dyn Iterator<Item = usize>> {
+pub(crate) fn directed(range: Range<usize>, reverse: bool) -> Box<dyn Iterator<Item = usize>> {
     if reverse {
         Box::new(range.rev())
     } else {
@@ -342,61 +97,262 @@ fn directed(range: Range<usize>, reverse: bool) -> Box<dyn Iterator<Item = usize
     }
 }
 
-/// Copies the final states out and gathers what the run leaves behind.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    ctx: &GpuContext,
-    w: &GpuWeights,
-    encoder: &mut wgpu::CommandEncoder,
-    plan: &ChunkPlan,
-    inputs: &RunInputs,
-    sc: Scratch,
-    opts: &RecordOptions,
-    timer: Option<PassTimer>,
-) -> Result<RunBuffers> {
-    let cfg = &w.config;
-    let (layers, dirs) = (cfg.num_layers, cfg.num_directions());
-    let bh = inputs.b * cfg.hidden_size;
-    let sbytes = 4 * bh as u64;
-    let h_n = new_storage(ctx, "h_n", layers * dirs * bh, opts.poison);
-    let c_n = new_storage(ctx, "c_n", layers * dirs * bh, opts.poison);
-    // After T steps the newest state is in half T % 2 (step s reads half s % 2, writes the other).
-    let fin = (plan.t % 2) as u64 * 2 * sbytes;
-    for (ld, st) in sc.states.iter().enumerate() {
-        encoder.copy_buffer_to_buffer(st, fin, &h_n, ld as u64 * sbytes, sbytes);
-        encoder.copy_buffer_to_buffer(st, fin + sbytes, &c_n, ld as u64 * sbytes, sbytes);
+/// One chunk of one layer-direction: its input projection, then its steps.
+struct ChunkWork {
+    projection: MatmulDispatch,
+    steps: wgpu::BindGroup,
+    range: std::ops::Range<usize>,
+}
+
+/// Everything one forward of a `(T, B)` shape needs on the GPU.
+pub(crate) struct ForwardJob {
+    pub plan: ChunkPlan,
+    pub b: usize,
+    pub tiling: StepTiling,
+    pub train: bool,
+    /// `[B]` u32 sequence lengths (written per call).
+    pub lens: wgpu::Buffer,
+    index: IndexTable,
+    /// Per layer set, per chunk: outputs (all layers when training, else two ping-pong sets).
+    y_sets: Vec<Vec<wgpu::Buffer>>,
+    /// Per layer-direction `[2][2][B][H]`: (h, c) ping-pong halves.
+    states: Vec<wgpu::Buffer>,
+    gates: Vec<wgpu::Buffer>,
+    prev: Vec<wgpu::Buffer>,
+    pub h_n: wgpu::Buffer,
+    pub c_n: wgpu::Buffer,
+    /// Per layer-direction, in recording order: its chunks in the direction's order.
+    work: Vec<Vec<ChunkWork>>,
+    /// The step pipeline of the tiling and its grid.
+    step_kernel: (wgpu::ComputePipeline, (u32, u32)),
+    layers: usize,
+    dirs: usize,
+    hidden: usize,
+    /// Kept alive for the bind groups that read them.
+    _keep: Vec<wgpu::Buffer>,
+}
+
+impl ForwardJob {
+    /// Allocates and binds a forward over `inputs.x_chunks` (the buffers are bound, not
+    /// copied: a cached job owns its own and rewrites them per call).
+    pub fn build(
+        ctx: &GpuContext,
+        w: &GpuWeights,
+        plan: ChunkPlan,
+        inputs: &RunInputs,
+        opts: &RecordOptions,
+    ) -> Result<ForwardJob> {
+        let cfg = &w.config;
+        let (b, h, dirs, layers) = (
+            inputs.b,
+            cfg.hidden_size,
+            cfg.num_directions(),
+            cfg.num_layers,
+        );
+        let scratch = |label: &str, floats: usize| new_storage(ctx, label, floats, opts.poison);
+        let sets = if opts.train { layers } else { layers.min(2) };
+        let y_sets: Vec<Vec<wgpu::Buffer>> = (0..sets)
+            .map(|_| {
+                plan.ranges()
+                    .map(|r| scratch("y chunk", r.len() * b * dirs * h))
+                    .collect()
+            })
+            .collect();
+        let per_ld = |label: &str, floats: usize, keep: bool| -> Vec<wgpu::Buffer> {
+            let n = if keep { layers * dirs } else { 0 };
+            (0..n).map(|_| scratch(label, floats)).collect()
+        };
+        let bh = b * h;
+        let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, opts.tiling, h, b);
+        let mut job = ForwardJob {
+            step_kernel: (pipeline.clone(), grid),
+            plan,
+            b,
+            tiling: opts.tiling,
+            train: opts.train,
+            lens: storage_u32(ctx, "seq lens", &vec![0; b]),
+            index: lstm_step::index_table(ctx, plan.t, plan.len)?,
+            states: per_ld("state", 4 * bh, true),
+            gates: per_ld("gates", plan.t * bh * 4, opts.train),
+            prev: per_ld("prev", plan.t * bh * 2, opts.train),
+            h_n: scratch("h_n", layers * dirs * bh),
+            c_n: scratch("c_n", layers * dirs * bh),
+            y_sets,
+            work: Vec::new(),
+            layers,
+            dirs,
+            hidden: h,
+            _keep: vec![scratch("gx", plan.len * b * 4 * h)],
+        };
+        job.work = job.bind_all(ctx, w, inputs.x_chunks)?;
+        Ok(job)
     }
-    let mut y_sets = sc.y_sets;
-    let last = if opts.train {
-        layers - 1
-    } else {
-        (layers - 1) % 2
-    };
-    let y_chunks = y_sets[last].clone();
-    let cache = opts.train.then(|| {
-        let mut layer_inputs = vec![inputs.x_chunks[0].clone()];
-        layer_inputs.extend(y_sets.drain(..layers - 1).map(|mut set| set.remove(0)));
-        TrainCache {
-            layer_inputs,
-            gates: sc.gates,
-            prev: sc.prev,
-            lens: sc.lens,
-            t: plan.t,
-            b: inputs.b,
+
+    fn set_of(&self, l: usize) -> usize {
+        if self.train {
+            l
+        } else {
+            l % 2
         }
-    });
-    Ok(RunBuffers {
-        y_chunks,
-        h_n,
-        c_n,
-        cache,
-        timer,
-    })
+    }
+
+    /// The dispatches of every layer-direction and chunk, bound once.
+    fn bind_all(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeights,
+        x_chunks: &[wgpu::Buffer],
+    ) -> Result<Vec<Vec<ChunkWork>>> {
+        let cfg = &w.config;
+        let (b, h) = (self.b, self.hidden);
+        let gx = self._keep[0].clone();
+        let mut all = Vec::with_capacity(self.layers * self.dirs);
+        for l in 0..self.layers {
+            let input_set = if l == 0 {
+                x_chunks.to_vec()
+            } else {
+                self.y_sets[self.set_of(l - 1)].clone()
+            };
+            for d in 0..self.dirs {
+                let ld = l * self.dirs + d;
+                let lw = &w.layers[ld];
+                let params = StepParams {
+                    batch: b as u32,
+                    hidden: h as u32,
+                    k_rec: cfg.recurrent_width() as u32,
+                    peephole: w.peephole_code(),
+                    out_stride: (self.dirs * h) as u32,
+                    out_offset: (d * h) as u32,
+                    save_cache: self.train as u32,
+                    _pad: 0,
+                };
+                let step_params = uniform(ctx, "step params", &params);
+                let (gates, prev) = match self.train {
+                    true => (&self.gates[ld], &self.prev[ld]),
+                    false => (ctx.dummy(), ctx.dummy()),
+                };
+                let mut chunks = Vec::new();
+                for c in directed(0..self.plan.count, d == 1) {
+                    let range = self.plan.range(c);
+                    let proj = MatmulParams::new(range.len() * b, 4 * h, cfg.layer_input_size(l))
+                        .b_trans()
+                        .bias();
+                    let bufs = StepBuffers {
+                        params: &step_params,
+                        w_rec: &lw.w_rec,
+                        peep: &lw.peep,
+                        gx: &gx,
+                        lens: &self.lens,
+                        state: &self.states[ld],
+                        out: &self.y_sets[self.set_of(l)][c],
+                        gates,
+                        prev,
+                    };
+                    chunks.push(ChunkWork {
+                        projection: MatmulDispatch::new(
+                            ctx,
+                            proj,
+                            &input_set[c],
+                            &lw.w_ih,
+                            Some(&lw.bias),
+                            &gx,
+                        ),
+                        steps: lstm_step::bind(ctx, &self.index, &bufs)?,
+                        range,
+                    });
+                }
+                all.push(chunks);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Timed passes when profiling: a projection and a step chain per chunk of every
+    /// layer-direction.
+    pub fn pass_count(&self) -> u32 {
+        (2 * self.layers * self.dirs * self.plan.count) as u32
+    }
+
+    /// Records one run from `initial` (nothing is created, nothing submitted).
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        initial: &GpuState,
+        mut timer: Option<&mut PassTimer>,
+    ) {
+        let sbytes = 4 * (self.b * self.hidden) as u64;
+        for (ld, st) in self.states.iter().enumerate() {
+            encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, st, 0, sbytes);
+            encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
+        }
+        let kernel = (&self.step_kernel.0, self.step_kernel.1);
+        {
+            let mut pass = None;
+            for (ld, chunks) in self.work.iter().enumerate() {
+                let d = ld % self.dirs;
+                for c in chunks {
+                    c.projection.record(next_pass(
+                        encoder,
+                        &mut pass,
+                        timer.as_deref_mut(),
+                        "input projection",
+                    ));
+                    let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
+                    lstm_step::record(
+                        pass,
+                        kernel,
+                        &c.steps,
+                        &self.index,
+                        d,
+                        directed(c.range.clone(), d == 1),
+                    );
+                }
+            }
+        }
+        // After T steps the newest state is in half T % 2 (step s reads half s % 2, writes the other).
+        let fin = (self.plan.t % 2) as u64 * 2 * sbytes;
+        for (ld, st) in self.states.iter().enumerate() {
+            encoder.copy_buffer_to_buffer(st, fin, &self.h_n, ld as u64 * sbytes, sbytes);
+            encoder.copy_buffer_to_buffer(st, fin + sbytes, &self.c_n, ld as u64 * sbytes, sbytes);
+        }
+    }
+
+    /// The last layer's output chunks.
+    pub fn y_chunks(&self) -> &[wgpu::Buffer] {
+        &self.y_sets[self.set_of(self.layers - 1)]
+    }
+
+    /// What the run leaves behind, for a job built for one call.
+    pub fn into_run_buffers(mut self, x_chunks: &[wgpu::Buffer]) -> RunBuffers {
+        let y_chunks = self.y_chunks().to_vec();
+        let cache = self.train.then(|| {
+            let mut layer_inputs = vec![x_chunks[0].clone()];
+            layer_inputs.extend(
+                self.y_sets
+                    .drain(..self.layers - 1)
+                    .map(|mut set| set.remove(0)),
+            );
+            TrainCache {
+                layer_inputs,
+                gates: std::mem::take(&mut self.gates),
+                prev: std::mem::take(&mut self.prev),
+                lens: self.lens.clone(),
+                t: self.plan.t,
+                b: self.b,
+            }
+        });
+        RunBuffers {
+            y_chunks,
+            h_n: self.h_n,
+            c_n: self.c_n,
+            cache,
+        }
+    }
 }
 
 /// The compute pass to record the next dispatches into: the open one, or (when
 /// profiling, or before the first) a new one with the timer's next pair of timestamps.
-fn next_pass<'p>(
+pub(crate) fn next_pass<'p>(
     encoder: &mut wgpu::CommandEncoder,
     pass: &'p mut Option<wgpu::ComputePass<'static>>,
     timer: Option<&mut PassTimer>,

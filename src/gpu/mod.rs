@@ -12,18 +12,22 @@
 //! Training (the classifier, its loop) lives in `crate::train`, the benchmark probes
 //! in `crate::bench`: both use this module; it uses neither.
 
+mod adapter;
 mod backward;
 mod buffers;
 mod context;
 mod forward;
+mod host_forward;
 pub mod kernels;
 mod lstm;
 pub(crate) mod pack;
+mod plan;
 mod timer;
 mod weights;
 
+pub use adapter::{list_adapters, GpuOptions, LimitsRequest};
 pub use buffers::{GpuSequence, GpuState};
-pub use context::{list_adapters, CreationCounts, GpuContext, GpuOptions};
+pub use context::{CreationCounts, GpuContext};
 pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
 pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};

@@ -1,14 +1,20 @@
 //! Loading weights of any supported framework: which file kind, which framework
 //! (from the tensor names, unless the caller says), and under which name prefix.
+//!
+//! This module sits on top: it uses the framework importers (`torch`, `keras`, `onnx`)
+//! and the tensor reader (`tensors`); none of them uses it.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
 use super::tensors::TensorMap;
-use super::{keras, npy, onnx, torch};
+use super::{keras, onnx, torch};
 use crate::error::{LstmError, Result};
 use crate::weights::LstmWeights;
+
+/// Re-exported from [`super::tensors`], where tensor files are read.
+pub use super::tensors::read_tensors;
 
 /// The framework whose tensor names and layout a weight file uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,21 +81,6 @@ impl FromStr for Format {
             "onnx" => Ok(Format::Onnx),
             _ => Err(format!("expected torch, keras or onnx, got {s:?}")),
         }
-    }
-}
-
-/// The tensors of a safetensors file, or of a directory of `.npy` files (one tensor
-/// per file, named after the file: `W.npy` → `W`).
-pub fn read_tensors(path: &Path) -> Result<TensorMap> {
-    if path.is_dir() {
-        npy::read_dir(path)
-    } else if path.extension().is_some_and(|e| e == "npy") {
-        Err(LstmError::format(
-            path.display().to_string(),
-            "weights are a safetensors file or a directory of .npy files, not one .npy file",
-        ))
-    } else {
-        TensorMap::read_safetensors(path)
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2, Ix1, Ix2};
 
-use super::tensors::TensorMap;
+use super::tensors::{read_tensors, TensorMap};
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
@@ -22,7 +22,7 @@ const DIRECTIONS: [&str; 2] = ["forward_", "backward_"];
 
 /// Reads Keras LSTM weights from a safetensors file or a directory of `.npy` files.
 pub fn load(path: &Path, prefix: &str) -> Result<LstmWeights> {
-    from_tensors(&super::format::read_tensors(path)?, prefix)
+    from_tensors(&read_tensors(path)?, prefix)
 }
 
 /// Builds weights from named tensors under `prefix`; the config (one layer,
@@ -34,7 +34,8 @@ pub fn from_tensors(map: &TensorMap, prefix: &str) -> Result<LstmWeights> {
     let rk = map
         .shape(&rk_name)
         .ok_or_else(|| LstmError::shape(format!("tensor {rk_name}"), "[H, 4H]", "missing"))?;
-    if rk.len() != 2 || rk[0] == 0 || rk[1] != 4 * rk[0] {
+    // 4·H checked: a zero-length tensor may claim any H, which is a shape error, not an overflow.
+    if rk.len() != 2 || rk[0] == 0 || rk[0].checked_mul(4) != Some(rk[1]) {
         return Err(LstmError::shape(
             format!("tensor {rk_name}"),
             "[H, 4H]",
@@ -57,6 +58,7 @@ pub fn from_tensors(map: &TensorMap, prefix: &str) -> Result<LstmWeights> {
     let config = LstmConfig::new(input_size, h)
         .bidirectional(bidirectional)
         .bias(bias);
+    config.validate()?;
 
     let mut layers = Vec::new();
     for dir in dirs {

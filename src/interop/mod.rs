@@ -1,4 +1,10 @@
 //! Weight files of other frameworks, converted to and from the crate's layout.
+//!
+//! Layers, each using only those below it:
+//! - [`npy`]: `.npy` files (arrays in, arrays out);
+//! - [`tensors`]: named tensors from a safetensors file or a `.npy` directory;
+//! - [`torch`], [`keras`], [`onnx`]: one framework's names and layout each;
+//! - [`format`](mod@format): which framework a file holds, and loading through its importer.
 
 pub mod format;
 pub mod keras;

@@ -1,15 +1,16 @@
 //! NumPy `.npy` files: arrays for the `forward` command and framework weights saved
-//! one tensor per file.
+//! one tensor per file. This is the bottom layer of the file readers: it knows
+//! nothing of tensor maps or frameworks (`tensors.rs` builds on it).
 //!
 //! Files are parsed as views over an in-memory copy, so a corrupt header that claims
 //! a huge shape is an error (missing bytes), never a huge allocation.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{ArrayD, ArrayViewD, Dimension};
 use ndarray_npy::{ViewElement, ViewNpyError, ViewNpyExt, WritableElement, WriteNpyExt};
 
-use super::tensors::TensorMap;
 use crate::error::{LstmError, Result};
 
 /// The file's bytes, 8-byte aligned so that f64/i64 data can be viewed in place
@@ -20,15 +21,48 @@ struct Aligned {
 }
 
 impl Aligned {
+    /// Reads the whole file into the aligned buffer. A file too large for memory is an
+    /// error, not an abort on a failed allocation.
     fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| LstmError::io(path, e))?;
-        let mut words = vec![0u64; bytes.len().div_ceil(8)];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-        Ok(Aligned {
-            words,
-            len: bytes.len(),
-        })
+        use std::io::Read;
+        let io_err = |e| LstmError::io(path, e);
+        let mut file = std::fs::File::open(path).map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            // A pipe or device: its length is not known up front.
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(io_err)?;
+            let mut buf = Self::zeroed(path, bytes.len())?;
+            buf.bytes_mut().copy_from_slice(&bytes);
+            return Ok(buf);
+        }
+        let len = usize::try_from(meta.len()).map_err(|_| Self::too_large(path, meta.len()))?;
+        let mut buf = Self::zeroed(path, len)?;
+        file.read_exact(buf.bytes_mut()).map_err(io_err)?;
+        Ok(buf)
     }
+
+    /// `len` zero bytes, or an error when they cannot be allocated.
+    fn zeroed(path: &Path, len: usize) -> Result<Self> {
+        let mut words = Vec::new();
+        words
+            .try_reserve_exact(len.div_ceil(8))
+            .map_err(|_| Self::too_large(path, len as u64))?;
+        words.resize(len.div_ceil(8), 0u64);
+        Ok(Aligned { words, len })
+    }
+
+    fn too_large(path: &Path, len: u64) -> LstmError {
+        LstmError::format(
+            path.display().to_string(),
+            format!("the file's {len} bytes cannot be held in memory"),
+        )
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.words)[..self.len]
+    }
+
     fn bytes(&self) -> &[u8] {
         &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
     }
@@ -130,10 +164,21 @@ pub fn read_lengths(path: &Path) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// Every `*.npy` file in `dir` as a tensor named after the file's stem (`W.npy` → `W`).
-/// Integer files are converted to f32 as well, as [`TensorMap::read_safetensors`] does.
-pub fn read_dir(dir: &Path) -> Result<TensorMap> {
-    let mut map = TensorMap::default();
+/// Any of the dtypes this crate reads (float32, float64, int32, int64) as f32.
+pub fn read_any_f32(path: &Path) -> Result<ArrayD<f32>> {
+    Ok(match load(path, "float32, float64, int32 or int64")? {
+        Loaded::F32(a) => a,
+        Loaded::F64(a) => a.mapv(|v| v as f32),
+        Loaded::I32(a) => a.mapv(|v| v as f32),
+        Loaded::I64(a) => a.mapv(|v| v as f32),
+    })
+}
+
+/// Every `*.npy` file in `dir` as an f32 array named after the file's stem
+/// (`W.npy` → `W`); integer files are converted too ([`read_any_f32`]).
+/// Errors when the directory holds no `.npy` file.
+pub fn read_dir(dir: &Path) -> Result<HashMap<String, ArrayD<f32>>> {
+    let mut arrays = HashMap::new();
     let entries = std::fs::read_dir(dir).map_err(|e| LstmError::io(dir, e))?;
     for entry in entries {
         let path = entry.map_err(|e| LstmError::io(dir, e))?.path();
@@ -141,21 +186,15 @@ pub fn read_dir(dir: &Path) -> Result<TensorMap> {
         let (Some(stem), Some("npy")) = (stem, path.extension().and_then(|e| e.to_str())) else {
             continue;
         };
-        let t = match load(&path, "float32, float64, int32 or int64")? {
-            Loaded::F32(a) => a,
-            Loaded::F64(a) => a.mapv(|v| v as f32),
-            Loaded::I32(a) => a.mapv(|v| v as f32),
-            Loaded::I64(a) => a.mapv(|v| v as f32),
-        };
-        map.tensors.insert(stem.to_string(), t);
+        arrays.insert(stem.to_string(), read_any_f32(&path)?);
     }
-    if map.tensors.is_empty() {
+    if arrays.is_empty() {
         return Err(LstmError::format(
             dir.display().to_string(),
             "no .npy files in this directory",
         ));
     }
-    Ok(map)
+    Ok(arrays)
 }
 
 /// Writes an array as `.npy` (little-endian, C order).

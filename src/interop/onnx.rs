@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ndarray::{concatenate, s, Array1, Array2, ArrayD, ArrayView1, ArrayView2, Axis, Ix2, Ix3};
 
-use super::tensors::TensorMap;
+use super::tensors::{read_tensors, TensorMap};
 use crate::config::{LstmConfig, Peephole};
 use crate::error::{LstmError, Result};
 use crate::weights::{LayerWeights, LstmWeights, PeepholeWeights};
@@ -25,7 +25,7 @@ const PEEPHOLE_FROM_ONNX: [usize; 3] = [0, 2, 1];
 
 /// Reads ONNX LSTM tensors from a safetensors file or a directory of `.npy` files.
 pub fn load(path: &Path, prefix: &str) -> Result<LstmWeights> {
-    from_tensors(&super::format::read_tensors(path)?, prefix)
+    from_tensors(&read_tensors(path)?, prefix)
 }
 
 /// Builds weights from `{prefix}W`, `{prefix}R`, `{prefix}B`, `{prefix}P`; the config
@@ -36,7 +36,8 @@ pub fn from_tensors(map: &TensorMap, prefix: &str) -> Result<LstmWeights> {
         .shape(&name("R"))
         .ok_or_else(|| LstmError::shape(format!("tensor {}", name("R")), "[D, 4H, H]", "missing"))?
         .to_vec();
-    if r.len() != 3 || !(1..=2).contains(&r[0]) || r[2] == 0 || r[1] != 4 * r[2] {
+    // 4·H checked: a zero-length tensor may claim any H, which is a shape error, not an overflow.
+    if r.len() != 3 || !(1..=2).contains(&r[0]) || r[2] == 0 || r[2].checked_mul(4) != Some(r[1]) {
         return Err(LstmError::shape(
             format!("tensor {}", name("R")),
             "[D, 4H, H] with D = 1 or 2",
@@ -66,6 +67,7 @@ pub fn from_tensors(map: &TensorMap, prefix: &str) -> Result<LstmWeights> {
         } else {
             Peephole::None
         });
+    config.validate()?;
 
     let (w, rr) = (
         w.into_dimensionality::<Ix3>().expect("checked shape"),

@@ -1,4 +1,9 @@
-//! Named f32 tensors from a safetensors file, with errors that name the tensor.
+//! Named f32 tensors, the one tensor-reading layer: a safetensors file or a directory
+//! of `.npy` files becomes a [`TensorMap`], with errors that name the tensor.
+//!
+//! The framework importers (`torch`, `keras`, `onnx`) read through this module, and
+//! `format` (detection and dispatch) builds on them; this module itself depends only
+//! on `npy`, never on a framework.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -6,9 +11,25 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::{Dtype, SafeTensors};
 
+use super::npy;
 use crate::error::{LstmError, Result};
 
-/// A set of named tensors read into memory (f32, f64 and f16/bf16 are converted to f32).
+/// The tensors of a safetensors file, or of a directory of `.npy` files (one tensor
+/// per file, named after the file: `W.npy` → `W`).
+pub fn read_tensors(path: &Path) -> Result<TensorMap> {
+    if path.is_dir() {
+        TensorMap::read_npy_dir(path)
+    } else if path.extension().is_some_and(|e| e == "npy") {
+        Err(LstmError::format(
+            path.display().to_string(),
+            "weights are a safetensors file or a directory of .npy files, not one .npy file",
+        ))
+    } else {
+        TensorMap::read_safetensors(path)
+    }
+}
+
+/// A set of named tensors read into memory (f32, f64, i32 and i64 are converted to f32).
 #[derive(Clone, Debug, Default)]
 pub struct TensorMap {
     pub tensors: HashMap<String, ArrayD<f32>>,
@@ -20,6 +41,15 @@ impl TensorMap {
     pub fn read_safetensors(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| LstmError::io(path, e))?;
         Self::from_safetensors_bytes(&bytes)
+    }
+
+    /// Every `*.npy` file in `dir`, named after the file's stem (`W.npy` → `W`);
+    /// integer files are converted to f32 as well, as [`Self::read_safetensors`] does.
+    pub fn read_npy_dir(dir: &Path) -> Result<Self> {
+        Ok(TensorMap {
+            tensors: npy::read_dir(dir)?,
+            metadata: HashMap::new(),
+        })
     }
 
     /// Parses safetensors bytes; a truncated or corrupt file is an error, never a panic.

@@ -15,7 +15,7 @@ use crate::interop::{tensors::TensorMap, torch};
 pub fn save_checkpoint(path: &Path, params: &ClassifierParams) -> Result<()> {
     params.validate()?;
     let mut map = TensorMap::default();
-    torch::to_tensors(&params.lstm, "lstm.", &mut map);
+    torch::to_tensors(&params.lstm, "lstm.", &mut map)?;
     map.tensors
         .insert("fc.weight".into(), params.dense.weight.clone().into_dyn());
     map.tensors

@@ -8,8 +8,8 @@ use crate::error::{LstmError, Result};
 /// `N` sequences, batch-first `[N, T, F]`, with one class label each.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    pub x: Array3<f32>,
-    pub labels: Vec<usize>,
+    x: Array3<f32>,
+    labels: Vec<usize>,
 }
 
 impl Dataset {
@@ -33,12 +33,27 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// `[N, T, F]`.
+    pub fn x(&self) -> &Array3<f32> {
+        &self.x
+    }
+
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
     /// Sequences `idx` as a batch-first `[B, T, F]` input and their labels.
-    pub fn gather(&self, idx: &[usize]) -> (Array3<f32>, Vec<usize>) {
-        (
+    pub fn gather(&self, idx: &[usize]) -> Result<(Array3<f32>, Vec<usize>)> {
+        if let Some(&i) = idx.iter().find(|&&i| i >= self.len()) {
+            return Err(LstmError::value(
+                "dataset index",
+                format!("{i} is past the {} sequences", self.len()),
+            ));
+        }
+        Ok((
             self.x.select(Axis(0), idx),
             idx.iter().map(|&i| self.labels[i]).collect(),
-        )
+        ))
     }
 }
 

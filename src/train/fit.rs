@@ -107,7 +107,19 @@ pub fn fit(
         ));
     }
     let steps_per_epoch = train.len().div_ceil(cfg.batch);
-    let total_steps = (cfg.epochs * steps_per_epoch).max(1);
+    let total_steps = cfg
+        .epochs
+        .checked_mul(steps_per_epoch)
+        .ok_or_else(|| {
+            LstmError::value(
+                "epochs",
+                format!(
+                    "{} epochs of {steps_per_epoch} steps overflow a step count",
+                    cfg.epochs
+                ),
+            )
+        })?
+        .max(1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut history = History::default();
@@ -146,7 +158,7 @@ pub fn fit(
 }
 
 fn train_batch(model: &mut dyn Classifier, data: &Dataset, idx: &[usize]) -> Result<StepStats> {
-    let (x, y) = data.gather(idx);
+    let (x, y) = data.gather(idx)?;
     let batch = Batch {
         x: x.view(),
         targets: &y,
@@ -186,7 +198,7 @@ pub fn accuracy(model: &dyn Classifier, data: &Dataset) -> Result<f64> {
     let mut correct = 0.0;
     let all: Vec<usize> = (0..data.len()).collect();
     for idx in all.chunks(500) {
-        let (x, y) = data.gather(idx);
+        let (x, y) = data.gather(idx)?;
         let batch = Batch {
             x: x.view(),
             targets: &y,

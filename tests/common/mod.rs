@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use lstm_wgpu::{GpuContext, LstmConfig, LstmState};
-use ndarray::{Array, Array3, Dimension, ShapeBuilder};
+use ndarray::{Array, Array1, Array2, Array3, Dimension, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -108,4 +108,41 @@ pub fn shared_context() -> Option<Arc<GpuContext>> {
         ctx
     })
     .clone()
+}
+
+/// Runs `f` on a context of its own in each kernel form (`software_kernels` off, then on),
+/// whatever the adapter is: `matmul.wgsl` and `lstm_step_backward.wgsl` have a tiled
+/// `main` and a software-adapter `main_rows`, and both must match the CPU twin.
+pub fn for_each_form(mut f: impl FnMut(&GpuContext, &str)) {
+    let Some(mut ctx) = try_context() else { return };
+    for software in [false, true] {
+        ctx.set_software_kernels(software);
+        f(&ctx, if software { "main_rows" } else { "main" });
+    }
+}
+
+/// Which rows of a batch of `b` are live in a single-step kernel test: every third row
+/// from row 1 is past its sequence's length (B = 1 stays live).
+pub fn active_rows(b: usize) -> Vec<bool> {
+    (0..b).map(|r| r % 3 != 1).collect()
+}
+
+/// Seeded gate activations `[B, 4H]` in i, f, g, o blocks: σ of uniform(-3, 3) for i, f,
+/// o and tanh for g, as a forward step stores them; never 0, 1 or -1 exactly.
+pub fn random_gates(b: usize, h: usize, seed: u64) -> Array2<f32> {
+    let z = random((b, 4 * h), seed).mapv(|v| 3.0 * v);
+    Array2::from_shape_fn((b, 4 * h), |(r, q)| {
+        let v = z[[r, q]];
+        if q / h == 2 {
+            v.tanh()
+        } else {
+            1.0 / (1.0 + (-v).exp())
+        }
+    })
+}
+
+/// [`assert_close`] for host slices (one tensor of a list).
+pub fn assert_close_slice(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    let (got, want) = (Array1::from(got.to_vec()), Array1::from(want.to_vec()));
+    assert_close(name, &got, &want, atol, rtol);
 }

@@ -2,10 +2,13 @@
 //! over all `T·B` rows in a fixed order. CPU twin: [`crate::cpu::lstm_param_grads`].
 
 use bytemuck::{Pod, Zeroable};
+use ndarray::{Array1, ArrayView2};
 
-use crate::error::Result;
-use crate::gpu::buffers::{bind_group, uniform};
+use super::lstm_step::{check_fits, interleave_gate_rows, prev_rows};
+use crate::error::{LstmError, Result};
+use crate::gpu::buffers::{bind_group, new_storage, storage_init, uniform};
 use crate::gpu::context::GpuContext;
+use crate::gpu::pack;
 
 /// Mirrors `GradParams` in `shaders/lstm_param_grads.wgsl`.
 #[repr(C)]
@@ -48,4 +51,68 @@ pub(crate) fn record(
     pass.set_bind_group(0, &bg, &[]);
     pass.dispatch_workgroups(p.hidden.div_ceil(64), 1, 1);
     Ok(())
+}
+
+/// The single-kernel entry point of `lstm_param_grads.wgsl`, used by
+/// `tests/kernels_training.rs` and usable on its own: one dispatch over all `R` rows, from
+/// host data in the layout of [`crate::cpu::lstm_param_grads`] (`dz`, `gates` `[R, 4H]` in
+/// i, f, g, o blocks, `c_prev` `[R, H]`). Returns `db` `[4H]` (gate blocks) and, when
+/// `diagonal`, the peephole gradients `[3H]` (i, f, o blocks). With `poison` the outputs
+/// (and `prev`'s unused `h_{t-1}` half) start as NaN.
+pub fn run(
+    ctx: &GpuContext,
+    dz: ArrayView2<f32>,
+    gates: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    diagonal: bool,
+    poison: bool,
+) -> Result<(Array1<f32>, Option<Array1<f32>>)> {
+    let (rows, h) = c_prev.dim();
+    if dz.dim() != (rows, 4 * h) || gates.dim() != (rows, 4 * h) || rows == 0 || h == 0 {
+        return Err(LstmError::shape(
+            "lstm_param_grads dz / gates / c_prev",
+            "[R, 4H] / [R, 4H] / [R, H] with R, H > 0",
+            format!(
+                "{:?} / {:?} / {:?}",
+                dz.shape(),
+                gates.shape(),
+                c_prev.shape()
+            ),
+        ));
+    }
+    check_fits(
+        ctx,
+        "lstm_param_grads",
+        &[4 * rows * h],
+        ((h as u32).div_ceil(64), 1),
+    )?;
+    let p = GradParams {
+        rows: rows as u32,
+        hidden: h as u32,
+        peephole: diagonal as u32,
+        _pad: 0,
+    };
+    let fill = if poison { f32::NAN } else { 0.0 };
+    let prev = prev_rows(c_prev, fill);
+    let data = ctx.scoped("lstm_param_grads", || {
+        let dzb = storage_init(ctx, "dz", &interleave_gate_rows(dz));
+        let gb = storage_init(ctx, "gates", &interleave_gate_rows(gates));
+        let pb = storage_init(ctx, "prev", &prev);
+        let db = new_storage(ctx, "db", 4 * h, poison);
+        let dp = diagonal.then(|| new_storage(ctx, "dp", 3 * h, poison));
+        let dpb = dp.as_ref().unwrap_or(ctx.dummy());
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        record(ctx, &mut pass, p, &dzb, &gb, &pb, &db, dpb)?;
+        drop(pass);
+        let mut sources = vec![(&db, db.size())];
+        sources.extend(dp.as_ref().map(|dp| (dp, dp.size())));
+        ctx.submit_and_read(encoder, &sources)
+    })?;
+    let mut it = data.into_iter();
+    let db = it
+        .next()
+        .ok_or_else(|| LstmError::value("lstm_param_grads readback", "no db"))?;
+    let dp = it.next().map(|dp| pack::peephole_from_gpu(&dp));
+    Ok((pack::deinterleave_vec(&db), dp))
 }

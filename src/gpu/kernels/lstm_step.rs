@@ -3,11 +3,16 @@
 //! [`crate::cpu::lstm_step`].
 
 use bytemuck::{Pod, Zeroable};
+use ndarray::{Array2, ArrayView2};
 
 use super::Kernels;
-use crate::error::Result;
-use crate::gpu::buffers::{bind_group, IndexTable};
+use crate::error::{LstmError, Result};
+use crate::gpu::buffers::{
+    bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable,
+};
 use crate::gpu::context::GpuContext;
+use crate::gpu::pack;
+use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// Mirrors `StepParams` in `shaders/lstm_step.wgsl`.
 #[repr(C)]
@@ -132,18 +137,14 @@ pub(crate) fn pipeline(
     )
 }
 
-/// Records the steps `ts` (in order) of direction `d` into `pass`.
-pub(crate) fn record(
+/// The bind group of one layer-direction-chunk's steps (one per chunk, any number of steps).
+pub(crate) fn bind(
     ctx: &GpuContext,
-    pass: &mut wgpu::ComputePass,
-    (pipeline, grid): (&wgpu::ComputePipeline, (u32, u32)),
     index: &IndexTable,
     bufs: &StepBuffers,
-    d: usize,
-    ts: impl Iterator<Item = usize>,
-) -> Result<()> {
+) -> Result<wgpu::BindGroup> {
     let k = ctx.kernels()?;
-    let bg = bind_group(
+    Ok(bind_group(
         ctx,
         &k.step_layout,
         &[
@@ -158,11 +159,203 @@ pub(crate) fn record(
             bufs.gates.as_entire_binding(),
             bufs.prev.as_entire_binding(),
         ],
-    );
+    ))
+}
+
+/// Records the steps `ts` (in order) of direction `d`, bound by `bg` (see [`bind`]).
+pub(crate) fn record(
+    pass: &mut wgpu::ComputePass,
+    (pipeline, grid): (&wgpu::ComputePipeline, (u32, u32)),
+    bg: &wgpu::BindGroup,
+    index: &IndexTable,
+    d: usize,
+    ts: impl Iterator<Item = usize>,
+) {
     pass.set_pipeline(pipeline);
     for t in ts {
-        pass.set_bind_group(0, &bg, &[index.offset(2 * t + d)]);
+        pass.set_bind_group(0, bg, &[index.offset(2 * t + d)]);
         pass.dispatch_workgroups(grid.0, grid.1, 1);
     }
+}
+
+/// The time step [`run`] and `lstm_step_backward::run` dispatch at: not 0, so that the
+/// `t < lens[b]` test sees lengths on both sides of it (see [`lens_for`]).
+pub(crate) const SINGLE_STEP_T: u32 = 2;
+
+/// Sequence lengths that make row `b` live at [`SINGLE_STEP_T`] exactly when `active[b]`,
+/// varied per row (0..=2 inactive, 3..=5 active).
+pub(crate) fn lens_for(active: &[bool]) -> Vec<u32> {
+    let t = SINGLE_STEP_T;
+    (0..active.len() as u32)
+        .map(|b| {
+            if active[b as usize] {
+                t + 1 + b % 3
+            } else {
+                b % (t + 1)
+            }
+        })
+        .collect()
+}
+
+/// The shaders' peephole mode code: 0 None, 1 Diagonal, 2 Full.
+pub(crate) fn peephole_code(w: &LayerWeights) -> u32 {
+    match w.peephole {
+        PeepholeWeights::None => 0,
+        PeepholeWeights::Diagonal(_) => 1,
+        PeepholeWeights::Full(_) => 2,
+    }
+}
+
+/// `[B, 4H]` rows in gate blocks (i, f, g, o) → the kernels' `[B][H][4]` (unit-interleaved).
+pub(crate) fn interleave_gate_rows(a: ArrayView2<f32>) -> Vec<f32> {
+    a.rows()
+        .into_iter()
+        .flat_map(pack::interleave_vec)
+        .collect()
+}
+
+/// Inverse of [`interleave_gate_rows`]: `[B][H][4]` → `[B, 4H]`.
+pub(crate) fn deinterleave_gate_rows(data: &[f32], b: usize, h: usize) -> Array2<f32> {
+    Array2::from_shape_fn((b, 4 * h), |(r, q)| data[r * 4 * h + 4 * (q % h) + q / h])
+}
+
+/// The training cache's `prev` `[R][2H]` (`h_{t-1}`, `c_{t-1}` per row) for a kernel that
+/// reads only `c_{t-1}`: the `h` half holds `fill` (NaN shows a stray read).
+pub(crate) fn prev_rows(c_prev: ArrayView2<f32>, fill: f32) -> Vec<f32> {
+    let h = c_prev.ncols();
+    c_prev
+        .rows()
+        .into_iter()
+        .flat_map(|r| std::iter::repeat_n(fill, h).chain(r.into_iter().copied()))
+        .collect()
+}
+
+/// `[B][H]` floats of a readback as `[B, H]`, from element `at` on.
+pub(crate) fn block(data: &[f32], at: usize, b: usize, h: usize) -> Array2<f32> {
+    Array2::from_shape_fn((b, h), |(r, j)| data[at + r * h + j])
+}
+
+/// Fails with a device-limit error when a buffer of `floats` or the grid exceeds the device.
+pub(crate) fn check_fits(
+    ctx: &GpuContext,
+    what: &str,
+    floats: &[usize],
+    grid: (u32, u32),
+) -> Result<()> {
+    let groups = ctx.limits().max_compute_workgroups_per_dimension;
+    let limit = ctx.max_binding_bytes();
+    if floats.iter().any(|&f| 4 * f as u64 > limit) || grid.0 > groups || grid.1 > groups {
+        return Err(LstmError::DeviceLimit(format!(
+            "{what}: buffers of {floats:?} floats on a {grid:?} grid exceed the device's limits"
+        )));
+    }
     Ok(())
+}
+
+/// What [`run`] returns, in the CPU twin's layout.
+#[derive(Clone, Debug)]
+pub struct StepOutput {
+    /// The new state `[B, H]` (inactive rows keep theirs).
+    pub h: Array2<f32>,
+    pub c: Array2<f32>,
+    /// The step's output `[B, H]`: `h` on active rows, 0 on inactive ones.
+    pub y: Array2<f32>,
+    /// The training cache: gate activations `[B, 4H]` in i, f, g, o blocks (0 on
+    /// inactive rows), and the state the step read.
+    pub gates: Array2<f32>,
+    pub h_prev: Array2<f32>,
+    pub c_prev: Array2<f32>,
+}
+
+/// The single-kernel entry point of `lstm_step.wgsl`, used by `tests/kernels.rs` and
+/// usable on its own: one dispatch of `tiling` (resolved for this batch and
+/// [`GpuContext::software_kernels`]) with the training cache on, from host data in the
+/// layout of [`crate::cpu::lstm_step`] (`gx` `[B, 4H]` gate blocks, bias included;
+/// `state` = `(h, c)` `[B, H]`; rows with `active[b] == false` are past their
+/// sequence's length). With `poison` every output starts as NaN.
+pub fn run(
+    ctx: &GpuContext,
+    gx: ArrayView2<f32>,
+    (h, c): (ArrayView2<f32>, ArrayView2<f32>),
+    w: &LayerWeights,
+    active: &[bool],
+    tiling: StepTiling,
+    poison: bool,
+) -> Result<StepOutput> {
+    let states = [("h", h.dim()), ("c", c.dim())];
+    crate::cpu::reference::check_step(w, &[("gx", gx.dim())], &states, active)?;
+    let (b, hs) = h.dim();
+    let w_rec = pack::recurrent_matrix(w);
+    let tiling = tiling.resolve_for(b, ctx.software_kernels());
+    let kernel = pipeline(ctx.kernels()?, tiling, hs, b);
+    check_fits(ctx, "lstm_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
+    let params = StepParams {
+        batch: b as u32,
+        hidden: hs as u32,
+        k_rec: (w_rec.len() / (4 * hs)) as u32,
+        peephole: peephole_code(w),
+        out_stride: hs as u32,
+        out_offset: 0,
+        save_cache: 1,
+        _pad: 0,
+    };
+    // Half 0 of the ping-pong state is read, half 1 written.
+    let mut state: Vec<f32> = h.iter().chain(c.iter()).copied().collect();
+    state.resize(4 * b * hs, if poison { f32::NAN } else { 0.0 });
+    let data = ctx.scoped("lstm_step", || {
+        let entry = StepIndex {
+            t_global: SINGLE_STEP_T,
+            t_local: 0,
+            parity: 0,
+            _pad: 0,
+        };
+        let index = IndexTable::new(ctx, "step index", &[entry])?;
+        let new = |label, floats| new_storage(ctx, label, floats, poison);
+        let u = [
+            uniform(ctx, "step params", &params),
+            storage_init(ctx, "w_rec", &w_rec),
+            storage_init(ctx, "peephole", &pack::peephole_vec(w)),
+            storage_init(ctx, "gx", &interleave_gate_rows(gx)),
+            storage_u32(ctx, "seq lens", &lens_for(active)),
+            storage_init(ctx, "state", &state),
+            new("y", b * hs),
+            new("gates", 4 * b * hs),
+            new("prev", 2 * b * hs),
+        ];
+        let [params, w_rec, peep, gx, lens, state, out, gates, prev] = &u;
+        let bufs = StepBuffers {
+            params,
+            w_rec,
+            peep,
+            gx,
+            lens,
+            state,
+            out,
+            gates,
+            prev,
+        };
+        let bg = bind(ctx, &index, &bufs)?;
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        record(&mut pass, kernel, &bg, &index, 0, 0..1);
+        drop(pass);
+        let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));
+        ctx.submit_and_read(encoder, &sources)
+    })?;
+    unpack(data, b, hs)
+}
+
+/// [`run`]'s readback (state, y, gates, prev) in the CPU twin's layout.
+fn unpack(data: Vec<Vec<f32>>, b: usize, hs: usize) -> Result<StepOutput> {
+    let [state, y, gates, prev]: [Vec<f32>; 4] = data
+        .try_into()
+        .map_err(|_| LstmError::value("lstm_step readback", "not four buffers"))?;
+    Ok(StepOutput {
+        h: block(&state, 2 * b * hs, b, hs),
+        c: block(&state, 3 * b * hs, b, hs),
+        y: block(&y, 0, b, hs),
+        gates: deinterleave_gate_rows(&gates, b, hs),
+        h_prev: Array2::from_shape_fn((b, hs), |(r, j)| prev[r * 2 * hs + j]),
+        c_prev: Array2::from_shape_fn((b, hs), |(r, j)| prev[r * 2 * hs + hs + j]),
+    })
 }

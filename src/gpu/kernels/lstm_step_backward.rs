@@ -3,10 +3,20 @@
 //! `(dh_0, dc_0)`. CPU twin: [`crate::cpu::lstm_step_backward`].
 
 use bytemuck::{Pod, Zeroable};
+use ndarray::{Array2, ArrayView2};
 
-use crate::error::Result;
-use crate::gpu::buffers::{bind_group, IndexTable};
+use super::lstm_step::{
+    block, check_fits, deinterleave_gate_rows, interleave_gate_rows, lens_for, peephole_code,
+    prev_rows, SINGLE_STEP_T,
+};
+use crate::cpu::reference::check_step;
+use crate::error::{LstmError, Result};
+use crate::gpu::buffers::{
+    bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable,
+};
 use crate::gpu::context::GpuContext;
+use crate::gpu::pack;
+use crate::weights::LayerWeights;
 
 /// Mirrors `BackwardParams` in `shaders/lstm_step_backward.wgsl`.
 #[repr(C)]
@@ -126,4 +136,112 @@ pub(crate) fn record(
         pass.dispatch_workgroups(grid.0, grid.1, 1);
     }
     Ok(())
+}
+
+/// One backward step's operands for [`run`], in the layout of
+/// [`crate::cpu::lstm_step_backward`].
+#[derive(Clone, Copy, Debug)]
+pub struct StepGrads<'a> {
+    /// The gradients reaching `h_t` and `c_t` from later steps, `[B, H]`.
+    pub dh: ArrayView2<'a, f32>,
+    pub dc: ArrayView2<'a, f32>,
+    /// `∂L/∂y_t` `[B, H]` (the kernel's `dy` binding): the kernel adds it to `dh` on
+    /// active rows only, so the twin's `dh` is `dh + dy` there.
+    pub dy: Option<ArrayView2<'a, f32>>,
+    /// The forward's gate activations `[B, 4H]` (i, f, g, o blocks) and `c_{t-1}` `[B, H]`.
+    pub gates: ArrayView2<'a, f32>,
+    pub c_prev: ArrayView2<'a, f32>,
+}
+
+/// The single-kernel entry point of `lstm_step_backward.wgsl`, used by
+/// `tests/kernels_training.rs` and usable on its own: the kernel's dispatch sequence for
+/// one step (the step, then the FINAL dispatch that adds `dz·W_rec`), in the form
+/// [`GpuContext::software_kernels`] selects. Returns `(dz [B, 4H], dh_{t-1}, dc_{t-1})`
+/// like the twin; rows with `active[b] == false` are past their sequence's length.
+/// With `poison` the outputs (and `prev`'s unused `h_{t-1}` half) start as NaN.
+pub fn run(
+    ctx: &GpuContext,
+    w: &LayerWeights,
+    g: &StepGrads,
+    active: &[bool],
+    poison: bool,
+) -> Result<(Array2<f32>, Array2<f32>, Array2<f32>)> {
+    let mut states = vec![
+        ("dh", g.dh.dim()),
+        ("dc", g.dc.dim()),
+        ("c_prev", g.c_prev.dim()),
+    ];
+    states.extend(g.dy.map(|dy| ("dy", dy.dim())));
+    check_step(w, &[("gates", g.gates.dim())], &states, active)?;
+    let (b, h) = g.dh.dim();
+    let w_rec = pack::recurrent_matrix(w);
+    let tile = if ctx.software_kernels() {
+        BACKWARD_ROWS_TILE
+    } else {
+        BACKWARD_TILE
+    };
+    let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
+    check_fits(ctx, "lstm_step_backward", &[4 * b * h, w_rec.len()], grid)?;
+    let params = BackwardParams {
+        batch: b as u32,
+        hidden: h as u32,
+        k_rec: (w_rec.len() / (4 * h)) as u32,
+        peephole: 0,
+        dy_stride: h as u32,
+        dy_offset: 0,
+        has_dy: g.dy.is_some() as u32,
+        _pad: 0,
+    };
+    let fill = if poison { f32::NAN } else { 0.0 };
+    let prev = prev_rows(g.c_prev, fill);
+    // Half 0 of the carry (dh, dc) is read by the step, which writes half 1; FINAL
+    // reads half 1 and writes half 0.
+    let mut carry: Vec<f32> = g.dh.iter().chain(g.dc.iter()).copied().collect();
+    carry.resize(4 * b * h, fill);
+    let data = ctx.scoped("lstm_step_backward", || {
+        let entry = |t_global, bits| BackwardIndex {
+            t_global,
+            t_local: 0,
+            t_prev: 0,
+            bits,
+        };
+        let last = BackwardIndex::PARITY | BackwardIndex::FINAL;
+        let entries = [entry(SINGLE_STEP_T, BackwardIndex::FIRST), entry(0, last)];
+        let index = IndexTable::new(ctx, "backward index", &entries)?;
+        let dy =
+            g.dy.map(|dy| storage_init(ctx, "dy", &dy.iter().copied().collect::<Vec<_>>()));
+        let u = [
+            uniform(ctx, "backward params", &params),
+            storage_init(ctx, "w_rec", &w_rec),
+            storage_init(ctx, "peephole", &pack::peephole_vec(w)),
+            storage_init(ctx, "gates", &interleave_gate_rows(g.gates)),
+            storage_init(ctx, "prev", &prev),
+            storage_u32(ctx, "seq lens", &lens_for(active)),
+            new_storage(ctx, "dz", 4 * b * h, poison),
+            storage_init(ctx, "carry", &carry),
+        ];
+        let [params, w_rec, peep, gates, prev, lens, dz, carry] = &u;
+        let dy = dy.as_ref().unwrap_or(ctx.dummy());
+        let bufs = BackwardBuffers {
+            params,
+            w_rec,
+            peep,
+            gates,
+            prev,
+            lens,
+            dy,
+            dz,
+            carry,
+        };
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        record(ctx, &mut pass, &index, &bufs, (0, 1, h, b))?;
+        drop(pass);
+        ctx.submit_and_read(encoder, &[(dz, dz.size()), (carry, carry.size())])
+    })?;
+    let [dz, carry]: [Vec<f32>; 2] = data
+        .try_into()
+        .map_err(|_| LstmError::value("lstm_step_backward readback", "not two buffers"))?;
+    let dz = deinterleave_gate_rows(&dz, b, h);
+    Ok((dz, block(&carry, 0, b, h), block(&carry, b * h, b, h)))
 }

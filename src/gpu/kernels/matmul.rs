@@ -111,29 +111,55 @@ pub(crate) fn matmul(
     bias: Option<&wgpu::Buffer>,
     c: &wgpu::Buffer,
 ) {
-    let k = ctx.kernels().expect("kernels are built before recording");
-    let params = uniform(ctx, "matmul params", &p);
-    let bias = bias.unwrap_or(ctx.dummy());
-    let bg = bind_group(
-        ctx,
-        &k.matmul_layout,
-        &[
+    MatmulDispatch::new(ctx, p, a, b, bias, c).record(pass);
+}
+
+/// One `matmul.wgsl` dispatch with its operands bound, made once and recorded any
+/// number of times (a job that runs again creates nothing).
+pub(crate) struct MatmulDispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    grid: (u32, u32),
+}
+
+impl MatmulDispatch {
+    pub fn new(
+        ctx: &GpuContext,
+        p: MatmulParams,
+        a: &wgpu::Buffer,
+        b: &wgpu::Buffer,
+        bias: Option<&wgpu::Buffer>,
+        c: &wgpu::Buffer,
+    ) -> MatmulDispatch {
+        let k = ctx.kernels().expect("kernels are built before recording");
+        let params = uniform(ctx, "matmul params", &p);
+        let bias = bias.unwrap_or(ctx.dummy());
+        let resources = [
             params.as_entire_binding(),
             a.as_entire_binding(),
             b.as_entire_binding(),
             bias.as_entire_binding(),
             c.as_entire_binding(),
-        ],
-    );
-    // A CPU running the shaders gets the barrier-free form (see matmul.wgsl).
-    let (pipeline, (gx, gy)) = if ctx.software_kernels() {
-        (&k.matmul_rows, p.grid_rows())
-    } else {
-        (&k.matmul, p.grid())
-    };
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, &bg, &[]);
-    pass.dispatch_workgroups(gx, gy, 1);
+        ];
+        let bind_group = bind_group(ctx, &k.matmul_layout, &resources);
+        // A CPU running the shaders gets the barrier-free form (see matmul.wgsl).
+        let (pipeline, grid) = if ctx.software_kernels() {
+            (&k.matmul_rows, p.grid_rows())
+        } else {
+            (&k.matmul, p.grid())
+        };
+        MatmulDispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            grid,
+        }
+    }
+
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+    }
 }
 
 /// `x` `[M, K]`, `w` `[N, K]`, `bias` `[N]` → `x·wᵀ + bias` `[M, N]`, computed by
@@ -205,6 +231,98 @@ pub fn input_proj(
         Array2::from_shape_vec((m, n), data.into_iter().next().expect("one buffer"))
             .expect("m·n floats"),
     )
+}
+
+/// The single-kernel entry point of `matmul.wgsl`, used by `tests/kernels.rs` and usable
+/// on its own: uploads `a`, `b`, `bias` and the whole `c` buffer, records one dispatch
+/// as `p` says (the tiled `main`, or `main_rows` when [`GpuContext::software_kernels`]),
+/// and returns the `c` buffer afterwards. `c` is what ACCUMULATE adds to and what stays
+/// outside the `[m, n]` block at `c_off`/`ldc`; fill the block with NaN to see every
+/// element the kernel writes. `bias` must be given exactly when `p` has the BIAS flag.
+pub fn run(
+    ctx: &GpuContext,
+    p: MatmulParams,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &[f32],
+) -> Result<Vec<f32>> {
+    check_run(ctx, &p, [a.len(), b.len(), c.len()], bias.map(<[f32]>::len))?;
+    ctx.kernels()?;
+    let data = ctx.scoped("matmul", || {
+        let ab = storage_init(ctx, "a", a);
+        let bb = storage_init(ctx, "b", b);
+        let biasb = bias.map(|v| storage_init(ctx, "bias", v));
+        let cb = storage_init(ctx, "c", c);
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            matmul(ctx, &mut pass, p, &ab, &bb, biasb.as_ref(), &cb);
+        }
+        ctx.submit_and_read(encoder, &[(&cb, cb.size())])
+    })?;
+    data.into_iter()
+        .next()
+        .ok_or_else(|| LstmError::value("matmul readback", "no buffer came back"))
+}
+
+/// The checks of [`run`]: every element `p` addresses lies inside its slice (`lens`:
+/// a, b, c), the flags and `bias` agree, and the buffers and grid fit the device.
+fn check_run(
+    ctx: &GpuContext,
+    p: &MatmulParams,
+    lens: [usize; 3],
+    bias: Option<usize>,
+) -> Result<()> {
+    let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+    let flag = |f: u32| p.flags & f != 0;
+    let shape_err = |got: String| LstmError::shape("matmul operands", format!("{p:?}"), got);
+    if m == 0 || n == 0 || k == 0 || p.flags > 15 {
+        return Err(shape_err("zero sizes or unknown flags".into()));
+    }
+    let a = if flag(MatmulParams::A_TRANS) {
+        (k, m)
+    } else {
+        (m, k)
+    };
+    let b = if flag(MatmulParams::B_TRANS) {
+        (n, k)
+    } else {
+        (k, n)
+    };
+    let operands = [
+        ("a", a, p.lda, p.a_off, lens[0]),
+        ("b", b, p.ldb, p.b_off, lens[1]),
+        ("c", (m, n), p.ldc, p.c_off, lens[2]),
+    ];
+    for (name, (rows, cols), ld, off, len) in operands {
+        let need = off as usize + (rows - 1) * ld as usize + cols;
+        if (ld as usize) < cols || need > len {
+            return Err(shape_err(format!(
+                "{name}: {len} floats for [{rows}, {cols}] at offset {off}, leading dimension {ld} (needs {need})"
+            )));
+        }
+    }
+    if flag(MatmulParams::BIAS) != bias.is_some() || bias.is_some_and(|l| l < n) {
+        return Err(shape_err(format!("bias of {bias:?} floats")));
+    }
+    let limit = ctx.max_binding_bytes();
+    let (gx, gy) = if ctx.software_kernels() {
+        p.grid_rows()
+    } else {
+        p.grid()
+    };
+    let groups = ctx.limits().max_compute_workgroups_per_dimension;
+    let too_big = lens
+        .iter()
+        .chain(bias.iter())
+        .any(|&f| 4 * f as u64 > limit);
+    if too_big || gx > groups || gy > groups {
+        return Err(LstmError::DeviceLimit(format!(
+            "matmul operands {p:?} exceed the device's limits"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

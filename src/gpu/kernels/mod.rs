@@ -2,12 +2,12 @@
 //! each holding the shader's uniform struct, its tile sizes and the function that
 //! records its dispatch. This file compiles them all once per context.
 
-pub(crate) mod lstm_param_grads;
-pub(crate) mod lstm_step;
-pub(crate) mod lstm_step_backward;
-pub(crate) mod matmul;
-pub(crate) mod optimizer_update;
-pub(crate) mod softmax_xent;
+pub mod lstm_param_grads;
+pub mod lstm_step;
+pub mod lstm_step_backward;
+pub mod matmul;
+pub mod optimizer_update;
+pub mod softmax_xent;
 
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
@@ -128,14 +128,64 @@ pub(crate) fn pipeline(
     })
 }
 
+/// Each kernel's bindings, one letter per binding (see [`layout`]).
+const BINDINGS: [(&str, &str); 6] = [
+    ("matmul", "u r r r w"),
+    ("lstm_step", "u d r r r r w w w w"),
+    ("lstm_step_backward", "u d r r r r r r w w"),
+    ("lstm_param_grads", "u r r r w w"),
+    ("softmax_xent", "u r r r w w"),
+    ("optimizer_update", "u r w w w w"),
+];
+
+/// Checks that every kernel's bindings fit the device's limits; the error names the
+/// kernel and the limit (instead of a validation error from deep inside wgpu).
+pub(crate) fn check_limits(limits: &wgpu::Limits) -> crate::Result<()> {
+    for (stem, kinds) in BINDINGS {
+        let count = |set: &str| kinds.split_whitespace().filter(|k| set.contains(k)).count() as u32;
+        let needs = [
+            (
+                "max_storage_buffers_per_shader_stage",
+                count("rw"),
+                limits.max_storage_buffers_per_shader_stage,
+            ),
+            (
+                "max_uniform_buffers_per_shader_stage",
+                count("ud"),
+                limits.max_uniform_buffers_per_shader_stage,
+            ),
+            (
+                "max_dynamic_uniform_buffers_per_pipeline_layout",
+                count("d"),
+                limits.max_dynamic_uniform_buffers_per_pipeline_layout,
+            ),
+        ];
+        for (limit, need, has) in needs {
+            if need > has {
+                return Err(crate::LstmError::DeviceLimit(format!(
+                    "kernel {stem} binds {need} buffers of a kind the device limits to {has} ({limit})"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Kernels {
     pub fn new(device: &wgpu::Device) -> Kernels {
-        let matmul_layout = layout(device, "matmul", "u r r r w");
-        let step_layout = layout(device, "lstm_step", "u d r r r r w w w w");
-        let backward_layout = layout(device, "lstm_step_backward", "u d r r r r r r w w");
-        let grads_layout = layout(device, "lstm_param_grads", "u r r r w w");
-        let xent_layout = layout(device, "softmax_xent", "u r r r w w");
-        let opt_layout = layout(device, "optimizer_update", "u r w w w w");
+        let layout_of = |stem: &str| {
+            let kinds = BINDINGS
+                .iter()
+                .find(|(s, _)| *s == stem)
+                .map_or("", |(_, k)| k);
+            layout(device, stem, kinds)
+        };
+        let matmul_layout = layout_of("matmul");
+        let step_layout = layout_of("lstm_step");
+        let backward_layout = layout_of("lstm_step_backward");
+        let grads_layout = layout_of("lstm_param_grads");
+        let xent_layout = layout_of("softmax_xent");
+        let opt_layout = layout_of("optimizer_update");
         let module = |label, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),

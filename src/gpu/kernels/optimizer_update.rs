@@ -4,9 +4,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::lstm_step::check_fits;
 use crate::cpu::UpdateRule;
-use crate::error::Result;
-use crate::gpu::buffers::{bind_group, new_storage, uniform};
+use crate::error::{LstmError, Result};
+use crate::gpu::buffers::{bind_group, new_storage, storage_init, uniform};
 use crate::gpu::context::GpuContext;
 
 /// Mirrors `OptParams` in `shaders/optimizer_update.wgsl`.
@@ -113,4 +114,86 @@ impl GpuOptimizer {
         }
         Ok(())
     }
+}
+
+impl GpuOptimizer {
+    /// Moments uploaded from the host (`m`, `v` one vector per tensor); the squared-norm
+    /// slots NaN-filled when `poison`, so a slot `sum_squares` misses poisons the clip.
+    fn from_host(ctx: &GpuContext, m: &[Vec<f32>], v: &[Vec<f32>], poison: bool) -> Self {
+        let up = |label, xs: &[Vec<f32>]| -> Vec<wgpu::Buffer> {
+            xs.iter().map(|x| storage_init(ctx, label, x)).collect()
+        };
+        GpuOptimizer {
+            m: up("moment m", m),
+            v: up("moment v", v),
+            lens: m.iter().map(Vec::len).collect(),
+            norms: new_storage(ctx, "norms", m.len().max(4), poison),
+        }
+    }
+}
+
+/// The single-kernel entry point of `optimizer_update.wgsl`, used by
+/// `tests/kernels_training.rs` and usable on its own: the kernel's dispatch sequence for
+/// one step over a list of tensors (`sum_squares` per tensor when clipping, then `update`
+/// per tensor), with the signature of its twin [`crate::cpu::optimizer_update`]: `params`,
+/// `m` and `v` are updated in place. With `poison` the per-tensor squared norms start as NaN.
+pub fn run(
+    ctx: &GpuContext,
+    params: &mut [&mut [f32]],
+    grads: &[&[f32]],
+    m: &mut [Vec<f32>],
+    v: &mut [Vec<f32>],
+    rule: &UpdateRule,
+    poison: bool,
+) -> Result<()> {
+    let lens: Vec<usize> = params.iter().map(|p| p.len()).collect();
+    let same = |other: Vec<usize>| other == lens;
+    if lens.is_empty()
+        || lens.contains(&0)
+        || !(same(grads.iter().map(|g| g.len()).collect())
+            && same(m.iter().map(Vec::len).collect())
+            && same(v.iter().map(Vec::len).collect()))
+    {
+        return Err(LstmError::shape(
+            "optimizer_update params / grads / m / v",
+            format!("one or more non-empty tensors of the same sizes in each: {lens:?}"),
+            "lists of other lengths or sizes",
+        ));
+    }
+    let longest = lens.iter().copied().max().unwrap_or(1);
+    let grid = ((longest as u32).div_ceil(256), 1);
+    check_fits(ctx, "optimizer_update", &[longest], grid)?;
+    let data = ctx.scoped("optimizer_update", || {
+        let opt = GpuOptimizer::from_host(ctx, m, v, poison);
+        let pb: Vec<wgpu::Buffer> = params
+            .iter()
+            .map(|p| storage_init(ctx, "param", p))
+            .collect();
+        let gb: Vec<wgpu::Buffer> = grads.iter().map(|g| storage_init(ctx, "grad", g)).collect();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let (pr, gr): (Vec<_>, Vec<_>) = (pb.iter().collect(), gb.iter().collect());
+        opt.record(ctx, &mut encoder, &pr, &gr, rule)?;
+        let sources: Vec<(&wgpu::Buffer, u64)> = pb
+            .iter()
+            .chain(&opt.m)
+            .chain(&opt.v)
+            .map(|b| (b, b.size()))
+            .collect();
+        ctx.submit_and_read(encoder, &sources)
+    })?;
+    let n = lens.len();
+    if data.len() != 3 * n {
+        return Err(LstmError::value(
+            "optimizer_update readback",
+            "buffers missing",
+        ));
+    }
+    for (i, got) in data.into_iter().enumerate() {
+        match i / n {
+            0 => params[i].copy_from_slice(&got),
+            1 => m[i - n] = got,
+            _ => v[i - 2 * n] = got,
+        }
+    }
+    Ok(())
 }

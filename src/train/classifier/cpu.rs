@@ -221,7 +221,7 @@ impl Classifier for CpuClassifier {
             &mut self.m,
             &mut self.v,
             &rule,
-        );
+        )?;
         Ok(want_stats.then_some(stats))
     }
 

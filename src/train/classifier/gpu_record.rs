@@ -9,7 +9,8 @@ use crate::error::{LstmError, Result};
 use crate::gpu::kernels::matmul::{matmul, MatmulParams};
 use crate::gpu::kernels::softmax_xent::{self, XentBuffers, XentParams};
 use crate::gpu::{
-    new_storage, record_backward, storage_init, storage_u32, upload_state, GpuUpstream, RunInputs,
+    new_storage, record_backward, storage_init, storage_u32, upload_state, GpuUpstream, RunBuffers,
+    RunInputs,
 };
 use crate::sequence::{check_inputs, lengths, to_time_major, zero_state, ForwardOptions};
 use crate::train::optimizer::Target;
@@ -57,20 +58,7 @@ impl GpuClassifier {
     ) -> Result<Recorded> {
         let ctx = self.lstm.context().clone();
         let cfg = self.lstm.config().clone();
-        let opts = ForwardOptions {
-            initial: None,
-            seq_lens,
-        };
-        let dims = check_inputs(&cfg, &x, &opts)?;
-        let d = cfg.num_directions();
-        let z = Sizes {
-            t: dims.t,
-            b: dims.b,
-            h: cfg.hidden_size,
-            d,
-            c: self.classes,
-            top: (cfg.num_layers - 1) * d,
-        };
+        let z = self.sizes(x, seq_lens)?;
         let labels = match targets {
             Some(tg) => Some(rows_and_weights(
                 &cfg,
@@ -82,28 +70,7 @@ impl GpuClassifier {
             )?),
             None => None,
         };
-        let plan = self.lstm.plan(z.t, z.b)?;
-        if plan.count > 1 {
-            return Err(LstmError::DeviceLimit(format!(
-                "the classifier needs T={} B={} in one storage binding",
-                z.t, z.b
-            )));
-        }
-        let xt = to_time_major(&cfg, &x);
-        let x_buf = storage_init(
-            &ctx,
-            "x",
-            xt.as_slice().expect("to_time_major gives standard layout"),
-        );
-        let initial = upload_state(&ctx, &zero_state(&cfg, z.b));
-        let lens = lengths(dims, &opts);
-        let inputs = RunInputs {
-            x_chunks: std::slice::from_ref(&x_buf),
-            initial: &initial,
-            lens: &lens,
-            b: z.b,
-        };
-        let run = self.lstm.record(encoder, &plan, &inputs, train)?;
+        let run = self.record_lstm(encoder, x, seq_lens, z, train)?;
         let head = self.head_buffers(z, cfg.num_layers);
         let totals = labels
             .as_ref()
@@ -131,6 +98,61 @@ impl GpuClassifier {
             totals,
             count,
         })
+    }
+
+    /// The call's sizes, its inputs checked.
+    fn sizes(&self, x: ArrayView3<f32>, seq_lens: Option<&[usize]>) -> Result<Sizes> {
+        let cfg = self.lstm.config();
+        let opts = ForwardOptions {
+            initial: None,
+            seq_lens,
+        };
+        let dims = check_inputs(cfg, &x, &opts)?;
+        let d = cfg.num_directions();
+        let (h, c, top) = (cfg.hidden_size, self.classes, (cfg.num_layers - 1) * d);
+        Ok(Sizes {
+            t: dims.t,
+            b: dims.b,
+            h,
+            d,
+            c,
+            top,
+        })
+    }
+
+    /// Uploads `x` and records the LSTM forward (with the gate cache when `train`).
+    fn record_lstm(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        x: ArrayView3<f32>,
+        seq_lens: Option<&[usize]>,
+        z: Sizes,
+        train: bool,
+    ) -> Result<RunBuffers> {
+        let (ctx, cfg) = (self.lstm.context(), self.lstm.config());
+        let plan = self.lstm.plan(z.t, z.b)?;
+        if plan.count > 1 {
+            return Err(LstmError::DeviceLimit(format!(
+                "the classifier needs T={} B={} in one storage binding",
+                z.t, z.b
+            )));
+        }
+        let xt = to_time_major(cfg, &x);
+        let x_flat = xt.as_slice().expect("to_time_major gives standard layout");
+        let x_buf = storage_init(ctx, "x", x_flat);
+        let initial = upload_state(ctx, &zero_state(cfg, z.b));
+        let opts = ForwardOptions {
+            initial: None,
+            seq_lens,
+        };
+        let lens = lengths(check_inputs(cfg, &x, &opts)?, &opts);
+        let inputs = RunInputs {
+            x_chunks: std::slice::from_ref(&x_buf),
+            initial: &initial,
+            lens: &lens,
+            b: z.b,
+        };
+        self.lstm.record(encoder, &plan, &inputs, train)
     }
 
     fn head_buffers(&self, z: Sizes, layers: usize) -> Head {

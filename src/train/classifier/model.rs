@@ -27,6 +27,14 @@ impl Dense {
                 "Dense needs features ≥ 1 and classes ≥ 1, got {features} and {classes}"
             )));
         }
+        if classes
+            .checked_mul(features)
+            .is_none_or(|n| n > (isize::MAX as usize) / 4)
+        {
+            return Err(LstmError::Config(format!(
+                "Dense of {classes} classes × {features} features is too large to allocate"
+            )));
+        }
         let k = 1.0 / (features as f32).sqrt();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         Ok(Dense {

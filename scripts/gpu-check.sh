@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The real-GPU check (issue 9): on a Linux machine with an NVIDIA GPU, run the prebuilt
+# lstm-bench (GPU path; medians) and, where PyTorch with CUDA is installed, torch.nn.LSTM
+# (cuDNN, fp32) on the same shapes and the same weights and inputs, and print one table:
+# ours ms, cuDNN ms, ratio, max |Δ| of the outputs. Finishes in a few minutes.
+#
+#   scripts/gpu-check.sh [BIN_DIR]      BIN_DIR holds lstm-bench and lstm-wgpu (default target/release)
+#
+# Vulkan needs the loader (libvulkan1) and the NVIDIA ICD: set VK_DRIVER_FILES to the
+# driver's JSON when the loader does not find it (the device machine's README says where).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="${1:-target/release}"
+SHAPES="${GPU_CHECK_SHAPES:-S1,S2,S3,S4,DB-H512-B16-T25,DB-H1024-B1-T25,DB-H256-B32-T150}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+
+echo "== adapter"
+"$BIN/lstm-wgpu" adapters
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+
+echo "== lstm-bench (GPU path)"
+"$BIN/lstm-bench" --gpu-only --no-train --shapes "$SHAPES" --json "$WORK/ours.json"
+
+echo "== torch.nn.LSTM (cuDNN)"
+python3 scripts/gpu_check_torch.py "$WORK/torch" ${SHAPES//,/ } | tee "$WORK/torch.txt" || true
+
+echo "== same weights and input through lstm-wgpu forward (GPU)"
+for dir in "$WORK"/torch/*/; do
+    [ -f "$dir/weights.safetensors" ] || continue
+    "$BIN/lstm-wgpu" forward --weights "$dir/weights.safetensors" --format torch \
+        --input "$dir/x.npy" --device gpu --out "$dir/ours" >/dev/null
+done
+
+python3 - "$WORK" <<'PY'
+import json, os, sys
+work = sys.argv[1]
+ours = {r["shape"]: r for r in json.load(open(os.path.join(work, "ours.json")))["rows"]}
+torch_ms = {}
+if os.path.exists(os.path.join(work, "torch.txt")):
+    for line in open(os.path.join(work, "torch.txt")):
+        name, ms = line.split()
+        torch_ms[name] = None if ms == "n/a" else float(ms)
+def delta(name):
+    d = os.path.join(work, "torch", name)
+    try:
+        import numpy as np
+        return float(np.abs(np.load(os.path.join(d, "ours", "y.npy")) - np.load(os.path.join(d, "y_torch.npy"))).max())
+    except Exception:
+        return None
+def fmt(v, spec):
+    width = int(spec.split(".")[0])
+    return "-".rjust(width) if v is None else format(v, spec)
+print(f"{'shape':<18} {'ours ms':>9} {'cuDNN ms':>9} {'ours/cuDNN':>10} {'max|Δ|':>9}")
+for name, r in ours.items():
+    t = torch_ms.get(name)
+    ratio = r["gpu_ms"] / t if (t and r.get("gpu_ms")) else None
+    print(f"{name:<18} {fmt(r.get('gpu_ms'), '9.3f')} {fmt(t, '9.3f')} {fmt(ratio, '10.2f')} {fmt(delta(name), '9.1e')}")
+print("ours: lstm-bench GPU path, wall time per forward incl. upload and readback (median); cuDNN: CUDA events around nn.LSTM forward (median); max|Δ|: same weights and input, our y vs torch's y")
+PY

@@ -1,0 +1,91 @@
+//! Twin of `shaders/lstm_param_grads.wgsl` (the bias and diagonal-peephole gradients),
+//! and the weight gradients of one layer-direction that backward assembles from it and
+//! the products over all steps.
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
+
+use super::forward::StepCache;
+use crate::error::{LstmError, Result};
+use crate::weights::{LayerWeights, PeepholeWeights};
+
+/// The weight gradients of one layer-direction from all its steps' `dZ` at once.
+pub(crate) fn weight_grads(
+    bias: bool,
+    w: &LayerWeights,
+    sc: &StepCache,
+    dz: &Array2<f32>,
+    x_flat: ArrayView2<f32>,
+) -> Result<LayerWeights> {
+    let (rows, h) = (dz.nrows(), dz.ncols() / 4);
+    let flat = |a: &Array3<f32>| {
+        a.view()
+            .into_shape_with_order((rows, h))
+            .expect("contiguous")
+            .to_owned()
+    };
+    let (h_prev, c_prev) = (flat(&sc.h_prev), flat(&sc.c_prev));
+    let gates = sc
+        .gates
+        .view()
+        .into_shape_with_order((rows, 4 * h))
+        .expect("contiguous");
+    let diagonal = matches!(w.peephole, PeepholeWeights::Diagonal(_));
+    let (db, dp) = lstm_param_grads(dz.view(), gates, c_prev.view(), diagonal)?;
+    let peephole = match (&w.peephole, dp) {
+        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(dz.t().dot(&c_prev)),
+        (PeepholeWeights::Diagonal(_), Some(p)) => PeepholeWeights::Diagonal(p),
+        _ => PeepholeWeights::None,
+    };
+    let (b_ih, b_hh) = if bias {
+        (Some(db.clone()), Some(db))
+    } else {
+        (None, None)
+    };
+    Ok(LayerWeights {
+        w_ih: dz.t().dot(&x_flat),
+        w_hh: dz.t().dot(&h_prev),
+        b_ih,
+        b_hh,
+        peephole,
+    })
+}
+
+/// Twin of `shaders/lstm_param_grads.wgsl`: the parameter gradients that are sums over
+/// all rows, not products. `dz`, `gates` `[R, 4H]` (i, f, g, o blocks), `c_prev` `[R, H]`.
+/// Returns `db = Σ dz` `[4H]` and, when `diagonal`, the peephole gradients `[3H]`
+/// (`Σ dz_i⊙c_{t-1}`, `Σ dz_f⊙c_{t-1}`, `Σ dz_o⊙c_t` with `c_t = f⊙c_{t-1} + i⊙g`).
+pub fn lstm_param_grads(
+    dz: ArrayView2<f32>,
+    gates: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    diagonal: bool,
+) -> Result<(Array1<f32>, Option<Array1<f32>>)> {
+    let (rows, h) = c_prev.dim();
+    if dz.dim() != (rows, 4 * h) || gates.dim() != (rows, 4 * h) {
+        return Err(LstmError::shape(
+            "lstm_param_grads dz / gates / c_prev",
+            format!("[R, 4H] / [R, 4H] / [R, H] with R = {rows}, H = {h}"),
+            format!(
+                "{:?} / {:?} / {:?}",
+                dz.shape(),
+                gates.shape(),
+                c_prev.shape()
+            ),
+        ));
+    }
+    let db: Array1<f32> = dz.sum_axis(Axis(0));
+    if !diagonal {
+        return Ok((db, None));
+    }
+    let gate = |q: usize| gates.slice(s![.., q * h..(q + 1) * h]).to_owned();
+    let c_new = &gate(1) * &c_prev + &gate(0) * &gate(2);
+    let dzq = |q: usize| dz.slice(s![.., q * h..(q + 1) * h]).to_owned();
+    let mut p = Array1::zeros(3 * h);
+    p.slice_mut(s![..h])
+        .assign(&(&dzq(0) * &c_prev).sum_axis(Axis(0)));
+    p.slice_mut(s![h..2 * h])
+        .assign(&(&dzq(1) * &c_prev).sum_axis(Axis(0)));
+    p.slice_mut(s![2 * h..])
+        .assign(&(&dzq(3) * &c_new).sum_axis(Axis(0)));
+    Ok((db, Some(p)))
+}

@@ -1,0 +1,70 @@
+//! The fast step against the readable `lstm_step`.
+
+use super::*;
+use crate::config::{LstmConfig, Peephole};
+use crate::weights::LstmWeights;
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+
+fn random(rows: usize, cols: usize, seed: u64, scale: f32) -> Array2<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    Array2::from_shape_simple_fn((rows, cols), || scale * rng.random_range(-1.0f32..1.0))
+}
+
+#[test]
+fn exp_sigmoid_tanh_match_std() {
+    let mut worst = (0.0f64, 0.0f64, 0.0f64);
+    for i in -200_000..=200_000 {
+        let x = i as f32 * 4.35e-4; // [-87, 87]
+        let e = f64::from(x).exp();
+        worst.0 = worst.0.max(((f64::from(exp(x)) - e) / e).abs());
+        let s = 1.0 / (1.0 + (-f64::from(x)).exp());
+        worst.1 = worst.1.max((f64::from(sigmoid(x)) - s).abs());
+        worst.2 = worst
+            .2
+            .max((f64::from(tanh(x)) - f64::from(x).tanh()).abs());
+    }
+    assert!(worst.0 < 3e-7, "exp relative error {}", worst.0);
+    assert!(worst.1 < 2e-7, "sigmoid absolute error {}", worst.1);
+    assert!(worst.2 < 3e-7, "tanh absolute error {}", worst.2);
+    assert_eq!(exp(-1000.0), exp(-87.0));
+    assert!(exp(f32::NAN).is_nan() && tanh(f32::NAN).is_nan());
+    assert_eq!(tanh(0.0), 0.0);
+    assert_eq!(tanh(50.0), 1.0);
+    assert_eq!(tanh(-50.0), -1.0);
+}
+
+/// The fast step against the readable `lstm_step`, every peephole mode, batches on
+/// both sides of the matrix-vector threshold, an inactive row, H not a multiple of 16.
+#[test]
+fn step_in_place_matches_lstm_step() {
+    for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+        for b in [1, 3, MATVEC_MAX_BATCH + 3] {
+            let hs = 37;
+            let cfg = LstmConfig::new(5, hs).peephole(peephole);
+            let w = &LstmWeights::init(&cfg, 9).unwrap().layers[0];
+            let gx = random(b, 4 * hs, 1, 2.0);
+            let h0 = random(b, hs, 2, 1.0);
+            let c0 = random(b, hs, 3, 3.0);
+            let active: Vec<bool> = (0..b).map(|i| i != 1).collect();
+            let (want_h, want_c) =
+                crate::cpu::lstm_step(gx.view(), h0.view(), c0.view(), w, &active).unwrap();
+            let (mut h, mut c) = (h0.clone(), c0.clone());
+            let mut z = Array2::zeros((b, 4 * hs));
+            let sw = StepWeights::new(w, b);
+            step_in_place(gx.view(), &mut h, &mut c, &sw, &active, &mut z);
+            // The same step with the batch split over two threads: identical bits.
+            let (mut h2, mut c2) = (h0.clone(), c0.clone());
+            step_split(gx.view(), &mut h2, &mut c2, &sw, &active, &mut z, true);
+            assert_eq!((&h, &c), (&h2, &c2), "{peephole:?} B={b}: split step");
+            for (got, want) in [(&h, &want_h), (&c, &want_c)] {
+                let err = got
+                    .iter()
+                    .zip(want.iter())
+                    .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
+                    .fold(0.0f32, f32::max);
+                assert!(err < 2e-6, "{peephole:?} B={b}: error {err}");
+            }
+        }
+    }
+}
