@@ -1,11 +1,11 @@
 //! The CPU path (ndarray): the spec the GPU is tested against, and a usable backend.
 //!
-//! - [`reference`]: the readable statement of each kernel (`lstm_step`, `matmul`), the
+//! - [`reference`](mod@reference): the readable statement of each kernel (`lstm_step`, `matmul`), the
 //!   twins of `shaders/<stem>.wgsl`;
 //! - [`forward`](mod@forward): the sequence schedule (hoisted input projection, one
 //!   step per time step), running the step through `simd` (in place, vectorised);
 //! - `simd` and `gemm`: the AVX2/FMA fast path and its packed recurrent GEMM;
-//! - [`backward`]: BPTT and its step and parameter-gradient twins;
+//! - [`backward`](mod@backward): BPTT and its step and parameter-gradient twins;
 //! - [`softmax_xent`](mod@softmax_xent), [`optimizer_update`](mod@optimizer_update):
 //!   twins of the training kernels.
 

@@ -196,7 +196,7 @@ fn record_layer_direction(
 
 impl GpuLstm {
     /// Forward and backward on the GPU in one submit and one readback; the GPU twin of
-    /// [`crate::cpu::forward_train`] + [`crate::cpu::backward`], returning the same types.
+    /// [`crate::cpu::forward_train`] + [`crate::cpu::backward()`], returning the same types.
     /// The sequence must fit one storage binding (training does not chunk).
     pub fn forward_backward(
         &self,

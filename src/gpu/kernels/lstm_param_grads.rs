@@ -1,5 +1,5 @@
 //! `shaders/lstm_param_grads.wgsl`: the bias and diagonal-peephole gradients, sums
-//! over all `T·B` rows in a fixed order. CPU twin: [`crate::cpu::lstm_param_grads`].
+//! over all `T·B` rows in a fixed order. CPU twin: [`crate::cpu::lstm_param_grads()`].
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array1, ArrayView2};
@@ -55,7 +55,7 @@ pub(crate) fn record(
 
 /// The single-kernel entry point of `lstm_param_grads.wgsl`, used by
 /// `tests/kernels_training.rs` and usable on its own: one dispatch over all `R` rows, from
-/// host data in the layout of [`crate::cpu::lstm_param_grads`] (`dz`, `gates` `[R, 4H]` in
+/// host data in the layout of [`crate::cpu::lstm_param_grads()`] (`dz`, `gates` `[R, 4H]` in
 /// i, f, g, o blocks, `c_prev` `[R, H]`). Returns `db` `[4H]` (gate blocks) and, when
 /// `diagonal`, the peephole gradients `[3H]` (i, f, o blocks). With `poison` the outputs
 /// (and `prev`'s unused `h_{t-1}` half) start as NaN.

@@ -1,6 +1,6 @@
 //! `shaders/lstm_step.wgsl`: one fused dispatch per time step (the four gate products,
 //! bias, peepholes, activations and the `c`/`h` update), in four tilings. CPU twin:
-//! [`crate::cpu::lstm_step`].
+//! [`crate::cpu::lstm_step()`].
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView2};
@@ -270,7 +270,7 @@ pub struct StepOutput {
 /// The single-kernel entry point of `lstm_step.wgsl`, used by `tests/kernels.rs` and
 /// usable on its own: one dispatch of `tiling` (resolved for this batch and
 /// [`GpuContext::software_kernels`]) with the training cache on, from host data in the
-/// layout of [`crate::cpu::lstm_step`] (`gx` `[B, 4H]` gate blocks, bias included;
+/// layout of [`crate::cpu::lstm_step()`] (`gx` `[B, 4H]` gate blocks, bias included;
 /// `state` = `(h, c)` `[B, H]`; rows with `active[b] == false` are past their
 /// sequence's length). With `poison` every output starts as NaN.
 pub fn run(
@@ -302,47 +302,67 @@ pub fn run(
     // Half 0 of the ping-pong state is read, half 1 written.
     let mut state: Vec<f32> = h.iter().chain(c.iter()).copied().collect();
     state.resize(4 * b * hs, if poison { f32::NAN } else { 0.0 });
+    let host = [
+        w_rec,
+        pack::peephole_vec(w),
+        interleave_gate_rows(gx),
+        state,
+    ];
     let data = ctx.scoped("lstm_step", || {
-        let entry = StepIndex {
-            t_global: SINGLE_STEP_T,
-            t_local: 0,
-            parity: 0,
-            _pad: 0,
-        };
-        let index = IndexTable::new(ctx, "step index", &[entry])?;
-        let new = |label, floats| new_storage(ctx, label, floats, poison);
-        let u = [
-            uniform(ctx, "step params", &params),
-            storage_init(ctx, "w_rec", &w_rec),
-            storage_init(ctx, "peephole", &pack::peephole_vec(w)),
-            storage_init(ctx, "gx", &interleave_gate_rows(gx)),
-            storage_u32(ctx, "seq lens", &lens_for(active)),
-            storage_init(ctx, "state", &state),
-            new("y", b * hs),
-            new("gates", 4 * b * hs),
-            new("prev", 2 * b * hs),
-        ];
-        let [params, w_rec, peep, gx, lens, state, out, gates, prev] = &u;
-        let bufs = StepBuffers {
-            params,
-            w_rec,
-            peep,
-            gx,
-            lens,
-            state,
-            out,
-            gates,
-            prev,
-        };
-        let bg = bind(ctx, &index, &bufs)?;
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        record(&mut pass, kernel, &bg, &index, 0, 0..1);
-        drop(pass);
-        let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));
-        ctx.submit_and_read(encoder, &sources)
+        dispatch_one(ctx, kernel, &params, &host, &lens_for(active), poison)
     })?;
     unpack(data, b, hs)
+}
+
+/// [`run`]'s buffers (`host`: w_rec, peep, gx, state in the kernel's layout), its one
+/// dispatch at [`SINGLE_STEP_T`] and the readback of state, y, gates and prev.
+fn dispatch_one(
+    ctx: &GpuContext,
+    kernel: (&wgpu::ComputePipeline, (u32, u32)),
+    params: &StepParams,
+    host: &[Vec<f32>; 4],
+    lens: &[u32],
+    poison: bool,
+) -> Result<Vec<Vec<f32>>> {
+    let (b, hs) = (params.batch as usize, params.hidden as usize);
+    let entry = StepIndex {
+        t_global: SINGLE_STEP_T,
+        t_local: 0,
+        parity: 0,
+        _pad: 0,
+    };
+    let index = IndexTable::new(ctx, "step index", &[entry])?;
+    let new = |label, floats| new_storage(ctx, label, floats, poison);
+    let u = [
+        uniform(ctx, "step params", params),
+        storage_init(ctx, "w_rec", &host[0]),
+        storage_init(ctx, "peephole", &host[1]),
+        storage_init(ctx, "gx", &host[2]),
+        storage_u32(ctx, "seq lens", lens),
+        storage_init(ctx, "state", &host[3]),
+        new("y", b * hs),
+        new("gates", 4 * b * hs),
+        new("prev", 2 * b * hs),
+    ];
+    let [params, w_rec, peep, gx, lens, state, out, gates, prev] = &u;
+    let bufs = StepBuffers {
+        params,
+        w_rec,
+        peep,
+        gx,
+        lens,
+        state,
+        out,
+        gates,
+        prev,
+    };
+    let bg = bind(ctx, &index, &bufs)?;
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    let mut pass = encoder.begin_compute_pass(&Default::default());
+    record(&mut pass, kernel, &bg, &index, 0, 0..1);
+    drop(pass);
+    let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));
+    ctx.submit_and_read(encoder, &sources)
 }
 
 /// [`run`]'s readback (state, y, gates, prev) in the CPU twin's layout.

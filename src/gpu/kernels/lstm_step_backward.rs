@@ -1,6 +1,6 @@
 //! `shaders/lstm_step_backward.wgsl`: one fused BPTT step per dispatch (gate
 //! derivatives, `dh_{t-1} = dz·W_hh`, `dc_{t-1}`), plus a final dispatch that writes
-//! `(dh_0, dc_0)`. CPU twin: [`crate::cpu::lstm_step_backward`].
+//! `(dh_0, dc_0)`. CPU twin: [`crate::cpu::lstm_step_backward()`].
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView2};
@@ -139,7 +139,7 @@ pub(crate) fn record(
 }
 
 /// One backward step's operands for [`run`], in the layout of
-/// [`crate::cpu::lstm_step_backward`].
+/// [`crate::cpu::lstm_step_backward()`].
 #[derive(Clone, Copy, Debug)]
 pub struct StepGrads<'a> {
     /// The gradients reaching `h_t` and `c_t` from later steps, `[B, H]`.
@@ -186,62 +186,89 @@ pub fn run(
         batch: b as u32,
         hidden: h as u32,
         k_rec: (w_rec.len() / (4 * h)) as u32,
-        peephole: 0,
+        peephole: peephole_code(w),
         dy_stride: h as u32,
         dy_offset: 0,
         has_dy: g.dy.is_some() as u32,
         _pad: 0,
     };
     let fill = if poison { f32::NAN } else { 0.0 };
-    let prev = prev_rows(g.c_prev, fill);
     // Half 0 of the carry (dh, dc) is read by the step, which writes half 1; FINAL
     // reads half 1 and writes half 0.
     let mut carry: Vec<f32> = g.dh.iter().chain(g.dc.iter()).copied().collect();
     carry.resize(4 * b * h, fill);
+    let host = [
+        w_rec,
+        pack::peephole_vec(w),
+        interleave_gate_rows(g.gates),
+        prev_rows(g.c_prev, fill),
+        carry,
+    ];
+    let dy = g.dy.map(|dy| dy.iter().copied().collect::<Vec<f32>>());
     let data = ctx.scoped("lstm_step_backward", || {
-        let entry = |t_global, bits| BackwardIndex {
-            t_global,
-            t_local: 0,
-            t_prev: 0,
-            bits,
-        };
-        let last = BackwardIndex::PARITY | BackwardIndex::FINAL;
-        let entries = [entry(SINGLE_STEP_T, BackwardIndex::FIRST), entry(0, last)];
-        let index = IndexTable::new(ctx, "backward index", &entries)?;
-        let dy =
-            g.dy.map(|dy| storage_init(ctx, "dy", &dy.iter().copied().collect::<Vec<_>>()));
-        let u = [
-            uniform(ctx, "backward params", &params),
-            storage_init(ctx, "w_rec", &w_rec),
-            storage_init(ctx, "peephole", &pack::peephole_vec(w)),
-            storage_init(ctx, "gates", &interleave_gate_rows(g.gates)),
-            storage_init(ctx, "prev", &prev),
-            storage_u32(ctx, "seq lens", &lens_for(active)),
-            new_storage(ctx, "dz", 4 * b * h, poison),
-            storage_init(ctx, "carry", &carry),
-        ];
-        let [params, w_rec, peep, gates, prev, lens, dz, carry] = &u;
-        let dy = dy.as_ref().unwrap_or(ctx.dummy());
-        let bufs = BackwardBuffers {
-            params,
-            w_rec,
-            peep,
-            gates,
-            prev,
-            lens,
-            dy,
-            dz,
-            carry,
-        };
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        let mut pass = encoder.begin_compute_pass(&Default::default());
-        record(ctx, &mut pass, &index, &bufs, (0, 1, h, b))?;
-        drop(pass);
-        ctx.submit_and_read(encoder, &[(dz, dz.size()), (carry, carry.size())])
+        dispatch_step(
+            ctx,
+            &params,
+            &host,
+            dy.as_deref(),
+            &lens_for(active),
+            poison,
+        )
     })?;
     let [dz, carry]: [Vec<f32>; 2] = data
         .try_into()
         .map_err(|_| LstmError::value("lstm_step_backward readback", "not two buffers"))?;
     let dz = deinterleave_gate_rows(&dz, b, h);
     Ok((dz, block(&carry, 0, b, h), block(&carry, b * h, b, h)))
+}
+
+/// [`run`]'s buffers (`host`: w_rec, peep, gates, prev, carry in the kernel's layout), the
+/// step at [`SINGLE_STEP_T`] then FINAL, and the readback of dz and carry.
+fn dispatch_step(
+    ctx: &GpuContext,
+    params: &BackwardParams,
+    host: &[Vec<f32>; 5],
+    dy: Option<&[f32]>,
+    lens: &[u32],
+    poison: bool,
+) -> Result<Vec<Vec<f32>>> {
+    let (b, h) = (params.batch as usize, params.hidden as usize);
+    let entry = |t_global, bits| BackwardIndex {
+        t_global,
+        t_local: 0,
+        t_prev: 0,
+        bits,
+    };
+    let last = BackwardIndex::PARITY | BackwardIndex::FINAL;
+    let entries = [entry(SINGLE_STEP_T, BackwardIndex::FIRST), entry(0, last)];
+    let index = IndexTable::new(ctx, "backward index", &entries)?;
+    let dy = dy.map(|dy| storage_init(ctx, "dy", dy));
+    let u = [
+        uniform(ctx, "backward params", params),
+        storage_init(ctx, "w_rec", &host[0]),
+        storage_init(ctx, "peephole", &host[1]),
+        storage_init(ctx, "gates", &host[2]),
+        storage_init(ctx, "prev", &host[3]),
+        storage_u32(ctx, "seq lens", lens),
+        new_storage(ctx, "dz", 4 * b * h, poison),
+        storage_init(ctx, "carry", &host[4]),
+    ];
+    let [params, w_rec, peep, gates, prev, lens, dz, carry] = &u;
+    let dy = dy.as_ref().unwrap_or(ctx.dummy());
+    let bufs = BackwardBuffers {
+        params,
+        w_rec,
+        peep,
+        gates,
+        prev,
+        lens,
+        dy,
+        dz,
+        carry,
+    };
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    let mut pass = encoder.begin_compute_pass(&Default::default());
+    record(ctx, &mut pass, &index, &bufs, (0, 1, h, b))?;
+    drop(pass);
+    ctx.submit_and_read(encoder, &[(dz, dz.size()), (carry, carry.size())])
 }

@@ -1,6 +1,6 @@
 //! `shaders/matmul.wgsl`: one GEMM for the input projection and the weight gradients
 //! (transposes, leading dimensions, offsets, accumulate, bias as flags), and its
-//! stand-alone use `input_proj`. CPU twin: [`crate::cpu::matmul`].
+//! stand-alone use `input_proj`. CPU twin: [`crate::cpu::matmul()`].
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView1, ArrayView2};

@@ -1,5 +1,5 @@
 //! `shaders/softmax_xent.wgsl`: per-row softmax cross-entropy, its gradient and the
-//! row's `(loss, correct)`. CPU twin: [`crate::cpu::softmax_xent`].
+//! row's `(loss, correct)`. CPU twin: [`crate::cpu::softmax_xent()`].
 
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView2};
@@ -59,7 +59,7 @@ pub(crate) fn record(
 /// The single-kernel entry point of `softmax_xent.wgsl`, used by
 /// `tests/kernels_training.rs` and usable on its own: one dispatch over `logits` `[R, C]`
 /// with integer `targets` and per-row `weights`, returning what
-/// [`crate::cpu::softmax_xent`] returns: `dlogits` `[R, C]` (scaled by `scale`) and per
+/// [`crate::cpu::softmax_xent()`] returns: `dlogits` `[R, C]` (scaled by `scale`) and per
 /// row `(nll·w, w·[argmax == target])`. With `poison` the outputs start as NaN.
 pub fn run(
     ctx: &GpuContext,
@@ -70,24 +70,7 @@ pub fn run(
     poison: bool,
 ) -> Result<(Array2<f32>, Vec<[f32; 2]>)> {
     let (rows, classes) = logits.dim();
-    if targets.len() != rows || weights.len() != rows || rows == 0 || classes == 0 {
-        return Err(LstmError::shape(
-            "softmax_xent logits / targets / weights",
-            "[R, C] / [R] / [R] with R, C > 0",
-            format!(
-                "{:?} / {} / {}",
-                logits.shape(),
-                targets.len(),
-                weights.len()
-            ),
-        ));
-    }
-    if let Some(r) = targets.iter().position(|&t| t as usize >= classes) {
-        return Err(LstmError::value(
-            format!("targets[{r}]"),
-            format!("label {} is not below the {classes} classes", targets[r]),
-        ));
-    }
+    check_operands((rows, classes), targets, weights)?;
     check_fits(ctx, "softmax_xent", &[rows * classes], (rows as u32, 1))?;
     let p = XentParams {
         rows: rows as u32,
@@ -124,4 +107,27 @@ pub fn run(
     let d = Array2::from_shape_vec((rows, classes), d)
         .map_err(|e| LstmError::shape("softmax_xent readback", "[R, C]", e.to_string()))?;
     Ok((d, stats.chunks_exact(2).map(|s| [s[0], s[1]]).collect()))
+}
+
+/// [`run`]'s checks: one target and weight per row, every target below the class count.
+fn check_operands((rows, classes): (usize, usize), targets: &[u32], weights: &[f32]) -> Result<()> {
+    if targets.len() != rows || weights.len() != rows || rows == 0 || classes == 0 {
+        return Err(LstmError::shape(
+            "softmax_xent logits / targets / weights",
+            "[R, C] / [R] / [R] with R, C > 0",
+            format!(
+                "{:?} / {} / {}",
+                [rows, classes],
+                targets.len(),
+                weights.len()
+            ),
+        ));
+    }
+    if let Some(r) = targets.iter().position(|&t| t as usize >= classes) {
+        return Err(LstmError::value(
+            format!("targets[{r}]"),
+            format!("label {} is not below the {classes} classes", targets[r]),
+        ));
+    }
+    Ok(())
 }
