@@ -79,3 +79,29 @@ fn gpu_training_is_bit_identical_run_to_run() {
     let Some(ctx) = shared_context() else { return };
     assert_bit_identical(&Device::Gpu(ctx), "GPU");
 }
+
+/// `fit` reads nothing back inside an epoch: the loss and accuracy accumulate on the GPU
+/// and are read once at its end (plus one readback per evaluation batch). The running
+/// figures equal the per-step figures summed on the CPU path.
+#[test]
+fn fit_reads_back_once_per_epoch() {
+    // A context of its own, so that its readback count is this test's alone.
+    if shared_context().is_none() {
+        return;
+    }
+    let ctx = std::sync::Arc::new(lstm_wgpu::GpuContext::new().unwrap());
+    let before = ctx.readback_count();
+    let (history, _) = train(&Device::Gpu(ctx.clone()));
+    // 2 epochs × (24 / 5 → 5 steps): one running-stats readback and one evaluation
+    // batch (24 ≤ 500 rows) per epoch; then `params()` once.
+    assert_eq!(
+        ctx.readback_count() - before,
+        2 * 2 + 1,
+        "readbacks inside an epoch"
+    );
+    let (cpu_history, _) = train(&Device::Cpu);
+    for (g, c) in history.epochs.iter().zip(&cpu_history.epochs) {
+        assert!((g.train_loss - c.train_loss).abs() < 1e-4, "{g:?} vs {c:?}");
+        assert_eq!(g.train_acc, c.train_acc, "{g:?} vs {c:?}");
+    }
+}

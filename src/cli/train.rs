@@ -145,7 +145,7 @@ struct Bars {
 impl FitObserver for Bars {
     fn epoch_start(&mut self, epoch: usize, steps: usize) {
         let style = ProgressStyle::with_template(
-            "epoch {prefix:>2} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+            "epoch {prefix:>2} [{bar:30}] {pos}/{len} batches ({elapsed}, {per_sec})",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -154,9 +154,8 @@ impl FitObserver for Bars {
         self.bar = Some(bar);
     }
 
-    fn step_end(&mut self, loss: f64, acc: f64) {
+    fn step_end(&mut self, _step: usize) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("loss {loss:.4} acc {:.2}%", 100.0 * acc));
             bar.inc(1);
         }
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::classifier::{Batch, Classifier, StepStats};
+use super::classifier::{Batch, Classifier};
 use super::data::Dataset;
 use crate::error::{LstmError, Result};
 
@@ -71,8 +71,9 @@ pub struct History {
 pub trait FitObserver {
     /// An epoch of `steps` batches begins.
     fn epoch_start(&mut self, _epoch: usize, _steps: usize) {}
-    /// A step ended; `loss` and `acc` are the epoch's running means.
-    fn step_end(&mut self, _loss: f64, _acc: f64) {}
+    /// Step `step` (from 1) of the epoch ended. (Its loss stays on the device until the
+    /// epoch ends: reading it every step would stall a GPU pipeline.)
+    fn step_end(&mut self, _step: usize) {}
     /// An epoch ended and was evaluated.
     fn epoch_end(&mut self, _stats: &EpochStats) {}
 }
@@ -81,7 +82,8 @@ pub trait FitObserver {
 impl FitObserver for () {}
 
 /// Trains `model` on `train` for `cfg.epochs` epochs, evaluating on `eval` after each.
-/// Stops with an error when the loss stops being finite.
+/// Nothing is read back inside an epoch: the loss and accuracy accumulate on the device
+/// and are read once at its end. Stops with an error when the loss stops being finite.
 pub fn fit(
     model: &mut dyn Classifier,
     train: &Dataset,
@@ -127,29 +129,29 @@ pub fn fit(
         order.shuffle(&mut rng);
         observer.epoch_start(epoch, steps_per_epoch);
         let t0 = Instant::now();
-        let mut sums = Running::default();
-        for idx in order.chunks(cfg.batch) {
-            let step = (epoch - 1) * steps_per_epoch + sums.steps;
+        for (i, idx) in order.chunks(cfg.batch).enumerate() {
+            let step = (epoch - 1) * steps_per_epoch + i;
             model.set_lr(cfg.schedule.lr_at(cfg.lr, step, total_steps));
-            let s = train_batch(model, train, idx)?;
-            if !s.loss.is_finite() {
-                return Err(LstmError::value(
-                    "training loss",
-                    format!(
-                        "became {} at epoch {epoch}; lower the learning rate",
-                        s.loss
-                    ),
-                ));
-            }
-            sums.add(&s);
-            observer.step_end(sums.loss(), sums.acc());
+            train_batch(model, train, idx)?;
+            observer.step_end(i + 1);
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let s = model.take_running_stats()?;
+        if !s.loss.is_finite() {
+            return Err(LstmError::value(
+                "training loss",
+                format!(
+                    "became {} in epoch {epoch}; lower the learning rate",
+                    s.loss
+                ),
+            ));
         }
         let stats = EpochStats {
             epoch,
-            train_loss: sums.loss(),
-            train_acc: sums.acc(),
+            train_loss: f64::from(s.loss),
+            train_acc: f64::from(s.correct) / f64::from(s.count.max(1.0)),
             eval_acc: accuracy(&*model, eval)?,
-            seconds: t0.elapsed().as_secs_f64(),
+            seconds,
         };
         observer.epoch_end(&stats);
         history.epochs.push(stats);
@@ -157,40 +159,15 @@ pub fn fit(
     Ok(history)
 }
 
-fn train_batch(model: &mut dyn Classifier, data: &Dataset, idx: &[usize]) -> Result<StepStats> {
+fn train_batch(model: &mut dyn Classifier, data: &Dataset, idx: &[usize]) -> Result<()> {
     let (x, y) = data.gather(idx)?;
     let batch = Batch {
         x: x.view(),
         targets: &y,
         seq_lens: None,
     };
-    model
-        .train_step(&batch, true)?
-        .ok_or_else(|| LstmError::value("train_step", "returned no statistics although asked"))
-}
-
-/// Running sums over an epoch's batches.
-#[derive(Default)]
-struct Running {
-    loss: f64,
-    correct: f64,
-    seen: f64,
-    steps: usize,
-}
-
-impl Running {
-    fn add(&mut self, s: &StepStats) {
-        self.loss += (s.loss * s.count) as f64;
-        self.correct += s.correct as f64;
-        self.seen += s.count as f64;
-        self.steps += 1;
-    }
-    fn loss(&self) -> f64 {
-        self.loss / self.seen.max(1.0)
-    }
-    fn acc(&self) -> f64 {
-        self.correct / self.seen.max(1.0)
-    }
+    model.train_step(&batch, false)?;
+    Ok(())
 }
 
 /// Fraction of `data` that `model` classifies correctly, in batches of 500.

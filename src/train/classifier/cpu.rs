@@ -15,6 +15,8 @@ pub struct CpuClassifier {
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     step: u64,
+    /// `(Σ loss·count, Σ correct, Σ count)` since the last `take_running_stats`.
+    running: (f64, f64, f64),
 }
 
 impl CpuClassifier {
@@ -34,6 +36,7 @@ impl CpuClassifier {
             params,
             cfg,
             step: 0,
+            running: (0.0, 0.0, 0.0),
         })
     }
 
@@ -222,7 +225,23 @@ impl Classifier for CpuClassifier {
             &mut self.v,
             &rule,
         )?;
+        self.running.0 += f64::from(stats.loss * stats.count);
+        self.running.1 += f64::from(stats.correct);
+        self.running.2 += f64::from(stats.count);
         Ok(want_stats.then_some(stats))
+    }
+
+    fn take_running_stats(&mut self) -> Result<StepStats> {
+        let (loss, correct, count) = std::mem::take(&mut self.running);
+        Ok(StepStats {
+            loss: if count > 0.0 {
+                (loss / count) as f32
+            } else {
+                0.0
+            },
+            correct: correct as f32,
+            count: count as f32,
+        })
     }
 
     fn evaluate(&self, batch: &Batch) -> Result<StepStats> {

@@ -25,6 +25,10 @@ pub struct GpuClassifier {
     pub(super) cfg: TrainConfig,
     pub(super) classes: usize,
     pub(super) step: u64,
+    /// `[Σ loss·w, Σ correct]` of the training steps since the last `take_running_stats`.
+    pub(super) running: wgpu::Buffer,
+    /// `Σ w` of those steps (known on the host).
+    pub(super) running_count: f32,
 }
 
 impl GpuClassifier {
@@ -50,6 +54,8 @@ impl GpuClassifier {
             cfg,
             classes: p.dense.classes(),
             step: 0,
+            running: new_storage(&ctx, "running totals", 2, false),
+            running_count: 0.0,
         };
         let lens: Vec<usize> = gc
             .slots()
@@ -97,15 +103,22 @@ impl Classifier for GpuClassifier {
                 Some(batch.targets),
                 true,
             )?;
-            if want_stats {
-                Ok(Some(self.read_stats(encoder, &rec)?))
+            let stats = if want_stats {
+                Some(self.read_stats(encoder, &rec)?)
             } else {
                 ctx.queue.submit([encoder.finish()]);
-                Ok(None)
-            }
+                None
+            };
+            Ok((stats, rec.count))
         })?;
         self.step += 1;
-        Ok(stats)
+        self.running_count += stats.1;
+        Ok(stats.0)
+    }
+
+    fn take_running_stats(&mut self) -> Result<StepStats> {
+        let ctx = self.context().clone();
+        ctx.scoped("reading running totals", || self.read_running())
     }
 
     fn evaluate(&self, batch: &Batch) -> Result<StepStats> {

@@ -88,6 +88,17 @@ impl GpuClassifier {
             }
             if train {
                 self.record_head_grads(&mut pass, z, &head, features);
+                // The epoch's running totals grow on the GPU: no readback per step.
+                let p = MatmulParams::new(1, 2, head.rows).accumulate();
+                matmul(
+                    &ctx,
+                    &mut pass,
+                    p,
+                    &head.ones,
+                    &head.stats,
+                    None,
+                    &self.running,
+                );
             }
         }
         if train {
@@ -317,6 +328,24 @@ impl GpuClassifier {
             self.slots().into_iter().unzip();
         let rule = self.cfg.update_rule(self.step + 1);
         self.opt.record(ctx, encoder, &params, &grads, &rule)
+    }
+
+    /// The loss and accuracy summed on the GPU since the last call (one readback), then
+    /// zeroed.
+    pub(super) fn read_running(&mut self) -> Result<StepStats> {
+        let ctx = self.context().clone();
+        let encoder = ctx.device.create_command_encoder(&Default::default());
+        let v = ctx
+            .submit_and_read(encoder, &[(&self.running, 8)])?
+            .remove(0);
+        ctx.queue
+            .write_buffer(&self.running, 0, bytemuck::cast_slice(&[0.0f32; 2]));
+        let count = std::mem::take(&mut self.running_count);
+        Ok(StepStats {
+            loss: if count > 0.0 { v[0] / count } else { 0.0 },
+            correct: v[1],
+            count,
+        })
     }
 
     /// Submits `encoder` and reads the step's loss and accuracy (one readback).

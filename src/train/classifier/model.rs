@@ -139,8 +139,12 @@ pub struct StepStats {
 /// A trainable sequence classifier; the GPU and CPU backends implement it.
 pub trait Classifier {
     /// Forward, backward and one optimizer step; returns the batch's loss only if asked
-    /// (on the GPU that costs a readback).
+    /// (on the GPU that costs a readback). Every step also adds its loss and accuracy to
+    /// running totals (on the GPU, kept there).
     fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>>;
+    /// Loss (mean) and accuracy of every training step since the last call, then zeroed:
+    /// an epoch's figures with one readback instead of one per step.
+    fn take_running_stats(&mut self) -> Result<StepStats>;
     /// Loss and accuracy without updating anything.
     fn evaluate(&self, batch: &Batch) -> Result<StepStats>;
     /// Logits `[B, C]` (last step) or `[rows, C]` with rows in time-major order (every step).
