@@ -68,3 +68,52 @@ fn repeated_chunked_forward_creates_nothing() {
     let cfg = LstmConfig::new(4, 9).bidirectional(true);
     check_repeat(ctx, &cfg, 10, 2);
 }
+
+/// A training step (forward with the gate cache, Dense, softmax cross-entropy, BPTT,
+/// optimizer) of a shape it has run before creates nothing either, nor does a repeated
+/// evaluation; the reused job keeps training (the loss moves with new batches).
+#[test]
+fn repeated_training_step_creates_nothing() {
+    use lstm_wgpu::train::{Batch, Classifier, ClassifierParams, GpuClassifier, TrainConfig};
+    let Some(ctx) = fresh_context() else { return };
+    let cfg = LstmConfig::new(4, 9)
+        .layers(2)
+        .bidirectional(true)
+        .peephole(Peephole::Diagonal);
+    let params = ClassifierParams::init(&cfg, 3, 1.0, 2).unwrap();
+    let train = TrainConfig {
+        clip_norm: Some(1.0),
+        ..Default::default()
+    };
+    let mut model = GpuClassifier::new(std::sync::Arc::new(ctx), &params, train).unwrap();
+    let (x1, x2) = (random_input(&cfg, 5, 4, 1), random_input(&cfg, 5, 4, 2));
+    let y = [0, 1, 2, 1];
+    let (b1, b2) = (
+        Batch {
+            x: x1.view(),
+            targets: &y,
+            seq_lens: None,
+        },
+        Batch {
+            x: x2.view(),
+            targets: &y,
+            seq_lens: None,
+        },
+    );
+    model.train_step(&b1, false).unwrap();
+    model.evaluate(&b1).unwrap();
+    let before = model.context().creation_counts();
+    let first = model.train_step(&b2, true).unwrap().unwrap();
+    let again = model.train_step(&b2, true).unwrap().unwrap();
+    model.evaluate(&b1).unwrap();
+    model.take_running_stats().unwrap();
+    let after = model.context().creation_counts();
+    assert_eq!(
+        after, before,
+        "a repeated training step or evaluation created buffers or bind groups"
+    );
+    assert!(
+        again.loss < first.loss,
+        "training on the same batch lowers its loss: {first:?} → {again:?}"
+    );
+}

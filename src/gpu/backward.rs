@@ -1,16 +1,13 @@
-//! Recording BPTT on the GPU: per layer (top first) and direction, one fused
-//! `lstm_step_backward` dispatch per step plus a final one for `(dh_0, dc_0)`, then the
-//! parameter gradients over all steps at once (`lstm_param_grads` and three GEMMs).
-//! Also [`GpuLstm::forward_backward`], the GPU twin of `cpu::forward_train` + `cpu::backward`.
+//! BPTT on the GPU from host arrays: [`GpuLstm::forward_backward`], the GPU twin of
+//! `cpu::forward_train` + `cpu::backward`, and `record_backward`, a backward recorded
+//! with a job built for one call (`backward_job.rs` holds the schedule).
 
 use ndarray::{Array3, ArrayView3};
 
-use super::buffers::{new_storage, storage_init, uniform, IndexTable};
+use super::backward_job::{BackwardJob, GpuUpstream};
+use super::buffers::storage_init;
 use super::context::GpuContext;
 use super::forward::{RunInputs, TrainCache};
-use super::kernels::lstm_param_grads::{self, GradParams};
-use super::kernels::lstm_step_backward::{self, BackwardBuffers, BackwardParams};
-use super::kernels::matmul::{matmul, MatmulParams};
 use super::lstm::{upload_state, GpuLstm};
 use super::pack;
 use super::weights::{GpuWeights, LayerBuffers};
@@ -30,28 +27,8 @@ pub(crate) struct BackwardOutput {
     pub dc0: wgpu::Buffer,
 }
 
-/// Upstream gradients on the GPU (absent = zero).
-#[derive(Clone, Copy, Default)]
-pub(crate) struct GpuUpstream<'a> {
-    /// `[T, B, D·H]` time-major.
-    pub dy: Option<&'a wgpu::Buffer>,
-    /// `[L·D, B, H]`.
-    pub dh_n: Option<&'a wgpu::Buffer>,
-    pub dc_n: Option<&'a wgpu::Buffer>,
-}
-
-/// Per-call buffers of a backward pass.
-struct Scratch {
-    index: IndexTable,
-    /// Per layer-direction `[2][2][B][H]`: (dh, dc) ping-pong halves.
-    carries: Vec<wgpu::Buffer>,
-    /// Per layer-direction `[T·B][H]` vec4.
-    dz: Vec<wgpu::Buffer>,
-    /// Per layer `[T, B, I_l]`: dx of layer l is the dy of layer l-1.
-    dxs: Vec<wgpu::Buffer>,
-}
-
-/// Records the whole backward pass; parameter gradients are overwritten into `grads`.
+/// Records the whole backward pass with a job built for this call; parameter gradients
+/// are overwritten into `grads`.
 pub(crate) fn record_backward(
     ctx: &GpuContext,
     w: &GpuWeights,
@@ -60,138 +37,13 @@ pub(crate) fn record_backward(
     up: GpuUpstream,
     grads: &[LayerBuffers],
 ) -> Result<BackwardOutput> {
-    let cfg = &w.config;
-    let (t_len, b, h, dirs) = (cache.t, cache.b, cfg.hidden_size, cfg.num_directions());
-    let (rows, bh) = (t_len * b, b * h);
-    let sbytes = 4 * bh as u64;
-    let ld_count = cfg.num_layers * dirs;
-    let sc = Scratch {
-        index: lstm_step_backward::index_table(ctx, t_len)?,
-        carries: (0..ld_count)
-            .map(|_| new_storage(ctx, "carry", 4 * bh, false))
-            .collect(),
-        dz: (0..ld_count)
-            .map(|_| new_storage(ctx, "dz", rows * 4 * h, false))
-            .collect(),
-        dxs: (0..cfg.num_layers)
-            .map(|l| new_storage(ctx, "dx", rows * cfg.layer_input_size(l), false))
-            .collect(),
-    };
-    for (ld, c) in sc.carries.iter().enumerate() {
-        if let Some(dh) = up.dh_n {
-            encoder.copy_buffer_to_buffer(dh, ld as u64 * sbytes, c, 0, sbytes);
-        }
-        if let Some(dc) = up.dc_n {
-            encoder.copy_buffer_to_buffer(dc, ld as u64 * sbytes, c, sbytes, sbytes);
-        }
-    }
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("lstm backward"),
-            timestamp_writes: None,
-        });
-        for l in (0..cfg.num_layers).rev() {
-            let dy = if l + 1 == cfg.num_layers {
-                up.dy
-            } else {
-                Some(&sc.dxs[l + 1])
-            };
-            for d in 0..dirs {
-                record_layer_direction(
-                    ctx,
-                    w,
-                    &mut pass,
-                    cache,
-                    &sc,
-                    dy,
-                    (l, d),
-                    &grads[l * dirs + d],
-                )?;
-            }
-        }
-    }
-    // After T steps and FINAL (T + 1 dispatches) the newest carry is in half (T + 1) % 2.
-    let dh0 = new_storage(ctx, "dh0", ld_count * bh, false);
-    let dc0 = new_storage(ctx, "dc0", ld_count * bh, false);
-    let fin = ((t_len + 1) % 2) as u64 * 2 * sbytes;
-    for (ld, c) in sc.carries.iter().enumerate() {
-        encoder.copy_buffer_to_buffer(c, fin, &dh0, ld as u64 * sbytes, sbytes);
-        encoder.copy_buffer_to_buffer(c, fin + sbytes, &dc0, ld as u64 * sbytes, sbytes);
-    }
-    let dx = sc
-        .dxs
-        .into_iter()
-        .next()
-        .ok_or_else(|| LstmError::Config("no layers".into()))?;
-    Ok(BackwardOutput { dx, dh0, dc0 })
-}
-
-/// The steps of one layer-direction, then its parameter gradients and its part of dX.
-#[allow(clippy::too_many_arguments)]
-fn record_layer_direction(
-    ctx: &GpuContext,
-    w: &GpuWeights,
-    pass: &mut wgpu::ComputePass,
-    cache: &TrainCache,
-    sc: &Scratch,
-    dy: Option<&wgpu::Buffer>,
-    (l, d): (usize, usize),
-    grads: &LayerBuffers,
-) -> Result<()> {
-    let cfg = &w.config;
-    let (t_len, b, h, dirs) = (cache.t, cache.b, cfg.hidden_size, cfg.num_directions());
-    let (rows, kr) = (t_len * b, cfg.recurrent_width());
-    let ld = l * dirs + d;
-    let lw = &w.layers[ld];
-    let params = BackwardParams {
-        batch: b as u32,
-        hidden: h as u32,
-        k_rec: kr as u32,
-        peephole: w.peephole_code(),
-        dy_stride: (dirs * h) as u32,
-        dy_offset: (d * h) as u32,
-        has_dy: dy.is_some() as u32,
-        _pad: 0,
-    };
-    let params = uniform(ctx, "backward params", &params);
-    let bufs = BackwardBuffers {
-        params: &params,
-        w_rec: &lw.w_rec,
-        peep: &lw.peep,
-        gates: &cache.gates[ld],
-        prev: &cache.prev[ld],
-        lens: &cache.lens,
-        dy: dy.unwrap_or(ctx.dummy()),
-        dz: &sc.dz[ld],
-        carry: &sc.carries[ld],
-    };
-    lstm_step_backward::record(ctx, pass, &sc.index, &bufs, (d, t_len, h, b))?;
-    let gp = GradParams {
-        rows: rows as u32,
-        hidden: h as u32,
-        peephole: w.peephole_code(),
-        _pad: 0,
-    };
-    let (dz, gates, prev) = (&sc.dz[ld], &cache.gates[ld], &cache.prev[ld]);
-    lstm_param_grads::record(ctx, pass, gp, dz, gates, prev, &grads.bias, &grads.peep)?;
-    let width = cfg.layer_input_size(l);
-    // dW_ih = dZᵀ·X,  dW_rec = dZᵀ·[H_prev; C_prev],  dX (+)= dZ·W_ih
-    let input = &cache.layer_inputs[l];
-    matmul(
-        ctx,
-        pass,
-        MatmulParams::new(4 * h, width, rows).a_trans(),
-        dz,
-        input,
-        None,
-        &grads.w_ih,
-    );
-    let rec = MatmulParams::new(4 * h, kr, rows).a_trans().ldb(2 * h);
-    matmul(ctx, pass, rec, dz, prev, None, &grads.w_rec);
-    let dx = MatmulParams::new(rows, width, 4 * h);
-    let dx = if d == 0 { dx } else { dx.accumulate() };
-    matmul(ctx, pass, dx, dz, &lw.w_ih, None, &sc.dxs[l]);
-    Ok(())
+    let job = BackwardJob::build(ctx, w, cache, up, grads)?;
+    job.record(encoder);
+    Ok(BackwardOutput {
+        dx: job.dx()?.clone(),
+        dh0: job.dh0,
+        dc0: job.dc0,
+    })
 }
 
 impl GpuLstm {

@@ -60,12 +60,9 @@ pub(crate) fn storage_u32(ctx: &GpuContext, label: &str, data: &[u32]) -> wgpu::
 
 /// A uniform buffer holding `value`.
 pub(crate) fn uniform<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
-    init_bytes(
-        ctx,
-        label,
-        bytemuck::bytes_of(value),
-        wgpu::BufferUsages::UNIFORM,
-    )
+    // COPY_DST: a job keeps its uniforms and rewrites them per run.
+    let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+    init_bytes(ctx, label, bytemuck::bytes_of(value), usage)
 }
 
 fn init_bytes(

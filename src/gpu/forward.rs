@@ -15,7 +15,8 @@ use std::ops::Range;
 use super::buffers::{new_storage, storage_u32, uniform, GpuState, IndexTable};
 use super::context::GpuContext;
 use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
-use super::kernels::matmul::{MatmulDispatch, MatmulParams};
+use super::kernels::matmul::{self, MatmulParams};
+use super::kernels::Dispatch;
 use super::plan::ChunkPlan;
 use super::timer::PassTimer;
 use super::weights::GpuWeights;
@@ -99,7 +100,7 @@ pub(crate) fn directed(range: Range<usize>, reverse: bool) -> Box<dyn Iterator<I
 
 /// One chunk of one layer-direction: its input projection, then its steps.
 struct ChunkWork {
-    projection: MatmulDispatch,
+    projection: Dispatch,
     steps: wgpu::BindGroup,
     range: std::ops::Range<usize>,
 }
@@ -249,7 +250,7 @@ impl ForwardJob {
                         prev,
                     };
                     chunks.push(ChunkWork {
-                        projection: MatmulDispatch::new(
+                        projection: matmul::prepare(
                             ctx,
                             proj,
                             &input_set[c],
@@ -320,6 +321,26 @@ impl ForwardJob {
     /// The last layer's output chunks.
     pub fn y_chunks(&self) -> &[wgpu::Buffer] {
         &self.y_sets[self.set_of(self.layers - 1)]
+    }
+
+    /// What backward reads of a training job's runs (the job keeps its buffers).
+    pub fn train_cache(&self, x: &wgpu::Buffer) -> Option<TrainCache> {
+        self.train.then(|| {
+            let mut layer_inputs = vec![x.clone()];
+            layer_inputs.extend(
+                self.y_sets[..self.layers - 1]
+                    .iter()
+                    .map(|set| set[0].clone()),
+            );
+            TrainCache {
+                layer_inputs,
+                gates: self.gates.clone(),
+                prev: self.prev.clone(),
+                lens: self.lens.clone(),
+                t: self.plan.t,
+                b: self.b,
+            }
+        })
     }
 
     /// What the run leaves behind, for a job built for one call.

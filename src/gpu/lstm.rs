@@ -374,7 +374,7 @@ impl GpuLstm {
         forward::record(&self.ctx, &self.weights, encoder, plan, inputs, &opts)
     }
 
-    fn record_options(&self, b: usize, train: bool) -> RecordOptions {
+    pub(crate) fn record_options(&self, b: usize, train: bool) -> RecordOptions {
         RecordOptions {
             tiling: self.tiling.resolve_for(b, self.ctx.software_kernels()),
             poison: self.poison,

@@ -14,6 +14,7 @@
 
 mod adapter;
 mod backward;
+mod backward_job;
 mod buffers;
 mod context;
 mod forward;
@@ -32,8 +33,7 @@ pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
 pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};
 
-pub(crate) use backward::{record_backward, GpuUpstream};
-pub(crate) use buffers::{bind_group, new_storage, storage_init, storage_u32, IndexTable};
-pub(crate) use forward::{RunBuffers, RunInputs};
-pub(crate) use lstm::upload_state;
+pub(crate) use backward_job::{BackwardJob, GpuUpstream};
+pub(crate) use buffers::{bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable};
+pub(crate) use forward::{lens_u32, ForwardJob, RunInputs};
 pub(crate) use weights::LayerBuffers;

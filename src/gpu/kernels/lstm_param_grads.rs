@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{Array1, ArrayView2};
 
 use super::lstm_step::{check_fits, interleave_gate_rows, prev_rows};
+use super::Dispatch;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{bind_group, new_storage, storage_init, uniform};
 use crate::gpu::context::GpuContext;
@@ -20,37 +21,33 @@ pub(crate) struct GradParams {
     pub _pad: u32,
 }
 
-/// Records one dispatch: `db` `[4H]` (unit-interleaved) and `dp` `[3H]` (Diagonal only)
+/// One dispatch, bound: `db` `[4H]` (unit-interleaved) and `dp` `[3H]` (Diagonal only)
 /// from `dz`, `gates` `[R][H]` vec4 and `prev` `[R][2H]`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn record(
+pub(crate) fn prepare(
     ctx: &GpuContext,
-    pass: &mut wgpu::ComputePass,
     p: GradParams,
     dz: &wgpu::Buffer,
     gates: &wgpu::Buffer,
     prev: &wgpu::Buffer,
     db: &wgpu::Buffer,
     dp: &wgpu::Buffer,
-) -> Result<()> {
+) -> Result<Dispatch> {
     let k = ctx.kernels()?;
     let params = uniform(ctx, "grad params", &p);
-    let bg = bind_group(
-        ctx,
-        &k.grads_layout,
-        &[
-            params.as_entire_binding(),
-            dz.as_entire_binding(),
-            gates.as_entire_binding(),
-            prev.as_entire_binding(),
-            db.as_entire_binding(),
-            dp.as_entire_binding(),
-        ],
-    );
-    pass.set_pipeline(&k.param_grads);
-    pass.set_bind_group(0, &bg, &[]);
-    pass.dispatch_workgroups(p.hidden.div_ceil(64), 1, 1);
-    Ok(())
+    let resources = [
+        params.as_entire_binding(),
+        dz.as_entire_binding(),
+        gates.as_entire_binding(),
+        prev.as_entire_binding(),
+        db.as_entire_binding(),
+        dp.as_entire_binding(),
+    ];
+    Ok(Dispatch {
+        pipeline: k.param_grads.clone(),
+        bind_group: bind_group(ctx, &k.grads_layout, &resources),
+        grid: (p.hidden.div_ceil(64), 1),
+    })
 }
 
 /// The single-kernel entry point of `lstm_param_grads.wgsl`, used by
@@ -103,7 +100,7 @@ pub fn run(
         let dpb = dp.as_ref().unwrap_or(ctx.dummy());
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        record(ctx, &mut pass, p, &dzb, &gb, &pb, &db, dpb)?;
+        prepare(ctx, p, &dzb, &gb, &pb, &db, dpb)?.record(&mut pass);
         drop(pass);
         let mut sources = vec![(&db, db.size())];
         sources.extend(dp.as_ref().map(|dp| (dp, dp.size())));

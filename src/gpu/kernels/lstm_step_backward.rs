@@ -9,6 +9,7 @@ use super::lstm_step::{
     block, check_fits, deinterleave_gate_rows, interleave_gate_rows, lens_for, peephole_code,
     prev_rows, SINGLE_STEP_T,
 };
+use super::Dispatch;
 use crate::cpu::reference::check_step;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{
@@ -98,14 +99,14 @@ pub(crate) struct BackwardBuffers<'a> {
     pub carry: &'a wgpu::Buffer,
 }
 
-/// Records the `t_len` steps and the FINAL dispatch of direction `d` (`h` units, `b` rows).
-pub(crate) fn record(
+/// One layer-direction's backward steps, bound (`h` units, `b` rows); recorded per step
+/// with the index table's dynamic offsets by [`record_steps`].
+pub(crate) fn prepare(
     ctx: &GpuContext,
-    pass: &mut wgpu::ComputePass,
     index: &IndexTable,
     bufs: &BackwardBuffers,
-    (d, t_len, h, b): (usize, usize, usize, usize),
-) -> Result<()> {
+    (h, b): (usize, usize),
+) -> Result<Dispatch> {
     let k = ctx.kernels()?;
     // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
     let (pipeline, tile) = if ctx.software_kernels() {
@@ -113,29 +114,37 @@ pub(crate) fn record(
     } else {
         (&k.step_backward, BACKWARD_TILE)
     };
-    let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
-    let bg = bind_group(
-        ctx,
-        &k.backward_layout,
-        &[
-            bufs.params.as_entire_binding(),
-            index.binding(std::mem::size_of::<BackwardIndex>() as u64),
-            bufs.w_rec.as_entire_binding(),
-            bufs.peep.as_entire_binding(),
-            bufs.gates.as_entire_binding(),
-            bufs.prev.as_entire_binding(),
-            bufs.lens.as_entire_binding(),
-            bufs.dy.as_entire_binding(),
-            bufs.dz.as_entire_binding(),
-            bufs.carry.as_entire_binding(),
-        ],
-    );
-    pass.set_pipeline(pipeline);
+    let resources = [
+        bufs.params.as_entire_binding(),
+        index.binding(std::mem::size_of::<BackwardIndex>() as u64),
+        bufs.w_rec.as_entire_binding(),
+        bufs.peep.as_entire_binding(),
+        bufs.gates.as_entire_binding(),
+        bufs.prev.as_entire_binding(),
+        bufs.lens.as_entire_binding(),
+        bufs.dy.as_entire_binding(),
+        bufs.dz.as_entire_binding(),
+        bufs.carry.as_entire_binding(),
+    ];
+    Ok(Dispatch {
+        pipeline: pipeline.clone(),
+        bind_group: bind_group(ctx, &k.backward_layout, &resources),
+        grid: ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1)),
+    })
+}
+
+/// Records the `t_len` steps and the FINAL dispatch of direction `d`.
+pub(crate) fn record_steps(
+    pass: &mut wgpu::ComputePass,
+    bound: &Dispatch,
+    index: &IndexTable,
+    (d, t_len): (usize, usize),
+) {
+    pass.set_pipeline(&bound.pipeline);
     for s in 0..=t_len {
-        pass.set_bind_group(0, &bg, &[index.offset(d * (t_len + 1) + s)]);
-        pass.dispatch_workgroups(grid.0, grid.1, 1);
+        pass.set_bind_group(0, &bound.bind_group, &[index.offset(d * (t_len + 1) + s)]);
+        pass.dispatch_workgroups(bound.grid.0, bound.grid.1, 1);
     }
-    Ok(())
 }
 
 /// One backward step's operands for [`run`], in the layout of
@@ -268,7 +277,12 @@ fn dispatch_step(
     };
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut pass = encoder.begin_compute_pass(&Default::default());
-    record(ctx, &mut pass, &index, &bufs, (0, 1, h, b))?;
+    record_steps(
+        &mut pass,
+        &prepare(ctx, &index, &bufs, (h, b))?,
+        &index,
+        (0, 1),
+    );
     drop(pass);
     ctx.submit_and_read(encoder, &[(dz, dz.size()), (carry, carry.size())])
 }

@@ -5,6 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
+use super::Dispatch;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{bind_group, storage_init, uniform};
 use crate::gpu::context::GpuContext;
@@ -111,54 +112,39 @@ pub(crate) fn matmul(
     bias: Option<&wgpu::Buffer>,
     c: &wgpu::Buffer,
 ) {
-    MatmulDispatch::new(ctx, p, a, b, bias, c).record(pass);
+    prepare(ctx, p, a, b, bias, c).record(pass);
 }
 
-/// One `matmul.wgsl` dispatch with its operands bound, made once and recorded any
-/// number of times (a job that runs again creates nothing).
-pub(crate) struct MatmulDispatch {
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    grid: (u32, u32),
-}
-
-impl MatmulDispatch {
-    pub fn new(
-        ctx: &GpuContext,
-        p: MatmulParams,
-        a: &wgpu::Buffer,
-        b: &wgpu::Buffer,
-        bias: Option<&wgpu::Buffer>,
-        c: &wgpu::Buffer,
-    ) -> MatmulDispatch {
-        let k = ctx.kernels().expect("kernels are built before recording");
-        let params = uniform(ctx, "matmul params", &p);
-        let bias = bias.unwrap_or(ctx.dummy());
-        let resources = [
-            params.as_entire_binding(),
-            a.as_entire_binding(),
-            b.as_entire_binding(),
-            bias.as_entire_binding(),
-            c.as_entire_binding(),
-        ];
-        let bind_group = bind_group(ctx, &k.matmul_layout, &resources);
-        // A CPU running the shaders gets the barrier-free form (see matmul.wgsl).
-        let (pipeline, grid) = if ctx.software_kernels() {
-            (&k.matmul_rows, p.grid_rows())
-        } else {
-            (&k.matmul, p.grid())
-        };
-        MatmulDispatch {
-            pipeline: pipeline.clone(),
-            bind_group,
-            grid,
-        }
-    }
-
-    pub fn record(&self, pass: &mut wgpu::ComputePass) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+/// One `matmul.wgsl` dispatch with its operands bound, to record any number of times.
+pub(crate) fn prepare(
+    ctx: &GpuContext,
+    p: MatmulParams,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    bias: Option<&wgpu::Buffer>,
+    c: &wgpu::Buffer,
+) -> Dispatch {
+    let k = ctx.kernels().expect("kernels are built before recording");
+    let params = uniform(ctx, "matmul params", &p);
+    let bias = bias.unwrap_or(ctx.dummy());
+    let resources = [
+        params.as_entire_binding(),
+        a.as_entire_binding(),
+        b.as_entire_binding(),
+        bias.as_entire_binding(),
+        c.as_entire_binding(),
+    ];
+    let bind_group = bind_group(ctx, &k.matmul_layout, &resources);
+    // A CPU running the shaders gets the barrier-free form (see matmul.wgsl).
+    let (pipeline, grid) = if ctx.software_kernels() {
+        (&k.matmul_rows, p.grid_rows())
+    } else {
+        (&k.matmul, p.grid())
+    };
+    Dispatch {
+        pipeline: pipeline.clone(),
+        bind_group,
+        grid,
     }
 }
 

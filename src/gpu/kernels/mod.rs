@@ -36,6 +36,22 @@ pub const SHADERS: [(&str, &str); 7] = [
     ("probe_empty", PROBE_EMPTY),
 ];
 
+/// One bound dispatch of a kernel, made once and recorded any number of times (a job
+/// that runs again creates nothing).
+pub(crate) struct Dispatch {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub grid: (u32, u32),
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+    }
+}
+
 /// Every compiled pipeline and its bind group layout, built once per context.
 pub(crate) struct Kernels {
     pub matmul_layout: wgpu::BindGroupLayout,

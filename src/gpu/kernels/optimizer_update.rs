@@ -50,7 +50,7 @@ impl GpuOptimizer {
         }
     }
 
-    /// Records step `rule.t` (from 1) for `params[i] -= f(grads[i])`.
+    /// Records step `rule.t` (from 1) for `params[i] -= f(grads[i])`, bound for this call.
     pub fn record(
         &self,
         ctx: &GpuContext,
@@ -59,60 +59,97 @@ impl GpuOptimizer {
         grads: &[&wgpu::Buffer],
         rule: &UpdateRule,
     ) -> Result<()> {
+        self.bind(ctx, params, grads)?.record(ctx, encoder, rule);
+        Ok(())
+    }
+
+    /// The dispatches of every tensor, bound once; each run writes its step's settings.
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        params: &[&wgpu::Buffer],
+        grads: &[&wgpu::Buffer],
+    ) -> Result<BoundOptimizer> {
         let k = ctx.kernels()?;
-        let t = rule.t;
-        let (beta1, beta2, max_norm) = (rule.beta1, rule.beta2, rule.max_norm);
-        let groups: Vec<(OptParams, wgpu::BindGroup)> = (0..params.len())
+        let uniforms: Vec<wgpu::Buffer> = (0..params.len())
+            .map(|_| uniform(ctx, "optimizer params", &OptParams::zeroed()))
+            .collect();
+        let groups = (0..params.len())
             .map(|i| {
-                let p = OptParams {
-                    len: self.lens[i] as u32,
-                    slot: i as u32,
-                    slots: self.lens.len() as u32,
-                    kind: if rule.adam { 0 } else { 1 },
-                    lr: rule.lr,
-                    beta1,
-                    beta2,
-                    eps: rule.eps,
-                    weight_decay: rule.weight_decay,
-                    max_norm,
-                    bias1: 1.0 - beta1.powi(t as i32),
-                    bias2: 1.0 - beta2.powi(t as i32),
-                    first: (t == 1) as u32,
-                    _pad: [0; 3],
-                };
-                let ub = uniform(ctx, "optimizer params", &p);
-                let bg = bind_group(
-                    ctx,
-                    &k.opt_layout,
-                    &[
-                        ub.as_entire_binding(),
-                        grads[i].as_entire_binding(),
-                        self.norms.as_entire_binding(),
-                        params[i].as_entire_binding(),
-                        self.m[i].as_entire_binding(),
-                        self.v[i].as_entire_binding(),
-                    ],
-                );
-                (p, bg)
+                let resources = [
+                    uniforms[i].as_entire_binding(),
+                    grads[i].as_entire_binding(),
+                    self.norms.as_entire_binding(),
+                    params[i].as_entire_binding(),
+                    self.m[i].as_entire_binding(),
+                    self.v[i].as_entire_binding(),
+                ];
+                bind_group(ctx, &k.opt_layout, &resources)
             })
             .collect();
+        Ok(BoundOptimizer {
+            uniforms,
+            groups,
+            lens: self.lens.clone(),
+            sum_squares: k.sum_squares.clone(),
+            update: k.update.clone(),
+        })
+    }
+}
+
+/// An optimizer step over fixed tensors, bound once.
+pub(crate) struct BoundOptimizer {
+    uniforms: Vec<wgpu::Buffer>,
+    groups: Vec<wgpu::BindGroup>,
+    lens: Vec<usize>,
+    sum_squares: wgpu::ComputePipeline,
+    update: wgpu::ComputePipeline,
+}
+
+impl BoundOptimizer {
+    /// Writes step `rule.t`'s settings (they land before the next submit) and records it.
+    pub fn record(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, rule: &UpdateRule) {
+        for (i, u) in self.uniforms.iter().enumerate() {
+            let p = opt_params(rule, i, self.lens[i], self.lens.len());
+            ctx.queue.write_buffer(u, 0, bytemuck::bytes_of(&p));
+        }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("optimizer"),
             timestamp_writes: None,
         });
-        if max_norm > 0.0 {
-            pass.set_pipeline(&k.sum_squares);
-            for (_, bg) in &groups {
+        if rule.max_norm > 0.0 {
+            pass.set_pipeline(&self.sum_squares);
+            for bg in &self.groups {
                 pass.set_bind_group(0, bg, &[]);
                 pass.dispatch_workgroups(1, 1, 1);
             }
         }
-        pass.set_pipeline(&k.update);
-        for (p, bg) in &groups {
+        pass.set_pipeline(&self.update);
+        for (bg, &len) in self.groups.iter().zip(&self.lens) {
             pass.set_bind_group(0, bg, &[]);
-            pass.dispatch_workgroups(p.len.div_ceil(256), 1, 1);
+            pass.dispatch_workgroups((len as u32).div_ceil(256), 1, 1);
         }
-        Ok(())
+    }
+}
+
+/// The uniform of tensor `slot` (of `slots`, `len` floats) at step `rule.t`.
+fn opt_params(rule: &UpdateRule, slot: usize, len: usize, slots: usize) -> OptParams {
+    let t = rule.t;
+    OptParams {
+        len: len as u32,
+        slot: slot as u32,
+        slots: slots as u32,
+        kind: if rule.adam { 0 } else { 1 },
+        lr: rule.lr,
+        beta1: rule.beta1,
+        beta2: rule.beta2,
+        eps: rule.eps,
+        weight_decay: rule.weight_decay,
+        max_norm: rule.max_norm,
+        bias1: 1.0 - rule.beta1.powi(t as i32),
+        bias2: 1.0 - rule.beta2.powi(t as i32),
+        first: (t == 1) as u32,
+        _pad: [0; 3],
     }
 }
 

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView2};
 
 use super::lstm_step::check_fits;
+use super::Dispatch;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{bind_group, new_storage, storage_init, storage_u32, uniform};
 use crate::gpu::context::GpuContext;
@@ -29,30 +30,39 @@ pub(crate) struct XentBuffers<'a> {
     pub stats: &'a wgpu::Buffer,
 }
 
-/// Records one dispatch (one workgroup per row).
+/// One dispatch (one workgroup per row) reading its sizes and scale from `params` (an
+/// [`XentParams`] uniform the caller may rewrite between runs).
+pub(crate) fn prepare(
+    ctx: &GpuContext,
+    params: &wgpu::Buffer,
+    rows: u32,
+    bufs: &XentBuffers,
+) -> Result<Dispatch> {
+    let k = ctx.kernels()?;
+    let resources = [
+        params.as_entire_binding(),
+        bufs.logits.as_entire_binding(),
+        bufs.labels.as_entire_binding(),
+        bufs.weights.as_entire_binding(),
+        bufs.dlogits.as_entire_binding(),
+        bufs.stats.as_entire_binding(),
+    ];
+    Ok(Dispatch {
+        pipeline: k.xent.clone(),
+        bind_group: bind_group(ctx, &k.xent_layout, &resources),
+        grid: (rows, 1),
+    })
+}
+
+/// Records one dispatch with the sizes and scale of `p`.
 pub(crate) fn record(
     ctx: &GpuContext,
     pass: &mut wgpu::ComputePass,
     p: XentParams,
     bufs: &XentBuffers,
 ) -> Result<()> {
-    let k = ctx.kernels()?;
     let params = uniform(ctx, "xent params", &p);
-    let bg = bind_group(
-        ctx,
-        &k.xent_layout,
-        &[
-            params.as_entire_binding(),
-            bufs.logits.as_entire_binding(),
-            bufs.labels.as_entire_binding(),
-            bufs.weights.as_entire_binding(),
-            bufs.dlogits.as_entire_binding(),
-            bufs.stats.as_entire_binding(),
-        ],
-    );
-    pass.set_pipeline(&k.xent);
-    pass.set_bind_group(0, &bg, &[]);
-    pass.dispatch_workgroups(p.rows, 1, 1);
+    prepare(ctx, &params, p.rows, bufs)?.record(pass);
     Ok(())
 }
 

@@ -3,10 +3,11 @@
 //! Parameters, gradients and optimizer state stay on the GPU; a step reads back only
 //! the loss, when asked.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ndarray::{Array1, Array2, ArrayView3};
 
+use super::gpu_job::ClassifierJob;
 use super::model::{Batch, Classifier, ClassifierParams, Dense, StepStats};
 use crate::config::Peephole;
 use crate::error::{LstmError, Result};
@@ -29,6 +30,12 @@ pub struct GpuClassifier {
     pub(super) running: wgpu::Buffer,
     /// `Σ w` of those steps (known on the host).
     pub(super) running_count: f32,
+    /// The buffers and bind groups of the last training and evaluation shapes, reused
+    /// while the shape repeats (a repeated step creates nothing).
+    pub(super) train_job: Mutex<Option<ClassifierJob>>,
+    /// Where a step's or an epoch's `(loss, correct)` is read back (8 bytes, kept).
+    pub(super) stats_staging: wgpu::Buffer,
+    pub(super) eval_job: Mutex<Option<ClassifierJob>>,
 }
 
 impl GpuClassifier {
@@ -56,6 +63,9 @@ impl GpuClassifier {
             step: 0,
             running: new_storage(&ctx, "running totals", 2, false),
             running_count: 0.0,
+            train_job: Mutex::new(None),
+            stats_staging: ctx.staging(8),
+            eval_job: Mutex::new(None),
         };
         let lens: Vec<usize> = gc
             .slots()

@@ -9,6 +9,7 @@
 mod cpu;
 mod device;
 mod gpu;
+mod gpu_job;
 mod gpu_record;
 mod model;
 
