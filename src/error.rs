@@ -117,3 +117,21 @@ impl LstmError {
         }
     }
 }
+
+/// `error: …` and its chain of causes (`  caused by: …`), one per line, leaving out a
+/// cause whose text the line above already shows (many errors embed their source's
+/// message): what the binaries print before exiting with 1.
+pub fn report(e: &dyn std::error::Error) -> String {
+    let mut out = format!("error: {e}");
+    let mut shown = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !shown.contains(&text) {
+            out.push_str(&format!("\n  caused by: {text}"));
+        }
+        shown = text;
+        source = s.source();
+    }
+    out
+}

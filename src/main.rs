@@ -50,23 +50,7 @@ fn main() {
         Command::Convert(args) => cli::forward::convert(&args),
     };
     if let Err(e) = result {
-        print_error(&e);
+        eprintln!("{}", lstm_wgpu::error::report(&e));
         std::process::exit(1);
-    }
-}
-
-/// Prints `error: …` and its chain of causes, leaving out a cause whose text the line
-/// above already shows (many errors embed their source's message).
-fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
-    let mut shown = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !shown.contains(&text) {
-            eprintln!("  caused by: {text}");
-        }
-        shown = text;
-        source = s.source();
     }
 }

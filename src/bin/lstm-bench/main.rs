@@ -33,24 +33,8 @@ fn main() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     if let Err(e) = run(&Args::parse()) {
-        print_error(e.as_ref());
+        eprintln!("{}", lstm_wgpu::error::report(e.as_ref()));
         std::process::exit(1);
-    }
-}
-
-/// Prints `error: …` and its chain of causes, leaving out a cause whose text the line
-/// above already shows (many errors embed their source's message).
-fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
-    let mut shown = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !shown.contains(&text) {
-            eprintln!("  caused by: {text}");
-        }
-        shown = text;
-        source = s.source();
     }
 }
 
