@@ -251,3 +251,53 @@ fn files_larger_than_memory() {
     assert!(s.contains("w.safetensors"), "{s}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// Found by fuzzing (FUZZING.md): a 100-byte version-2 file whose header length field
+/// claims ~2.9 GB made ndarray-npy allocate that much before reading. Now a Format
+/// error, for every version's length field.
+#[test]
+fn header_longer_than_the_file() {
+    let d = scratch("npy-header-len");
+    let mut v2 = b"\x93NUMPY\x02\x00\x76\x00\xab\xab".to_vec();
+    v2.extend([0xab; 88]);
+    let mut v1 = b"\x93NUMPY\x01\x00\xff\xff".to_vec();
+    v1.extend(b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n");
+    for (name, bytes) in [("v2.npy", v2), ("v1.npy", v1)] {
+        let path = write(&d, name, &bytes);
+        match npy::read_any_f32(&path) {
+            Err(LstmError::Format { reason, .. }) => {
+                assert!(reason.contains("header claims"), "{name}: {reason}")
+            }
+            other => panic!("{name}: expected a Format error, got {other:?}"),
+        }
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Found by fuzzing (FUZZING.md): a 140-byte header nesting brackets 13 levels deep
+/// took ndarray-npy's backtracking parser 73 ms (1 s under the fuzzer), doubling with
+/// each level more. Headers nested deeper than any valid one are refused before parsing.
+#[test]
+fn header_nested_too_deep() {
+    let d = scratch("npy-nesting");
+    let header = "{'descr': '<i4', 'fortran_order': False, 'shape': (3, (1,{(4, ({{(4, ({{ (2,)}})})}),)), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16 + 1).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend([1, 0, 0, 0]);
+    let path = write(&d, "deep.npy", &bytes);
+    let t = std::time::Instant::now();
+    match npy::read_any_f32(&path) {
+        Err(LstmError::Format { reason, .. }) => {
+            assert!(reason.contains("nests brackets"), "{reason}")
+        }
+        other => panic!("expected a Format error, got {other:?}"),
+    }
+    assert!(
+        t.elapsed().as_secs_f64() < 0.05,
+        "refused in {:?}",
+        t.elapsed()
+    );
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -93,6 +93,61 @@ fn try_view<T: ViewElement + Clone>(path: &Path, bytes: &[u8]) -> Result<Option<
     }
 }
 
+/// The header length a `.npy` file declares (a u16 in version 1, a u32 in 2 and 3) must
+/// fit the file: ndarray-npy allocates it before reading, so a 100-byte file claiming a
+/// 4 GiB header would otherwise allocate 4 GiB (found by fuzzing, see FUZZING.md).
+fn check_header_len(path: &Path, b: &[u8]) -> Result<()> {
+    let (len_bytes, declared) = match (b.get(6), b.get(8..12)) {
+        (Some(1), Some(l)) => (2, u64::from(u16::from_le_bytes([l[0], l[1]]))),
+        (Some(2 | 3), Some(l)) => (4, u64::from(u32::from_le_bytes([l[0], l[1], l[2], l[3]]))),
+        _ => return Ok(()), // too short or an unknown version: ndarray-npy says which
+    };
+    let available = (b.len() as u64).saturating_sub(8 + len_bytes);
+    if declared > available {
+        return Err(LstmError::format(
+            path.display().to_string(),
+            format!("the header claims {declared} bytes, but only {available} follow: truncated or corrupt"),
+        ));
+    }
+    let start = 8 + len_bytes as usize;
+    check_header_nesting(path, &b[start..start + declared as usize])
+}
+
+/// Deepest bracket nesting a header may have: the dict, the shape tuple, and one more
+/// level (a structured dtype's field list, which ndarray-npy then rejects by name).
+const MAX_HEADER_NESTING: usize = 3;
+
+/// A `.npy` header is a flat Python dict literal. ndarray-npy parses it with a
+/// backtracking parser whose time grows exponentially with bracket nesting: a 140-byte
+/// header nested 14 levels deep took 73 ms, and each level more doubles it (found by
+/// fuzzing). Deeper nesting than any valid header has is refused before parsing.
+fn check_header_nesting(path: &Path, header: &[u8]) -> Result<()> {
+    let (mut depth, mut deepest, mut quote) = (0usize, 0usize, None);
+    for &c in header {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b'{' | b'(' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, b'}' | b')' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_HEADER_NESTING {
+        return Err(LstmError::format(
+            path.display().to_string(),
+            format!(
+                "the header nests brackets {deepest} levels deep; a .npy header is a flat dict \
+                 (at most {MAX_HEADER_NESTING} levels)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn load(path: &Path, accepted: &str) -> Result<Loaded> {
     let buf = Aligned::read(path)?;
     let b = buf.bytes();
@@ -102,6 +157,7 @@ fn load(path: &Path, accepted: &str) -> Result<Loaded> {
             "not a .npy file (it does not start with \\x93NUMPY)",
         ));
     }
+    check_header_len(path, b)?;
     if let Some(a) = try_view::<f32>(path, b)? {
         return Ok(Loaded::F32(a));
     }
