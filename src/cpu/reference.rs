@@ -34,9 +34,17 @@ pub fn matmul(
             ),
         ));
     }
-    Ok(match bias {
+    let c = match bias {
         Some(bias) => a.dot(&b) + bias,
         None => a.dot(&b),
+    };
+    // `dot` answers in column-major order when both operands are column-major — as a
+    // `[R, 1]` input and a `[1, N]` weight view both are (input size 1, found by the
+    // property tests): callers reshape rows, so give them row-major.
+    Ok(if c.is_standard_layout() {
+        c
+    } else {
+        c.as_standard_layout().into_owned()
     })
 }
 
