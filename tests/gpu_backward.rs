@@ -10,11 +10,6 @@ use lstm_wgpu::{
     StepTiling,
 };
 
-/// Gradients sum T·B products and pass through T steps of recurrence: a little more
-/// room than the forward's tolerance.
-const GRAD_ATOL: f32 = 1e-4;
-const GRAD_RTOL: f32 = 1e-3;
-
 fn compare(cfg: &LstmConfig, t: usize, b: usize, lens: Option<&[usize]>, with_dy: bool, seed: u64) {
     let Some(ctx) = shared_context() else { return };
     compare_on(ctx, cfg, t, b, lens, with_dy, seed);

@@ -1,16 +1,23 @@
-//! Each forward kernel alone (`gpu::kernels::<stem>::run`: one dispatch from host data)
-//! vs its CPU twin `cpu::<stem>`, one test named for each stem, on awkward shapes (B = 1,
-//! H = 1 and H off every workgroup tile, I ≠ H, batches past a tile). Every output the
-//! kernel writes starts as NaN, so an element it misses fails the comparison. The
-//! training kernels' tests are in `tests/kernels_training.rs`.
+//! Each kernel alone (`gpu::kernels::<stem>::run`: its own dispatch sequence from host
+//! data) vs its CPU twin `cpu::<stem>`, one test named for each stem of `shaders/`, on
+//! awkward shapes (B = 1, H = 1 and H off every workgroup tile, I ≠ H, batches and rows
+//! past a tile). Every output a kernel writes starts as NaN, so an element it misses
+//! fails the comparison. (`probe_empty.wgsl` is the benchmark's empty dispatch; its
+//! probe checks its own result in tests/probes.rs.)
 
 mod common;
+mod kernel_cases;
 
 use common::*;
+use kernel_cases::{input_proj_cases, matmul_case, optimizer_case};
+use lstm_wgpu::cpu::{self, UpdateRule};
 use lstm_wgpu::gpu::kernels;
+use lstm_wgpu::gpu::kernels::lstm_step_backward::StepGrads;
 use lstm_wgpu::gpu::kernels::matmul::MatmulParams;
-use lstm_wgpu::{cpu, GpuContext, LstmConfig, LstmWeights, Peephole, StepTiling};
-use ndarray::{Array2, ArrayView1};
+use lstm_wgpu::{LstmConfig, LstmWeights, Peephole, StepTiling};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 /// `matmul.wgsl` in both forms (tiled `main`, software `main_rows`): every combination
 /// of A_TRANS, B_TRANS, ACCUMULATE and BIAS, packed and with offsets and padded leading
@@ -45,91 +52,6 @@ fn matmul() {
         }
         input_proj_cases(ctx, form);
     });
-}
-
-/// `[rows, cols]` stored at `off` with leading dimension `ld` in `data`.
-fn stored(data: &[f32], off: u32, (rows, cols): (usize, usize), ld: u32) -> Array2<f32> {
-    Array2::from_shape_fn((rows, cols), |(r, q)| {
-        data[off as usize + r * ld as usize + q]
-    })
-}
-
-/// One `matmul::run` vs `cpu::matmul` on random buffers: the `[M, N]` block of `c`
-/// (NaN unless ACCUMULATE reads it) must match, and nothing outside it may change.
-fn matmul_case(ctx: &GpuContext, form: &str, p: MatmulParams, seed: u64) {
-    let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
-    let flag = |f: u32| p.flags & f != 0;
-    let a_dims = if flag(MatmulParams::A_TRANS) {
-        (k, m)
-    } else {
-        (m, k)
-    };
-    let b_dims = if flag(MatmulParams::B_TRANS) {
-        (n, k)
-    } else {
-        (k, n)
-    };
-    let len = |off: u32, rows: usize, ld: u32| off as usize + rows * ld as usize;
-    let a = random(len(p.a_off, a_dims.0, p.lda), seed).to_vec();
-    let b = random(len(p.b_off, b_dims.0, p.ldb), seed + 1).to_vec();
-    let bias = flag(MatmulParams::BIAS).then(|| random(n, seed + 2).to_vec());
-    let mut c = random(len(p.c_off, m, p.ldc), seed + 3).to_vec();
-    let op = |s: Array2<f32>, trans: bool| if trans { s.reversed_axes() } else { s };
-    let op_a = op(
-        stored(&a, p.a_off, a_dims, p.lda),
-        flag(MatmulParams::A_TRANS),
-    );
-    let op_b = op(
-        stored(&b, p.b_off, b_dims, p.ldb),
-        flag(MatmulParams::B_TRANS),
-    );
-    let mut want = cpu::matmul(
-        op_a.view(),
-        op_b.view(),
-        bias.as_deref().map(ArrayView1::from),
-    )
-    .unwrap();
-    let block = |r: usize, q: usize| p.c_off as usize + r * p.ldc as usize + q;
-    if flag(MatmulParams::ACCUMULATE) {
-        want += &stored(&c, p.c_off, (m, n), p.ldc);
-    } else {
-        (0..m * n).for_each(|i| c[block(i / n, i % n)] = f32::NAN);
-    }
-    let got = kernels::matmul::run(ctx, p, &a, &b, bias.as_deref(), &c).unwrap();
-    let tag = format!("matmul {form} {p:?}");
-    let got_block = stored(&got, p.c_off, (m, n), p.ldc);
-    assert_close(&tag, &got_block, &want, GPU_ATOL, GPU_RTOL);
-    let inside: std::collections::HashSet<usize> =
-        (0..m * n).map(|i| block(i / n, i % n)).collect();
-    for (i, (g, before)) in got.iter().zip(&c).enumerate() {
-        let kept = inside.contains(&i) || g.to_bits() == before.to_bits();
-        assert!(
-            kept,
-            "{tag}: c[{i}] outside the block changed: {before} → {g}"
-        );
-    }
-}
-
-/// The input projection `x·wᵀ + bias` through `gpu::input_proj` (moved here from
-/// tests/gpu_forward.rs): 1 row, 1 column; sizes around the 64×64 tile, the 16-wide K
-/// slice and the 8 columns × 64 rows of `main_rows`.
-fn input_proj_cases(ctx: &GpuContext, form: &str) {
-    let shapes = [
-        (1, 1, 1),
-        (1, 4, 3),
-        (63, 65, 17),
-        (130, 36, 64),
-        (7, 200, 5),
-    ];
-    for (i, &(m, n, k)) in shapes.iter().enumerate() {
-        let x = random((m, k), 10 + i as u64);
-        let w = random((n, k), 20 + i as u64);
-        let bias = random(n, 30 + i as u64);
-        let got = lstm_wgpu::gpu::input_proj(ctx, x.view(), w.view(), bias.view()).unwrap();
-        let want = cpu::matmul(x.view(), w.t(), Some(bias.view())).unwrap();
-        let tag = format!("input_proj {form} M={m} N={n} K={k}");
-        assert_close(&tag, &got, &want, GPU_ATOL, GPU_RTOL);
-    }
 }
 
 /// `lstm_step.wgsl` in every tiling and peephole mode, some rows past their length: the
@@ -187,5 +109,243 @@ fn lstm_step() {
                 }
             }
         }
+    }
+}
+
+/// `lstm_step_backward.wgsl` in both forms (tiled `main`, software `main_rows`) and every
+/// peephole mode, some rows past their length, with and without `dy`: `dz` and the
+/// gradients reaching the previous state (`dz·W_rec` from the FINAL dispatch).
+#[test]
+fn lstm_step_backward() {
+    // (H, B): 1×1; H off the 16- and 32-unit tiles; B past the 16-row tile and two of them.
+    let shapes = [(1, 1), (7, 5), (33, 17), (65, 2), (9, 40)];
+    for_each_form(|ctx, form| {
+        for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+            for (n, &(h, b)) in shapes.iter().enumerate() {
+                let seed = 100 + 10 * n as u64;
+                let cfg = LstmConfig::new(3, h).peephole(peephole);
+                let w = LstmWeights::init(&cfg, seed).unwrap();
+                let lw = &w.layers[0];
+                let (dh, dc, dy) = (
+                    random((b, h), seed + 1),
+                    random((b, h), seed + 2),
+                    random((b, h), seed + 3),
+                );
+                let (gates, c_prev) =
+                    (random_gates(b, h, seed + 4), random((b, h), seed + 5) * 2.0);
+                let active = active_rows(b);
+                for with_dy in [false, true] {
+                    // The kernel adds dy on live rows only; the twin takes the sum.
+                    let mut dh_total = dh.clone();
+                    for r in (0..b).filter(|&r| with_dy && active[r]) {
+                        dh_total.row_mut(r).scaled_add(1.0, &dy.row(r));
+                    }
+                    let (cv, gv) = (c_prev.view(), gates.view());
+                    let want =
+                        cpu::lstm_step_backward(dh_total.view(), dc.view(), gv, cv, lw, &active)
+                            .unwrap();
+                    let g = StepGrads {
+                        dh: dh.view(),
+                        dc: dc.view(),
+                        dy: with_dy.then(|| dy.view()),
+                        gates: gv,
+                        c_prev: cv,
+                    };
+                    let got = kernels::lstm_step_backward::run(ctx, lw, &g, &active, true).unwrap();
+                    let tag = format!("{form} {peephole:?} H={h} B={b} dy={with_dy}");
+                    assert_close(&format!("dz {tag}"), &got.0, &want.0, GPU_ATOL, GPU_RTOL);
+                    assert_close(
+                        &format!("dh_prev {tag}"),
+                        &got.1,
+                        &want.1,
+                        GPU_ATOL,
+                        GPU_RTOL,
+                    );
+                    assert_close(
+                        &format!("dc_prev {tag}"),
+                        &got.2,
+                        &want.2,
+                        GPU_ATOL,
+                        GPU_RTOL,
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// `lstm_param_grads.wgsl` with peepholes None and Diagonal: the bias gradient and the
+/// diagonal peephole gradients, sums over all rows.
+#[test]
+fn lstm_param_grads() {
+    let Some(ctx) = shared_context() else { return };
+    // (R, H): one row of one unit; H off the 64-unit workgroup and past one; many rows.
+    let shapes = [(1, 1), (5, 7), (34, 33), (2, 65), (130, 9)];
+    for diagonal in [false, true] {
+        for (n, &(rows, h)) in shapes.iter().enumerate() {
+            let seed = 200 + 10 * n as u64;
+            let dz = random((rows, 4 * h), seed);
+            let gates = random_gates(rows, h, seed + 1);
+            let c_prev = random((rows, h), seed + 2) * 2.0;
+            let (dzv, gv, cv) = (dz.view(), gates.view(), c_prev.view());
+            let want = cpu::lstm_param_grads(dzv, gv, cv, diagonal).unwrap();
+            let got = kernels::lstm_param_grads::run(&ctx, dzv, gv, cv, diagonal, true).unwrap();
+            let tag = format!("diagonal={diagonal} R={rows} H={h}");
+            assert_close(&format!("db {tag}"), &got.0, &want.0, GPU_ATOL, GPU_RTOL);
+            match (&got.1, &want.1) {
+                (Some(g), Some(w)) => assert_close(&format!("dp {tag}"), g, w, GPU_ATOL, GPU_RTOL),
+                (None, None) => {}
+                (g, w) => panic!("dp {tag}: got {g:?}, want {w:?}"),
+            }
+        }
+    }
+}
+
+/// `softmax_xent.wgsl`: rows with weight 0, tied maxima (the first wins, as in the twin),
+/// a row whose logits would overflow `exp` without the max subtracted, one class.
+#[test]
+fn softmax_xent() {
+    let Some(ctx) = shared_context() else { return };
+    // (R, C): one row of one class; C off and past the 64-wide workgroup.
+    let shapes = [(1, 1), (2, 3), (6, 10), (3, 65), (9, 130)];
+    for (n, &(rows, classes)) in shapes.iter().enumerate() {
+        let seed = 300 + 10 * n as u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut logits = random((rows, classes), seed + 1) * 4.0;
+        let mut targets: Vec<u32> = (0..rows)
+            .map(|_| rng.random_range(0..classes as u32))
+            .collect();
+        let weights: Vec<f32> = (0..rows)
+            .map(|r| {
+                if r % 3 == 1 {
+                    0.0
+                } else {
+                    rng.random_range(0.5..1.5)
+                }
+            })
+            .collect();
+        for r in (0..rows).filter(|r| r % 3 == 2 && classes > 2) {
+            // Two equal maxima at classes 1 and classes - 1; the target alternates.
+            let top = logits.row(r).iter().copied().fold(f32::MIN, f32::max) + 1.0;
+            logits[[r, 1]] = top;
+            logits[[r, classes - 1]] = top;
+            targets[r] = if r % 2 == 0 { 1 } else { classes as u32 - 1 };
+        }
+        logits.row_mut(0).mapv_inplace(|v| v + 100.0);
+        let scale = 1.0 / weights.iter().sum::<f32>();
+        let want = cpu::softmax_xent(logits.view(), &targets, &weights, scale).unwrap();
+        let got = kernels::softmax_xent::run(&ctx, logits.view(), &targets, &weights, scale, true)
+            .unwrap();
+        let tag = format!("R={rows} C={classes}");
+        assert_close(
+            &format!("dlogits {tag}"),
+            &got.0,
+            &want.0,
+            GPU_ATOL,
+            GPU_RTOL,
+        );
+        let stats = |s: &[[f32; 2]]| Array2::from_shape_fn((s.len(), 2), |(r, q)| s[r][q]);
+        let (got_stats, want_stats) = (stats(&got.1), stats(&want.1));
+        assert_close(
+            &format!("stats {tag}"),
+            &got_stats,
+            &want_stats,
+            GPU_ATOL,
+            GPU_RTOL,
+        );
+    }
+}
+
+/// `optimizer_update.wgsl` (`sum_squares`, then `update`) over four tensors of awkward
+/// lengths (one past the 256-wide workgroup), so the clipping norm spans them all: Adam
+/// and SGD with momentum, step 1 and a later step, clipping off / active / not
+/// triggered, with and without weight decay.
+#[test]
+fn optimizer_update() {
+    let Some(ctx) = shared_context() else { return };
+    let lens = [1, 7, 300, 65];
+    let mut seed = 400;
+    for adam in [true, false] {
+        for t in [1, 5] {
+            for max_norm in [0.0, 1.0, 100.0] {
+                for weight_decay in [0.0, 0.01] {
+                    seed += 10;
+                    let rule = UpdateRule {
+                        adam,
+                        lr: 0.05,
+                        beta1: 0.9,
+                        beta2: 0.999,
+                        eps: 1e-8,
+                        weight_decay,
+                        max_norm,
+                        t,
+                    };
+                    let tag = format!("adam={adam} t={t} max_norm={max_norm} wd={weight_decay}");
+                    optimizer_case(&ctx, &lens, &rule, seed, &tag);
+                }
+            }
+        }
+    }
+}
+
+/// `activations.wgsl` (`sigmoid`, `tanh_stable`, prepended to both step kernels) at
+/// magnitudes where the textbook `tanh = (e^2x − 1)/(e^2x + 1)` forms inf/inf: the forward
+/// step with pre-activations up to ±1e4 and the backward step with cell states up to
+/// ±1e4 match the CPU twins (which use std's `tanh` and `exp`), with no NaN.
+#[test]
+fn activations() {
+    let Some(ctx) = shared_context() else { return };
+    let (h, b) = (33, 5);
+    let w = LstmWeights::init(&LstmConfig::new(3, h), 11).unwrap();
+    let lw = &w.layers[0];
+    let active = vec![true; b];
+    for (n, scale) in [20.0f32, 90.0, 1e4].into_iter().enumerate() {
+        let seed = 500 + 10 * n as u64;
+        let gx = random((b, 4 * h), seed) * scale;
+        let (h0, c0) = (random((b, h), seed + 1), random((b, h), seed + 2) * scale);
+        let (want_h, want_c, want_gates) =
+            cpu::lstm_step_with_gates(gx.view(), h0.view(), c0.view(), lw, &active).unwrap();
+        for tiling in [StepTiling::Gemv, StepTiling::Rows] {
+            let got = kernels::lstm_step::run(
+                &ctx,
+                gx.view(),
+                (h0.view(), c0.view()),
+                lw,
+                &active,
+                tiling,
+                true,
+            )
+            .unwrap();
+            let tag = format!("scale {scale} {tiling:?}");
+            assert_close(&format!("h {tag}"), &got.h, &want_h, GPU_ATOL, GPU_RTOL);
+            assert_close(&format!("c {tag}"), &got.c, &want_c, GPU_ATOL, GPU_RTOL);
+            assert_close(
+                &format!("gates {tag}"),
+                &got.gates,
+                &want_gates,
+                GPU_ATOL,
+                GPU_RTOL,
+            );
+        }
+        let (dh, dc) = (random((b, h), seed + 3), random((b, h), seed + 4));
+        let gates = random_gates(b, h, seed + 5);
+        let want =
+            cpu::lstm_step_backward(dh.view(), dc.view(), gates.view(), c0.view(), lw, &active)
+                .unwrap();
+        let g = StepGrads {
+            dh: dh.view(),
+            dc: dc.view(),
+            dy: None,
+            gates: gates.view(),
+            c_prev: c0.view(),
+        };
+        let got = kernels::lstm_step_backward::run(&ctx, lw, &g, &active, true).unwrap();
+        assert_close(
+            &format!("dz scale {scale}"),
+            &got.0,
+            &want.0,
+            GPU_ATOL,
+            GPU_RTOL,
+        );
     }
 }

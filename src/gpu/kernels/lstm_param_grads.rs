@@ -51,7 +51,7 @@ pub(crate) fn prepare(
 }
 
 /// The single-kernel entry point of `lstm_param_grads.wgsl`, used by
-/// `tests/kernels_training.rs` and usable on its own: one dispatch over all `R` rows, from
+/// `tests/kernels.rs` and usable on its own: one dispatch over all `R` rows, from
 /// host data in the layout of [`crate::cpu::lstm_param_grads()`] (`dz`, `gates` `[R, 4H]` in
 /// i, f, g, o blocks, `c_prev` `[R, H]`). Returns `db` `[4H]` (gate blocks) and, when
 /// `diagonal`, the peephole gradients `[3H]` (i, f, o blocks). With `poison` the outputs

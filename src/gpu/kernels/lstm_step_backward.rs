@@ -163,7 +163,7 @@ pub struct StepGrads<'a> {
 }
 
 /// The single-kernel entry point of `lstm_step_backward.wgsl`, used by
-/// `tests/kernels_training.rs` and usable on its own: the kernel's dispatch sequence for
+/// `tests/kernels.rs` and usable on its own: the kernel's dispatch sequence for
 /// one step (the step, then the FINAL dispatch that adds `dz·W_rec`), in the form
 /// [`GpuContext::software_kernels`] selects. Returns `(dz [B, 4H], dh_{t-1}, dc_{t-1})`
 /// like the twin; rows with `active[b] == false` are past their sequence's length.

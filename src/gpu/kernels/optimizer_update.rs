@@ -170,7 +170,7 @@ impl GpuOptimizer {
 }
 
 /// The single-kernel entry point of `optimizer_update.wgsl`, used by
-/// `tests/kernels_training.rs` and usable on its own: the kernel's dispatch sequence for
+/// `tests/kernels.rs` and usable on its own: the kernel's dispatch sequence for
 /// one step over a list of tensors (`sum_squares` per tensor when clipping, then `update`
 /// per tensor), with the signature of its twin [`crate::cpu::optimizer_update()`]: `params`,
 /// `m` and `v` are updated in place. With `poison` the per-tensor squared norms start as NaN.

@@ -67,7 +67,7 @@ pub(crate) fn record(
 }
 
 /// The single-kernel entry point of `softmax_xent.wgsl`, used by
-/// `tests/kernels_training.rs` and usable on its own: one dispatch over `logits` `[R, C]`
+/// `tests/kernels.rs` and usable on its own: one dispatch over `logits` `[R, C]`
 /// with integer `targets` and per-row `weights`, returning what
 /// [`crate::cpu::softmax_xent()`] returns: `dlogits` `[R, C]` (scaled by `scale`) and per
 /// row `(nll·w, w·[argmax == target])`. With `poison` the outputs start as NaN.
