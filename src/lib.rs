@@ -6,6 +6,7 @@
 //! See the README for the quick start, the math and a library example.
 #![doc = include_str!("../README.md")]
 
+pub mod apps;
 pub mod bench;
 pub mod config;
 pub mod cpu;

@@ -27,6 +27,10 @@ enum Command {
     Forward(cli::forward::Args),
     /// Convert PyTorch, Keras or ONNX weights to a PyTorch state dict (safetensors).
     Convert(cli::forward::ConvertArgs),
+    /// Train (or load) a row-by-row generative LSTM on the digits; draw digits of every class, complete half digits.
+    Generate(cli::generate::Args),
+    /// Gate, cell and hidden-state heatmaps and a gradient × input map of the classifier on one digit.
+    Inspect(cli::inspect::Args),
 }
 
 fn main() {
@@ -48,6 +52,8 @@ fn main() {
         Command::Adapters => cli::adapters(),
         Command::Forward(args) => cli::forward::run(&args),
         Command::Convert(args) => cli::forward::convert(&args),
+        Command::Generate(args) => cli::generate::run(&args),
+        Command::Inspect(args) => cli::inspect::run(&args),
     };
     if let Err(e) = result {
         eprintln!("{}", lstm_wgpu::error::report(&e));
