@@ -1,5 +1,6 @@
 pub mod compare;
 pub mod forward;
+pub mod resume;
 pub mod train;
 
 use lstm_wgpu::{gpu, GpuContext, Result};
