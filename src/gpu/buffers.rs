@@ -6,8 +6,6 @@
 
 use std::num::NonZeroU64;
 
-use wgpu::util::DeviceExt;
-
 use super::context::GpuContext;
 
 /// A time-major `[T, B, F]` sequence that lives in a GPU buffer.
@@ -72,12 +70,17 @@ fn init_bytes(
     usage: wgpu::BufferUsages,
 ) -> wgpu::Buffer {
     ctx.count_buffer();
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage,
-        })
+    // Not `create_buffer_init`: it panics when the buffer is invalid (beyond the
+    // device's limits, or a lost device); this way wgpu reports a validation error to
+    // the caller's error scope instead, and the context turns it into a typed error.
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.len() as u64,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&buffer, 0, bytes);
+    buffer
 }
 
 /// A table of per-dispatch uniforms read through one dynamic-offset binding: entry `i`
