@@ -42,7 +42,7 @@ pub(crate) fn new_storage(
     if poison {
         return storage_init(ctx, label, &vec![f32::NAN; floats]);
     }
-    ctx.count_buffer();
+    ctx.count_buffer(4 * floats as u64);
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: 4 * floats as u64,
@@ -69,7 +69,7 @@ fn init_bytes(
     bytes: &[u8],
     usage: wgpu::BufferUsages,
 ) -> wgpu::Buffer {
-    ctx.count_buffer();
+    ctx.count_buffer(bytes.len() as u64);
     // Not `create_buffer_init`: it panics when the buffer is invalid (beyond the
     // device's limits, or a lost device); this way wgpu reports a validation error to
     // the caller's error scope instead, and the context turns it into a typed error.

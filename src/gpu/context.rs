@@ -1,6 +1,6 @@
 //! Adapter choice, device creation, error scopes and the one readback function.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::adapter::{describe, pick_adapter, GpuOptions, LimitsRequest};
@@ -13,6 +13,8 @@ use crate::error::{LstmError, Result};
 pub struct CreationCounts {
     pub buffers: usize,
     pub bind_groups: usize,
+    /// Bytes of every buffer created (an upper bound of the peak held at once).
+    pub buffer_bytes: u64,
 }
 
 /// A wgpu device and queue plus what the crate needs to know about them.
@@ -31,6 +33,7 @@ pub struct GpuContext {
     software_kernels: bool,
     readbacks: AtomicUsize,
     buffers_created: AtomicUsize,
+    buffer_bytes: AtomicU64,
     bind_groups_created: AtomicUsize,
     kernels: OnceLock<Kernels>,
     /// A 16-byte storage buffer bound where a kernel's optional operand is unused.
@@ -114,6 +117,7 @@ impl GpuContext {
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             readbacks: AtomicUsize::new(0),
             buffers_created: AtomicUsize::new(0),
+            buffer_bytes: AtomicU64::new(0),
             bind_groups_created: AtomicUsize::new(0),
             kernels: OnceLock::new(),
             faults,
@@ -191,12 +195,14 @@ impl GpuContext {
     pub fn creation_counts(&self) -> CreationCounts {
         CreationCounts {
             buffers: self.buffers_created.load(Ordering::Relaxed),
+            buffer_bytes: self.buffer_bytes.load(Ordering::Relaxed),
             bind_groups: self.bind_groups_created.load(Ordering::Relaxed),
         }
     }
 
-    pub(crate) fn count_buffer(&self) {
+    pub(crate) fn count_buffer(&self, bytes: u64) {
         self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.buffer_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn count_bind_group(&self) {
@@ -269,7 +275,7 @@ impl GpuContext {
 
     /// A buffer the host maps to read `bytes` back (the copy target of a readback).
     pub(crate) fn staging(&self, bytes: u64) -> wgpu::Buffer {
-        self.count_buffer();
+        self.count_buffer(bytes);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
             size: bytes,

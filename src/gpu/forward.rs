@@ -18,9 +18,10 @@ use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
 use super::kernels::matmul::{self, MatmulParams};
 use super::kernels::Dispatch;
 use super::plan::ChunkPlan;
-use super::timer::PassTimer;
 use super::weights::GpuWeights;
 use crate::error::Result;
+
+pub(crate) mod record;
 
 /// The inputs of one recorded forward.
 pub(crate) struct RunInputs<'a> {
@@ -172,7 +173,7 @@ impl ForwardJob {
             tiling: opts.tiling,
             train: opts.train,
             lens: storage_u32(ctx, "seq lens", &vec![0; b]),
-            index: lstm_step::index_table(ctx, plan.t, plan.len)?,
+            index: lstm_step::index_table(ctx, plan.len)?,
             states: per_ld("state", 4 * bh, true),
             gates: per_ld("gates", plan.t * bh * 4, opts.train),
             prev: per_ld("prev", plan.t * bh * 2, opts.train),
@@ -217,7 +218,7 @@ impl ForwardJob {
             for d in 0..self.dirs {
                 let ld = l * self.dirs + d;
                 let lw = &w.layers[ld];
-                let params = StepParams {
+                let params = |range: &Range<usize>| StepParams {
                     batch: b as u32,
                     hidden: h as u32,
                     k_rec: cfg.recurrent_width() as u32,
@@ -225,9 +226,10 @@ impl ForwardJob {
                     out_stride: (self.dirs * h) as u32,
                     out_offset: (d * h) as u32,
                     save_cache: self.train as u32,
-                    _pad: 0,
+                    t_base: range.start as u32,
+                    parity_flip: lstm_step::parity_flip(self.plan.t, range.start, d == 1),
+                    _pad: [0; 3],
                 };
-                let step_params = uniform(ctx, "step params", &params);
                 let (gates, prev) = match self.train {
                     true => (&self.gates[ld], &self.prev[ld]),
                     false => (ctx.dummy(), ctx.dummy()),
@@ -235,6 +237,7 @@ impl ForwardJob {
                 let mut chunks = Vec::new();
                 for c in directed(0..self.plan.count, d == 1) {
                     let range = self.plan.range(c);
+                    let step_params = uniform(ctx, "step params", &params(&range));
                     let proj = MatmulParams::new(range.len() * b, 4 * h, cfg.layer_input_size(l))
                         .b_trans()
                         .bias();
@@ -272,50 +275,6 @@ impl ForwardJob {
     /// layer-direction.
     pub fn pass_count(&self) -> u32 {
         (2 * self.layers * self.dirs * self.plan.count) as u32
-    }
-
-    /// Records one run from `initial` (nothing is created, nothing submitted).
-    pub fn record(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        initial: &GpuState,
-        mut timer: Option<&mut PassTimer>,
-    ) {
-        let sbytes = 4 * (self.b * self.hidden) as u64;
-        for (ld, st) in self.states.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, st, 0, sbytes);
-            encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
-        }
-        let kernel = (&self.step_kernel.0, self.step_kernel.1);
-        {
-            let mut pass = None;
-            for (ld, chunks) in self.work.iter().enumerate() {
-                let d = ld % self.dirs;
-                for c in chunks {
-                    c.projection.record(next_pass(
-                        encoder,
-                        &mut pass,
-                        timer.as_deref_mut(),
-                        "input projection",
-                    ));
-                    let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
-                    lstm_step::record(
-                        pass,
-                        kernel,
-                        &c.steps,
-                        &self.index,
-                        d,
-                        directed(c.range.clone(), d == 1),
-                    );
-                }
-            }
-        }
-        // After T steps the newest state is in half T % 2 (step s reads half s % 2, writes the other).
-        let fin = (self.plan.t % 2) as u64 * 2 * sbytes;
-        for (ld, st) in self.states.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(st, fin, &self.h_n, ld as u64 * sbytes, sbytes);
-            encoder.copy_buffer_to_buffer(st, fin + sbytes, &self.c_n, ld as u64 * sbytes, sbytes);
-        }
     }
 
     /// The last layer's output chunks.
@@ -369,32 +328,4 @@ impl ForwardJob {
             cache,
         }
     }
-}
-
-/// The compute pass to record the next dispatches into: the open one, or (when
-/// profiling, or before the first) a new one with the timer's next pair of timestamps.
-pub(crate) fn next_pass<'p>(
-    encoder: &mut wgpu::CommandEncoder,
-    pass: &'p mut Option<wgpu::ComputePass<'static>>,
-    timer: Option<&mut PassTimer>,
-    label: &str,
-) -> &'p mut wgpu::ComputePass<'static> {
-    if timer.is_some() || pass.is_none() {
-        *pass = None; // ends the open pass before the next begins
-        let label = if timer.is_some() {
-            label
-        } else {
-            "lstm forward"
-        };
-        let timestamp_writes = timer.and_then(PassTimer::next_pass);
-        *pass = Some(
-            encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(label),
-                    timestamp_writes,
-                })
-                .forget_lifetime(),
-        );
-    }
-    pass.as_mut().expect("opened above")
 }
