@@ -6,7 +6,10 @@
 //   dp[3j]     = Σ_r dz_i · c_{t-1}   dp[3j+1] = Σ_r dz_f · c_{t-1}
 //   dp[3j+2]   = Σ_r dz_o · c_t       with c_t = f·c_{t-1} + i·g   (Diagonal only)
 //
-// Bindings: 0 p {rows, hidden, peephole}, 1 dz [R][H] vec4, 2 gates [R][H] vec4,
+//   With p.accumulate = 1 the sums are added to db and dp instead of written (a
+//   sequence trained in chunks sums its chunks).
+//
+// Bindings: 0 p {rows, hidden, peephole, accumulate}, 1 dz [R][H] vec4, 2 gates [R][H] vec4,
 //           3 prev [R][2H], 4 db [4H], 5 dp [3H] (a dummy unless Diagonal)
 // Grid: (ceil(H/64)).
 
@@ -14,7 +17,7 @@ struct GradParams {
     rows: u32,
     hidden: u32,
     peephole: u32,
-    _pad: u32,
+    accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: GradParams;
@@ -40,6 +43,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let c_prev = prev[r * 2u * p.hidden + p.hidden + j];
             let c_new = g.y * c_prev + g.x * g.z;
             sp += vec3(d.x * c_prev, d.y * c_prev, d.w * c_new);
+        }
+    }
+    if (p.accumulate == 1u) {
+        sb += db[j];
+        if (p.peephole == 1u) {
+            sp += vec3(dp[3u * j], dp[3u * j + 1u], dp[3u * j + 2u]);
         }
     }
     db[j] = sb;

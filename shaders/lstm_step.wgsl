@@ -12,7 +12,8 @@
 //
 // Bindings:
 //   0 p          uniform  sizes (StepParams in src/gpu/kernels.rs)
-//   1 step       uniform  {t_global, t_local}, one entry per time step at a dynamic offset
+//   1 step       uniform  {t_local, parity}, one entry per step of a chunk at a dynamic
+//                         offset; the chunk's uniform adds t_base and flips the parity
 //   2 w_rec      [H][4][K]  recurrent weights, the 4 gate rows of a unit adjacent
 //   3 peep       [H][3]     diagonal peepholes (i, f, o); a dummy otherwise
 //   4 gx         [Tc][B][H] vec4 input projection of this chunk, gates (i, f, g, o)
@@ -38,14 +39,21 @@ struct StepParams {
     out_stride: u32,
     out_offset: u32,
     save_cache: u32,
-    _pad: u32,
+    // This chunk's first time step, and its parity flip (step s of a direction reads
+    // state half (s % 2) ^ parity_flip): with them one index table of chunk length
+    // serves every chunk, so a sequence of any length needs a table of one chunk.
+    t_base: u32,
+    parity_flip: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct StepIndex {
-    t_global: u32,
     t_local: u32,
     parity: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: StepParams;
@@ -61,10 +69,10 @@ struct StepIndex {
 
 // Start of the half of `state` this step reads, and of the half it writes.
 fn read_base() -> u32 {
-    return step.parity * 2u * p.batch * p.hidden;
+    return (step.parity ^ p.parity_flip) * 2u * p.batch * p.hidden;
 }
 fn write_base() -> u32 {
-    return (1u - step.parity) * 2u * p.batch * p.hidden;
+    return (1u - (step.parity ^ p.parity_flip)) * 2u * p.batch * p.hidden;
 }
 
 // sigmoid and tanh_stable come from activations.wgsl, prepended at compile time.
@@ -98,7 +106,7 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     }
     let o = sigmoid(z.w);
     let h_new = o * tanh_stable(c_new);
-    let live = step.t_global < lens[b];
+    let live = p.t_base + step.t_local < lens[b];
     state[write_base() + h_idx] = select(h_prev, h_new, live);
     state[write_base() + c_idx] = select(c_prev, c_new, live);
     let row = step.t_local * p.batch + b;

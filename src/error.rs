@@ -75,6 +75,11 @@ pub enum LstmError {
     #[error("GPU readback view failed")]
     MapRange(#[source] wgpu::MapRangeError),
 
+    /// The device was lost (driver reset, removal, `destroy`); every later call on its
+    /// context fails the same way: make a new `GpuContext`.
+    #[error("the GPU device was lost ({0}); create a new GpuContext to continue")]
+    DeviceLost(String),
+
     /// Waiting for the GPU failed (device lost, timeout).
     #[error("waiting for the GPU failed")]
     Poll(#[source] wgpu::PollError),

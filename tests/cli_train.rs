@@ -74,3 +74,84 @@ fn trains_on_the_gpu_path() {
     assert!(text.contains("GPU vs CPU on one test batch"), "{text}");
     std::fs::remove_dir_all(out).ok();
 }
+
+fn train_command(out: &std::path::Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"));
+    c.args([
+        "train", "--device", "cpu", "--hidden", "24", "--batch", "64",
+    ])
+    .args(["--train-size", "2000", "--epochs", "8"])
+    .args(extra)
+    .arg("--out")
+    .arg(out);
+    c
+}
+
+/// A run killed at a random point after its first epoch and resumed with
+/// `train --resume` ends with the weights of a run that was never stopped.
+#[cfg(unix)]
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    use std::os::unix::process::ExitStatusExt;
+    let base = std::env::temp_dir().join(format!("lstm-wgpu-resume-{}", std::process::id()));
+    let (whole, cut) = (base.join("whole"), base.join("cut"));
+    let o = train_command(&whole, &[]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let mut child = train_command(&cut, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = cut.join("train_state.safetensors");
+    let t0 = std::time::Instant::now();
+    while !state.exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the run ended before it could be killed"
+    );
+
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args(["train", "--resume"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("resuming from"), "{text}");
+    assert!(text.contains("epoch  8:"), "{text}");
+    let cfg = LstmConfig::new(28, 24).batch_first(true);
+    let load = |dir: &std::path::Path| {
+        load_checkpoint(&dir.join("mnist_lstm.safetensors"), Some((&cfg, 10))).unwrap()
+    };
+    assert!(
+        load(&whole) == load(&cut),
+        "resumed weights differ from the whole run's"
+    );
+    std::fs::remove_dir_all(base).ok();
+}
+
+#[test]
+fn resume_from_a_folder_without_a_state_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("lstm-wgpu-no-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args(["train", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("train_state.safetensors"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}

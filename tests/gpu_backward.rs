@@ -258,3 +258,60 @@ fn both_backward_kernel_forms() {
         );
     }
 }
+
+/// Sequences longer than one storage binding: the forward keeps its training cache per
+/// chunk and BPTT runs the chunks in reverse (the forward direction) or in order (the
+/// reverse one), carrying (dh, dc) and the boundary step's dz across chunk edges.
+#[test]
+fn chunked_sequences() {
+    let cases = [
+        // (config, T, B, lens, dy, steps per binding)
+        (
+            LstmConfig::new(5, 6)
+                .layers(2)
+                .bidirectional(true)
+                .peephole(Peephole::Diagonal),
+            23,
+            3,
+            Some(vec![23, 9, 14]),
+            true,
+            4,
+        ),
+        (
+            LstmConfig::new(4, 7).peephole(Peephole::Full),
+            10,
+            2,
+            None,
+            false,
+            3,
+        ),
+        (
+            LstmConfig::new(2, 3).bidirectional(true).batch_first(true),
+            9,
+            1,
+            None,
+            true,
+            2,
+        ),
+    ];
+    for (n, (cfg, t, b, lens, dy, steps)) in cases.into_iter().enumerate() {
+        let Some(mut ctx) = try_context() else { return };
+        let widest = cfg
+            .input_size
+            .max(cfg.output_size())
+            .max(4 * cfg.hidden_size);
+        // The weights must fit one binding too: then a chunk may hold more steps.
+        let k = cfg
+            .input_size
+            .max(cfg.output_size())
+            .max(cfg.recurrent_width());
+        let binding = (4 * b * widest * steps).max(16 * cfg.hidden_size * k);
+        assert!(
+            binding < 4 * b * widest * t,
+            "case {n} would not be chunked"
+        );
+        ctx.set_max_binding_bytes(binding as u64);
+        let ctx = std::sync::Arc::new(ctx);
+        compare_on(ctx, &cfg, t, b, lens.as_deref(), dy, 600 + n as u64);
+    }
+}

@@ -47,6 +47,29 @@ fn record_gates_gpu_equals_cpu() {
     eprintln!("record_gates GPU vs CPU: max |difference| {worst:.2e}");
 }
 
+/// A sequence longer than one storage binding: the gate cache comes back per chunk.
+#[test]
+fn record_gates_gpu_in_chunks() {
+    let Some(mut ctx) = common::try_context() else {
+        return;
+    };
+    let cfg = LstmConfig::new(5, 7).layers(2).bidirectional(true);
+    let (t, b) = (13, 2);
+    // Layer 1's w_ih (4H × D·H = 28 × 14 floats) just fits; the widest per-step row
+    // (4H = 28 floats × B = 2) fits 7 times: two chunks of the 13 steps.
+    ctx.set_max_binding_bytes(4 * 28 * 14);
+    let w = LstmWeights::init(&cfg, 3).unwrap();
+    let x = random_input(&cfg, t, b, 4);
+    let opts = ForwardOptions::default();
+    let gpu = GpuLstm::new(std::sync::Arc::new(ctx), &w).unwrap();
+    let got = record_gates_gpu(&gpu, x.view(), opts).unwrap();
+    let d = record_gates(&w, x.view(), opts)
+        .unwrap()
+        .max_abs_diff(&got)
+        .unwrap();
+    assert!(d <= 1e-5, "chunked GPU vs CPU gate record differs by {d}");
+}
+
 #[test]
 fn record_gates_is_the_forward() {
     let cfg = LstmConfig::new(5, 7)

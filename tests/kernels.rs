@@ -197,6 +197,28 @@ fn lstm_param_grads() {
                 (None, None) => {}
                 (g, w) => panic!("dp {tag}: got {g:?}, want {w:?}"),
             }
+            // Accumulate mode (chunked training): the sums are added to what is there.
+            let (db0, dp0) = (random(4 * h, seed + 3), random(3 * h, seed + 4));
+            let onto = Some((db0.view(), dp0.view()));
+            let got = kernels::lstm_param_grads::run_onto(&ctx, dzv, gv, cv, diagonal, true, onto)
+                .unwrap();
+            let db_want = &want.0 + &db0;
+            assert_close(
+                &format!("db onto {tag}"),
+                &got.0,
+                &db_want,
+                GPU_ATOL,
+                GPU_RTOL,
+            );
+            if let (Some(g), Some(w)) = (&got.1, &want.1) {
+                assert_close(
+                    &format!("dp onto {tag}"),
+                    g,
+                    &(w + &dp0),
+                    GPU_ATOL,
+                    GPU_RTOL,
+                );
+            }
         }
     }
 }

@@ -29,6 +29,11 @@ fn labels(n: usize, classes: usize, seed: u64) -> Vec<usize> {
 /// the loss goes down, and the parameters agree afterwards.
 fn train_both(case: &Case, seed: u64) {
     let Some(ctx) = shared_context() else { return };
+    train_both_on(ctx, case, seed);
+}
+
+/// [`train_both`] on a given context (a lowered binding limit trains in chunks).
+fn train_both_on(ctx: std::sync::Arc<lstm_wgpu::GpuContext>, case: &Case, seed: u64) {
     let classes = 4;
     let params = ClassifierParams::init(&case.lstm, classes, 1.0, seed).unwrap();
     let x: Array3<f32> = random_input(&case.lstm, case.t, case.b, seed + 1);
@@ -102,6 +107,31 @@ fn last_step_adam() {
         lens: None,
     };
     train_both(&case, 1);
+}
+
+/// Sequences longer than one storage binding train in chunks (forward and BPTT carry
+/// across chunk boundaries), matching the CPU trainer: here a binding holds 3 of 11 steps.
+#[test]
+fn last_step_training_in_chunks() {
+    let Some(mut ctx) = try_context() else { return };
+    let lstm = LstmConfig::new(3, 5)
+        .layers(2)
+        .bidirectional(true)
+        .peephole(Peephole::Diagonal);
+    // Widest per-step row: 4H = 20 floats × B = 6 rows = 480 bytes; the weights fit too.
+    ctx.set_max_binding_bytes(3 * 480);
+    let case = Case {
+        lstm,
+        train: TrainConfig {
+            lr: 1e-2,
+            clip_norm: Some(1.0),
+            ..Default::default()
+        },
+        t: 11,
+        b: 6,
+        lens: Some(vec![11, 4, 9, 1, 11, 7]),
+    };
+    train_both_on(std::sync::Arc::new(ctx), &case, 31);
 }
 
 #[test]

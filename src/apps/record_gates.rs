@@ -106,8 +106,7 @@ pub fn record_gates(
 }
 
 /// The gates and states of `lstm`'s GPU forward on `x` with `opts`: one submit, one
-/// readback of the training cache. The sequence must fit one storage binding (as for
-/// training: the cache is not chunked).
+/// readback of the training cache (per chunk of the plan, joined).
 pub fn record_gates_gpu(
     lstm: &GpuLstm,
     x: ArrayView3<f32>,
@@ -122,15 +121,20 @@ pub fn record_gates_gpu(
     let init = opts.initial.cloned().unwrap_or_else(|| zero_state(&cfg, b));
     let lens = lengths(dims, &opts);
     let ctx = lstm.context();
+    let xt = flat(&xt);
+    let row = b * cfg.input_size;
     let data = ctx.scoped("recording the gates", || {
-        let x_buf = storage_init(ctx, "x", &flat(&xt));
+        let x_chunks: Vec<wgpu::Buffer> = plan
+            .ranges()
+            .map(|r| storage_init(ctx, "x", &xt[r.start * row..r.end * row]))
+            .collect();
         let initial = GpuState {
             h: storage_init(ctx, "h_0", &flat(&init.h)),
             c: storage_init(ctx, "c_0", &flat(&init.c)),
         };
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         let inputs = RunInputs {
-            x_chunks: std::slice::from_ref(&x_buf),
+            x_chunks: &x_chunks,
             initial: &initial,
             lens: &lens,
             b,
@@ -142,29 +146,28 @@ pub fn record_gates_gpu(
             .ok_or_else(|| LstmError::value("gate cache", "the training forward kept none"))?;
         let mut sources = vec![&run.h_n, &run.c_n];
         for (g, p) in cache.gates.iter().zip(&cache.prev) {
-            sources.extend([g, p]);
+            sources.extend(g.iter().chain(p));
         }
         let sized: Vec<(&wgpu::Buffer, u64)> = sources.iter().map(|b| (*b, b.size())).collect();
         ctx.submit_and_read(encoder, &sized)
     })?;
     let ld_count = cfg.num_layers * cfg.num_directions();
     let mut it = data.into_iter();
-    let mut next = |shape: (usize, usize, usize)| -> Result<Array3<f32>> {
-        let v = it
-            .next()
-            .ok_or_else(|| LstmError::value("GPU readback", "fewer buffers than planned"))?;
+    // Each cache tensor comes back as `parts` chunks in time order.
+    let mut read = |shape: (usize, usize, usize), parts: usize| -> Result<Array3<f32>> {
+        let v: Vec<f32> = it.by_ref().take(parts).flatten().collect();
         let n = shape.0 * shape.1 * shape.2;
         // Buffers may be padded past their contents; read the first n floats.
         let v = v.get(..n).map(<[f32]>::to_vec).unwrap_or(v);
         Array3::from_shape_vec(shape, v)
             .map_err(|e| LstmError::shape("GPU readback", format!("{shape:?}"), e.to_string()))
     };
-    let (h_n, c_n) = (next((ld_count, b, h))?, next((ld_count, b, h))?);
+    let (h_n, c_n) = (read((ld_count, b, h), 1)?, read((ld_count, b, h), 1)?);
     let mut traces = Vec::with_capacity(ld_count);
     for ld in 0..ld_count {
         // The cache keeps the four gates of a unit together (vec4 i, f, g, o); the
         // CPU path keeps them in four blocks of H: reorder to the blocks.
-        let packed = next((t, b, 4 * h))?
+        let packed = read((t, b, 4 * h), plan.count)?
             .into_shape_with_order((t, b, h, 4))
             .expect("t·b·4h");
         let gates = packed
@@ -174,7 +177,7 @@ pub fn record_gates_gpu(
         let gates = gates
             .into_shape_with_order((t, b, 4 * h))
             .expect("standard layout");
-        let prev = next((t, b, 2 * h))?;
+        let prev = read((t, b, 2 * h), plan.count)?;
         let reverse = cfg.bidirectional && ld % 2 == 1;
         let end = (h_n.index_axis(Axis(0), ld), c_n.index_axis(Axis(0), ld));
         let prev = (prev.slice(s![.., .., ..h]), prev.slice(s![.., .., h..]));

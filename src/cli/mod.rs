@@ -2,6 +2,7 @@ pub mod compare;
 pub mod forward;
 pub mod generate;
 pub mod inspect;
+pub mod resume;
 pub mod train;
 
 use lstm_wgpu::{gpu, GpuContext, Result};

@@ -11,9 +11,11 @@ use lstm_wgpu::data::{load_mnist, Mnist};
 use lstm_wgpu::plot::{plot_training, EpochPoint};
 use lstm_wgpu::train::fit::EpochStats;
 use lstm_wgpu::train::{
-    fit, save_checkpoint, Classifier, ClassifierParams, Dataset, Device, FitConfig, FitObserver,
-    Init, LrSchedule, TrainConfig,
+    fit_from, save_checkpoint, Classifier, ClassifierParams, Dataset, Device, FitConfig,
+    FitObserver, History, Init, LrSchedule, TrainConfig, TrainingState,
 };
+
+use super::resume;
 use lstm_wgpu::{GpuContext, LstmConfig, LstmError, Result};
 
 /// Where to train.
@@ -27,7 +29,7 @@ pub enum DeviceChoice {
     Cpu,
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -71,17 +73,26 @@ pub struct Args {
     /// instead of the test set (for choosing defaults without touching the test set).
     #[arg(long, default_value_t = 0)]
     pub validation: usize,
+    /// Continue the run saved in this folder (its train_state.safetensors, written after
+    /// every epoch) with that run's settings; the other options are ignored.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
 }
 
-pub fn run(a: &Args) -> Result<()> {
-    let (train, test, test_name) = load(a)?;
+pub fn run(given: &Args) -> Result<()> {
+    let (a, resumed) = match &given.resume {
+        Some(dir) => {
+            let (a, state) = resume::load(dir)?;
+            (a, Some(state))
+        }
+        None => (given.clone(), None),
+    };
+    let (train, test, test_name) = load(&a)?;
     println!(
         "data: {} training and {} {test_name} digits (28 rows of 28 pixels each)",
         train.len(),
         test.len()
     );
-    let lstm = LstmConfig::new(28, a.hidden).batch_first(true);
-    let params = ClassifierParams::init_with(a.init, &lstm, 10, a.forget_bias, a.seed)?;
     let cfg = TrainConfig {
         lr: a.lr,
         clip_norm: (a.clip > 0.0).then_some(a.clip),
@@ -89,7 +100,22 @@ pub fn run(a: &Args) -> Result<()> {
         ..Default::default()
     };
     let device = device(a.device)?;
-    let mut model = device.classifier(&params, cfg)?;
+    let (mut model, done) = match resumed {
+        Some(state) => {
+            let n = state.history.epochs.len();
+            println!(
+                "resuming from {} after epoch {n} of {}",
+                a.out.display(),
+                a.epochs
+            );
+            (state.restore(&device, cfg)?, state.history)
+        }
+        None => {
+            let lstm = LstmConfig::new(28, a.hidden).batch_first(true);
+            let params = ClassifierParams::init_with(a.init, &lstm, 10, a.forget_bias, a.seed)?;
+            (device.classifier(&params, cfg)?, History::default())
+        }
+    };
     println!("model: LSTM({}) → Dense(10), Adam lr {} ({:?} schedule), batch {}, clip {}, {:?} init, forget bias {}", a.hidden, a.lr, a.schedule, a.batch, a.clip, a.init, a.forget_bias);
     println!("device: {}", model.device_name());
     std::fs::create_dir_all(&a.out).map_err(|e| LstmError::io(&a.out, e))?;
@@ -104,15 +130,15 @@ pub fn run(a: &Args) -> Result<()> {
     let mut bars = Bars {
         bar: None,
         eval_name: test_name,
+        args: &a,
     };
-    let history = fit(model.as_mut(), &train, &test, &fit_cfg, &mut bars)?;
+    let history = fit_from(model.as_mut(), &train, &test, &fit_cfg, done, &mut bars)
+        .inspect_err(|_| bars.explain_stop())?;
     if let Some(bar) = bars.bar.take() {
         bar.abandon();
     }
-
     let trained = model.params()?;
-    let ckpt = a.out.join("mnist_lstm.safetensors");
-    save_checkpoint(&ckpt, &trained)?;
+    let ckpt = a.out.join(CHECKPOINT_FILE);
     let png = a.out.join("training.png");
     let points: Vec<EpochPoint> = history.epochs.iter().map(point).collect();
     if !points.is_empty() {
@@ -120,12 +146,16 @@ pub fn run(a: &Args) -> Result<()> {
         plot_training(&png, &title, &points)?;
     }
     println!(
-        "wrote {} (PyTorch names: lstm.*, fc.*) and {}",
+        "wrote {} (PyTorch names: lstm.*, fc.*), {} and {}",
         ckpt.display(),
+        a.out.join(resume::STATE_FILE).display(),
         png.display()
     );
-    compare_devices(a, model.as_ref(), &trained, &test)
+    compare_devices(&a, model.as_ref(), &trained, &test)
 }
+
+/// The trained model's file name inside `--out`.
+const CHECKPOINT_FILE: &str = "mnist_lstm.safetensors";
 
 fn point(e: &EpochStats) -> EpochPoint {
     EpochPoint {
@@ -136,13 +166,32 @@ fn point(e: &EpochStats) -> EpochPoint {
     }
 }
 
-/// A progress bar per epoch and a line per finished epoch.
-struct Bars {
+/// A progress bar per epoch, a line per finished epoch, and after each epoch the
+/// checkpoint and the training state (both atomic).
+struct Bars<'a> {
     bar: Option<ProgressBar>,
     eval_name: &'static str,
+    args: &'a Args,
 }
 
-impl FitObserver for Bars {
+impl Bars<'_> {
+    /// Says what is left when training stops with an error.
+    fn explain_stop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+        }
+        let state = self.args.out.join(resume::STATE_FILE);
+        if state.exists() {
+            eprintln!(
+                "training stopped; the last good state is {} (`lstm-wgpu train --resume {}` continues from it)",
+                state.display(),
+                self.args.out.display()
+            );
+        }
+    }
+}
+
+impl FitObserver for Bars<'_> {
     fn epoch_start(&mut self, epoch: usize, steps: usize) {
         let style = ProgressStyle::with_template(
             "epoch {prefix:>2} [{bar:30}] {pos}/{len} batches ({elapsed}, {per_sec})",
@@ -173,6 +222,12 @@ impl FitObserver for Bars {
             100.0 * e.eval_acc,
             e.seconds
         );
+    }
+
+    fn after_epoch(&mut self, model: &dyn Classifier, history: &History) -> Result<()> {
+        let state = TrainingState::capture(model, history, resume::notes(self.args))?;
+        save_checkpoint(&self.args.out.join(CHECKPOINT_FILE), &state.params)?;
+        state.save(&self.args.out.join(resume::STATE_FILE))
     }
 }
 

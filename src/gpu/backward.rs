@@ -20,8 +20,8 @@ use crate::weights::LstmWeights;
 
 /// Gradients that flow out of the LSTM, time-major, on the GPU.
 pub(crate) struct BackwardOutput {
-    /// `[T, B, I]`.
-    pub dx: wgpu::Buffer,
+    /// Per chunk `[Tc, B, I]`.
+    pub dx: Vec<wgpu::Buffer>,
     /// `[L·D, B, H]`.
     pub dh0: wgpu::Buffer,
     pub dc0: wgpu::Buffer,
@@ -40,7 +40,7 @@ pub(crate) fn record_backward(
     let job = BackwardJob::build(ctx, w, cache, up, grads)?;
     job.record(encoder);
     Ok(BackwardOutput {
-        dx: job.dx()?.clone(),
+        dx: job.dx()?.to_vec(),
         dh0: job.dh0,
         dc0: job.dc0,
     })
@@ -49,7 +49,7 @@ pub(crate) fn record_backward(
 impl GpuLstm {
     /// Forward and backward on the GPU in one submit and one readback; the GPU twin of
     /// [`crate::cpu::forward_train`] + [`crate::cpu::backward()`], returning the same types.
-    /// The sequence must fit one storage binding (training does not chunk).
+    /// A sequence longer than one storage binding is split into chunks, as the forward is.
     pub fn forward_backward(
         &self,
         x: ArrayView3<f32>,
@@ -60,20 +60,26 @@ impl GpuLstm {
         let dims = check_inputs(cfg, &x, &opts)?;
         check_upstream(self, &up, dims.t, dims.b)?;
         let plan = self.plan(dims.t, dims.b)?;
-        let xt = to_time_major(cfg, &x);
         let init = opts
             .initial
             .cloned()
             .unwrap_or_else(|| crate::sequence::zero_state(cfg, dims.b));
         let lens = lengths(dims, &opts);
         let ctx = &self.ctx;
-        let std = |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+        let flat = |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+        let chunks = |label: &str, a: &Array3<f32>| {
+            let (v, row) = (flat(a), a.dim().1 * a.dim().2);
+            let part = |r: std::ops::Range<usize>| {
+                storage_init(ctx, label, &v[r.start * row..r.end * row])
+            };
+            plan.ranges().map(part).collect::<Vec<_>>()
+        };
         let data = ctx.scoped("forward and backward", || {
-            let x_buf = storage_init(ctx, "x", &std(&xt));
+            let x_chunks = chunks("x", &to_time_major(cfg, &x));
             let initial = upload_state(ctx, &init);
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let inputs = RunInputs {
-                x_chunks: std::slice::from_ref(&x_buf),
+                x_chunks: &x_chunks,
                 initial: &initial,
                 lens: &lens,
                 b: dims.b,
@@ -83,38 +89,42 @@ impl GpuLstm {
                 .cache
                 .as_ref()
                 .ok_or_else(|| LstmError::value("training cache", "missing"))?;
-            let dy = up
-                .dy
-                .map(|a| storage_init(ctx, "dy", &std(&to_time_major(cfg, &a))));
+            let dy = up.dy.map(|a| chunks("dy", &to_time_major(cfg, &a)));
             let dh_n = up
                 .dh_n
-                .map(|a| storage_init(ctx, "dh_n", &std(&a.to_owned())));
+                .map(|a| storage_init(ctx, "dh_n", &flat(&a.to_owned())));
             let dc_n = up
                 .dc_n
-                .map(|a| storage_init(ctx, "dc_n", &std(&a.to_owned())));
+                .map(|a| storage_init(ctx, "dc_n", &flat(&a.to_owned())));
             let grads = self.weights.zeros_like(ctx);
             let gup = GpuUpstream {
-                dy: dy.as_ref(),
+                dy: dy.as_deref(),
                 dh_n: dh_n.as_ref(),
                 dc_n: dc_n.as_ref(),
             };
             let out = record_backward(ctx, &self.weights, &mut encoder, cache, gup, &grads)?;
-            let mut sources = vec![
-                &run.y_chunks[0],
-                &run.h_n,
-                &run.c_n,
-                &out.dx,
-                &out.dh0,
-                &out.dc0,
-            ];
+            let mut sources: Vec<&wgpu::Buffer> = run.y_chunks.iter().collect();
+            sources.extend([&run.h_n, &run.c_n]);
+            sources.extend(&out.dx);
+            sources.extend([&out.dh0, &out.dc0]);
             for g in &grads {
                 sources.extend([&g.w_ih, &g.bias, &g.w_rec, &g.peep]);
             }
             let sized: Vec<(&wgpu::Buffer, u64)> = sources.iter().map(|b| (*b, b.size())).collect();
             ctx.submit_and_read(encoder, &sized)
         })?;
+        let data = join_chunks(data, plan.count);
         unpack_forward_backward(cfg, dims.t, dims.b, data)
     }
+}
+
+/// The readback with its per-chunk buffers (y, then dx, each `count` of them) joined.
+fn join_chunks(data: Vec<Vec<f32>>, count: usize) -> Vec<Vec<f32>> {
+    let mut it = data.into_iter();
+    let mut join = |n: usize| -> Vec<f32> { it.by_ref().take(n).flatten().collect() };
+    let mut out = vec![join(count), join(1), join(1), join(count)];
+    out.extend(it);
+    out
 }
 
 /// Checks the shapes of the upstream gradients against a `(T, B)` call.

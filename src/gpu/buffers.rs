@@ -6,8 +6,6 @@
 
 use std::num::NonZeroU64;
 
-use wgpu::util::DeviceExt;
-
 use super::context::GpuContext;
 
 /// A time-major `[T, B, F]` sequence that lives in a GPU buffer.
@@ -44,7 +42,7 @@ pub(crate) fn new_storage(
     if poison {
         return storage_init(ctx, label, &vec![f32::NAN; floats]);
     }
-    ctx.count_buffer();
+    ctx.count_buffer(4 * floats as u64);
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: 4 * floats as u64,
@@ -71,13 +69,18 @@ fn init_bytes(
     bytes: &[u8],
     usage: wgpu::BufferUsages,
 ) -> wgpu::Buffer {
-    ctx.count_buffer();
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage,
-        })
+    ctx.count_buffer(bytes.len() as u64);
+    // Not `create_buffer_init`: it panics when the buffer is invalid (beyond the
+    // device's limits, or a lost device); this way wgpu reports a validation error to
+    // the caller's error scope instead, and the context turns it into a typed error.
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.len() as u64,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue.write_buffer(&buffer, 0, bytes);
+    buffer
 }
 
 /// A table of per-dispatch uniforms read through one dynamic-offset binding: entry `i`

@@ -1,7 +1,7 @@
 //! Adapter choice, device creation, error scopes and the one readback function.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::adapter::{describe, pick_adapter, GpuOptions, LimitsRequest};
 use super::kernels::Kernels;
@@ -13,6 +13,8 @@ use crate::error::{LstmError, Result};
 pub struct CreationCounts {
     pub buffers: usize,
     pub bind_groups: usize,
+    /// Bytes of every buffer created (an upper bound of the peak held at once).
+    pub buffer_bytes: u64,
 }
 
 /// A wgpu device and queue plus what the crate needs to know about them.
@@ -31,10 +33,40 @@ pub struct GpuContext {
     software_kernels: bool,
     readbacks: AtomicUsize,
     buffers_created: AtomicUsize,
+    buffer_bytes: AtomicU64,
     bind_groups_created: AtomicUsize,
     kernels: OnceLock<Kernels>,
     /// A 16-byte storage buffer bound where a kernel's optional operand is unused.
     dummy: wgpu::Buffer,
+    faults: Arc<Faults>,
+}
+
+/// What wgpu reports outside a call's error scopes: a lost device, or an error no
+/// scope caught (wgpu's default would panic). The next call returns it as an error.
+#[derive(Default)]
+struct Faults {
+    lost: Mutex<Option<String>>,
+    uncaptured: Mutex<Option<wgpu::Error>>,
+}
+
+impl Faults {
+    /// Routes the device's lost callback and uncaptured errors here.
+    fn watch(device: &wgpu::Device) -> Arc<Faults> {
+        let faults = Arc::new(Faults::default());
+        let f = faults.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut lost) = f.lost.lock() {
+                *lost = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        let f = faults.clone();
+        device.on_uncaptured_error(Arc::new(move |e| {
+            if let Ok(mut slot) = f.uncaptured.lock() {
+                slot.get_or_insert(e);
+            }
+        }));
+        faults
+    }
 }
 
 impl GpuContext {
@@ -66,6 +98,7 @@ impl GpuContext {
             })
             .await
             .map_err(LstmError::RequestDevice)?;
+        let faults = Faults::watch(&device);
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused operand"),
             size: 16,
@@ -84,8 +117,10 @@ impl GpuContext {
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             readbacks: AtomicUsize::new(0),
             buffers_created: AtomicUsize::new(0),
+            buffer_bytes: AtomicU64::new(0),
             bind_groups_created: AtomicUsize::new(0),
             kernels: OnceLock::new(),
+            faults,
         })
     }
 
@@ -160,12 +195,14 @@ impl GpuContext {
     pub fn creation_counts(&self) -> CreationCounts {
         CreationCounts {
             buffers: self.buffers_created.load(Ordering::Relaxed),
+            buffer_bytes: self.buffer_bytes.load(Ordering::Relaxed),
             bind_groups: self.bind_groups_created.load(Ordering::Relaxed),
         }
     }
 
-    pub(crate) fn count_buffer(&self) {
+    pub(crate) fn count_buffer(&self, bytes: u64) {
         self.buffers_created.fetch_add(1, Ordering::Relaxed);
+        self.buffer_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn count_bind_group(&self) {
@@ -194,15 +231,36 @@ impl GpuContext {
         during: &'static str,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        // An error from before this call (a lost device, an unscoped error) is reported
+        // before any work, not halfway through it.
+        self.check_faults(during)?;
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
+        self.check_faults(during)?;
         if let Some(source) = v.or(o) {
             return Err(LstmError::Gpu { during, source });
         }
         out
+    }
+
+    /// A lost device, or an error that no scope caught since the last check.
+    pub(crate) fn check_faults(&self, during: &'static str) -> Result<()> {
+        if let Some(why) = self.faults.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(LstmError::DeviceLost(why));
+        }
+        match self
+            .faults
+            .uncaptured
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+        {
+            Some(source) => Err(LstmError::Gpu { during, source }),
+            None => Ok(()),
+        }
     }
 
     /// Submits `encoder` and blocks until the GPU has finished it (nothing is read back).
@@ -212,12 +270,12 @@ impl GpuContext {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(LstmError::Poll)?;
-        Ok(())
+        self.check_faults("waiting for the GPU")
     }
 
     /// A buffer the host maps to read `bytes` back (the copy target of a readback).
     pub(crate) fn staging(&self, bytes: u64) -> wgpu::Buffer {
-        self.count_buffer();
+        self.count_buffer(bytes);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback staging"),
             size: bytes,
@@ -268,21 +326,41 @@ impl GpuContext {
             })
             .collect();
         self.readbacks.fetch_add(1, Ordering::Relaxed);
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(LstmError::Poll)?;
-        let mut out = Vec::with_capacity(pairs.len());
-        for (&(_, buf, bytes), rx) in pairs.iter().zip(receivers) {
-            match pollster::block_on(rx.receive()) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(LstmError::Map(e)),
-                None => return Err(LstmError::Map(wgpu::BufferAsyncError)),
-            }
-            let view = buf.get_mapped_range(..bytes).map_err(LstmError::MapRange)?;
-            out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
-            drop(view);
-            buf.unmap();
+        if let Err(e) = self.device.poll(wgpu::PollType::wait_indefinitely()) {
+            // The maps may never complete: do not wait for them.
+            self.check_faults("reading results back")?;
+            return Err(LstmError::Poll(e));
         }
-        Ok(out)
+        // Every buffer whose mapping succeeded is read and unmapped even when another
+        // failed: a staging buffer left mapped would fail every later submit.
+        let mut out = Vec::with_capacity(pairs.len());
+        let mut first_error = None;
+        for (&(_, buf, bytes), rx) in pairs.iter().zip(receivers) {
+            let read = match pollster::block_on(rx.receive()) {
+                Some(Ok(())) => read_mapped(buf, bytes),
+                Some(Err(e)) => Err(LstmError::Map(e)),
+                None => Err(LstmError::Map(wgpu::BufferAsyncError)),
+            };
+            match read {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.check_faults("reading results back")?;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
+}
+
+/// The contents of a mapped staging buffer as f32s; unmaps it.
+fn read_mapped(buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>> {
+    let view = buf.get_mapped_range(..bytes).map_err(LstmError::MapRange)?;
+    let data = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+    drop(view);
+    buf.unmap();
+    Ok(data)
 }

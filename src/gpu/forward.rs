@@ -18,9 +18,10 @@ use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
 use super::kernels::matmul::{self, MatmulParams};
 use super::kernels::Dispatch;
 use super::plan::ChunkPlan;
-use super::timer::PassTimer;
 use super::weights::GpuWeights;
 use crate::error::Result;
+
+pub(crate) mod record;
 
 /// The inputs of one recorded forward.
 pub(crate) struct RunInputs<'a> {
@@ -33,17 +34,19 @@ pub(crate) struct RunInputs<'a> {
     pub b: usize,
 }
 
-/// What the training forward keeps for backward (single-chunk runs only).
+/// What the training forward keeps for backward, per chunk of its plan.
 pub(crate) struct TrainCache {
-    /// Input of each layer, `[T, B, I_l]` time-major: `x` for layer 0, then the outputs below.
-    pub layer_inputs: Vec<wgpu::Buffer>,
-    /// Per layer-direction `[T][B][H]` vec4 of gate activations (i, f, g, o); 0 past a length.
-    pub gates: Vec<wgpu::Buffer>,
-    /// Per layer-direction `[T][B][2H]`: `h_{t-1}` then `c_{t-1}`.
-    pub prev: Vec<wgpu::Buffer>,
+    /// Per layer, per chunk: its input `[Tc, B, I_l]` time-major (`x` for layer 0, then
+    /// the outputs below).
+    pub layer_inputs: Vec<Vec<wgpu::Buffer>>,
+    /// Per layer-direction, per chunk: `[Tc][B][H]` vec4 of gate activations (i, f, g, o);
+    /// 0 past a length.
+    pub gates: Vec<Vec<wgpu::Buffer>>,
+    /// Per layer-direction, per chunk: `[Tc][B][2H]`, `h_{t-1}` then `c_{t-1}`.
+    pub prev: Vec<Vec<wgpu::Buffer>>,
     /// `[B]` u32 sequence lengths.
     pub lens: wgpu::Buffer,
-    pub t: usize,
+    pub plan: ChunkPlan,
     pub b: usize,
 }
 
@@ -118,8 +121,9 @@ pub(crate) struct ForwardJob {
     y_sets: Vec<Vec<wgpu::Buffer>>,
     /// Per layer-direction `[2][2][B][H]`: (h, c) ping-pong halves.
     states: Vec<wgpu::Buffer>,
-    gates: Vec<wgpu::Buffer>,
-    prev: Vec<wgpu::Buffer>,
+    /// Training: per layer-direction, per chunk (see [`TrainCache`]).
+    gates: Vec<Vec<wgpu::Buffer>>,
+    prev: Vec<Vec<wgpu::Buffer>>,
     pub h_n: wgpu::Buffer,
     pub c_n: wgpu::Buffer,
     /// Per layer-direction, in recording order: its chunks in the direction's order.
@@ -159,11 +163,17 @@ impl ForwardJob {
                     .collect()
             })
             .collect();
-        let per_ld = |label: &str, floats: usize, keep: bool| -> Vec<wgpu::Buffer> {
-            let n = if keep { layers * dirs } else { 0 };
-            (0..n).map(|_| scratch(label, floats)).collect()
-        };
         let bh = b * h;
+        // Training caches: per layer-direction, one buffer per chunk of `floats` per step.
+        let per_ld_chunk = |label: &str, floats: usize| -> Vec<Vec<wgpu::Buffer>> {
+            let n = if opts.train { layers * dirs } else { 0 };
+            let chunks = || {
+                plan.ranges()
+                    .map(|r| scratch(label, r.len() * floats))
+                    .collect()
+            };
+            (0..n).map(|_| chunks()).collect()
+        };
         let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, opts.tiling, h, b);
         let mut job = ForwardJob {
             step_kernel: (pipeline.clone(), grid),
@@ -172,10 +182,12 @@ impl ForwardJob {
             tiling: opts.tiling,
             train: opts.train,
             lens: storage_u32(ctx, "seq lens", &vec![0; b]),
-            index: lstm_step::index_table(ctx, plan.t, plan.len)?,
-            states: per_ld("state", 4 * bh, true),
-            gates: per_ld("gates", plan.t * bh * 4, opts.train),
-            prev: per_ld("prev", plan.t * bh * 2, opts.train),
+            index: lstm_step::index_table(ctx, plan.len)?,
+            states: (0..layers * dirs)
+                .map(|_| scratch("state", 4 * bh))
+                .collect(),
+            gates: per_ld_chunk("gates", 4 * bh),
+            prev: per_ld_chunk("prev", 2 * bh),
             h_n: scratch("h_n", layers * dirs * bh),
             c_n: scratch("c_n", layers * dirs * bh),
             y_sets,
@@ -217,7 +229,7 @@ impl ForwardJob {
             for d in 0..self.dirs {
                 let ld = l * self.dirs + d;
                 let lw = &w.layers[ld];
-                let params = StepParams {
+                let params = |range: &Range<usize>| StepParams {
                     batch: b as u32,
                     hidden: h as u32,
                     k_rec: cfg.recurrent_width() as u32,
@@ -225,16 +237,18 @@ impl ForwardJob {
                     out_stride: (self.dirs * h) as u32,
                     out_offset: (d * h) as u32,
                     save_cache: self.train as u32,
-                    _pad: 0,
-                };
-                let step_params = uniform(ctx, "step params", &params);
-                let (gates, prev) = match self.train {
-                    true => (&self.gates[ld], &self.prev[ld]),
-                    false => (ctx.dummy(), ctx.dummy()),
+                    t_base: range.start as u32,
+                    parity_flip: lstm_step::parity_flip(self.plan.t, range.start, d == 1),
+                    _pad: [0; 3],
                 };
                 let mut chunks = Vec::new();
                 for c in directed(0..self.plan.count, d == 1) {
                     let range = self.plan.range(c);
+                    let step_params = uniform(ctx, "step params", &params(&range));
+                    let (gates, prev) = match self.train {
+                        true => (&self.gates[ld][c], &self.prev[ld][c]),
+                        false => (ctx.dummy(), ctx.dummy()),
+                    };
                     let proj = MatmulParams::new(range.len() * b, 4 * h, cfg.layer_input_size(l))
                         .b_trans()
                         .bias();
@@ -274,94 +288,31 @@ impl ForwardJob {
         (2 * self.layers * self.dirs * self.plan.count) as u32
     }
 
-    /// Records one run from `initial` (nothing is created, nothing submitted).
-    pub fn record(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        initial: &GpuState,
-        mut timer: Option<&mut PassTimer>,
-    ) {
-        let sbytes = 4 * (self.b * self.hidden) as u64;
-        for (ld, st) in self.states.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, st, 0, sbytes);
-            encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
-        }
-        let kernel = (&self.step_kernel.0, self.step_kernel.1);
-        {
-            let mut pass = None;
-            for (ld, chunks) in self.work.iter().enumerate() {
-                let d = ld % self.dirs;
-                for c in chunks {
-                    c.projection.record(next_pass(
-                        encoder,
-                        &mut pass,
-                        timer.as_deref_mut(),
-                        "input projection",
-                    ));
-                    let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
-                    lstm_step::record(
-                        pass,
-                        kernel,
-                        &c.steps,
-                        &self.index,
-                        d,
-                        directed(c.range.clone(), d == 1),
-                    );
-                }
-            }
-        }
-        // After T steps the newest state is in half T % 2 (step s reads half s % 2, writes the other).
-        let fin = (self.plan.t % 2) as u64 * 2 * sbytes;
-        for (ld, st) in self.states.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(st, fin, &self.h_n, ld as u64 * sbytes, sbytes);
-            encoder.copy_buffer_to_buffer(st, fin + sbytes, &self.c_n, ld as u64 * sbytes, sbytes);
-        }
-    }
-
     /// The last layer's output chunks.
     pub fn y_chunks(&self) -> &[wgpu::Buffer] {
         &self.y_sets[self.set_of(self.layers - 1)]
     }
 
     /// What backward reads of a training job's runs (the job keeps its buffers).
-    pub fn train_cache(&self, x: &wgpu::Buffer) -> Option<TrainCache> {
+    pub fn train_cache(&self, x_chunks: &[wgpu::Buffer]) -> Option<TrainCache> {
         self.train.then(|| {
-            let mut layer_inputs = vec![x.clone()];
-            layer_inputs.extend(
-                self.y_sets[..self.layers - 1]
-                    .iter()
-                    .map(|set| set[0].clone()),
-            );
+            let mut layer_inputs = vec![x_chunks.to_vec()];
+            layer_inputs.extend(self.y_sets[..self.layers - 1].iter().cloned());
             TrainCache {
                 layer_inputs,
                 gates: self.gates.clone(),
                 prev: self.prev.clone(),
                 lens: self.lens.clone(),
-                t: self.plan.t,
+                plan: self.plan,
                 b: self.b,
             }
         })
     }
 
     /// What the run leaves behind, for a job built for one call.
-    pub fn into_run_buffers(mut self, x_chunks: &[wgpu::Buffer]) -> RunBuffers {
+    pub fn into_run_buffers(self, x_chunks: &[wgpu::Buffer]) -> RunBuffers {
         let y_chunks = self.y_chunks().to_vec();
-        let cache = self.train.then(|| {
-            let mut layer_inputs = vec![x_chunks[0].clone()];
-            layer_inputs.extend(
-                self.y_sets
-                    .drain(..self.layers - 1)
-                    .map(|mut set| set.remove(0)),
-            );
-            TrainCache {
-                layer_inputs,
-                gates: std::mem::take(&mut self.gates),
-                prev: std::mem::take(&mut self.prev),
-                lens: self.lens.clone(),
-                t: self.plan.t,
-                b: self.b,
-            }
-        });
+        let cache = self.train_cache(x_chunks);
         RunBuffers {
             y_chunks,
             h_n: self.h_n,
@@ -369,32 +320,4 @@ impl ForwardJob {
             cache,
         }
     }
-}
-
-/// The compute pass to record the next dispatches into: the open one, or (when
-/// profiling, or before the first) a new one with the timer's next pair of timestamps.
-pub(crate) fn next_pass<'p>(
-    encoder: &mut wgpu::CommandEncoder,
-    pass: &'p mut Option<wgpu::ComputePass<'static>>,
-    timer: Option<&mut PassTimer>,
-    label: &str,
-) -> &'p mut wgpu::ComputePass<'static> {
-    if timer.is_some() || pass.is_none() {
-        *pass = None; // ends the open pass before the next begins
-        let label = if timer.is_some() {
-            label
-        } else {
-            "lstm forward"
-        };
-        let timestamp_writes = timer.and_then(PassTimer::next_pass);
-        *pass = Some(
-            encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(label),
-                    timestamp_writes,
-                })
-                .forget_lifetime(),
-        );
-    }
-    pass.as_mut().expect("opened above")
 }

@@ -3,6 +3,7 @@
 
 use super::buffers::{new_storage, GpuState};
 use super::context::GpuContext;
+use super::forward::record::SEGMENT_STEPS;
 use super::forward::{lens_u32, ForwardJob, RecordOptions, RunInputs};
 use super::plan::ChunkPlan;
 use super::timer::PassTimer;
@@ -93,7 +94,11 @@ impl HostForward {
         ctx.queue
             .write_buffer(&self.job.lens, 0, bytemuck::cast_slice(&lens_u32(lens)));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        self.job.record(&mut encoder, &self.initial, timer.as_mut());
+        match timer.as_mut() {
+            // Profiled runs keep one command buffer (their timestamps are one set).
+            Some(t) => self.job.record(&mut encoder, &self.initial, Some(t)),
+            None => self.record_in_segments(ctx, &mut encoder)?,
+        }
         let sources = self
             .job
             .y_chunks()
@@ -119,6 +124,24 @@ impl HostForward {
             data,
             pass_seconds: seconds,
         })
+    }
+
+    /// Submits all but the last segment of a long run, waiting for each (the commands
+    /// of one segment are all that is held at once); records the last into `encoder`.
+    fn record_in_segments(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<()> {
+        let mut segments = self.job.segments(SEGMENT_STEPS);
+        let last = segments.pop().unwrap_or(0..0);
+        for items in segments {
+            let mut e = ctx.device.create_command_encoder(&Default::default());
+            self.job.record_segment(&mut e, &self.initial, items, None);
+            ctx.submit_and_wait(e)?;
+        }
+        self.job.record_segment(encoder, &self.initial, last, None);
+        Ok(())
     }
 
     /// Timed passes of one run (for a [`PassTimer`]).

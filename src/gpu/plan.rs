@@ -7,6 +7,11 @@ use super::kernels::lstm_step;
 use super::kernels::matmul;
 use crate::error::{LstmError, Result};
 
+/// The most steps in one chunk, however small the rows: bounds the per-chunk index
+/// table and scratch buffers, so memory beyond the input and output does not grow
+/// with T (a million-step sequence is ~250 chunks).
+pub(crate) const MAX_CHUNK_STEPS: usize = 4096;
+
 /// How a sequence of `t` steps is split into chunks of at most `len` steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ChunkPlan {
@@ -44,7 +49,7 @@ impl ChunkPlan {
         }
         let by_binding = (max_binding / per_step) as usize;
         let by_grid = max_groups * matmul::MATMUL_TILE as usize / b;
-        let len = t.min(by_binding).min(by_grid).max(1);
+        let len = t.min(by_binding).min(by_grid).clamp(1, MAX_CHUNK_STEPS);
         Ok(ChunkPlan {
             t,
             len,

@@ -76,6 +76,11 @@ pub trait FitObserver {
     fn step_end(&mut self, _step: usize) {}
     /// An epoch ended and was evaluated.
     fn epoch_end(&mut self, _stats: &EpochStats) {}
+    /// After [`epoch_end`](Self::epoch_end), with the model and every finished epoch: the
+    /// place to write a checkpoint (see `TrainingState`). An error stops training.
+    fn after_epoch(&mut self, _model: &dyn Classifier, _history: &History) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An observer that observes nothing.
@@ -83,7 +88,8 @@ impl FitObserver for () {}
 
 /// Trains `model` on `train` for `cfg.epochs` epochs, evaluating on `eval` after each.
 /// Nothing is read back inside an epoch: the loss and accuracy accumulate on the device
-/// and are read once at its end. Stops with an error when the loss stops being finite.
+/// and are read once at its end. Stops with an error when the loss stops being finite
+/// (before the observer's `after_epoch`, so the last checkpoint written is a good one).
 pub fn fit(
     model: &mut dyn Classifier,
     train: &Dataset,
@@ -91,6 +97,77 @@ pub fn fit(
     cfg: &FitConfig,
     observer: &mut dyn FitObserver,
 ) -> Result<History> {
+    fit_from(model, train, eval, cfg, History::default(), observer)
+}
+
+/// Continues a run of which the epochs in `done` are finished (`model` restored from
+/// their `TrainingState`). The finished epochs' shuffles are replayed from the seed and
+/// the schedule continues from their step count, so the result equals the run's had it
+/// never stopped.
+pub fn fit_from(
+    model: &mut dyn Classifier,
+    train: &Dataset,
+    eval: &Dataset,
+    cfg: &FitConfig,
+    done: History,
+    observer: &mut dyn FitObserver,
+) -> Result<History> {
+    check_fit(train, eval, cfg, &done)?;
+    let steps_per_epoch = train.len().div_ceil(cfg.batch);
+    let total_steps = total_steps(cfg, steps_per_epoch)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut history = done;
+    for epoch in 1..=cfg.epochs {
+        order.shuffle(&mut rng);
+        if epoch <= history.epochs.len() {
+            continue;
+        }
+        observer.epoch_start(epoch, steps_per_epoch);
+        let t0 = Instant::now();
+        for (i, idx) in order.chunks(cfg.batch).enumerate() {
+            let step = (epoch - 1) * steps_per_epoch + i;
+            model.set_lr(cfg.schedule.lr_at(cfg.lr, step, total_steps));
+            train_batch(model, train, idx)?;
+            observer.step_end(i + 1);
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let s = model.take_running_stats()?;
+        if !s.loss.is_finite() {
+            return Err(LstmError::value(
+                "training loss",
+                format!(
+                    "became {} in epoch {epoch}, so training stopped after epoch {}; lower the learning rate",
+                    s.loss,
+                    epoch - 1
+                ),
+            ));
+        }
+        let stats = EpochStats {
+            epoch,
+            train_loss: f64::from(s.loss),
+            train_acc: f64::from(s.correct) / f64::from(s.count.max(1.0)),
+            eval_acc: accuracy(&*model, eval)?,
+            seconds,
+        };
+        observer.epoch_end(&stats);
+        history.epochs.push(stats);
+        observer.after_epoch(&*model, &history)?;
+    }
+    Ok(history)
+}
+
+fn check_fit(train: &Dataset, eval: &Dataset, cfg: &FitConfig, done: &History) -> Result<()> {
+    if done.epochs.len() > cfg.epochs {
+        return Err(LstmError::value(
+            "epochs",
+            format!(
+                "{} epochs are already done, more than the {} asked for",
+                done.epochs.len(),
+                cfg.epochs
+            ),
+        ));
+    }
     if cfg.batch == 0 {
         return Err(LstmError::Config(
             "the batch size must be at least 1".into(),
@@ -108,8 +185,11 @@ pub fn fit(
             format!("must be finite and positive, got {}", cfg.lr),
         ));
     }
-    let steps_per_epoch = train.len().div_ceil(cfg.batch);
-    let total_steps = cfg
+    Ok(())
+}
+
+fn total_steps(cfg: &FitConfig, steps_per_epoch: usize) -> Result<usize> {
+    Ok(cfg
         .epochs
         .checked_mul(steps_per_epoch)
         .ok_or_else(|| {
@@ -121,42 +201,7 @@ pub fn fit(
                 ),
             )
         })?
-        .max(1);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut history = History::default();
-    for epoch in 1..=cfg.epochs {
-        order.shuffle(&mut rng);
-        observer.epoch_start(epoch, steps_per_epoch);
-        let t0 = Instant::now();
-        for (i, idx) in order.chunks(cfg.batch).enumerate() {
-            let step = (epoch - 1) * steps_per_epoch + i;
-            model.set_lr(cfg.schedule.lr_at(cfg.lr, step, total_steps));
-            train_batch(model, train, idx)?;
-            observer.step_end(i + 1);
-        }
-        let seconds = t0.elapsed().as_secs_f64();
-        let s = model.take_running_stats()?;
-        if !s.loss.is_finite() {
-            return Err(LstmError::value(
-                "training loss",
-                format!(
-                    "became {} in epoch {epoch}; lower the learning rate",
-                    s.loss
-                ),
-            ));
-        }
-        let stats = EpochStats {
-            epoch,
-            train_loss: f64::from(s.loss),
-            train_acc: f64::from(s.correct) / f64::from(s.count.max(1.0)),
-            eval_acc: accuracy(&*model, eval)?,
-            seconds,
-        };
-        observer.epoch_end(&stats);
-        history.epochs.push(stats);
-    }
-    Ok(history)
+        .max(1))
 }
 
 fn train_batch(model: &mut dyn Classifier, data: &Dataset, idx: &[usize]) -> Result<()> {

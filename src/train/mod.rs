@@ -6,7 +6,8 @@
 //! - [`data`]: a labelled data set and its shuffled batches;
 //! - [`fit`](mod@fit): the loop — epochs, learning-rate schedule, evaluation,
 //!   progress callbacks — as a library call (the CLI only wraps it);
-//! - `init` and `checkpoint`: initial weights and safetensors checkpoints.
+//! - `init` and `checkpoint`: initial weights and safetensors checkpoints (atomic);
+//! - [`training_state`]: what a run needs to resume after a crash.
 
 pub mod checkpoint;
 pub mod classifier;
@@ -14,12 +15,15 @@ pub mod data;
 pub mod fit;
 pub mod init;
 pub mod optimizer;
+pub mod training_state;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use classifier::{
-    Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device, GpuClassifier, StepStats,
+    Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device, GpuClassifier,
+    OptimizerState, StepStats,
 };
 pub use data::Dataset;
-pub use fit::{fit, FitConfig, FitObserver, History, LrSchedule};
+pub use fit::{fit, fit_from, FitConfig, FitObserver, History, LrSchedule};
 pub use init::Init;
 pub use optimizer::{Optimizer, Target, TrainConfig};
+pub use training_state::TrainingState;

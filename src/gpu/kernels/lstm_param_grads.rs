@@ -2,7 +2,7 @@
 //! over all `T·B` rows in a fixed order. CPU twin: [`crate::cpu::lstm_param_grads()`].
 
 use bytemuck::{Pod, Zeroable};
-use ndarray::{Array1, ArrayView2};
+use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use super::lstm_step::{check_fits, interleave_gate_rows, prev_rows};
 use super::Dispatch;
@@ -18,7 +18,8 @@ pub(crate) struct GradParams {
     pub rows: u32,
     pub hidden: u32,
     pub peephole: u32,
-    pub _pad: u32,
+    /// 1: add to `db`/`dp` instead of writing them.
+    pub accumulate: u32,
 }
 
 /// One dispatch, bound: `db` `[4H]` (unit-interleaved) and `dp` `[3H]` (Diagonal only)
@@ -64,6 +65,20 @@ pub fn run(
     diagonal: bool,
     poison: bool,
 ) -> Result<(Array1<f32>, Option<Array1<f32>>)> {
+    run_onto(ctx, dz, gates, c_prev, diagonal, poison, None)
+}
+
+/// [`run`] in accumulate mode when `onto` is given: the kernel adds its sums to these
+/// `db` `[4H]` and `dp` `[3H]` (gate-major, as the CPU twin returns them).
+pub fn run_onto(
+    ctx: &GpuContext,
+    dz: ArrayView2<f32>,
+    gates: ArrayView2<f32>,
+    c_prev: ArrayView2<f32>,
+    diagonal: bool,
+    poison: bool,
+    onto: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
+) -> Result<(Array1<f32>, Option<Array1<f32>>)> {
     let (rows, h) = c_prev.dim();
     if dz.dim() != (rows, 4 * h) || gates.dim() != (rows, 4 * h) || rows == 0 || h == 0 {
         return Err(LstmError::shape(
@@ -87,7 +102,7 @@ pub fn run(
         rows: rows as u32,
         hidden: h as u32,
         peephole: diagonal as u32,
-        _pad: 0,
+        accumulate: onto.is_some() as u32,
     };
     let fill = if poison { f32::NAN } else { 0.0 };
     let prev = prev_rows(c_prev, fill);
@@ -95,8 +110,16 @@ pub fn run(
         let dzb = storage_init(ctx, "dz", &interleave_gate_rows(dz));
         let gb = storage_init(ctx, "gates", &interleave_gate_rows(gates));
         let pb = storage_init(ctx, "prev", &prev);
-        let db = new_storage(ctx, "db", 4 * h, poison);
-        let dp = diagonal.then(|| new_storage(ctx, "dp", 3 * h, poison));
+        let (db, dp) = match onto {
+            Some((db0, dp0)) => (
+                storage_init(ctx, "db", &pack::interleave_vec(db0)),
+                diagonal.then(|| storage_init(ctx, "dp", &peephole_interleave(dp0))),
+            ),
+            None => (
+                new_storage(ctx, "db", 4 * h, poison),
+                diagonal.then(|| new_storage(ctx, "dp", 3 * h, poison)),
+            ),
+        };
         let dpb = dp.as_ref().unwrap_or(ctx.dummy());
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -112,4 +135,12 @@ pub fn run(
         .ok_or_else(|| LstmError::value("lstm_param_grads readback", "no db"))?;
     let dp = it.next().map(|dp| pack::peephole_from_gpu(&dp));
     Ok((pack::deinterleave_vec(&db), dp))
+}
+
+/// Gate-major diagonal peepholes `[3H]` → the kernel's `[H][3]`.
+fn peephole_interleave(p: ArrayView1<f32>) -> Vec<f32> {
+    let h = p.len() / 3;
+    (0..h)
+        .flat_map(|j| (0..3).map(move |g| p[g * h + j]))
+        .collect()
 }

@@ -25,17 +25,20 @@ pub(crate) struct StepParams {
     pub out_stride: u32,
     pub out_offset: u32,
     pub save_cache: u32,
-    pub _pad: u32,
+    /// The chunk's first time step.
+    pub t_base: u32,
+    /// Flips the table's parity: the chunk's direction and position (see [`parity_flip`]).
+    pub parity_flip: u32,
+    pub _pad: [u32; 3],
 }
 
-/// Mirrors `StepIndex` in `shaders/lstm_step.wgsl`; one per time step at a dynamic offset.
+/// Mirrors `StepIndex` in `shaders/lstm_step.wgsl`; one per step of a chunk at a dynamic offset.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct StepIndex {
-    pub t_global: u32,
     pub t_local: u32,
     pub parity: u32,
-    pub _pad: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Hidden units × batch rows of one `step_gemv` workgroup.
@@ -83,24 +86,26 @@ impl StepTiling {
     }
 }
 
-/// The per-step index table of a forward over `t` steps in chunks of `chunk_len`: one
-/// [`StepIndex`] per (time step, direction) at entry `2t + d`.
-pub(crate) fn index_table(ctx: &GpuContext, t: usize, chunk_len: usize) -> Result<IndexTable> {
-    let mut entries = Vec::with_capacity(2 * t);
-    for step in 0..t {
-        for d in 0..2 {
-            // Step s of a direction reads state half s % 2; the reverse direction's
-            // step count runs from the end.
-            let s = if d == 0 { step } else { t - 1 - step };
-            entries.push(StepIndex {
-                t_global: step as u32,
-                t_local: (step % chunk_len) as u32,
-                parity: (s % 2) as u32,
-                _pad: 0,
-            });
-        }
-    }
+/// The index table of chunks of up to `chunk_len` steps: entry `s` is local step `s`
+/// with parity `s % 2`. Every chunk of every direction shares it (see [`parity_flip`]).
+pub(crate) fn index_table(ctx: &GpuContext, chunk_len: usize) -> Result<IndexTable> {
+    let entries: Vec<StepIndex> = (0..chunk_len)
+        .map(|s| StepIndex {
+            t_local: s as u32,
+            parity: (s % 2) as u32,
+            _pad: [0; 2],
+        })
+        .collect();
     IndexTable::new(ctx, "step index", &entries)
+}
+
+/// The parity flip of the chunk starting at `base` of a `t`-step sequence. A direction's
+/// step count `s` (0 at its first step) picks the state half it reads, `s % 2`: forward
+/// `s = base + t_local`, reverse `s = t − 1 − base − t_local`; both are
+/// `t_local % 2` flipped by this.
+pub(crate) fn parity_flip(t: usize, base: usize, reverse: bool) -> u32 {
+    let first = if reverse { t - 1 - base } else { base };
+    (first % 2) as u32
 }
 
 /// The buffers one layer-direction-chunk's steps read and write (bindings 0, 2–9).
@@ -162,18 +167,17 @@ pub(crate) fn bind(
     ))
 }
 
-/// Records the steps `ts` (in order) of direction `d`, bound by `bg` (see [`bind`]).
+/// Records the chunk-local steps `ts` (in order), bound by `bg` (see [`bind`]).
 pub(crate) fn record(
     pass: &mut wgpu::ComputePass,
     (pipeline, grid): (&wgpu::ComputePipeline, (u32, u32)),
     bg: &wgpu::BindGroup,
     index: &IndexTable,
-    d: usize,
     ts: impl Iterator<Item = usize>,
 ) {
     pass.set_pipeline(pipeline);
     for t in ts {
-        pass.set_bind_group(0, bg, &[index.offset(2 * t + d)]);
+        pass.set_bind_group(0, bg, &[index.offset(t)]);
         pass.dispatch_workgroups(grid.0, grid.1, 1);
     }
 }
@@ -297,7 +301,9 @@ pub fn run(
         out_stride: hs as u32,
         out_offset: 0,
         save_cache: 1,
-        _pad: 0,
+        t_base: SINGLE_STEP_T,
+        parity_flip: 0,
+        _pad: [0; 3],
     };
     // Half 0 of the ping-pong state is read, half 1 written.
     let mut state: Vec<f32> = h.iter().chain(c.iter()).copied().collect();
@@ -326,10 +332,9 @@ fn dispatch_one(
 ) -> Result<Vec<Vec<f32>>> {
     let (b, hs) = (params.batch as usize, params.hidden as usize);
     let entry = StepIndex {
-        t_global: SINGLE_STEP_T,
         t_local: 0,
         parity: 0,
-        _pad: 0,
+        _pad: [0; 2],
     };
     let index = IndexTable::new(ctx, "step index", &[entry])?;
     let new = |label, floats| new_storage(ctx, label, floats, poison);
@@ -359,7 +364,7 @@ fn dispatch_one(
     let bg = bind(ctx, &index, &bufs)?;
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut pass = encoder.begin_compute_pass(&Default::default());
-    record(&mut pass, kernel, &bg, &index, 0, 0..1);
+    record(&mut pass, kernel, &bg, &index, 0..1);
     drop(pass);
     let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));
     ctx.submit_and_read(encoder, &sources)

@@ -17,6 +17,7 @@ use crate::gpu::buffers::{
 };
 use crate::gpu::context::GpuContext;
 use crate::gpu::pack;
+use crate::gpu::plan::ChunkPlan;
 use crate::weights::LayerWeights;
 
 /// Mirrors `BackwardParams` in `shaders/lstm_step_backward.wgsl`.
@@ -54,10 +55,13 @@ pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
 /// The same for its software-adapter form `main_rows`.
 pub(crate) const BACKWARD_ROWS_TILE: (u32, u32) = (32, 8);
 
-/// The backward index table of `t` steps: per direction `d`, entries
+/// The backward index table of a sequence split as `plan`: per direction `d`, entries
 /// `d·(T+1) + s` for the steps `s = 0..T` in the reverse of the forward's order, then
-/// the FINAL entry `s = T`.
-pub(crate) fn index_table(ctx: &GpuContext, t_len: usize) -> Result<IndexTable> {
+/// the FINAL entry `s = T`. Rows (`t_local`, `t_prev`) are local to the step's chunk;
+/// a step whose predecessor sits in another chunk reads it from the boundary row
+/// `plan.len` of `dz`, where the schedule copies it (see [`boundary_row`]).
+pub(crate) fn index_table(ctx: &GpuContext, plan: &ChunkPlan) -> Result<IndexTable> {
+    let (t_len, len) = (plan.t, plan.len);
     let mut entries = Vec::with_capacity(2 * (t_len + 1));
     for d in 0..2 {
         let order = |s: usize| if d == 0 { t_len - 1 - s } else { s };
@@ -72,16 +76,34 @@ pub(crate) fn index_table(ctx: &GpuContext, t_len: usize) -> Result<IndexTable> 
             if s == t_len {
                 bits |= BackwardIndex::FINAL;
             }
-            let t = if s < t_len { order(s) } else { 0 };
+            let t = if s < t_len { order(s) } else { order(s - 1) };
+            let t_prev = match s {
+                0 => 0,
+                _ if s < t_len && order(s - 1) / len != t / len => len,
+                _ => order(s - 1) % len,
+            };
             entries.push(BackwardIndex {
                 t_global: t as u32,
-                t_local: t as u32,
-                t_prev: if s > 0 { order(s - 1) } else { 0 } as u32,
+                t_local: (t % len) as u32,
+                t_prev: t_prev as u32,
                 bits,
             });
         }
     }
     IndexTable::new(ctx, "backward index", &entries)
+}
+
+/// For the chunk `c` of direction `d` (not the first one processed): the local row of
+/// `dz` that holds its predecessor step's dz when the chunk starts, to be copied to the
+/// boundary row `plan.len`. Backward runs the forward direction's chunks last to
+/// first (its predecessor is row 0 of chunk c + 1), the reverse direction's first to
+/// last (the last row of chunk c − 1, a full chunk).
+pub(crate) fn boundary_row(plan: &ChunkPlan, d: usize) -> usize {
+    if d == 0 {
+        0
+    } else {
+        plan.len - 1
+    }
 }
 
 /// What one layer-direction's backward steps read and write (bindings 0, 2–9).
@@ -133,15 +155,17 @@ pub(crate) fn prepare(
     })
 }
 
-/// Records the `t_len` steps and the FINAL dispatch of direction `d`.
+/// Records the steps `s` (in backward order; `s = T` is FINAL) of direction `d` of a
+/// `t_len`-step sequence.
 pub(crate) fn record_steps(
     pass: &mut wgpu::ComputePass,
     bound: &Dispatch,
     index: &IndexTable,
     (d, t_len): (usize, usize),
+    steps: std::ops::Range<usize>,
 ) {
     pass.set_pipeline(&bound.pipeline);
-    for s in 0..=t_len {
+    for s in steps {
         pass.set_bind_group(0, &bound.bind_group, &[index.offset(d * (t_len + 1) + s)]);
         pass.dispatch_workgroups(bound.grid.0, bound.grid.1, 1);
     }
@@ -282,6 +306,7 @@ fn dispatch_step(
         &prepare(ctx, &index, &bufs, (h, b))?,
         &index,
         (0, 1),
+        0..2,
     );
     drop(pass);
     ctx.submit_and_read(encoder, &[(dz, dz.size()), (carry, carry.size())])

@@ -50,6 +50,11 @@ impl GpuOptimizer {
         }
     }
 
+    /// The first and second moments of every tensor, in the order of `lens`.
+    pub fn moments(&self) -> (&[wgpu::Buffer], &[wgpu::Buffer]) {
+        (&self.m, &self.v)
+    }
+
     /// Records step `rule.t` (from 1) for `params[i] -= f(grads[i])`, bound for this call.
     pub fn record(
         &self,

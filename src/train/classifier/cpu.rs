@@ -2,7 +2,9 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
-use super::model::{rows_and_weights, Batch, Classifier, ClassifierParams, StepStats};
+use super::model::{
+    rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState, StepStats,
+};
 use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
 use crate::sequence::{ForwardOptions, LstmOutput};
@@ -263,5 +265,42 @@ impl Classifier for CpuClassifier {
 
     fn device_name(&self) -> String {
         "CPU (reference path)".into()
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        let moment = |flat: &[Vec<f32>]| {
+            let mut p = self.params.clone();
+            for (dst, src) in param_slices(&mut p).into_iter().zip(flat) {
+                dst.copy_from_slice(src);
+            }
+            p
+        };
+        Ok(OptimizerState {
+            step: self.step,
+            m: moment(&self.m),
+            v: moment(&self.v),
+        })
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let flat = |p: &ClassifierParams| -> Result<Vec<Vec<f32>>> {
+            p.validate()?;
+            let mut p = p.clone();
+            let mut want = self.params.lstm.config.clone();
+            want.batch_first = p.lstm.config.batch_first;
+            if p.lstm.config != want || p.dense.weight.dim() != self.params.dense.weight.dim() {
+                return Err(LstmError::shape(
+                    "optimizer state",
+                    format!("moments shaped like {:?}", self.params.lstm.config),
+                    format!("{:?}", p.lstm.config),
+                ));
+            }
+            p.lstm.layers.iter_mut().for_each(super::model::fold_biases);
+            standardize(&mut p);
+            Ok(param_slices(&mut p).iter().map(|s| s.to_vec()).collect())
+        };
+        let (m, v) = (flat(&state.m)?, flat(&state.v)?);
+        (self.m, self.v, self.step) = (m, v, state.step);
+        Ok(())
     }
 }

@@ -5,14 +5,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array1, Array2, ArrayView3};
+use ndarray::{Array2, ArrayView3};
 
 use super::gpu_job::ClassifierJob;
-use super::model::{Batch, Classifier, ClassifierParams, Dense, StepStats};
+use super::model::{Batch, Classifier, ClassifierParams, OptimizerState, StepStats};
 use crate::config::Peephole;
 use crate::error::{LstmError, Result};
 use crate::gpu::kernels::optimizer_update::GpuOptimizer;
-use crate::gpu::{new_storage, pack, storage_init, GpuContext, GpuLstm, LayerBuffers};
+use crate::gpu::{new_storage, storage_init, GpuContext, GpuLstm, LayerBuffers};
 use crate::train::optimizer::TrainConfig;
 
 pub struct GpuClassifier {
@@ -160,55 +160,8 @@ impl Classifier for GpuClassifier {
     }
 
     fn params(&self) -> Result<ClassifierParams> {
-        let ctx = self.context();
-        let cfg = self.lstm.config();
-        let mut sources: Vec<(&wgpu::Buffer, u64)> = Vec::new();
-        for l in &self.lstm.weights.layers {
-            for b in [&l.w_ih, &l.bias, &l.w_rec, &l.peep] {
-                sources.push((b, b.size()));
-            }
-        }
-        sources.extend([
-            (&self.dense_w, self.dense_w.size()),
-            (&self.dense_b, self.dense_b.size()),
-        ]);
-        let encoder = ctx.device.create_command_encoder(&Default::default());
-        let mut data = ctx
-            .scoped("reading parameters", || {
-                ctx.submit_and_read(encoder, &sources)
-            })?
-            .into_iter();
-        let short = || LstmError::value("parameter readback", "fewer buffers than planned");
-        let mut next = || data.next().ok_or_else(short);
-        let mut layers = Vec::new();
-        for l in 0..cfg.num_layers {
-            for _ in 0..cfg.num_directions() {
-                let parts = [next()?, next()?, next()?, next()?];
-                let zero_hh = Some(Array1::zeros(4 * cfg.hidden_size));
-                layers.push(pack::layer_from_gpu(
-                    &parts,
-                    cfg.layer_input_size(l),
-                    cfg.hidden_size,
-                    cfg.bias,
-                    cfg.peephole,
-                    zero_hh,
-                ));
-            }
-        }
-        let (w, b) = (next()?, next()?);
-        let weight = Array2::from_shape_vec((self.classes, cfg.output_size()), w)
-            .map_err(|e| LstmError::shape("fc.weight readback", "[C, F]", e.to_string()))?;
-        let dense = Dense {
-            weight,
-            bias: Array1::from(b),
-        };
-        Ok(ClassifierParams {
-            lstm: crate::weights::LstmWeights {
-                config: cfg.clone(),
-                layers,
-            },
-            dense,
-        })
+        let params: Vec<&wgpu::Buffer> = self.slots().iter().map(|s| s.0).collect();
+        self.read_like_params(&params)
     }
 
     fn set_lr(&mut self, lr: f32) {
@@ -217,5 +170,22 @@ impl Classifier for GpuClassifier {
 
     fn device_name(&self) -> String {
         format!("GPU: {}", self.context().describe())
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        let (m, v) = self.opt.moments();
+        Ok(OptimizerState {
+            step: self.step,
+            m: self.read_like_params(&m.iter().collect::<Vec<_>>())?,
+            v: self.read_like_params(&v.iter().collect::<Vec<_>>())?,
+        })
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let (m, v) = self.opt.moments();
+        self.write_like_params(&state.m, &m.iter().collect::<Vec<_>>())?;
+        self.write_like_params(&state.v, &v.iter().collect::<Vec<_>>())?;
+        self.step = state.step;
+        Ok(())
     }
 }

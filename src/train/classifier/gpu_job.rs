@@ -68,7 +68,8 @@ struct Update {
 pub(super) struct ClassifierJob {
     pub z: Sizes,
     pub train: bool,
-    x: wgpu::Buffer,
+    /// Time-major `[Tc, B, I]` per chunk of the forward's plan.
+    x: Vec<wgpu::Buffer>,
     /// Zeros, never written: the classifier starts every sequence from a zero state.
     initial: GpuState,
     forward: ForwardJob,
@@ -94,20 +95,23 @@ impl ClassifierJob {
     pub fn build(m: &JobModel, z: Sizes, train: bool) -> Result<ClassifierJob> {
         let (ctx, cfg) = (m.lstm.context(), m.lstm.config());
         let plan = m.lstm.plan(z.t, z.b)?;
-        if plan.count > 1 {
+        if plan.count > 1 && m.target == Target::EveryStep {
             return Err(LstmError::DeviceLimit(format!(
-                "the classifier needs T={} B={} in one storage binding",
+                "a per-step classifier needs T={} B={} in one storage binding (a last-step one trains in chunks)",
                 z.t, z.b
             )));
         }
-        let x = new_storage(ctx, "x", z.t * z.b * cfg.input_size, false);
+        let x: Vec<wgpu::Buffer> = plan
+            .ranges()
+            .map(|r| new_storage(ctx, "x", r.len() * z.b * cfg.input_size, false))
+            .collect();
         let state = cfg.num_layers * z.d * z.b * z.h;
         let initial = GpuState {
             h: new_storage(ctx, "h_0", state, false),
             c: new_storage(ctx, "c_0", state, false),
         };
         let inputs = RunInputs {
-            x_chunks: std::slice::from_ref(&x),
+            x_chunks: &x,
             initial: &initial,
             lens: &[],
             b: z.b,
@@ -156,7 +160,7 @@ impl ClassifierJob {
                 dc_n: None,
             },
             Target::EveryStep => GpuUpstream {
-                dy: Some(&self.head.dy),
+                dy: Some(std::slice::from_ref(&self.head.dy)),
                 dh_n: None,
                 dc_n: None,
             },
@@ -180,7 +184,12 @@ impl ClassifierJob {
         data: &RunData,
     ) -> Result<(&wgpu::Buffer, Option<&wgpu::Buffer>)> {
         let q = &ctx.queue;
-        q.write_buffer(&self.x, 0, bytemuck::cast_slice(data.x));
+        let mut at = 0;
+        for chunk in &self.x {
+            let n = (chunk.size() / 4) as usize;
+            q.write_buffer(chunk, 0, bytemuck::cast_slice(&data.x[at..at + n]));
+            at += n;
+        }
         q.write_buffer(
             &self.forward.lens,
             0,

@@ -11,9 +11,10 @@ mod device;
 mod gpu;
 mod gpu_job;
 mod gpu_record;
+mod gpu_state;
 mod model;
 
 pub use cpu::CpuClassifier;
 pub use device::Device;
 pub use gpu::GpuClassifier;
-pub use model::{Batch, Classifier, ClassifierParams, Dense, StepStats};
+pub use model::{Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats};

@@ -136,6 +136,17 @@ pub struct StepStats {
     pub count: f32,
 }
 
+/// What the optimizer carries between steps: its step count and, per trained tensor,
+/// its moments (Adam's `exp_avg` / `exp_avg_sq`; SGD's momentum in `m`), held in the
+/// parameters' own host layout so a state saved on one device resumes on the other.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    /// Steps taken so far (the next step is `step + 1`).
+    pub step: u64,
+    pub m: ClassifierParams,
+    pub v: ClassifierParams,
+}
+
 /// A trainable sequence classifier; the GPU and CPU backends implement it.
 pub trait Classifier {
     /// Forward, backward and one optimizer step; returns the batch's loss only if asked
@@ -155,6 +166,10 @@ pub trait Classifier {
     fn params(&self) -> Result<ClassifierParams>;
     /// "GPU (adapter)" or "CPU".
     fn device_name(&self) -> String;
+    /// The optimizer's state (a readback on the GPU), for checkpoints that resume.
+    fn optimizer_state(&self) -> Result<OptimizerState>;
+    /// Restores a state from [`Classifier::optimizer_state`] of a model of the same shape.
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
 }
 
 /// Per-row labels and weights in time-major row order, checked against the batch.

@@ -1,0 +1,78 @@
+//! `lstm-wgpu train --resume DIR`: the run's settings travel inside its training state
+//! (as the command line that reproduces them), so a resumed run is the same run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use lstm_wgpu::train::TrainingState;
+use lstm_wgpu::{LstmError, Result};
+
+use super::train::Args;
+
+/// The training state's file name inside `--out`.
+pub const STATE_FILE: &str = "train_state.safetensors";
+
+/// Parses a stored command line back into [`Args`].
+#[derive(Parser)]
+struct Stored {
+    #[command(flatten)]
+    args: Args,
+}
+
+/// The command line that gives `a` again (every setting spelled out; never `--resume`).
+pub fn to_argv(a: &Args) -> Vec<String> {
+    let name = |v: Option<clap::builder::PossibleValue>| {
+        v.map(|p| p.get_name().to_string()).unwrap_or_default()
+    };
+    let mut argv: Vec<String> = [
+        ("--epochs", a.epochs.to_string()),
+        ("--batch", a.batch.to_string()),
+        ("--hidden", a.hidden.to_string()),
+        ("--lr", a.lr.to_string()),
+        ("--schedule", name(a.schedule.to_possible_value())),
+        ("--clip", a.clip.to_string()),
+        ("--weight-decay", a.weight_decay.to_string()),
+        ("--forget-bias", a.forget_bias.to_string()),
+        ("--init", name(a.init.to_possible_value())),
+        ("--seed", a.seed.to_string()),
+        ("--device", name(a.device.to_possible_value())),
+        ("--out", a.out.display().to_string()),
+        ("--train-size", a.train_size.to_string()),
+        ("--validation", a.validation.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .collect();
+    if let Some(d) = &a.data {
+        argv.extend(["--data".to_string(), d.display().to_string()]);
+    }
+    argv
+}
+
+/// The notes a training state carries: the settings as a command line.
+pub fn notes(a: &Args) -> BTreeMap<String, String> {
+    let argv = serde_json::to_string(&to_argv(a)).unwrap_or_default();
+    BTreeMap::from([("argv".to_string(), argv)])
+}
+
+/// The settings and state of the run saved in `dir`; its output stays in `dir`.
+pub fn load(dir: &Path) -> Result<(Args, TrainingState)> {
+    let path = dir.join(STATE_FILE);
+    let state = TrainingState::load(&path)?;
+    let bad = |reason: String| LstmError::Format {
+        what: format!("training state {}", path.display()),
+        reason,
+    };
+    let argv = state
+        .notes
+        .get("argv")
+        .ok_or_else(|| bad("it has no stored command line (note.argv)".into()))?;
+    let argv: Vec<String> =
+        serde_json::from_str(argv).map_err(|e| bad(format!("note.argv: {e}")))?;
+    let stored = Stored::try_parse_from(std::iter::once("train".to_string()).chain(argv))
+        .map_err(|e| bad(format!("note.argv: {e}")))?;
+    let mut args = stored.args;
+    args.out = PathBuf::from(dir);
+    Ok((args, state))
+}

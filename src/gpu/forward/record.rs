@@ -1,0 +1,121 @@
+//! Recording a [`ForwardJob`]: every dispatch of every layer-direction and chunk, in
+//! one pass — or, for very long sequences, in segments of whole chunks that the host
+//! submits one after another, so the recorded commands held at once stay bounded.
+
+use std::ops::Range;
+
+use super::{directed, ChunkWork, ForwardJob};
+use crate::gpu::buffers::GpuState;
+use crate::gpu::kernels::lstm_step;
+use crate::gpu::timer::PassTimer;
+
+/// The most time steps recorded into one command buffer by [`ForwardJob::segments`]:
+/// a million-step sequence is ~16 submits, not one command buffer of a million
+/// dispatches (over a gigabyte of recorded commands on a software adapter).
+pub(crate) const SEGMENT_STEPS: usize = 65_536;
+
+impl ForwardJob {
+    /// Records one run from `initial` (nothing is created, nothing submitted).
+    pub fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        initial: &GpuState,
+        timer: Option<&mut PassTimer>,
+    ) {
+        self.record_segment(encoder, initial, 0..self.item_count(), timer);
+    }
+
+    /// Every (layer-direction, chunk) item, in recording order.
+    fn items(&self) -> impl Iterator<Item = (usize, &ChunkWork)> {
+        let per_ld = self.work.iter().enumerate();
+        per_ld.flat_map(|(ld, chunks)| chunks.iter().map(move |c| (ld, c)))
+    }
+
+    fn item_count(&self) -> usize {
+        self.work.iter().map(Vec::len).sum()
+    }
+
+    /// The items cut into consecutive ranges of about `max_steps` time steps (at least
+    /// one item each), to record and submit in turn with [`ForwardJob::record_segment`].
+    pub fn segments(&self, max_steps: usize) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let (mut start, mut steps) = (0, 0);
+        for (i, (_, c)) in self.items().enumerate() {
+            if steps > 0 && steps + c.range.len() > max_steps {
+                out.push(start..i);
+                (start, steps) = (i, 0);
+            }
+            steps += c.range.len();
+        }
+        out.push(start..self.item_count());
+        out
+    }
+
+    /// Records the items in `items`: the first segment starts from `initial`, the last
+    /// copies the final state to `h_n`/`c_n`.
+    pub fn record_segment(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        initial: &GpuState,
+        items: Range<usize>,
+        mut timer: Option<&mut PassTimer>,
+    ) {
+        let sbytes = 4 * (self.b * self.hidden) as u64;
+        if items.start == 0 {
+            for (ld, st) in self.states.iter().enumerate() {
+                encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, st, 0, sbytes);
+                encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
+            }
+        }
+        let kernel = (&self.step_kernel.0, self.step_kernel.1);
+        let last = items.end == self.item_count();
+        {
+            let mut pass = None;
+            for (ld, c) in self.items().skip(items.start).take(items.len()) {
+                let t = timer.as_deref_mut();
+                c.projection
+                    .record(next_pass(encoder, &mut pass, t, "input projection"));
+                let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
+                let local = directed(0..c.range.len(), ld % self.dirs == 1);
+                lstm_step::record(pass, kernel, &c.steps, &self.index, local);
+            }
+        }
+        if last {
+            // After T steps the newest state is in half T % 2 (step s reads half s % 2).
+            let fin = (self.plan.t % 2) as u64 * 2 * sbytes;
+            for (ld, st) in self.states.iter().enumerate() {
+                let at = ld as u64 * sbytes;
+                encoder.copy_buffer_to_buffer(st, fin, &self.h_n, at, sbytes);
+                encoder.copy_buffer_to_buffer(st, fin + sbytes, &self.c_n, at, sbytes);
+            }
+        }
+    }
+}
+
+/// The compute pass to record the next dispatches into: the open one, or (when
+/// profiling, or before the first) a new one with the timer's next pair of timestamps.
+fn next_pass<'p>(
+    encoder: &mut wgpu::CommandEncoder,
+    pass: &'p mut Option<wgpu::ComputePass<'static>>,
+    timer: Option<&mut PassTimer>,
+    label: &str,
+) -> &'p mut wgpu::ComputePass<'static> {
+    if timer.is_some() || pass.is_none() {
+        *pass = None; // ends the open pass before the next begins
+        let label = if timer.is_some() {
+            label
+        } else {
+            "lstm forward"
+        };
+        let timestamp_writes = timer.and_then(PassTimer::next_pass);
+        *pass = Some(
+            encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(label),
+                    timestamp_writes,
+                })
+                .forget_lifetime(),
+        );
+    }
+    pass.as_mut().expect("opened above")
+}
