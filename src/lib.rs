@@ -23,7 +23,7 @@ pub mod weights;
 pub use config::{LstmConfig, Peephole};
 pub use error::{LstmError, Result};
 pub use gpu::{
-    GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState, StepTiling,
+    GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState, GpuStream, StepTiling,
 };
 pub use sequence::{ForwardOptions, LstmOutput, LstmState};
 pub use train::GpuClassifier;

@@ -41,6 +41,7 @@ pub mod optimizer_update;
 pub mod reference;
 mod simd;
 pub mod softmax_xent;
+pub mod stream;
 mod threads;
 
 pub use backward::{backward, forward_train, lstm_step_backward, Gradients, Upstream};
@@ -49,4 +50,5 @@ pub use lstm_param_grads::lstm_param_grads;
 pub use optimizer_update::{optimizer_update, UpdateRule};
 pub use reference::{lstm_step, lstm_step_with_gates, matmul, sigmoid};
 pub use softmax_xent::softmax_xent;
+pub use stream::CpuStream;
 pub use threads::{set_threads, threads};

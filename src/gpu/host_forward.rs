@@ -97,7 +97,7 @@ impl HostForward {
         match timer.as_mut() {
             // Profiled runs keep one command buffer (their timestamps are one set).
             Some(t) => self.job.record(&mut encoder, &self.initial, Some(t)),
-            None => self.record_in_segments(ctx, &mut encoder)?,
+            None => self.record_in_segments(ctx, &mut encoder, &self.initial)?,
         }
         let sources = self
             .job
@@ -132,16 +132,47 @@ impl HostForward {
         &self,
         ctx: &GpuContext,
         encoder: &mut wgpu::CommandEncoder,
+        initial: &GpuState,
     ) -> Result<()> {
         let mut segments = self.job.segments(SEGMENT_STEPS);
         let last = segments.pop().unwrap_or(0..0);
         for items in segments {
             let mut e = ctx.device.create_command_encoder(&Default::default());
-            self.job.record_segment(&mut e, &self.initial, items, None);
+            self.job.record_segment(&mut e, initial, items, None);
             ctx.submit_and_wait(e)?;
         }
-        self.job.record_segment(encoder, &self.initial, last, None);
+        self.job.record_segment(encoder, initial, last, None);
         Ok(())
+    }
+
+    /// One run from a state that stays on the GPU (a stream): starts from `state`,
+    /// leaves the final state in it, and reads back only the y chunks. Every row runs
+    /// all the window's steps.
+    pub fn run_resident(
+        &self,
+        ctx: &GpuContext,
+        x: &[f32],
+        state: &GpuState,
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut at = 0;
+        for buf in &self.x_chunks {
+            let n = (buf.size() / 4) as usize;
+            ctx.queue
+                .write_buffer(buf, 0, bytemuck::cast_slice(&x[at..at + n]));
+            at += n;
+        }
+        let lens = vec![self.job.plan.t; self.job.b];
+        ctx.queue
+            .write_buffer(&self.job.lens, 0, bytemuck::cast_slice(&lens_u32(&lens)));
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        self.record_in_segments(ctx, &mut encoder, state)?;
+        encoder.copy_buffer_to_buffer(&self.job.h_n, 0, &state.h, 0, state.h.size());
+        encoder.copy_buffer_to_buffer(&self.job.c_n, 0, &state.c, 0, state.c.size());
+        let pairs: Vec<(&wgpu::Buffer, &wgpu::Buffer, u64)> = (self.job.y_chunks().iter())
+            .zip(&self.staging)
+            .map(|(src, dst)| (src, dst, src.size()))
+            .collect();
+        ctx.submit_and_read_via(encoder, &pairs)
     }
 
     /// Timed passes of one run (for a [`PassTimer`]).

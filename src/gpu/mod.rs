@@ -7,6 +7,7 @@
 //! - `forward`: the schedule (chunk plan, per-step dispatches in one pass) — it uses
 //!   the kernels, never the reverse; `lstm`: [`GpuLstm`], the public model on top;
 //! - `backward`: BPTT recording and [`GpuLstm::forward_backward`];
+//! - `stream`: [`GpuStream`], a stateful stream with its state resident on the GPU;
 //! - `timer`: pass timestamps for profiling.
 //!
 //! Training (the classifier, its loop) lives in `crate::train`, the benchmark probes
@@ -23,6 +24,7 @@ pub mod kernels;
 mod lstm;
 pub(crate) mod pack;
 mod plan;
+mod stream;
 mod timer;
 mod weights;
 
@@ -32,6 +34,7 @@ pub use context::{CreationCounts, GpuContext};
 pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
 pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};
+pub use stream::GpuStream;
 
 pub(crate) use backward_job::{BackwardJob, GpuUpstream};
 pub(crate) use buffers::{bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable};

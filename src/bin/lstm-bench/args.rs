@@ -59,6 +59,9 @@ pub struct Args {
     /// Skip the training-step measurement (the seed model: forward + backward + Adam).
     #[arg(long)]
     pub no_train: bool,
+    /// Skip the streaming latency (one step pushed at a time, B = 1, H = 256).
+    #[arg(long)]
+    pub no_stream: bool,
     /// List the shapes and exit.
     #[arg(long)]
     pub list: bool,

@@ -6,12 +6,14 @@
 //!
 //! - `args`: the command line;
 //! - `measure`: timing and the forward of one shape on both paths;
+//! - `stream`: the per-step latency of a stateful stream on both paths;
 //! - `train`: one training step of the seed model on both paths;
 //! - `report`: the table and the JSON document.
 
 mod args;
 mod measure;
 mod report;
+mod stream;
 mod train;
 
 use std::path::Path;
@@ -68,9 +70,15 @@ fn run(a: &Args) -> Result<()> {
     } else {
         train::bench_training(a, ctx.as_ref())?
     };
+    let streaming = if a.no_stream {
+        Value::Null
+    } else {
+        stream::bench_stream(a, ctx.as_ref())?
+    };
     if let Some(path) = &a.json {
         let doc = json!({
             "training_step": training,
+            "stream_step": streaming,
             "adapter": ctx.as_ref().map(|c| c.describe()),
             "software_adapter": ctx.as_ref().map(|c| c.is_software()),
             "timestamps": ctx.as_ref().map(|c| c.has_timestamps()),
