@@ -4,7 +4,6 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
-use super::reference::matmul;
 use super::simd;
 use crate::error::Result;
 use crate::sequence::{
@@ -169,8 +168,8 @@ impl Direction<'_> {
             .view()
             .into_shape_with_order((t_len * b, i))
             .expect("contiguous");
-        let gx = matmul(rows, self.w.w_ih.t(), Some(self.w.combined_bias().view()))
-            .expect("weights validated by forward_impl");
+        let bias = self.w.combined_bias();
+        let gx = super::threads::dot_rows(rows, self.w.w_ih.t(), Some(bias.view()));
         let gx = gx
             .into_shape_with_order((t_len, b, 4 * h))
             .expect("contiguous");

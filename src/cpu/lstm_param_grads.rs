@@ -5,6 +5,7 @@
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
 
 use super::forward::StepCache;
+use super::threads::dot_rows;
 use crate::error::{LstmError, Result};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
@@ -32,7 +33,9 @@ pub(crate) fn weight_grads(
     let diagonal = matches!(w.peephole, PeepholeWeights::Diagonal(_));
     let (db, dp) = lstm_param_grads(dz.view(), gates, c_prev.view(), diagonal)?;
     let peephole = match (&w.peephole, dp) {
-        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(dz.t().dot(&c_prev)),
+        (PeepholeWeights::Full(_), _) => {
+            PeepholeWeights::Full(dot_rows(dz.t(), c_prev.view(), None))
+        }
         (PeepholeWeights::Diagonal(_), Some(p)) => PeepholeWeights::Diagonal(p),
         _ => PeepholeWeights::None,
     };
@@ -42,8 +45,8 @@ pub(crate) fn weight_grads(
         (None, None)
     };
     Ok(LayerWeights {
-        w_ih: dz.t().dot(&x_flat),
-        w_hh: dz.t().dot(&h_prev),
+        w_ih: dot_rows(dz.t(), x_flat, None),
+        w_hh: dot_rows(dz.t(), h_prev.view(), None),
         b_ih,
         b_hh,
         peephole,

@@ -56,9 +56,9 @@ pub(crate) fn step_in_place(
     z: &mut Array2<f32>,
 ) {
     let (b, hs) = h.dim();
-    // A thread costs ~20 µs to start: only worth it for a step of ≥ 4M FMAs.
+    // Handing half to the pool's parked worker costs a few µs: worth it from ~0.5M FMAs.
     let split =
-        super::threads::threads() > 1 && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 22;
+        super::threads::threads() > 1 && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 19;
     step_split(gx, h, c, sw, active, z, split);
 }
 
@@ -83,14 +83,15 @@ fn step_split(
     let (c0, c1) = c.view_mut().split_at(Axis(0), mid);
     let (z0, z1) = z.view_mut().split_at(Axis(0), mid);
     let (a0, a1) = active.split_at(mid);
-    std::thread::scope(|scope| {
-        scope.spawn(|| step_rows(g1, h1, c1, sw, a1, z1));
-        step_rows(g0, h0, c0, sw, a0, z0);
-    });
+    super::threads::join(
+        true,
+        || step_rows(g0, h0, c0, sw, a0, z0),
+        || step_rows(g1, h1, c1, sw, a1, z1),
+    );
 }
 
 /// Smallest half-batch worth a thread of its own.
-const SPLIT_MIN_ROWS: usize = 12;
+const SPLIT_MIN_ROWS: usize = 4;
 
 /// [`step_in_place`] on a block of batch rows (all views row-major).
 fn step_rows(

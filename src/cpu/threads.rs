@@ -1,13 +1,18 @@
-//! How many threads the CPU forward uses (1 or 2), settable per process.
+//! How many threads the CPU path uses (1 or 2), settable per process, and the
+//! persistent pool that runs the second: a step's batch halves, the input projection's
+//! row halves and the gradient GEMMs' row halves run on it. Every split divides rows
+//! whose arithmetic does not depend on the split, so two threads give the bits of one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
-/// Threads of the CPU forward: 0 until first asked, then `LSTM_CPU_THREADS` or 1.
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+
+/// Threads of the CPU path: 0 until first asked, then `LSTM_CPU_THREADS` or 1.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// How many threads the CPU forward uses for one step (1 or 2: the batch is split in
-/// two halves when a step is large enough). Default 1, or `LSTM_CPU_THREADS`; see
-/// BENCHMARKS.md for why one is the default.
+/// How many threads the CPU path uses (1 or 2). Default 1, or `LSTM_CPU_THREADS`; see
+/// BENCHMARKS.md for the measurements behind the default.
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
         0 => {
@@ -23,7 +28,68 @@ pub fn threads() -> usize {
     }
 }
 
-/// Sets [`threads`] for every later CPU forward in this process (clamped to 1..=2).
+/// Sets [`threads`] for every later CPU call in this process (clamped to 1..=2).
 pub fn set_threads(n: usize) {
     THREADS.store(n.clamp(1, 2), Ordering::Relaxed);
+}
+
+/// The pool, started on first use and kept: handing work to a parked worker costs a
+/// few microseconds, where spawning a thread cost ~20.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .thread_name(|i| format!("lstm-cpu-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Runs `a` and `b`, on two threads when `split` (and the pool could start).
+pub(crate) fn join<RA: Send, RB: Send>(
+    split: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    match pool() {
+        Some(p) if split => p.join(a, b),
+        _ => (a(), b()),
+    }
+}
+
+/// Whether an `m × k × n` product is worth splitting over two threads.
+fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
+    threads() > 1 && m >= 2 && m * k * n >= 1 << 20
+}
+
+/// `a · b` (+ `bias` on every row), with `a`'s rows split in two halves over the pool
+/// when [`threads`] is 2 and the product is large. Each output row is computed by the
+/// same kernel either way, so the result does not depend on the split.
+pub(crate) fn dot_rows(
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    bias: Option<ArrayView1<f32>>,
+) -> Array2<f32> {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let product = |a: ArrayView2<f32>| -> Array2<f32> {
+        let c = a.dot(&b);
+        let mut c = if c.is_standard_layout() {
+            c
+        } else {
+            c.as_standard_layout().into_owned()
+        };
+        if let Some(bias) = bias {
+            c += &bias;
+        }
+        c
+    };
+    if !worth_splitting(m, k, n) {
+        return product(a);
+    }
+    let (top, bottom) = a.split_at(Axis(0), m / 2);
+    let (p, q) = join(true, || product(top), || product(bottom));
+    ndarray::concatenate(Axis(0), &[p.view(), q.view()]).expect("same widths")
 }

@@ -1,0 +1,65 @@
+//! Two CPU threads give the bits of one: the forward (batch halves of each step, row
+//! halves of the input projection), BPTT (row halves of the gradient GEMMs and of dX)
+//! and a few training steps, at shapes large enough for every split to happen. One
+//! test in its own binary: the thread count is process-wide.
+
+mod common;
+
+use common::{random, random_input};
+use lstm_wgpu::cpu::{self, Upstream};
+use lstm_wgpu::train::{Batch, Classifier, ClassifierParams, CpuClassifier, TrainConfig};
+use lstm_wgpu::{ForwardOptions, LstmConfig, LstmWeights, Peephole};
+
+/// Forward, backward and three training steps; everything they return, flattened.
+fn run_all(threads: usize) -> Vec<Vec<f32>> {
+    cpu::set_threads(threads);
+    let cfg = LstmConfig::new(32, 96)
+        .layers(2)
+        .peephole(Peephole::Diagonal);
+    let (t, b) = (20, 16);
+    let w = LstmWeights::init(&cfg, 3).unwrap();
+    let x = random_input(&cfg, t, b, 4);
+    let (out, cache) = cpu::forward_train(&w, x.view(), ForwardOptions::default()).unwrap();
+    let dy = random((t, b, 96), 5);
+    let up = Upstream {
+        dy: Some(dy.view()),
+        dh_n: None,
+        dc_n: None,
+    };
+    let g = cpu::backward(&w, &cache, up).unwrap();
+    let mut all = vec![
+        out.y.iter().copied().collect(),
+        g.dx.iter().copied().collect(),
+    ];
+    for l in &g.params.layers {
+        all.push(l.w_ih.iter().chain(l.w_hh.iter()).copied().collect());
+    }
+    let lstm = LstmConfig::new(32, 96).batch_first(true);
+    let params = ClassifierParams::init(&lstm, 10, 1.0, 6).unwrap();
+    let mut model = CpuClassifier::new(params, TrainConfig::default()).unwrap();
+    let xb = random((b, t, 32), 7);
+    let labels: Vec<usize> = (0..b).map(|i| i % 10).collect();
+    let batch = Batch {
+        x: xb.view(),
+        targets: &labels,
+        seq_lens: None,
+    };
+    for _ in 0..3 {
+        model.train_step(&batch, false).unwrap();
+    }
+    let p = model.params().unwrap();
+    all.push(p.lstm.layers[0].w_hh.iter().copied().collect());
+    all.push(p.dense.weight.iter().copied().collect());
+    all
+}
+
+#[test]
+fn two_threads_give_the_bits_of_one() {
+    let one = run_all(1);
+    let two = run_all(2);
+    cpu::set_threads(1);
+    for (k, (a, b)) in one.iter().zip(&two).enumerate() {
+        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "output {k} differs between one and two threads");
+    }
+}
