@@ -46,6 +46,7 @@ const A_TRANS: u32 = 1u;
 const B_TRANS: u32 = 2u;
 const ACCUMULATE: u32 = 4u;
 const BIAS: u32 = 8u;
+const LANES_OVER_COLS: u32 = 16u; // main_rows only: see there
 
 const TILE: u32 = 64u;
 const TILE_K: u32 = 16u;
@@ -151,14 +152,20 @@ fn main(
 // `main` needs ~0.6 loads per FMA, through workgroup memory and two barriers per
 // K-slice). Same flags, same summation order (k ascending, one fma per term).
 // Grid: (ceil(N / 8), ceil(M / 64)), workgroup 8 (one SIMD vector): lane = 8 rows,
-// the workgroup's 8 columns are shared.
+// the workgroup's 8 columns are shared. With LANES_OVER_COLS (the host sets it when
+// M < 64, where most lanes would hold clamped copies of the last rows): grid
+// (ceil(N / 64), ceil(M / 8)), lane = 8 columns, the workgroup's 8 rows shared.
 
 const BLOCK: u32 = 8u;
 
 @compute @workgroup_size(8)
 fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let m0 = (wg.y * 8u + li) * BLOCK;
-    let n0 = wg.x * BLOCK;
+    var m0 = (wg.y * 8u + li) * BLOCK;
+    var n0 = wg.x * BLOCK;
+    if ((p.flags & LANES_OVER_COLS) != 0u) {
+        m0 = wg.y * BLOCK;
+        n0 = (wg.x * 8u + li) * BLOCK;
+    }
     // Clamped so that every load is in bounds; clamped rows and columns are not stored.
     // (Then turned into element offsets of each row of op(a) and column of op(b).)
     var rows: array<u32, BLOCK>;

@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 #[test]
 fn matmul() {
     // (M, N, K, padded): 1×1×1; past the 64×64 tile in M, in N; K past the 16-wide slice.
+    // In the software form, M < 64 takes main_rows' lanes-over-columns layout, M = 65 the rows one.
     let shapes = [(1, 1, 1, true), (65, 7, 33, false), (17, 70, 18, true)];
     for_each_form(|ctx, form| {
         for flags in 0..16u32 {

@@ -33,6 +33,9 @@ impl MatmulParams {
     pub const B_TRANS: u32 = 2;
     pub const ACCUMULATE: u32 = 4;
     pub const BIAS: u32 = 8;
+    /// `main_rows` only: lanes over column blocks instead of row blocks (set by
+    /// [`MatmulParams::for_software`] when there are too few rows to fill the lanes).
+    pub const LANES_OVER_COLS: u32 = 16;
 
     /// `c[m, n] = a[m, k] · b[k, n]`, all row-major and packed.
     pub fn new(m: usize, n: usize, k: usize) -> Self {
@@ -92,9 +95,23 @@ impl MatmulParams {
     pub fn grid(&self) -> (u32, u32) {
         (self.n.div_ceil(MATMUL_TILE), self.m.div_ceil(MATMUL_TILE))
     }
-    /// Grid of the `main_rows` entry point (software adapters).
+    /// These parameters for the `main_rows` entry point: with fewer than 64 rows its
+    /// eight lanes (eight row blocks each) would mostly compute clamped copies of the
+    /// last row — 64× the work at M = 1 — so the lanes take column blocks instead.
+    /// Every output is summed in the same order either way.
+    pub fn for_software(mut self) -> Self {
+        if self.m < 64 {
+            self.flags |= Self::LANES_OVER_COLS;
+        }
+        self
+    }
+    /// Grid of the `main_rows` entry point (software adapters), for [`Self::for_software`]'s parameters.
     pub fn grid_rows(&self) -> (u32, u32) {
-        (self.n.div_ceil(MATMUL_ROWS_COLS), self.m.div_ceil(64))
+        if self.flags & Self::LANES_OVER_COLS != 0 {
+            (self.n.div_ceil(64), self.m.div_ceil(MATMUL_ROWS_COLS))
+        } else {
+            (self.n.div_ceil(MATMUL_ROWS_COLS), self.m.div_ceil(64))
+        }
     }
 }
 
@@ -125,6 +142,11 @@ pub(crate) fn prepare(
     c: &wgpu::Buffer,
 ) -> Dispatch {
     let k = ctx.kernels().expect("kernels are built before recording");
+    let p = if ctx.software_kernels() {
+        p.for_software()
+    } else {
+        p
+    };
     let params = uniform(ctx, "matmul params", &p);
     let bias = bias.unwrap_or(ctx.dummy());
     let resources = [
@@ -294,7 +316,7 @@ fn check_run(
     }
     let limit = ctx.max_binding_bytes();
     let (gx, gy) = if ctx.software_kernels() {
-        p.grid_rows()
+        p.for_software().grid_rows()
     } else {
         p.grid()
     };
