@@ -18,7 +18,8 @@
 //   2 w_rec   [H][4][K]          3 peep  [H][3] (i, f, o)
 //   4 gates   [T][B][H] vec4     5 prev  [T][B][2H] (h_{t-1}, c_{t-1})
 //   6 lens    [B]                7 dy    [T][B][dy_stride], this direction at dy_offset
-//   8 dz      [T][B][H] vec4, written at row t, read at row t_prev
+//   8 dz      [len + 1][B][H] vec4 (chunk-local rows), written at row t_local, read at
+//             row t_prev (the boundary row len holds the previous chunk's last dz)
 //   9 carry   [2][2][B][H]: ping-pong halves of (dh, dc); step reads half `parity`
 // Grids: main (ceil(H/16), ceil(B/16)), workgroup 16 units × 4, each thread 4 batch
 // rows; main_rows (ceil(H/32), ceil(B/8)) for software adapters (see below).

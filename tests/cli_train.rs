@@ -155,3 +155,50 @@ fn resume_from_a_folder_without_a_state_is_a_clear_error() {
     assert!(!err.contains("panicked"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Found in review: a negative setting (stored as two tokens) broke `--resume`, and a
+/// run of zero epochs said it wrote a checkpoint it never wrote.
+#[test]
+fn negative_settings_resume_and_zero_epochs_still_write() {
+    let dir = std::env::temp_dir().join(format!("lstm-wgpu-negative-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+            .args([
+                "train",
+                "--device",
+                "cpu",
+                "--hidden",
+                "8",
+                "--train-size",
+                "300",
+            ])
+            .args(args)
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        text
+    };
+    run(&["--epochs", "0", "--forget-bias=-1", "--weight-decay=-0.0"]);
+    let cfg = LstmConfig::new(28, 8).batch_first(true);
+    load_checkpoint(&dir.join("mnist_lstm.safetensors"), Some((&cfg, 10))).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args(["train", "--resume"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("forget bias -1"), "{text}");
+    std::fs::remove_dir_all(dir).ok();
+}

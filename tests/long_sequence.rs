@@ -79,3 +79,21 @@ fn segmented_submits_of_a_stacked_bidirectional_model_match_the_cpu_path() {
     assert_close("c_n", &got.c_n, &want.c_n, 1e-4, 1e-4);
     assert_close("y", &got.y, &want.y, 1e-4, 1e-4);
 }
+
+/// Paths that need the whole sequence in one chunk (resident runs) take chunks as long
+/// as a binding allows, not the 4,096-step cap of the chunked paths (a regression test).
+#[test]
+fn a_resident_run_longer_than_the_chunk_cap() {
+    let Some(ctx) = shared_context() else { return };
+    let (t, b) = (5000, 1);
+    let cfg = LstmConfig::new(2, 3);
+    let w = LstmWeights::init(&cfg, 31).unwrap();
+    let x = random_input(&cfg, t, b, 32);
+    let gpu = GpuLstm::new(ctx, &w).unwrap();
+    let out = gpu
+        .forward_resident(&gpu.upload_sequence(x.view()).unwrap(), None, None)
+        .unwrap();
+    let want = cpu::forward(&w, x.view(), ForwardOptions::default()).unwrap();
+    let state = gpu.read_state(&out.state, b).unwrap();
+    assert_close("resident h_n", &state.h, &want.h_n, 1e-4, 1e-4);
+}

@@ -21,6 +21,7 @@ struct Stored {
 }
 
 /// The command line that gives `a` again (every setting spelled out; never `--resume`).
+/// Store it with the device the run resolved `auto` to, so a resume runs where it ran.
 pub fn to_argv(a: &Args) -> Vec<String> {
     let name = |v: Option<clap::builder::PossibleValue>| {
         v.map(|p| p.get_name().to_string()).unwrap_or_default()
@@ -42,10 +43,13 @@ pub fn to_argv(a: &Args) -> Vec<String> {
         ("--validation", a.validation.to_string()),
     ]
     .into_iter()
-    .flat_map(|(k, v)| [k.to_string(), v])
+    // `--key=value`: a value that starts with `-` (a negative number) stays a value.
+    .map(|(k, v)| format!("{k}={v}"))
     .collect();
     if let Some(d) = &a.data {
-        argv.extend(["--data".to_string(), d.display().to_string()]);
+        // Absolute, so that a resume from another folder reads the same data.
+        let d = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        argv.push(format!("--data={}", d.display()));
     }
     argv
 }

@@ -80,7 +80,7 @@ pub struct Args {
 }
 
 pub fn run(given: &Args) -> Result<()> {
-    let (a, resumed) = match &given.resume {
+    let (mut a, resumed) = match &given.resume {
         Some(dir) => {
             let (a, state) = resume::load(dir)?;
             (a, Some(state))
@@ -100,25 +100,19 @@ pub fn run(given: &Args) -> Result<()> {
         ..Default::default()
     };
     let device = device(a.device)?;
-    let (mut model, done) = match resumed {
-        Some(state) => {
-            let n = state.history.epochs.len();
-            println!(
-                "resuming from {} after epoch {n} of {}",
-                a.out.display(),
-                a.epochs
-            );
-            (state.restore(&device, cfg)?, state.history)
-        }
-        None => {
-            let lstm = LstmConfig::new(28, a.hidden).batch_first(true);
-            let params = ClassifierParams::init_with(a.init, &lstm, 10, a.forget_bias, a.seed)?;
-            (device.classifier(&params, cfg)?, History::default())
-        }
+    // The state records where the run ran, so a resume runs there too (not `auto` again).
+    a.device = match device {
+        Device::Cpu => DeviceChoice::Cpu,
+        Device::Gpu(_) => DeviceChoice::Gpu,
     };
+    let (mut model, done) = start(&a, &device, cfg, resumed)?;
     println!("model: LSTM({}) → Dense(10), Adam lr {} ({:?} schedule), batch {}, clip {}, {:?} init, forget bias {}", a.hidden, a.lr, a.schedule, a.batch, a.clip, a.init, a.forget_bias);
     println!("device: {}", model.device_name());
     std::fs::create_dir_all(&a.out).map_err(|e| LstmError::io(&a.out, e))?;
+    if given.resume.is_none() {
+        // A new run in this folder: an older run's state must not be resumed by mistake.
+        let _ = std::fs::remove_file(a.out.join(resume::STATE_FILE));
+    }
 
     let fit_cfg = FitConfig {
         epochs: a.epochs,
@@ -137,8 +131,12 @@ pub fn run(given: &Args) -> Result<()> {
     if let Some(bar) = bars.bar.take() {
         bar.abandon();
     }
-    let trained = model.params()?;
+    // Written after every epoch already; again here for a run of zero epochs.
+    let state = TrainingState::capture(model.as_ref(), &history, resume::notes(&a))?;
     let ckpt = a.out.join(CHECKPOINT_FILE);
+    save_checkpoint(&ckpt, &state.params)?;
+    state.save(&a.out.join(resume::STATE_FILE))?;
+    let trained = state.params;
     let png = a.out.join("training.png");
     let points: Vec<EpochPoint> = history.epochs.iter().map(point).collect();
     if !points.is_empty() {
@@ -152,6 +150,28 @@ pub fn run(given: &Args) -> Result<()> {
         png.display()
     );
     compare_devices(&a, model.as_ref(), &trained, &test)
+}
+
+/// A fresh model, or the resumed one, and the epochs already done.
+fn start(
+    a: &Args,
+    device: &Device,
+    cfg: TrainConfig,
+    resumed: Option<TrainingState>,
+) -> Result<(Box<dyn Classifier>, History)> {
+    match resumed {
+        Some(state) => {
+            let n = state.history.epochs.len();
+            let (out, epochs) = (a.out.display(), a.epochs);
+            println!("resuming from {out} after epoch {n} of {epochs}");
+            Ok((state.restore(device, cfg)?, state.history))
+        }
+        None => {
+            let lstm = LstmConfig::new(28, a.hidden).batch_first(true);
+            let params = ClassifierParams::init_with(a.init, &lstm, 10, a.forget_bias, a.seed)?;
+            Ok((device.classifier(&params, cfg)?, History::default()))
+        }
+    }
 }
 
 /// The trained model's file name inside `--out`.

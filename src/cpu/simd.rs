@@ -46,7 +46,7 @@ impl<'a> StepWeights<'a> {
 /// measured slower: a small `z` stays in cache, a fresh slice of `gx` each step does not.)
 ///
 /// Rows are independent, so with [`super::threads::threads`] > 1 and enough work the batch is
-/// split in two halves, the second on a scoped thread.
+/// split in two halves, the second on the CPU path's pool worker (`threads::join`).
 pub(crate) fn step_in_place(
     gx: ArrayView2<f32>,
     h: &mut Array2<f32>,

@@ -358,9 +358,10 @@ impl GpuContext {
 
 /// The contents of a mapped staging buffer as f32s; unmaps it.
 fn read_mapped(buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<f32>> {
-    let view = buf.get_mapped_range(..bytes).map_err(LstmError::MapRange)?;
-    let data = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
-    drop(view);
-    buf.unmap();
-    Ok(data)
+    let data = buf
+        .get_mapped_range(..bytes)
+        .map(|view| bytemuck::cast_slice::<u8, f32>(&view).to_vec())
+        .map_err(LstmError::MapRange);
+    buf.unmap(); // also when the view failed: the buffer was mapped
+    data
 }

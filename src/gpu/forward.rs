@@ -65,7 +65,7 @@ pub(crate) struct RecordOptions {
     pub tiling: StepTiling,
     /// Fill outputs and scratch with NaN first (tests: unwritten elements show).
     pub poison: bool,
-    /// Keep what backward needs (requires a single chunk).
+    /// Keep what backward needs (per chunk, see [`TrainCache`]).
     pub train: bool,
 }
 

@@ -10,7 +10,7 @@ use super::context::GpuContext;
 use super::forward::{self, RecordOptions, RunBuffers, RunInputs};
 use super::host_forward::HostForward;
 use super::kernels::lstm_step::StepTiling;
-use super::plan::ChunkPlan;
+use super::plan::{ChunkPlan, MAX_CHUNK_STEPS};
 use super::timer::PassTimer;
 use super::weights::GpuWeights;
 use crate::config::LstmConfig;
@@ -271,7 +271,7 @@ impl GpuLstm {
                 x.buffer.size().to_string(),
             ));
         }
-        let plan = self.plan(x.t, x.b)?;
+        let plan = self.plan_whole(x.t, x.b)?;
         if plan.count > 1 {
             return Err(LstmError::DeviceLimit(format!(
                 "a resident sequence of T={} B={} needs {} chunks of at most {} steps to fit a {}-byte binding; use forward() for chunked runs",
@@ -345,21 +345,27 @@ impl GpuLstm {
         Ok(LstmState { h, c })
     }
 
-    /// How the sequence is split into chunks that fit one storage binding.
+    /// How the sequence is split into chunks that fit one storage binding (and hold
+    /// at most [`MAX_CHUNK_STEPS`] steps).
     pub(crate) fn plan(&self, t: usize, b: usize) -> Result<ChunkPlan> {
+        self.plan_with(t, b, MAX_CHUNK_STEPS)
+    }
+
+    /// The plan of a path that needs the whole sequence in one chunk (resident runs,
+    /// per-step classifier heads): chunks as long as one binding allows.
+    pub(crate) fn plan_whole(&self, t: usize, b: usize) -> Result<ChunkPlan> {
+        self.plan_with(t, b, usize::MAX)
+    }
+
+    fn plan_with(&self, t: usize, b: usize, max_steps: usize) -> Result<ChunkPlan> {
         let cfg = self.config();
         let widest = cfg
             .input_size
             .max(cfg.output_size())
             .max(4 * cfg.hidden_size);
-        ChunkPlan::new(
-            t,
-            b,
-            widest,
-            cfg.hidden_size,
-            self.ctx.max_binding_bytes(),
-            self.ctx.limits(),
-        )
+        let limit = self.ctx.max_binding_bytes();
+        let sizes = (widest, cfg.hidden_size);
+        ChunkPlan::new(t, b, sizes, limit, self.ctx.limits(), max_steps)
     }
 
     /// Records a forward pass; `train` keeps the cache backward needs.

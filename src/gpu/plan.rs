@@ -22,14 +22,16 @@ pub(crate) struct ChunkPlan {
 
 impl ChunkPlan {
     /// `widest` is the widest per-row buffer (max of I, D·H, 4H) in floats; every
-    /// per-chunk buffer holds `len · b · width` floats and must fit `max_binding` bytes.
+    /// per-chunk buffer holds `len · b · width` floats and must fit `max_binding` bytes;
+    /// a chunk holds at most `max_steps` steps ([`MAX_CHUNK_STEPS`] where chunking is
+    /// supported, unbounded for the paths that need the whole sequence in one chunk).
     pub fn new(
         t: usize,
         b: usize,
-        widest: usize,
-        hidden: usize,
+        (widest, hidden): (usize, usize),
         max_binding: u64,
         limits: &wgpu::Limits,
+        max_steps: usize,
     ) -> Result<ChunkPlan> {
         let per_step = 4 * (b * widest) as u64;
         let state = 4 * (2 * b * hidden) as u64;
@@ -49,7 +51,7 @@ impl ChunkPlan {
         }
         let by_binding = (max_binding / per_step) as usize;
         let by_grid = max_groups * matmul::MATMUL_TILE as usize / b;
-        let len = t.min(by_binding).min(by_grid).clamp(1, MAX_CHUNK_STEPS);
+        let len = t.min(by_binding).min(by_grid).min(max_steps).max(1);
         Ok(ChunkPlan {
             t,
             len,

@@ -98,6 +98,15 @@ pub fn run_onto(
         &[4 * rows * h],
         ((h as u32).div_ceil(64), 1),
     )?;
+    if let Some((db0, dp0)) = onto {
+        if db0.len() != 4 * h || (diagonal && dp0.len() != 3 * h) {
+            return Err(LstmError::shape(
+                "lstm_param_grads onto db / dp",
+                format!("[{}] / [{}]", 4 * h, 3 * h),
+                format!("[{}] / [{}]", db0.len(), dp0.len()),
+            ));
+        }
+    }
     let p = GradParams {
         rows: rows as u32,
         hidden: h as u32,

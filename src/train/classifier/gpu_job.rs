@@ -94,7 +94,12 @@ pub(super) struct RunData<'a> {
 impl ClassifierJob {
     pub fn build(m: &JobModel, z: Sizes, train: bool) -> Result<ClassifierJob> {
         let (ctx, cfg) = (m.lstm.context(), m.lstm.config());
-        let plan = m.lstm.plan(z.t, z.b)?;
+        // A per-step head reads the whole output sequence: one chunk, as long as a
+        // binding allows. A last-step one trains in chunks.
+        let plan = match m.target {
+            Target::EveryStep => m.lstm.plan_whole(z.t, z.b)?,
+            Target::LastStep => m.lstm.plan(z.t, z.b)?,
+        };
         if plan.count > 1 && m.target == Target::EveryStep {
             return Err(LstmError::DeviceLimit(format!(
                 "a per-step classifier needs T={} B={} in one storage binding (a last-step one trains in chunks)",
