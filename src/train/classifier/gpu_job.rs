@@ -87,8 +87,12 @@ pub(super) struct RunData<'a> {
     pub lens: &'a [usize],
     /// Per row: label and weight (absent: logits only).
     pub labels: Option<(&'a [u32], &'a [f32])>,
-    /// The optimizer's step settings (training jobs).
+    /// Record the backward (training jobs).
+    pub backward: bool,
+    /// The optimizer's step settings (training jobs; absent: gradients only).
     pub rule: Option<UpdateRule>,
+    /// The loss scale (absent: 1 / the batch's row count).
+    pub scale: Option<f32>,
 }
 
 impl ClassifierJob {
@@ -200,7 +204,7 @@ impl ClassifierJob {
             let p = XentParams {
                 rows: self.head.rows as u32,
                 classes: self.z.c as u32,
-                scale: 1.0 / count.max(1.0),
+                scale: data.scale.unwrap_or(1.0 / count.max(1.0)),
                 _pad: 0,
             };
             q.write_buffer(&self.head.labels, 0, bytemuck::cast_slice(labels));
@@ -224,9 +228,13 @@ impl ClassifierJob {
                 d.record(&mut pass);
             }
         }
-        if let (Some(u), Some(rule)) = (&self.update, &data.rule) {
-            u.backward.record(encoder);
-            u.optimizer.record(ctx, encoder, rule);
+        if let Some(u) = &self.update {
+            if data.backward {
+                u.backward.record(encoder);
+            }
+            if let Some(rule) = &data.rule {
+                u.optimizer.record(ctx, encoder, rule);
+            }
         }
         Ok((&self.head.logits, data.labels.map(|_| &self.head.totals)))
     }
