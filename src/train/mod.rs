@@ -22,8 +22,8 @@ pub mod training_state;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use classifier::{
-    Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device, GpuClassifier,
-    OptimizerState, StepStats,
+    flatten, unflatten_into, Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device,
+    GpuClassifier, OptimizerState, StepStats,
 };
 pub use data::Dataset;
 pub use fit::{fit, fit_from, FitConfig, FitObserver, History, LrSchedule};
