@@ -125,7 +125,10 @@ fn fit_cfg(batch: usize) -> FitConfig {
 fn max_abs_diff(a: &ClassifierParams, b: &ClassifierParams) -> f32 {
     let (a, b) = (flatten(a), flatten(b));
     assert_eq!(a.len(), b.len());
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn devices() -> Vec<Device> {
@@ -141,7 +144,9 @@ fn shards_cover_the_batch() {
         assert_eq!(rows[0].start, 0);
         assert_eq!(rows[n - 1].end, b);
         assert!(rows.windows(2).all(|w| w[0].end == w[1].start));
-        assert!(rows.iter().all(|r| r.len() + 1 >= b / n && r.len() <= b.div_ceil(n)));
+        assert!(rows
+            .iter()
+            .all(|r| r.len() + 1 >= b / n && r.len() <= b.div_ceil(n)));
     }
 }
 
@@ -213,13 +218,19 @@ fn ranks_end_where_one_process_ends() {
             for (p, h) in &ranks {
                 assert_eq!(p, &ranks[0].0, "replicas differ");
                 let figures = |h: &History| -> Vec<_> {
-                    h.epochs.iter().map(|e| (e.train_loss, e.train_acc, e.eval_acc)).collect()
+                    h.epochs
+                        .iter()
+                        .map(|e| (e.train_loss, e.train_acc, e.eval_acc))
+                        .collect()
                 };
                 assert_eq!(figures(h), figures(&ranks[0].1), "histories differ");
             }
             let (p, h) = &ranks[0];
             let diff = max_abs_diff(p, &single_params);
-            eprintln!("{}: {n} ranks vs one process: max |Δw| = {diff:.2e}", one.device_name());
+            eprintln!(
+                "{}: {n} ranks vs one process: max |Δw| = {diff:.2e}",
+                one.device_name()
+            );
             assert!(diff < 1e-5, "{n} ranks: max |Δw| = {diff}");
             for (a, b) in h.epochs.iter().zip(&single.epochs) {
                 assert_eq!((a.train_acc, a.eval_acc), (b.train_acc, b.eval_acc));
@@ -264,7 +275,10 @@ fn per_step_targets_shard_in_time_major_order() {
     });
     let diff = max_abs_diff(&got[0].1, &one.params().unwrap());
     assert!(diff < 1e-5, "max |Δw| = {diff}");
-    assert_eq!((got[0].0.count, got[0].0.correct), (want.count, want.correct));
+    assert_eq!(
+        (got[0].0.count, got[0].0.correct),
+        (want.count, want.correct)
+    );
     assert!((got[0].0.loss - want.loss).abs() < 1e-5);
 }
 
@@ -273,23 +287,51 @@ fn per_step_targets_shard_in_time_major_order() {
 fn ranks_that_disagree_fail_alike() {
     let (train, eval) = (data(22, 3), data(9, 4));
     let errors = on_ranks(2, |comm| {
-        let p = ClassifierParams::init_with(Init::Keras, &params().lstm.config, 4, 1.0, comm.rank() as u64)
-            .unwrap();
+        let p = ClassifierParams::init_with(
+            Init::Keras,
+            &params().lstm.config,
+            4,
+            1.0,
+            comm.rank() as u64,
+        )
+        .unwrap();
         let mut model = Device::Cpu.classifier(&p, train_cfg()).unwrap();
-        fit_distributed(model.as_mut(), comm, &train, &eval, &fit_cfg(4), History::default(), &mut ())
-            .unwrap_err()
+        fit_distributed(
+            model.as_mut(),
+            comm,
+            &train,
+            &eval,
+            &fit_cfg(4),
+            History::default(),
+            &mut (),
+        )
+        .unwrap_err()
     });
     for e in errors {
         let s = e.to_string();
         assert!(matches!(e, LstmError::Distributed(_)), "{s}");
-        assert!(s.contains("rank(s) 1 (of 2)") && s.contains("starting parameters"), "{s}");
+        assert!(
+            s.contains("rank(s) 1 (of 2)") && s.contains("starting parameters"),
+            "{s}"
+        );
     }
     let errors = on_ranks(2, |comm| {
         let mut model = Device::Cpu.classifier(&params(), train_cfg()).unwrap();
         let train = data(22 + comm.rank(), 3);
-        fit_distributed(model.as_mut(), comm, &train, &eval, &fit_cfg(4), History::default(), &mut ())
-            .unwrap_err()
-            .to_string()
+        fit_distributed(
+            model.as_mut(),
+            comm,
+            &train,
+            &eval,
+            &fit_cfg(4),
+            History::default(),
+            &mut (),
+        )
+        .unwrap_err()
+        .to_string()
     });
-    assert!(errors.iter().all(|s| s.contains("training data")), "{errors:?}");
+    assert!(
+        errors.iter().all(|s| s.contains("training data")),
+        "{errors:?}"
+    );
 }

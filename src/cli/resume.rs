@@ -47,6 +47,14 @@ pub fn to_argv(a: &Args) -> Vec<String> {
     if let Some(d) = &a.data {
         argv.extend(["--data".to_string(), d.display().to_string()]);
     }
+    for (on, flag) in [
+        (a.distributed, "--distributed"),
+        (a.adapter_per_rank, "--adapter-per-rank"),
+    ] {
+        if on {
+            argv.push(flag.to_string());
+        }
+    }
     argv
 }
 

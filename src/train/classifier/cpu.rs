@@ -4,7 +4,8 @@ use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
 use super::flat::{flatten, param_slices, standardize, unflatten_into};
 use super::model::{
-    check_denominator, rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState, StepStats,
+    check_denominator, rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState,
+    StepStats,
 };
 use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
@@ -233,7 +234,6 @@ impl Classifier for CpuClassifier {
         unflatten_into(&mut g, grads)?;
         self.update(g)
     }
-
 
     fn take_running_stats(&mut self) -> Result<StepStats> {
         let (loss, correct, count) = std::mem::take(&mut self.running);

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::{Array2, ArrayView3};
 
-use super::gpu_job::ClassifierJob;
-use super::gpu_record::Pass;
-use super::gpu_split::SplitStep;
+use super::gpu_job::{ClassifierJob, Pass, SplitStep};
 use super::model::{Batch, Classifier, ClassifierParams, OptimizerState, StepStats};
 use crate::config::Peephole;
 use crate::error::{LstmError, Result};

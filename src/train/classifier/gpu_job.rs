@@ -4,6 +4,7 @@
 //! A run writes the batch (`x`, lengths, labels, row weights, the loss scale, the
 //! optimizer's step) and records: a repeated training step creates nothing.
 
+use super::model::ClassifierParams;
 use crate::cpu::UpdateRule;
 use crate::error::{LstmError, Result};
 use crate::gpu::kernels::matmul::{self, MatmulParams};
@@ -78,6 +79,25 @@ pub(super) struct ClassifierJob {
     loss: Vec<Dispatch>,
     head_grads: Vec<Dispatch>,
     update: Option<Update>,
+}
+
+/// What a recorded run does after the forward and the loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Pass {
+    /// Nothing more (logits, evaluation).
+    Infer,
+    /// Backward and the optimizer step (`train_step`).
+    Train,
+    /// Backward only, the loss scaled by `1/denominator` (`gradients`).
+    Gradients(f32),
+}
+
+/// What `apply_gradients` keeps between steps.
+pub(super) struct SplitStep {
+    /// Host-layout tensors that flat gradients are unpacked into before the upload.
+    pub template: ClassifierParams,
+    /// The optimizer over (parameters, gradient buffers), bound once.
+    pub optimizer: BoundOptimizer,
 }
 
 /// The batch of one run, host side.

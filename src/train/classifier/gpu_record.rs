@@ -4,21 +4,10 @@
 use ndarray::ArrayView3;
 
 use super::gpu::GpuClassifier;
-use super::gpu_job::{ClassifierJob, JobModel, RunData, Sizes};
+use super::gpu_job::{ClassifierJob, JobModel, Pass, RunData, Sizes};
 use super::model::{rows_and_weights, StepStats};
 use crate::error::{LstmError, Result};
 use crate::sequence::{check_inputs, lengths, to_time_major, ForwardOptions};
-
-/// What a recorded run does after the forward and the loss.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Pass {
-    /// Nothing more (logits, evaluation).
-    Infer,
-    /// Backward and the optimizer step (`train_step`).
-    Train,
-    /// Backward only, the loss scaled by `1/denominator` (`gradients`).
-    Gradients(f32),
-}
 
 /// What one recorded step leaves behind.
 pub(super) struct Recorded {

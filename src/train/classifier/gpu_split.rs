@@ -6,18 +6,9 @@
 
 use super::flat::{flatten, unflatten_into};
 use super::gpu::GpuClassifier;
-use super::gpu_record::Pass;
-use super::model::{check_denominator, Batch, Classifier, ClassifierParams, StepStats};
+use super::gpu_job::{Pass, SplitStep};
+use super::model::{check_denominator, Batch, Classifier, StepStats};
 use crate::error::{LstmError, Result};
-use crate::gpu::kernels::optimizer_update::BoundOptimizer;
-
-/// What `apply_gradients` keeps between steps.
-pub(super) struct SplitStep {
-    /// Host-layout tensors that flat gradients are unpacked into before the upload.
-    template: ClassifierParams,
-    /// The optimizer over (parameters, gradient buffers), bound once.
-    optimizer: BoundOptimizer,
-}
 
 impl GpuClassifier {
     /// Forward and backward of `batch`, the loss scaled by `1/denominator`; the

@@ -42,7 +42,7 @@ impl Fingerprint {
     }
 
     /// Adds anything hashable.
-    pub fn add(mut self, v: impl Hash) -> Self {
+    pub fn with(mut self, v: impl Hash) -> Self {
         v.hash(&mut self.0);
         self
     }

@@ -43,18 +43,14 @@ impl<'a> DataParallel<'a> {
             .floats(flat.iter().copied())
             .floats(flatten(&state.m))
             .floats(flatten(&state.v))
-            .add(state.step)
+            .with(state.step)
             .finish();
         agree(
             comm,
             "the device they train on (mixing devices would let the replicas drift apart in the last bits; give every rank the same --device)",
-            Fingerprint::new().add(inner.device_name()).finish(),
+            Fingerprint::new().with(inner.device_name()).finish(),
         )?;
-        agree(
-            comm,
-            "the starting parameters and optimizer state",
-            start,
-        )?;
+        agree(comm, "the starting parameters and optimizer state", start)?;
         Ok(DataParallel {
             batch_first: params.lstm.config.batch_first,
             grad_len: flat.len(),
@@ -91,7 +87,11 @@ impl<'a> DataParallel<'a> {
         ];
         self.comm.sum_f64(&mut v)?;
         Ok(StepStats {
-            loss: if v[2] > 0.0 { (v[0] / v[2]) as f32 } else { 0.0 },
+            loss: if v[2] > 0.0 {
+                (v[0] / v[2]) as f32
+            } else {
+                0.0
+            },
             correct: v[1] as f32,
             count: v[2] as f32,
         })
@@ -154,7 +154,11 @@ impl Shard {
         };
         let seq_lens = match batch.seq_lens {
             Some(l) if l.len() != b => {
-                return Err(LstmError::shape("seq_lens", b.to_string(), l.len().to_string()))
+                return Err(LstmError::shape(
+                    "seq_lens",
+                    b.to_string(),
+                    l.len().to_string(),
+                ))
             }
             Some(l) => Some(l[rows].to_vec()),
             None => None,

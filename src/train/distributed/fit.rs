@@ -28,8 +28,8 @@ pub fn fit_distributed(
     agree(comm, "the training data", data_fingerprint(train))?;
     agree(comm, "the evaluation data", data_fingerprint(eval))?;
     let settings = Fingerprint::new()
-        .add(format!("{cfg:?}"))
-        .add(done.epochs.len())
+        .with(format!("{cfg:?}"))
+        .with(done.epochs.len())
         .finish();
     agree(
         comm,
@@ -42,8 +42,8 @@ pub fn fit_distributed(
 
 fn data_fingerprint(d: &Dataset) -> u64 {
     Fingerprint::new()
-        .add(d.x().dim())
+        .with(d.x().dim())
         .floats(d.x().iter().copied())
-        .add(d.labels())
+        .with(d.labels())
         .finish()
 }
