@@ -83,6 +83,11 @@ pub enum LstmError {
     /// Waiting for the GPU failed (device lost, timeout).
     #[error("waiting for the GPU failed")]
     Poll(#[source] wgpu::PollError),
+
+    /// Data-parallel training: the ranks disagree (settings, data, devices, parameters)
+    /// or their communication failed.
+    #[error("data-parallel training: {0}")]
+    Distributed(String),
 }
 
 /// Result alias used throughout the crate.

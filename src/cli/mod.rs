@@ -1,4 +1,7 @@
 pub mod compare;
+pub mod devices;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod forward;
 pub mod generate;
 pub mod inspect;

@@ -51,6 +51,14 @@ pub fn to_argv(a: &Args) -> Vec<String> {
         let d = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
         argv.push(format!("--data={}", d.display()));
     }
+    for (on, flag) in [
+        (a.distributed, "--distributed"),
+        (a.adapter_per_rank, "--adapter-per-rank"),
+    ] {
+        if on {
+            argv.push(flag.to_string());
+        }
+    }
     argv
 }
 

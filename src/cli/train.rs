@@ -4,7 +4,6 @@
 //! is the library's `train::fit`; this file adds progress bars, the checkpoint and the plot.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_wgpu::data::{load_mnist, Mnist};
@@ -15,19 +14,10 @@ use lstm_wgpu::train::{
     FitObserver, History, Init, LrSchedule, TrainConfig, TrainingState,
 };
 
+use super::devices::compare_devices;
+pub(crate) use super::devices::{device, DeviceChoice};
 use super::resume;
-use lstm_wgpu::{GpuContext, LstmConfig, LstmError, Result};
-
-/// Where to train.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceChoice {
-    /// A hardware GPU, else the CPU path.
-    Auto,
-    /// Any adapter, software ones too.
-    Gpu,
-    /// The CPU path.
-    Cpu,
-}
+use lstm_wgpu::{LstmConfig, LstmError, Result};
 
 #[derive(clap::Args, Debug, Clone, PartialEq)]
 pub struct Args {
@@ -74,65 +64,154 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub validation: usize,
     /// Continue the run saved in this folder (its train_state.safetensors, written after
-    /// every epoch) with that run's settings; the other options are ignored.
+    /// every epoch) with that run's settings; the other options are ignored, except
+    /// --distributed and --adapter-per-rank.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Data-parallel training over MPI: `mpirun -np N lstm-wgpu train --distributed …`;
+    /// each rank trains on its shard of every batch, gradients are summed over the ranks
+    /// (needs a build with the `mpi` feature).
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: rank r uses GPU adapter r mod (number of adapters), so that a
+    /// host with several GPUs uses them all.
+    #[arg(long, requires = "distributed")]
+    pub adapter_per_rank: bool,
 }
 
 pub fn run(given: &Args) -> Result<()> {
     let (mut a, resumed) = match &given.resume {
         Some(dir) => {
-            let (a, state) = resume::load(dir)?;
+            let (mut a, state) = resume::load(dir)?;
+            // How to run (not what to compute) may change on resuming.
+            a.distributed |= given.distributed;
+            a.adapter_per_rank |= given.adapter_per_rank;
             (a, Some(state))
         }
         None => (given.clone(), None),
     };
-    let (train, test, test_name) = load(&a)?;
-    println!(
-        "data: {} training and {} {test_name} digits (28 rows of 28 pixels each)",
-        train.len(),
-        test.len()
-    );
-    let cfg = TrainConfig {
-        lr: a.lr,
-        clip_norm: (a.clip > 0.0).then_some(a.clip),
-        weight_decay: a.weight_decay,
-        ..Default::default()
-    };
-    let device = device(a.device)?;
+    if a.distributed {
+        return distributed(&a, resumed);
+    }
+    let device = device(a.device, None, true)?;
     // The state records where the run ran, so a resume runs there too (not `auto` again).
     a.device = match device {
         Device::Cpu => DeviceChoice::Cpu,
         Device::Gpu(_) => DeviceChoice::Gpu,
     };
-    let (mut model, done) = start(&a, &device, cfg, resumed)?;
-    println!("model: LSTM({}) → Dense(10), Adam lr {} ({:?} schedule), batch {}, clip {}, {:?} init, forget bias {}", a.hidden, a.lr, a.schedule, a.batch, a.clip, a.init, a.forget_bias);
-    println!("device: {}", model.device_name());
-    std::fs::create_dir_all(&a.out).map_err(|e| LstmError::io(&a.out, e))?;
-    if given.resume.is_none() {
+    let fresh = resumed.is_none();
+    let p = Prepared::new(&a, resumed, &device, true)?;
+    if fresh {
         // A new run in this folder: an older run's state must not be resumed by mistake.
         let _ = std::fs::remove_file(a.out.join(resume::STATE_FILE));
     }
-
-    let fit_cfg = FitConfig {
-        epochs: a.epochs,
-        batch: a.batch,
-        lr: a.lr,
-        schedule: a.schedule,
-        seed: a.seed,
-    };
-    let mut bars = Bars {
-        bar: None,
-        eval_name: test_name,
-        args: &a,
-    };
+    let Prepared {
+        mut model,
+        train,
+        test,
+        test_name,
+        fit_cfg,
+        done,
+    } = p;
+    let mut bars = Bars::new(&a, test_name);
     let history = fit_from(model.as_mut(), &train, &test, &fit_cfg, done, &mut bars)
         .inspect_err(|_| bars.explain_stop())?;
-    if let Some(bar) = bars.bar.take() {
-        bar.abandon();
+    bars.close();
+    finish(&a, model.as_ref(), &model.device_name(), &history, &test)
+}
+
+#[cfg(feature = "mpi")]
+fn distributed(a: &Args, resumed: Option<TrainingState>) -> Result<()> {
+    super::distributed::run(a, resumed)
+}
+
+#[cfg(not(feature = "mpi"))]
+fn distributed(_: &Args, _: Option<TrainingState>) -> Result<()> {
+    Err(LstmError::Config(
+        "--distributed needs a build with the `mpi` feature (cargo build --release --features mpi, with an MPI library installed: libopenmpi-dev openmpi-bin libclang-dev), started by mpirun".into(),
+    ))
+}
+
+/// A run ready to train: its data, model and loop settings.
+pub(crate) struct Prepared {
+    pub model: Box<dyn Classifier>,
+    pub train: Dataset,
+    pub test: Dataset,
+    pub test_name: &'static str,
+    pub fit_cfg: FitConfig,
+    /// The finished epochs of a resumed run.
+    pub done: History,
+}
+
+impl Prepared {
+    /// Loads the data and builds (or restores) the model on `device`; `say`: print what
+    /// is happening and create the output folder (the process that writes).
+    pub fn new(
+        a: &Args,
+        resumed: Option<TrainingState>,
+        device: &Device,
+        say: bool,
+    ) -> Result<Prepared> {
+        let (train, test, test_name) = load(a)?;
+        let cfg = TrainConfig {
+            lr: a.lr,
+            clip_norm: (a.clip > 0.0).then_some(a.clip),
+            weight_decay: a.weight_decay,
+            ..Default::default()
+        };
+        let (model, done) = match resumed {
+            Some(state) => {
+                if say {
+                    let n = state.history.epochs.len();
+                    let out = a.out.display();
+                    println!("resuming from {out} after epoch {n} of {}", a.epochs);
+                }
+                (state.restore(device, cfg)?, state.history)
+            }
+            None => {
+                let lstm = LstmConfig::new(28, a.hidden).batch_first(true);
+                let params = ClassifierParams::init_with(a.init, &lstm, 10, a.forget_bias, a.seed)?;
+                (device.classifier(&params, cfg)?, History::default())
+            }
+        };
+        if say {
+            println!(
+                "data: {} training and {} {test_name} digits (28 rows of 28 pixels each)",
+                train.len(),
+                test.len()
+            );
+            println!("model: LSTM({}) → Dense(10), Adam lr {} ({:?} schedule), batch {}, clip {}, {:?} init, forget bias {}", a.hidden, a.lr, a.schedule, a.batch, a.clip, a.init, a.forget_bias);
+            println!("device: {}", model.device_name());
+            std::fs::create_dir_all(&a.out).map_err(|e| LstmError::io(&a.out, e))?;
+        }
+        let fit_cfg = FitConfig {
+            epochs: a.epochs,
+            batch: a.batch,
+            lr: a.lr,
+            schedule: a.schedule,
+            seed: a.seed,
+        };
+        Ok(Prepared {
+            model,
+            train,
+            test,
+            test_name,
+            fit_cfg,
+            done,
+        })
     }
+}
+
+/// After training: the plot, what was written, and the model on the other device.
+pub(crate) fn finish(
+    a: &Args,
+    model: &dyn Classifier,
+    device_name: &str,
+    history: &History,
+    test: &Dataset,
+) -> Result<()> {
     // Written after every epoch already; again here for a run of zero epochs.
-    let state = TrainingState::capture(model.as_ref(), &history, resume::notes(&a))?;
+    let state = TrainingState::capture(model, history, resume::notes(a))?;
     let ckpt = a.out.join(CHECKPOINT_FILE);
     save_checkpoint(&ckpt, &state.params)?;
     state.save(&a.out.join(resume::STATE_FILE))?;
@@ -140,7 +219,7 @@ pub fn run(given: &Args) -> Result<()> {
     let png = a.out.join("training.png");
     let points: Vec<EpochPoint> = history.epochs.iter().map(point).collect();
     if !points.is_empty() {
-        let title = format!("LSTM({}) on MNIST rows — {}", a.hidden, model.device_name());
+        let title = format!("LSTM({}) on MNIST rows — {device_name}", a.hidden);
         plot_training(&png, &title, &points)?;
     }
     println!(
@@ -149,29 +228,7 @@ pub fn run(given: &Args) -> Result<()> {
         a.out.join(resume::STATE_FILE).display(),
         png.display()
     );
-    compare_devices(&a, model.as_ref(), &trained, &test)
-}
-
-/// A fresh model, or the resumed one, and the epochs already done.
-fn start(
-    a: &Args,
-    device: &Device,
-    cfg: TrainConfig,
-    resumed: Option<TrainingState>,
-) -> Result<(Box<dyn Classifier>, History)> {
-    match resumed {
-        Some(state) => {
-            let n = state.history.epochs.len();
-            let (out, epochs) = (a.out.display(), a.epochs);
-            println!("resuming from {out} after epoch {n} of {epochs}");
-            Ok((state.restore(device, cfg)?, state.history))
-        }
-        None => {
-            let lstm = LstmConfig::new(28, a.hidden).batch_first(true);
-            let params = ClassifierParams::init_with(a.init, &lstm, 10, a.forget_bias, a.seed)?;
-            Ok((device.classifier(&params, cfg)?, History::default()))
-        }
-    }
+    compare_devices(a, model, &trained, test)
 }
 
 /// The trained model's file name inside `--out`.
@@ -188,15 +245,30 @@ fn point(e: &EpochStats) -> EpochPoint {
 
 /// A progress bar per epoch, a line per finished epoch, and after each epoch the
 /// checkpoint and the training state (both atomic).
-struct Bars<'a> {
+pub(crate) struct Bars<'a> {
     bar: Option<ProgressBar>,
     eval_name: &'static str,
     args: &'a Args,
 }
 
-impl Bars<'_> {
+impl<'a> Bars<'a> {
+    pub fn new(args: &'a Args, eval_name: &'static str) -> Self {
+        Bars {
+            bar: None,
+            eval_name,
+            args,
+        }
+    }
+
+    /// Leaves the last bar as it is.
+    pub fn close(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+        }
+    }
+
     /// Says what is left when training stops with an error.
-    fn explain_stop(&mut self) {
+    pub fn explain_stop(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.abandon();
         }
@@ -277,57 +349,4 @@ fn load(a: &Args) -> Result<(Dataset, Dataset, &'static str)> {
         .ok_or_else(|| LstmError::value("--validation", "must be smaller than the training set"))?;
     let (train, val) = train.split(keep)?;
     Ok(((&train).into(), (&val).into(), "validation"))
-}
-
-fn device(choice: DeviceChoice) -> Result<Device> {
-    let gpu = match choice {
-        DeviceChoice::Cpu => None,
-        DeviceChoice::Gpu => Some(GpuContext::new()?),
-        DeviceChoice::Auto => match GpuContext::new() {
-            Ok(c) if c.is_software() => {
-                println!("only a software GPU adapter was found ({}); the CPU path is faster on this machine, so it trains there (--device gpu forces the adapter)", c.describe());
-                None
-            }
-            Ok(c) => Some(c),
-            Err(e) => {
-                println!("no GPU adapter ({e}); training on the CPU path instead");
-                None
-            }
-        },
-    };
-    Ok(gpu.map_or(Device::Cpu, |c| Device::Gpu(Arc::new(c))))
-}
-
-/// The trained model on the other device: max |logits difference| on one test batch.
-fn compare_devices(
-    a: &Args,
-    model: &dyn Classifier,
-    trained: &ClassifierParams,
-    test: &Dataset,
-) -> Result<()> {
-    let idx: Vec<usize> = (0..a.batch.min(test.len())).collect();
-    let (x, _) = test.gather(&idx)?;
-    let other = if model.device_name().starts_with("GPU") {
-        Device::Cpu
-    } else {
-        match GpuContext::new() {
-            Ok(ctx) => Device::Gpu(Arc::new(ctx)),
-            Err(_) => {
-                println!("GPU vs CPU: no GPU adapter to compare with");
-                return Ok(());
-            }
-        }
-    };
-    let other = other.classifier(trained, TrainConfig::default())?;
-    let (p, q) = (model.logits(x.view(), None)?, other.logits(x.view(), None)?);
-    let diff = p
-        .iter()
-        .zip(&q)
-        .map(|(u, v)| (u - v).abs())
-        .fold(0.0f32, f32::max);
-    println!(
-        "GPU vs CPU on one test batch of {}: max |logits difference| = {diff:.2e}",
-        idx.len()
-    );
-    Ok(())
 }

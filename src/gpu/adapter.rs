@@ -14,6 +14,11 @@ pub struct GpuOptions {
     pub adapter_name: Option<String>,
     /// Which limits to request (`None`: `LSTM_GPU_LIMITS`, else the adapter's own).
     pub limits: Option<LimitsRequest>,
+    /// Take the candidate at this index (modulo their count) instead of the first: the
+    /// candidates are the adapters matching `adapter_name`, or else every adapter in
+    /// order of preference. One index per process (e.g. an MPI rank) spreads processes
+    /// over the GPUs of a host.
+    pub adapter_index: Option<usize>,
 }
 
 /// The limits a context requests from its adapter.
@@ -75,17 +80,26 @@ pub(crate) async fn pick_adapter(opts: &GpuOptions) -> Result<wgpu::Adapter> {
         .clone()
         .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
     let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
-    let adapter = match &wanted {
+    let mut candidates: Vec<wgpu::Adapter> = match &wanted {
         Some(name) => {
             let needle = name.to_lowercase();
             adapters
                 .into_iter()
-                .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+                .filter(|a| a.get_info().name.to_lowercase().contains(&needle))
+                .collect()
         }
-        None => adapters
-            .into_iter()
-            .filter(|a| a.get_info().device_type != wgpu::DeviceType::Other)
-            .min_by_key(|a| rank(a.get_info().device_type)),
+        None => {
+            let mut c: Vec<wgpu::Adapter> = adapters
+                .into_iter()
+                .filter(|a| a.get_info().device_type != wgpu::DeviceType::Other)
+                .collect();
+            c.sort_by_key(|a| rank(a.get_info().device_type));
+            c
+        }
+    };
+    let adapter = match candidates.len() {
+        0 => None,
+        n => Some(candidates.swap_remove(opts.adapter_index.unwrap_or(0) % n)),
     };
     adapter.ok_or_else(|| {
         LstmError::NoAdapter(format!(

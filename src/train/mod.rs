@@ -7,11 +7,14 @@
 //! - [`fit`](mod@fit): the loop — epochs, learning-rate schedule, evaluation,
 //!   progress callbacks — as a library call (the CLI only wraps it);
 //! - `init` and `checkpoint`: initial weights and safetensors checkpoints (atomic);
-//! - [`training_state`]: what a run needs to resume after a crash.
+//! - [`training_state`]: what a run needs to resume after a crash;
+//! - [`distributed`]: data-parallel training (a replica per rank, gradients summed over
+//!   the ranks; over MPI with the feature `mpi`).
 
 pub mod checkpoint;
 pub mod classifier;
 pub mod data;
+pub mod distributed;
 pub mod fit;
 pub mod init;
 pub mod optimizer;
@@ -19,8 +22,8 @@ pub mod training_state;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use classifier::{
-    Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device, GpuClassifier,
-    OptimizerState, StepStats,
+    flatten, unflatten_into, Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device,
+    GpuClassifier, OptimizerState, StepStats,
 };
 pub use data::Dataset;
 pub use fit::{fit, fit_from, FitConfig, FitObserver, History, LrSchedule};

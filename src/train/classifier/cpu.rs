@@ -2,14 +2,15 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
+use super::flat::{flatten, param_slices, standardize, unflatten_into};
 use super::model::{
-    rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState, StepStats,
+    check_denominator, rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState,
+    StepStats,
 };
 use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
 use crate::sequence::{ForwardOptions, LstmOutput};
 use crate::train::optimizer::{Target, TrainConfig};
-use crate::weights::PeepholeWeights;
 
 pub struct CpuClassifier {
     params: ClassifierParams,
@@ -97,7 +98,14 @@ impl CpuClassifier {
         Ok((out, cache, feat, logits))
     }
 
-    fn loss(&self, batch: &Batch, logits: &Array2<f32>) -> Result<(Array2<f32>, StepStats)> {
+    /// The loss's gradient (scaled by `1/denominator`, or by 1/the batch's row count)
+    /// and the batch's figures.
+    fn loss(
+        &self,
+        batch: &Batch,
+        logits: &Array2<f32>,
+        denominator: Option<f32>,
+    ) -> Result<(Array2<f32>, StepStats)> {
         let (labels, weights) = rows_and_weights(
             &self.params.lstm.config,
             self.cfg.target,
@@ -107,7 +115,8 @@ impl CpuClassifier {
             self.params.dense.classes(),
         )?;
         let count: f32 = weights.iter().sum();
-        let (d, stats) = softmax_xent(logits.view(), &labels, &weights, 1.0 / count)?;
+        let scale = 1.0 / denominator.unwrap_or(count);
+        let (d, stats) = softmax_xent(logits.view(), &labels, &weights, scale)?;
         let loss = stats.iter().map(|s| s[0] as f64).sum::<f64>() / count as f64;
         let correct = stats.iter().map(|s| s[1]).sum();
         Ok((
@@ -121,53 +130,17 @@ impl CpuClassifier {
     }
 }
 
-/// Gives every array the row-major layout the flat optimizer works on (a caller may
-/// hand in transposed or sliced arrays).
-fn standardize(p: &mut ClassifierParams) {
-    fn fix<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
-        if !a.is_standard_layout() {
-            *a = a.as_standard_layout().into_owned();
-        }
-    }
-    for l in p.lstm.layers.iter_mut() {
-        fix(&mut l.w_ih);
-        fix(&mut l.w_hh);
-        l.b_ih.iter_mut().chain(l.b_hh.iter_mut()).for_each(fix);
-        match &mut l.peephole {
-            PeepholeWeights::None => {}
-            PeepholeWeights::Diagonal(v) => fix(v),
-            PeepholeWeights::Full(m) => fix(m),
-        }
-    }
-    fix(&mut p.dense.weight);
-    fix(&mut p.dense.bias);
-}
-
-/// Every trained tensor, in a fixed order: per layer-direction `w_ih`, `w_hh`, the
-/// (folded) bias, the peepholes; then the Dense weight and bias.
-fn param_slices(p: &mut ClassifierParams) -> Vec<&mut [f32]> {
-    let mut out: Vec<&mut [f32]> = Vec::new();
-    for l in p.lstm.layers.iter_mut() {
-        out.push(l.w_ih.as_slice_mut().expect("standard layout"));
-        out.push(l.w_hh.as_slice_mut().expect("standard layout"));
-        if let Some(b) = l.b_ih.as_mut() {
-            out.push(b.as_slice_mut().expect("standard layout"));
-        }
-        match &mut l.peephole {
-            PeepholeWeights::None => {}
-            PeepholeWeights::Diagonal(v) => out.push(v.as_slice_mut().expect("standard layout")),
-            PeepholeWeights::Full(m) => out.push(m.as_slice_mut().expect("standard layout")),
-        }
-    }
-    out.push(p.dense.weight.as_slice_mut().expect("standard layout"));
-    out.push(p.dense.bias.as_slice_mut().expect("standard layout"));
-    out
-}
-
-impl Classifier for CpuClassifier {
-    fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>> {
+impl CpuClassifier {
+    /// Forward and backward: the gradient of every trained tensor (laid out like the
+    /// parameters; the loss scaled by `1/denominator`, by default 1/the row count) and
+    /// the batch's figures, which join the running totals.
+    fn backprop(
+        &mut self,
+        batch: &Batch,
+        denominator: Option<f32>,
+    ) -> Result<(ClassifierParams, StepStats)> {
         let (out, cache, feat, logits) = self.forward(batch.x, batch.seq_lens, true)?;
-        let (dlogits, stats) = self.loss(batch, &logits)?;
+        let (dlogits, stats) = self.loss(batch, &logits, denominator)?;
         let mut dense_grads = ClassifierParams {
             lstm: self.params.lstm.clone(),
             dense: self.params.dense.clone(),
@@ -213,9 +186,17 @@ impl Classifier for CpuClassifier {
         };
         let g = cpu::backward(&self.params.lstm, &cache, up)?;
         dense_grads.lstm = g.params;
+        self.running.0 += f64::from(stats.loss * stats.count);
+        self.running.1 += f64::from(stats.correct);
+        self.running.2 += f64::from(stats.count);
+        Ok((dense_grads, stats))
+    }
+
+    /// One optimizer step with `grads` (laid out like the parameters).
+    fn update(&mut self, mut grads: ClassifierParams) -> Result<()> {
         self.step += 1;
         let rule = self.cfg.update_rule(self.step);
-        let grads: Vec<Vec<f32>> = param_slices(&mut dense_grads)
+        let grads: Vec<Vec<f32>> = param_slices(&mut grads)
             .into_iter()
             .map(|s| s.to_vec())
             .collect();
@@ -226,11 +207,32 @@ impl Classifier for CpuClassifier {
             &mut self.m,
             &mut self.v,
             &rule,
-        )?;
-        self.running.0 += f64::from(stats.loss * stats.count);
-        self.running.1 += f64::from(stats.correct);
-        self.running.2 += f64::from(stats.count);
+        )
+    }
+}
+
+impl Classifier for CpuClassifier {
+    fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>> {
+        let (grads, stats) = self.backprop(batch, None)?;
+        self.update(grads)?;
         Ok(want_stats.then_some(stats))
+    }
+
+    fn gradients(
+        &mut self,
+        batch: &Batch,
+        denominator: f32,
+        want_stats: bool,
+    ) -> Result<(Vec<f32>, Option<StepStats>)> {
+        check_denominator(denominator)?;
+        let (grads, stats) = self.backprop(batch, Some(denominator))?;
+        Ok((flatten(&grads), want_stats.then_some(stats)))
+    }
+
+    fn apply_gradients(&mut self, grads: &[f32]) -> Result<()> {
+        let mut g = self.params.clone();
+        unflatten_into(&mut g, grads)?;
+        self.update(g)
     }
 
     fn take_running_stats(&mut self) -> Result<StepStats> {
@@ -248,7 +250,7 @@ impl Classifier for CpuClassifier {
 
     fn evaluate(&self, batch: &Batch) -> Result<StepStats> {
         let (_, _, _, logits) = self.forward(batch.x, batch.seq_lens, false)?;
-        Ok(self.loss(batch, &logits)?.1)
+        Ok(self.loss(batch, &logits, None)?.1)
     }
 
     fn logits(&self, x: ArrayView3<f32>, seq_lens: Option<&[usize]>) -> Result<Array2<f32>> {

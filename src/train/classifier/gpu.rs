@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::{Array2, ArrayView3};
 
-use super::gpu_job::ClassifierJob;
+use super::gpu_job::{ClassifierJob, Pass, SplitStep};
 use super::model::{Batch, Classifier, ClassifierParams, OptimizerState, StepStats};
 use crate::config::Peephole;
 use crate::error::{LstmError, Result};
@@ -36,6 +36,8 @@ pub struct GpuClassifier {
     /// Where a step's or an epoch's `(loss, correct)` is read back (8 bytes, kept).
     pub(super) stats_staging: wgpu::Buffer,
     pub(super) eval_job: Mutex<Option<ClassifierJob>>,
+    /// What `apply_gradients` keeps between steps (made on its first call).
+    pub(super) split: Option<SplitStep>,
 }
 
 impl GpuClassifier {
@@ -66,6 +68,7 @@ impl GpuClassifier {
             train_job: Mutex::new(None),
             stats_staging: ctx.staging(8),
             eval_job: Mutex::new(None),
+            split: None,
         };
         let lens: Vec<usize> = gc
             .slots()
@@ -111,7 +114,7 @@ impl Classifier for GpuClassifier {
                 batch.x,
                 batch.seq_lens,
                 Some(batch.targets),
-                true,
+                Pass::Train,
             )?;
             let stats = if want_stats {
                 Some(self.read_stats(encoder, &rec)?)
@@ -124,6 +127,19 @@ impl Classifier for GpuClassifier {
         self.step += 1;
         self.running_count += stats.1;
         Ok(stats.0)
+    }
+
+    fn gradients(
+        &mut self,
+        batch: &Batch,
+        denominator: f32,
+        want_stats: bool,
+    ) -> Result<(Vec<f32>, Option<StepStats>)> {
+        self.split_gradients(batch, denominator, want_stats)
+    }
+
+    fn apply_gradients(&mut self, grads: &[f32]) -> Result<()> {
+        self.split_apply(grads)
     }
 
     fn take_running_stats(&mut self) -> Result<StepStats> {
@@ -140,7 +156,7 @@ impl Classifier for GpuClassifier {
                 batch.x,
                 batch.seq_lens,
                 Some(batch.targets),
-                false,
+                Pass::Infer,
             )?;
             self.read_stats(encoder, &rec)
         })
@@ -150,7 +166,7 @@ impl Classifier for GpuClassifier {
         let ctx = self.context().clone();
         let data = ctx.scoped("logits", || {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let rec = self.record(&mut encoder, x, seq_lens, None, false)?;
+            let rec = self.record(&mut encoder, x, seq_lens, None, Pass::Infer)?;
             ctx.submit_and_read(encoder, &[(&rec.logits, rec.logits.size())])
         })?;
         let v = data.into_iter().next().unwrap_or_default();

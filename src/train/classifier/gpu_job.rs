@@ -4,6 +4,7 @@
 //! A run writes the batch (`x`, lengths, labels, row weights, the loss scale, the
 //! optimizer's step) and records: a repeated training step creates nothing.
 
+use super::model::ClassifierParams;
 use crate::cpu::UpdateRule;
 use crate::error::{LstmError, Result};
 use crate::gpu::kernels::matmul::{self, MatmulParams};
@@ -80,6 +81,25 @@ pub(super) struct ClassifierJob {
     update: Option<Update>,
 }
 
+/// What a recorded run does after the forward and the loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Pass {
+    /// Nothing more (logits, evaluation).
+    Infer,
+    /// Backward and the optimizer step (`train_step`).
+    Train,
+    /// Backward only, the loss scaled by `1/denominator` (`gradients`).
+    Gradients(f32),
+}
+
+/// What `apply_gradients` keeps between steps.
+pub(super) struct SplitStep {
+    /// Host-layout tensors that flat gradients are unpacked into before the upload.
+    pub template: ClassifierParams,
+    /// The optimizer over (parameters, gradient buffers), bound once.
+    pub optimizer: BoundOptimizer,
+}
+
 /// The batch of one run, host side.
 pub(super) struct RunData<'a> {
     /// Time-major `[T, B, I]`.
@@ -87,8 +107,12 @@ pub(super) struct RunData<'a> {
     pub lens: &'a [usize],
     /// Per row: label and weight (absent: logits only).
     pub labels: Option<(&'a [u32], &'a [f32])>,
-    /// The optimizer's step settings (training jobs).
+    /// Record the backward (training jobs).
+    pub backward: bool,
+    /// The optimizer's step settings (training jobs; absent: gradients only).
     pub rule: Option<UpdateRule>,
+    /// The loss scale (absent: 1 / the batch's row count).
+    pub scale: Option<f32>,
 }
 
 impl ClassifierJob {
@@ -205,7 +229,7 @@ impl ClassifierJob {
             let p = XentParams {
                 rows: self.head.rows as u32,
                 classes: self.z.c as u32,
-                scale: 1.0 / count.max(1.0),
+                scale: data.scale.unwrap_or(1.0 / count.max(1.0)),
                 _pad: 0,
             };
             q.write_buffer(&self.head.labels, 0, bytemuck::cast_slice(labels));
@@ -229,9 +253,13 @@ impl ClassifierJob {
                 d.record(&mut pass);
             }
         }
-        if let (Some(u), Some(rule)) = (&self.update, &data.rule) {
-            u.backward.record(encoder);
-            u.optimizer.record(ctx, encoder, rule);
+        if let Some(u) = &self.update {
+            if data.backward {
+                u.backward.record(encoder);
+            }
+            if let Some(rule) = &data.rule {
+                u.optimizer.record(ctx, encoder, rule);
+            }
         }
         Ok((&self.head.logits, data.labels.map(|_| &self.head.totals)))
     }

@@ -4,7 +4,7 @@
 use ndarray::ArrayView3;
 
 use super::gpu::GpuClassifier;
-use super::gpu_job::{ClassifierJob, JobModel, RunData, Sizes};
+use super::gpu_job::{ClassifierJob, JobModel, Pass, RunData, Sizes};
 use super::model::{rows_and_weights, StepStats};
 use crate::error::{LstmError, Result};
 use crate::sequence::{check_inputs, lengths, to_time_major, ForwardOptions};
@@ -18,15 +18,16 @@ pub(super) struct Recorded {
 }
 
 impl GpuClassifier {
-    /// Records forward (+ loss) (+ backward and update when `train`).
+    /// Records forward (+ loss) (+ backward, + update: see [`Pass`]).
     pub(super) fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         x: ArrayView3<f32>,
         seq_lens: Option<&[usize]>,
         targets: Option<&[usize]>,
-        train: bool,
+        pass: Pass,
     ) -> Result<Recorded> {
+        let train = pass != Pass::Infer;
         let cfg = self.lstm.config();
         let opts = ForwardOptions {
             initial: None,
@@ -53,7 +54,12 @@ impl GpuClassifier {
                 .ok_or_else(|| LstmError::value("x", "not contiguous"))?,
             lens: &lens,
             labels: labels.as_ref().map(|(l, w)| (&l[..], &w[..])),
-            rule: train.then(|| self.cfg.update_rule(self.step + 1)),
+            backward: train,
+            rule: (pass == Pass::Train).then(|| self.cfg.update_rule(self.step + 1)),
+            scale: match pass {
+                Pass::Gradients(denominator) => Some(1.0 / denominator),
+                _ => None,
+            },
         };
         let slot = if train {
             &self.train_job

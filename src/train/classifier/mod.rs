@@ -8,13 +8,16 @@
 
 mod cpu;
 mod device;
+mod flat;
 mod gpu;
 mod gpu_job;
 mod gpu_record;
+mod gpu_split;
 mod gpu_state;
 mod model;
 
 pub use cpu::CpuClassifier;
 pub use device::Device;
+pub use flat::{flatten, unflatten_into};
 pub use gpu::GpuClassifier;
 pub use model::{Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats};

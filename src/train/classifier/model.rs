@@ -170,6 +170,45 @@ pub trait Classifier {
     fn optimizer_state(&self) -> Result<OptimizerState>;
     /// Restores a state from [`Classifier::optimizer_state`] of a model of the same shape.
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
+
+    /// The first half of [`train_step`](Self::train_step), for data-parallel training:
+    /// forward and backward without an update. Returns the gradient of
+    /// `Σ_rows loss / denominator` for every trained tensor, flattened in the order of
+    /// [`flatten`](super::flatten) (the same on every device), so that shards of a global
+    /// batch, each given the global row count, sum to the global batch's mean gradient.
+    /// The batch's loss and accuracy join the running totals as in `train_step`.
+    fn gradients(
+        &mut self,
+        _batch: &Batch,
+        _denominator: f32,
+        _want_stats: bool,
+    ) -> Result<(Vec<f32>, Option<StepStats>)> {
+        Err(split_unsupported(&self.device_name()))
+    }
+
+    /// The second half: one optimizer step (clipping included) with `grads` laid out as
+    /// [`gradients`](Self::gradients) returns them, e.g. summed over ranks.
+    fn apply_gradients(&mut self, _grads: &[f32]) -> Result<()> {
+        Err(split_unsupported(&self.device_name()))
+    }
+}
+
+fn split_unsupported(name: &str) -> LstmError {
+    LstmError::Config(format!(
+        "the classifier on {name} trains only in whole steps (no gradients / apply_gradients)"
+    ))
+}
+
+/// A loss denominator must be a positive finite row count.
+pub(crate) fn check_denominator(denominator: f32) -> Result<()> {
+    if denominator.is_finite() && denominator > 0.0 {
+        Ok(())
+    } else {
+        Err(LstmError::value(
+            "loss denominator",
+            format!("must be finite and positive, got {denominator}"),
+        ))
+    }
 }
 
 /// Per-row labels and weights in time-major row order, checked against the batch.
