@@ -114,13 +114,21 @@ fn main(
                 dz_tile[qd * TILE_ROWS + bb] = v;
             }
             workgroupBarrier();
+            // Only Full peepholes have a c-path product: the other modes skip its FMAs
+            // (a uniform branch; rec_c stays 0 there, as it summed zeros before).
             for (var qq = 0u; qq < TILE_Q; qq++) {
                 let wh = wh_tile[qq * TILE_UNITS + lid.x];
-                let wc = wc_tile[qq * TILE_UNITS + lid.x];
-                for (var r = 0u; r < 4u; r++) {
-                    let d = dz_tile[qq * TILE_ROWS + lid.y + 4u * r];
-                    rec_h[r] = fma(d, wh, rec_h[r]);
-                    rec_c[r] = fma(d, wc, rec_c[r]);
+                if (full) {
+                    let wc = wc_tile[qq * TILE_UNITS + lid.x];
+                    for (var r = 0u; r < 4u; r++) {
+                        let d = dz_tile[qq * TILE_ROWS + lid.y + 4u * r];
+                        rec_h[r] = fma(d, wh, rec_h[r]);
+                        rec_c[r] = fma(d, wc, rec_c[r]);
+                    }
+                } else {
+                    for (var r = 0u; r < 4u; r++) {
+                        rec_h[r] = fma(dz_tile[qq * TILE_ROWS + lid.y + 4u * r], wh, rec_h[r]);
+                    }
                 }
             }
             workgroupBarrier();
@@ -217,7 +225,11 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
                     let d = dz_prev_at(b0 + r, q);
                     for (var u = 0u; u < 4u; u++) {
                         rh[r][u] = fma(d, wh[u], rh[r][u]);
-                        rc[r][u] = fma(d, wc[u], rc[r][u]);
+                    }
+                    if (full) { // the c-path product: Full peepholes only
+                        for (var u = 0u; u < 4u; u++) {
+                            rc[r][u] = fma(d, wc[u], rc[r][u]);
+                        }
                     }
                 }
             }
