@@ -60,11 +60,14 @@ fn run(a: &Args) -> Result<()> {
     print_legend(a);
     report::print_header();
     let mut rows_json = Vec::new();
+    let mut plans = Vec::new();
     for shape in &shapes {
         let row = measure::bench_shape(a, ctx.as_ref(), shape)?;
         report::print_row(shape, &row, limits.as_ref());
         rows_json.push(report::row_json(shape, &row, limits.as_ref()));
+        plans.push((shape, row.plan));
     }
+    report::print_plans(&plans);
     let training = if a.no_train {
         Value::Null
     } else {

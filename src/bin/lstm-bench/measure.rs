@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lstm_wgpu::bench::Shape;
-use lstm_wgpu::gpu::ForwardProfile;
+use lstm_wgpu::gpu::{DispatchPlan, ForwardProfile};
 use lstm_wgpu::{cpu, ForwardOptions, GpuContext, GpuLstm, LstmOutput, LstmWeights};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
@@ -21,6 +21,8 @@ pub struct Row {
     /// Median GPU kernel time from timestamps (projection and steps summed separately).
     pub kernel: Option<ForwardProfile>,
     pub max_diff: Option<f32>,
+    /// What one GPU forward launches (step kernel form and grid, dispatches).
+    pub plan: Option<DispatchPlan>,
 }
 
 impl Row {
@@ -110,6 +112,7 @@ pub fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result
     }
     if let Some(ctx) = ctx {
         let gpu = GpuLstm::new(Arc::clone(ctx), &weights)?;
+        row.plan = Some(gpu.dispatch_plan(x.dim().0, x.dim().1)?);
         let (secs, out) = median_time(a.repeats, a.slow_seconds, false, || {
             gpu.forward(x.view(), ForwardOptions::default())
         })?;

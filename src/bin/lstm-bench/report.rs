@@ -130,6 +130,10 @@ pub fn row_json(s: &Shape, r: &Row, l: Option<&HardwareLimits>) -> Value {
         "cpu_ms": r.cpu_s.map(|t| t * 1e3),
         "gpu_ms": r.gpu_s.map(|t| t * 1e3),
         "gpu_kernel_ms": r.kernel.map(|k| k.total_s() * 1e3),
+        "step_form": r.plan.map(|p| format!("{:?}", p.tiling)),
+        "step_workgroups": r.plan.map(|p| [p.step_workgroups.0, p.step_workgroups.1]),
+        "step_invocations": r.plan.map(|p| p.step_threads()),
+        "dispatches_per_forward": r.plan.map(|p| p.dispatches),
         "gpu_projection_ms": r.kernel.map(|k| k.projection_s * 1e3),
         "gpu_steps_ms": r.kernel.map(|k| k.steps_s * 1e3),
         "step_time_from": if r.kernel.is_some() { "timestamps" } else { "wall" },
@@ -148,4 +152,25 @@ pub fn row_json(s: &Shape, r: &Row, l: Option<&HardwareLimits>) -> Value {
         v["step_over_floor"] = json!(q.vs_floor);
     }
     v
+}
+
+/// Per shape, what one GPU forward launches: how much of a GPU a step can fill.
+pub fn print_plans(rows: &[(&Shape, Option<lstm_wgpu::gpu::DispatchPlan>)]) {
+    println!();
+    println!(
+        "launches per forward (step kernel form, grid = workgroups × invocations, dispatches):"
+    );
+    for (shape, plan) in rows {
+        let Some(p) = plan else { continue };
+        let (x, y) = p.step_workgroups;
+        println!(
+            "  {:<18} {:?}: {x}×{y} workgroups × {} = {} invocations per step; {} chunk(s), {} dispatches",
+            shape.name,
+            p.tiling,
+            p.step_invocations,
+            p.step_threads(),
+            p.chunks,
+            p.dispatches
+        );
+    }
 }

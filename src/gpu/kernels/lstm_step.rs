@@ -50,6 +50,14 @@ pub(crate) const UNITS_TILE: (u32, u32) = (32, 4);
 /// Hidden units × batch rows of one `step_rows` workgroup.
 pub(crate) const ROWS_TILE: (u32, u32) = (32, 8);
 
+/// Invocations per workgroup of each form (the `@workgroup_size` in `lstm_step.wgsl`).
+pub(crate) fn workgroup_invocations(tiling: StepTiling) -> u32 {
+    match tiling {
+        StepTiling::Gemv | StepTiling::Auto | StepTiling::Tiled => 64,
+        StepTiling::Units | StepTiling::Rows => 8,
+    }
+}
+
 /// Which tiling of the step kernel to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum StepTiling {

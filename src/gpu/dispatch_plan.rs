@@ -1,0 +1,48 @@
+//! What a forward of a `(T, B)` shape launches: the step kernel's form and grid, and
+//! the dispatches per forward — the numbers that say how much of a GPU one step fills.
+
+use super::kernels::lstm_step::{self, StepTiling};
+use super::lstm::GpuLstm;
+use crate::error::Result;
+
+/// The launches of one forward (see [`GpuLstm::dispatch_plan`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchPlan {
+    /// The step kernel's form for this batch on this adapter.
+    pub tiling: StepTiling,
+    /// Workgroups of one step dispatch (units × batch rows).
+    pub step_workgroups: (u32, u32),
+    /// Invocations per workgroup of the step kernel.
+    pub step_invocations: u32,
+    /// Chunks of the sequence (one input-projection GEMM each, per layer-direction).
+    pub chunks: usize,
+    /// Dispatches per forward: per layer-direction one projection per chunk and one
+    /// step per time step.
+    pub dispatches: usize,
+}
+
+impl DispatchPlan {
+    /// Invocations of one step dispatch.
+    pub fn step_threads(&self) -> u64 {
+        let (x, y) = self.step_workgroups;
+        u64::from(x) * u64::from(y) * u64::from(self.step_invocations)
+    }
+}
+
+impl GpuLstm {
+    /// What a forward of `t` steps at batch `b` launches on this adapter.
+    pub fn dispatch_plan(&self, t: usize, b: usize) -> Result<DispatchPlan> {
+        let cfg = self.config();
+        let plan = self.plan(t, b)?;
+        let tiling = self.record_options(b, false).tiling;
+        let (_, grid) = lstm_step::pipeline(self.ctx.kernels()?, tiling, cfg.hidden_size, b);
+        let ld = cfg.num_layers * cfg.num_directions();
+        Ok(DispatchPlan {
+            tiling,
+            step_workgroups: grid,
+            step_invocations: lstm_step::workgroup_invocations(tiling),
+            chunks: plan.count,
+            dispatches: ld * (plan.count + t),
+        })
+    }
+}
