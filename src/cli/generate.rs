@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use lstm_wgpu::apps::generate::{
     self as gen, Digits, GenDevice, GenEpoch, GenObserver, GenTrainConfig, SampleOptions,
 };
@@ -230,14 +230,7 @@ struct Bars {
 
 impl GenObserver for Bars {
     fn epoch_start(&mut self, epoch: usize, steps: usize) {
-        let style = ProgressStyle::with_template(
-            "epoch {prefix:>2} [{bar:30}] {pos}/{len} batches ({elapsed}, {per_sec})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        let bar = ProgressBar::new(steps as u64).with_style(style);
-        bar.set_prefix(epoch.to_string());
-        self.bar = Some(bar);
+        self.bar = Some(super::epoch_bar(epoch, steps));
     }
 
     fn step_end(&mut self, _step: usize) {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use lstm_wgpu::data::{load_mnist, Mnist};
 use lstm_wgpu::plot::{plot_training, EpochPoint};
 use lstm_wgpu::train::fit::EpochStats;
@@ -285,14 +285,7 @@ impl<'a> Bars<'a> {
 
 impl FitObserver for Bars<'_> {
     fn epoch_start(&mut self, epoch: usize, steps: usize) {
-        let style = ProgressStyle::with_template(
-            "epoch {prefix:>2} [{bar:30}] {pos}/{len} batches ({elapsed}, {per_sec})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        let bar = ProgressBar::new(steps as u64).with_style(style);
-        bar.set_prefix(epoch.to_string());
-        self.bar = Some(bar);
+        self.bar = Some(super::epoch_bar(epoch, steps));
     }
 
     fn step_end(&mut self, _step: usize) {

@@ -12,8 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use super::model::{loss, loss_and_gradients, teacher_inputs, GenDevice};
 use crate::cpu::optimizer_update;
 use crate::error::{LstmError, Result};
+use crate::train::classifier::{param_slices, standardize};
 use crate::train::{ClassifierParams, LrSchedule, TrainConfig};
-use crate::weights::PeepholeWeights;
 
 /// The loop's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,49 +133,6 @@ impl GenTrainer {
     pub fn into_params(self) -> ClassifierParams {
         self.params
     }
-}
-
-/// Row-major arrays (the flat optimizer step works on slices).
-fn standardize(p: &mut ClassifierParams) {
-    fn fix<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
-        if !a.is_standard_layout() {
-            *a = a.as_standard_layout().into_owned();
-        }
-    }
-    for l in p.lstm.layers.iter_mut() {
-        fix(&mut l.w_ih);
-        fix(&mut l.w_hh);
-        l.b_ih.iter_mut().chain(l.b_hh.iter_mut()).for_each(fix);
-        match &mut l.peephole {
-            PeepholeWeights::None => {}
-            PeepholeWeights::Diagonal(v) => fix(v),
-            PeepholeWeights::Full(m) => fix(m),
-        }
-    }
-    fix(&mut p.dense.weight);
-    fix(&mut p.dense.bias);
-}
-
-/// Every trained tensor in a fixed order. `b_hh` is not among them: the forward sees
-/// only `b_ih + b_hh`, so (as the classifier does) one bias is trained, in `b_ih`.
-fn param_slices(p: &mut ClassifierParams) -> Vec<&mut [f32]> {
-    let mut out: Vec<&mut [f32]> = Vec::new();
-    let flat = "standardized above";
-    for l in p.lstm.layers.iter_mut() {
-        out.push(l.w_ih.as_slice_mut().expect(flat));
-        out.push(l.w_hh.as_slice_mut().expect(flat));
-        if let Some(b) = l.b_ih.as_mut() {
-            out.push(b.as_slice_mut().expect(flat));
-        }
-        match &mut l.peephole {
-            PeepholeWeights::None => {}
-            PeepholeWeights::Diagonal(v) => out.push(v.as_slice_mut().expect(flat)),
-            PeepholeWeights::Full(m) => out.push(m.as_slice_mut().expect(flat)),
-        }
-    }
-    out.push(p.dense.weight.as_slice_mut().expect(flat));
-    out.push(p.dense.bias.as_slice_mut().expect(flat));
-    out
 }
 
 /// Digits `[N, 28, 28]` with their classes.

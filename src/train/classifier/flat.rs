@@ -10,7 +10,7 @@ use crate::weights::PeepholeWeights;
 
 /// Gives every array the row-major layout the flat optimizer works on (a caller may
 /// hand in transposed or sliced arrays).
-pub(super) fn standardize(p: &mut ClassifierParams) {
+pub(crate) fn standardize(p: &mut ClassifierParams) {
     fn fix<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
         if !a.is_standard_layout() {
             *a = a.as_standard_layout().into_owned();
@@ -32,7 +32,7 @@ pub(super) fn standardize(p: &mut ClassifierParams) {
 
 /// Every trained tensor, in the fixed order (arrays in standard layout: see
 /// [`standardize`]).
-pub(super) fn param_slices(p: &mut ClassifierParams) -> Vec<&mut [f32]> {
+pub(crate) fn param_slices(p: &mut ClassifierParams) -> Vec<&mut [f32]> {
     let mut out: Vec<&mut [f32]> = Vec::new();
     for l in p.lstm.layers.iter_mut() {
         out.push(l.w_ih.as_slice_mut().expect("standard layout"));

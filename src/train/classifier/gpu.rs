@@ -104,18 +104,20 @@ impl GpuClassifier {
     }
 }
 
-impl Classifier for GpuClassifier {
-    fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>> {
+impl GpuClassifier {
+    /// Records and submits one labelled run of `pass` (training or gradients): its
+    /// stats when asked (a readback), and the weight of its rows.
+    pub(super) fn run_labelled(
+        &self,
+        batch: &Batch,
+        pass: Pass,
+        want_stats: bool,
+    ) -> Result<(Option<StepStats>, f32)> {
         let ctx = self.context().clone();
-        let stats = ctx.scoped("training step", || {
+        ctx.scoped("training step", || {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let rec = self.record(
-                &mut encoder,
-                batch.x,
-                batch.seq_lens,
-                Some(batch.targets),
-                Pass::Train,
-            )?;
+            let targets = Some(batch.targets);
+            let rec = self.record(&mut encoder, batch.x, batch.seq_lens, targets, pass)?;
             let stats = if want_stats {
                 Some(self.read_stats(encoder, &rec)?)
             } else {
@@ -123,10 +125,16 @@ impl Classifier for GpuClassifier {
                 None
             };
             Ok((stats, rec.count))
-        })?;
+        })
+    }
+}
+
+impl Classifier for GpuClassifier {
+    fn train_step(&mut self, batch: &Batch, want_stats: bool) -> Result<Option<StepStats>> {
+        let (stats, count) = self.run_labelled(batch, Pass::Train, want_stats)?;
         self.step += 1;
-        self.running_count += stats.1;
-        Ok(stats.0)
+        self.running_count += count;
+        Ok(stats)
     }
 
     fn gradients(

@@ -20,24 +20,8 @@ impl GpuClassifier {
         want_stats: bool,
     ) -> Result<(Vec<f32>, Option<StepStats>)> {
         check_denominator(denominator)?;
-        let ctx = self.context().clone();
-        let (stats, count) = ctx.scoped("gradients", || {
-            let mut encoder = ctx.device.create_command_encoder(&Default::default());
-            let rec = self.record(
-                &mut encoder,
-                batch.x,
-                batch.seq_lens,
-                Some(batch.targets),
-                Pass::Gradients(denominator),
-            )?;
-            let stats = if want_stats {
-                Some(self.read_stats(encoder, &rec)?)
-            } else {
-                ctx.queue.submit([encoder.finish()]);
-                None
-            };
-            Ok((stats, rec.count))
-        })?;
+        let pass = Pass::Gradients(denominator);
+        let (stats, count) = self.run_labelled(batch, pass, want_stats)?;
         self.running_count += count;
         let grads: Vec<&wgpu::Buffer> = self.slots().iter().map(|s| s.1).collect();
         let host = self.read_like_params(&grads)?;

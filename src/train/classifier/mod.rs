@@ -19,5 +19,6 @@ mod model;
 pub use cpu::CpuClassifier;
 pub use device::Device;
 pub use flat::{flatten, unflatten_into};
+pub(crate) use flat::{param_slices, standardize};
 pub use gpu::GpuClassifier;
 pub use model::{Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats};
