@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod gru;
 pub mod interop;
 #[cfg(feature = "plot")]
 pub mod plot;
@@ -25,6 +26,7 @@ pub use error::{LstmError, Result};
 pub use gpu::{
     GpuContext, GpuForwardOutput, GpuLstm, GpuOptions, GpuSequence, GpuState, GpuStream, StepTiling,
 };
+pub use gru::{GruConfig, GruLayerWeights, GruOptions, GruOutput, GruWeights};
 pub use sequence::{ForwardOptions, LstmOutput, LstmState};
 pub use train::GpuClassifier;
 pub use weights::{LayerWeights, LstmWeights, PeepholeWeights};

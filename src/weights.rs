@@ -213,7 +213,7 @@ impl LstmWeights {
     }
 }
 
-fn check2(name: &str, a: &Array2<f32>, want: (usize, usize)) -> Result<()> {
+pub(crate) fn check2(name: &str, a: &Array2<f32>, want: (usize, usize)) -> Result<()> {
     if a.dim() != want {
         return Err(LstmError::shape(
             name,
@@ -224,7 +224,7 @@ fn check2(name: &str, a: &Array2<f32>, want: (usize, usize)) -> Result<()> {
     Ok(())
 }
 
-fn check1(name: &str, a: &Array1<f32>, want: usize) -> Result<()> {
+pub(crate) fn check1(name: &str, a: &Array1<f32>, want: usize) -> Result<()> {
     if a.len() != want {
         return Err(LstmError::shape(
             name,
@@ -236,13 +236,13 @@ fn check1(name: &str, a: &Array1<f32>, want: usize) -> Result<()> {
 }
 
 /// An error for parameters that do not fit in this machine's memory.
-fn too_large(what: String) -> LstmError {
+pub(crate) fn too_large(what: String) -> LstmError {
     LstmError::Config(format!("cannot allocate {what}: not enough memory"))
 }
 
 /// `Array2::from_shape_simple_fn` (same fill order) that reports a failed allocation
 /// as an error instead of aborting the process.
-fn try_array2(shape: (usize, usize), mut f: impl FnMut() -> f32) -> Result<Array2<f32>> {
+pub(crate) fn try_array2(shape: (usize, usize), mut f: impl FnMut() -> f32) -> Result<Array2<f32>> {
     let n = shape
         .0
         .checked_mul(shape.1)
