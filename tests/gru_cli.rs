@@ -131,3 +131,77 @@ fn convert_round_trips_a_gru() {
     assert_eq!(back, torch_gru::gru_from_tensors(&map, "").unwrap());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `train --cell gru` on a few hundred digits: the loss falls, the checkpoint holds an
+/// `nn.GRU` under `gru.` and a Dense head under `fc.`, and the plot is a PNG.
+#[test]
+fn train_cell_gru_learns_and_writes_its_model() {
+    let out = std::env::temp_dir().join(format!("lstm-wgpu-train-gru-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args([
+            "train",
+            "--cell",
+            "gru",
+            "--epochs",
+            "3",
+            "--hidden",
+            "16",
+            "--batch",
+            "64",
+            "--train-size",
+            "512",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let losses: Vec<f32> = text
+        .lines()
+        .filter(|l| l.starts_with("epoch"))
+        .map(|l| {
+            l.split("loss ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(losses.len(), 3, "{text}");
+    assert!(losses[2] < losses[0], "the loss should fall: {losses:?}");
+    let map = TensorMap::read_safetensors(&out.join("mnist_gru.safetensors")).unwrap();
+    let gru = torch_gru::gru_from_tensors(&map, "gru.").unwrap();
+    assert_eq!((gru.config.input_size, gru.config.hidden_size), (28, 16));
+    assert_eq!(map.tensors["fc.weight"].shape(), [10, 16]);
+    let png = std::fs::read(out.join("training.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn train_cell_gru_refuses_what_it_cannot_do() {
+    for (extra, want) in [
+        (&["--device", "gpu"][..], "--device gpu"),
+        (&["--distributed"][..], "--distributed"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+            .args(["train", "--cell", "gru", "--epochs", "1", "--out"])
+            .arg(std::env::temp_dir().join("lstm-wgpu-train-gru-refused"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(want),
+            "{extra:?}: {stderr}"
+        );
+    }
+}

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod inspect;
 pub mod resume;
 pub mod train;
+pub mod train_gru;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_wgpu::{gpu, GpuContext, Result};
