@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::*;
+use lstm_wgpu::cpu::GruUpstream;
 use lstm_wgpu::interop::{tensors::TensorMap, torch_gru};
 use lstm_wgpu::{cpu, GpuGru, GruConfig, GruOptions, GruWeights, StepTiling};
 use ndarray::{Array3, Ix3};
@@ -164,4 +165,125 @@ fn refused_forms_are_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("h_0"), "{err}");
+}
+
+/// `GpuGru::forward_backward` against `cpu::gru_forward_train` + `cpu::gru_backward`:
+/// every parameter gradient, `dx` and `dh_0`.
+fn compare_gradients(
+    ctx: &Arc<lstm_wgpu::GpuContext>,
+    cfg: GruConfig,
+    t: usize,
+    b: usize,
+    lens: Option<&[usize]>,
+    seed: u64,
+) {
+    let w = GruWeights::init(&cfg, seed).unwrap();
+    let shape_x = if cfg.batch_first {
+        (b, t, cfg.input_size)
+    } else {
+        (t, b, cfg.input_size)
+    };
+    let shape_y = (shape_x.0, shape_x.1, cfg.output_size());
+    let state = (cfg.num_layers * cfg.num_directions(), b, cfg.hidden_size);
+    let (x, h0): (Array3<f32>, Array3<f32>) = (random(shape_x, seed + 1), random(state, seed + 2));
+    let (gy, gh): (Array3<f32>, Array3<f32>) = (random(shape_y, seed + 3), random(state, seed + 4));
+    let opts = GruOptions {
+        initial: Some(&h0),
+        seq_lens: lens,
+    };
+    let up = GruUpstream {
+        dy: Some(gy.view()),
+        dh_n: Some(gh.view()),
+    };
+    let (_, cache) = cpu::gru_forward_train(&w, x.view(), opts).unwrap();
+    let want = cpu::gru_backward(&w, &cache, up).unwrap();
+    let mut gpu = GpuGru::new(ctx.clone(), &w).unwrap();
+    gpu.set_poison_outputs(true);
+    let (_, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
+    let what = format!("{cfg:?} T={t} B={b}");
+    assert_close(
+        &format!("{what} dx"),
+        &got.dx,
+        &want.dx,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    assert_close(
+        &format!("{what} dh0"),
+        &got.dh0,
+        &want.dh0,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    for (k, (g, c)) in got
+        .params
+        .layers
+        .iter()
+        .zip(&want.params.layers)
+        .enumerate()
+    {
+        assert_close(
+            &format!("{what} [{k}] w_ih"),
+            &g.w_ih,
+            &c.w_ih,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        assert_close(
+            &format!("{what} [{k}] w_hh"),
+            &g.w_hh,
+            &c.w_hh,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        for (name, gb, cb) in [("b_ih", &g.b_ih, &c.b_ih), ("b_hh", &g.b_hh, &c.b_hh)] {
+            assert_eq!(gb.is_some(), cb.is_some(), "{what} [{k}] {name}");
+            if let (Some(gb), Some(cb)) = (gb, cb) {
+                assert_close(
+                    &format!("{what} [{k}] {name}"),
+                    gb,
+                    cb,
+                    GRAD_ATOL,
+                    GRAD_RTOL,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_match_the_cpu_in_both_kernel_forms() {
+    for software in [false, true] {
+        let Some(mut ctx) = try_context() else { return };
+        ctx.set_software_kernels(software);
+        let ctx = Arc::new(ctx);
+        compare_gradients(&ctx, GruConfig::new(1, 1), 1, 1, None, 50);
+        compare_gradients(&ctx, GruConfig::new(3, 17).bias(false), 4, 5, None, 51);
+        compare_gradients(
+            &ctx,
+            GruConfig::new(4, 6)
+                .layers(2)
+                .bidirectional(true)
+                .batch_first(true),
+            6,
+            3,
+            Some(&[6, 2, 4]),
+            52,
+        );
+    }
+}
+
+/// A binding limit of a few steps: the backward runs chunk by chunk too.
+#[test]
+fn chunked_gradients_match_the_cpu() {
+    let Some(mut ctx) = try_context() else { return };
+    ctx.set_max_binding_bytes(4 * 288);
+    compare_gradients(
+        &Arc::new(ctx),
+        GruConfig::new(5, 6).layers(2).bidirectional(true),
+        19,
+        3,
+        Some(&[19, 7, 12]),
+        60,
+    );
 }

@@ -10,7 +10,9 @@ use ndarray::{Array3, ArrayView3};
 use super::context::GpuContext;
 use super::kernels::lstm_step::StepTiling;
 use super::lstm::GpuLstm;
+use super::pack;
 use super::weights::GpuWeights;
+use crate::cpu::{GruGradients, GruUpstream, Upstream};
 use crate::error::Result;
 use crate::gru::{check_gru_inputs, GruConfig, GruOptions, GruOutput, GruWeights};
 use crate::sequence::{ForwardOptions, LstmState};
@@ -50,21 +52,63 @@ impl GpuGru {
     /// Forward pass from host arrays; one submit and exactly one readback.
     pub fn forward(&self, x: ArrayView3<f32>, opts: GruOptions) -> Result<GruOutput> {
         check_gru_inputs(&self.config, &x, &opts)?;
-        // The schedule carries an LSTM state; a GRU's c half stays zero.
-        let initial = opts.initial.map(|h| LstmState {
-            h: h.clone(),
-            c: Array3::zeros(h.raw_dim()),
-        });
-        let out = self.inner.forward(
-            x,
-            ForwardOptions {
-                initial: initial.as_ref(),
-                seq_lens: opts.seq_lens,
-            },
-        )?;
+        let initial = opts.initial.map(lstm_state);
+        let out = self.inner.forward(x, lstm_options(&initial, &opts))?;
         Ok(GruOutput {
             y: out.y,
             h_n: out.h_n,
         })
+    }
+
+    /// Forward and BPTT in one submit and one readback (`gru_step_backward.wgsl` in the
+    /// LSTM's backward schedule); the GPU twin of [`crate::cpu::gru_forward_train`] +
+    /// [`crate::cpu::gru_backward()`], returning the same types.
+    pub fn forward_backward(
+        &self,
+        x: ArrayView3<f32>,
+        opts: GruOptions,
+        up: GruUpstream,
+    ) -> Result<(GruOutput, GruGradients)> {
+        check_gru_inputs(&self.config, &x, &opts)?;
+        let initial = opts.initial.map(lstm_state);
+        let lstm_up = Upstream {
+            dy: up.dy,
+            dh_n: up.dh_n,
+            dc_n: None,
+        };
+        let (out, g) = self
+            .inner
+            .forward_backward(x, lstm_options(&initial, &opts), lstm_up)?;
+        let params = GruWeights {
+            config: self.config.clone(),
+            layers: g.params.layers.iter().map(pack::gru_from_slots).collect(),
+        };
+        let out = GruOutput {
+            y: out.y,
+            h_n: out.h_n,
+        };
+        Ok((
+            out,
+            GruGradients {
+                params,
+                dx: g.dx,
+                dh0: g.dh0,
+            },
+        ))
+    }
+}
+
+/// The schedule carries an LSTM state; a GRU's c half stays zero.
+fn lstm_state(h: &Array3<f32>) -> LstmState {
+    LstmState {
+        h: h.clone(),
+        c: Array3::zeros(h.raw_dim()),
+    }
+}
+
+fn lstm_options<'a>(initial: &'a Option<LstmState>, opts: &GruOptions<'a>) -> ForwardOptions<'a> {
+    ForwardOptions {
+        initial: initial.as_ref(),
+        seq_lens: opts.seq_lens,
     }
 }

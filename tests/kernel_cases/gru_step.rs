@@ -68,3 +68,59 @@ pub fn gru_step_cases(ctx: &GpuContext) {
         assert!(want_gates.slice(s![.., 3 * h..]).iter().any(|&v| v != 0.0));
     }
 }
+
+/// `gru_step_backward.wgsl` alone in the form `ctx` selects, against
+/// `cpu::gru_step_backward` on the gates of a real forward step, with and without `dy`.
+pub fn gru_step_backward_cases(ctx: &GpuContext, form: &str) {
+    for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
+        let seed = 950 + 10 * n as u64;
+        let w = GruWeights::init(&GruConfig::new(i, h), seed).unwrap();
+        let lw = &w.layers[0];
+        let gx = random((b, 3 * h), seed + 1) + &input_bias(lw, true);
+        let h_prev = random((b, h), seed + 2);
+        let b_hn = recurrent_n_bias(lw, true);
+        let (_, gates) = cpu::gru_step(gx.view(), h_prev.view(), lw.w_hh.view(), b_hn.view(), true);
+        let (dh, dy) = (random((b, h), seed + 3), random((b, h), seed + 4));
+        let active = active_rows(b);
+        for with_dy in [false, true] {
+            let total = if with_dy { &dh + &dy } else { dh.clone() };
+            let twin = cpu::gru_step_backward(
+                total.view(),
+                gates.view(),
+                h_prev.view(),
+                lw.w_hh.view(),
+                true,
+            );
+            // The kernel's dz slots: (∂r, ∂z, ∂a, ∂n); rows past their length pass dh on.
+            let mut want_dz = Array2::zeros((b, 4 * h));
+            let mut want_dh = dh.clone();
+            for (r, _) in active.iter().enumerate().filter(|(_, &on)| on) {
+                let mut row = want_dz.row_mut(r);
+                row.slice_mut(s![..2 * h])
+                    .assign(&twin.dgx.slice(s![r, ..2 * h]));
+                row.slice_mut(s![2 * h..3 * h])
+                    .assign(&twin.dgh.slice(s![r, 2 * h..]));
+                row.slice_mut(s![3 * h..])
+                    .assign(&twin.dgx.slice(s![r, 2 * h..]));
+                want_dh.row_mut(r).assign(&twin.dh_prev.row(r));
+            }
+            let input = kernels::gru_step_backward::GruStepGradsIn {
+                dh: dh.view(),
+                dy: with_dy.then(|| dy.view()),
+                gates: gates.view(),
+                h_prev: h_prev.view(),
+            };
+            let (dz, dh_prev) =
+                kernels::gru_step_backward::run(ctx, lw, &input, &active, true).unwrap();
+            let tag = format!("gru_step_backward {form} I={i} H={h} B={b} dy={with_dy}");
+            assert_close(&format!("{tag} dz"), &dz, &want_dz, GRAD_ATOL, GRAD_RTOL);
+            assert_close(
+                &format!("{tag} dh_prev"),
+                &dh_prev,
+                &want_dh,
+                GRAD_ATOL,
+                GRAD_RTOL,
+            );
+        }
+    }
+}

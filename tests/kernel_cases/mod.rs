@@ -4,7 +4,7 @@
 
 mod gru_step;
 
-pub use gru_step::gru_step_cases;
+pub use gru_step::{gru_step_backward_cases, gru_step_cases};
 
 use crate::common::*;
 use lstm_wgpu::cpu::{self, UpdateRule};

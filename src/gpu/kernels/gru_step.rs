@@ -42,7 +42,8 @@ pub fn run(
             ));
         }
     }
-    let [_, _, w_rec, b_hn] = pack::gru_layer(w);
+    let [_, _, w_rec, peep] = pack::gru_layer(w);
+    let b_hn = crate::cpu::gru_step::recurrent_n_bias(w, true);
     let tiling = tiling.resolve_for(b, ctx.software_kernels());
     let kernel = pipeline(ctx.kernels()?, Cell::Gru, tiling, hs, b);
     check_fits(ctx, "gru_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
@@ -58,13 +59,19 @@ pub fn run(
         parity_flip: 0,
         _pad: [0; 3],
     };
+    // The kernel's slots: (r, z, b_hn, n) (see gru_step.wgsl).
     let mut gx4 = Array2::zeros((b, 4 * hs));
-    gx4.slice_mut(s![.., ..3 * hs]).assign(&gx);
+    gx4.slice_mut(s![.., ..2 * hs])
+        .assign(&gx.slice(s![.., ..2 * hs]));
+    gx4.slice_mut(s![.., 2 * hs..3 * hs])
+        .assign(&b_hn.broadcast((b, hs)).expect("[H] over rows"));
+    gx4.slice_mut(s![.., 3 * hs..])
+        .assign(&gx.slice(s![.., 2 * hs..]));
     // Half 0 of the ping-pong state is read (h, then a zero c), half 1 written.
     let mut state: Vec<f32> = h.iter().copied().collect();
     state.resize(2 * b * hs, 0.0);
     state.resize(4 * b * hs, if poison { f32::NAN } else { 0.0 });
-    let host = [w_rec, b_hn, interleave_gate_rows(gx4.view()), state];
+    let host = [w_rec, peep, interleave_gate_rows(gx4.view()), state];
     let data = ctx.scoped("gru_step", || {
         dispatch_one(ctx, kernel, &params, &host, &lens_for(active), poison)
     })?;

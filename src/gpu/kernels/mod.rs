@@ -12,6 +12,7 @@ pub(crate) enum Cell {
 }
 
 pub mod gru_step;
+pub mod gru_step_backward;
 pub mod lstm_param_grads;
 pub mod lstm_step;
 pub mod lstm_step_backward;
@@ -35,7 +36,13 @@ pub(crate) const GRU_STEP: &str = concat!(
 );
 pub(crate) const LSTM_STEP_BACKWARD: &str = concat!(
     include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/lstm_step_backward.wgsl")
+    include_str!("../../../shaders/lstm_step_backward.wgsl"),
+    include_str!("../../../shaders/recurrent_step_backward.wgsl")
+);
+pub(crate) const GRU_STEP_BACKWARD: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/gru_step_backward.wgsl"),
+    include_str!("../../../shaders/recurrent_step_backward.wgsl")
 );
 pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
@@ -43,11 +50,12 @@ pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimiz
 pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
 
 /// `(stem, source)` of every shader: the portability test translates each.
-pub const SHADERS: [(&str, &str); 8] = [
+pub const SHADERS: [(&str, &str); 9] = [
     ("matmul", MATMUL),
     ("lstm_step", LSTM_STEP),
     ("gru_step", GRU_STEP),
     ("lstm_step_backward", LSTM_STEP_BACKWARD),
+    ("gru_step_backward", GRU_STEP_BACKWARD),
     ("lstm_param_grads", LSTM_PARAM_GRADS),
     ("softmax_xent", SOFTMAX_XENT),
     ("optimizer_update", OPTIMIZER_UPDATE),
@@ -83,8 +91,10 @@ pub(crate) struct Kernels {
     gru_step: std::sync::OnceLock<StepPipelines>,
     device: wgpu::Device,
     pub backward_layout: wgpu::BindGroupLayout,
-    pub step_backward: wgpu::ComputePipeline,
-    pub step_backward_rows: wgpu::ComputePipeline,
+    /// `lstm_step_backward`'s two forms.
+    pub step_backward: BackwardPipelines,
+    /// `gru_step_backward`'s, compiled on first use.
+    gru_step_backward: std::sync::OnceLock<BackwardPipelines>,
     pub grads_layout: wgpu::BindGroupLayout,
     pub param_grads: wgpu::ComputePipeline,
     pub xent_layout: wgpu::BindGroupLayout,
@@ -113,6 +123,27 @@ impl StepPipelines {
             tiled: pipeline(device, layout, &module, "step_tiled"),
             units: pipeline(device, layout, &module, "step_units"),
             rows: pipeline(device, layout, &module, "step_rows"),
+        }
+    }
+}
+
+/// The two forms of one cell's backward step (`recurrent_step_backward.wgsl`'s entry points).
+pub(crate) struct BackwardPipelines {
+    /// Tiled, workgroup memory.
+    pub main: wgpu::ComputePipeline,
+    /// Barrier-free, for software adapters.
+    pub rows: wgpu::ComputePipeline,
+}
+
+impl BackwardPipelines {
+    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, stem: &str, src: &str) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(stem),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        BackwardPipelines {
+            main: pipeline(device, layout, &module, "main"),
+            rows: pipeline(device, layout, &module, "main_rows"),
         }
     }
 }
@@ -240,6 +271,21 @@ impl Kernels {
         }
     }
 
+    /// The backward step kernels of a cell (`gru_step_backward` compiled here on first use).
+    pub fn backward_of(&self, cell: Cell) -> &BackwardPipelines {
+        match cell {
+            Cell::Lstm => &self.step_backward,
+            Cell::Gru => self.gru_step_backward.get_or_init(|| {
+                BackwardPipelines::new(
+                    &self.device,
+                    &self.backward_layout,
+                    "gru_step_backward",
+                    GRU_STEP_BACKWARD,
+                )
+            }),
+        }
+    }
+
     pub fn new(device: &wgpu::Device) -> Kernels {
         let layout_of = |stem: &str| {
             let kinds = BINDINGS
@@ -261,7 +307,6 @@ impl Kernels {
             })
         };
         let matmul_module = module("matmul", MATMUL);
-        let backward_module = module("lstm_step_backward", LSTM_STEP_BACKWARD);
         let grads_module = module("lstm_param_grads", LSTM_PARAM_GRADS);
         let xent_module = module("softmax_xent", SOFTMAX_XENT);
         let opt_module = module("optimizer_update", OPTIMIZER_UPDATE);
@@ -272,8 +317,13 @@ impl Kernels {
             gru_step: std::sync::OnceLock::new(),
             device: device.clone(),
             matmul_layout,
-            step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
-            step_backward_rows: pipeline(device, &backward_layout, &backward_module, "main_rows"),
+            step_backward: BackwardPipelines::new(
+                device,
+                &backward_layout,
+                "lstm_step_backward",
+                LSTM_STEP_BACKWARD,
+            ),
+            gru_step_backward: std::sync::OnceLock::new(),
             param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
             backward_layout,
             grads_layout,
