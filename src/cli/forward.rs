@@ -1,7 +1,10 @@
 //! `lstm-wgpu forward`: inference on `.npy` inputs with PyTorch, Keras or ONNX weights;
 //! `lstm-wgpu convert`: the same weights saved as a PyTorch state dict.
 //!
-//! Outputs always have PyTorch's shapes, whatever the weights' framework:
+//! A whole Keras model (`.keras`, `.weights.h5`, or a folder with `model.json`) goes to
+//! `keras_forward`, which writes Keras's shapes instead.
+//!
+//! Otherwise outputs always have PyTorch's shapes, whatever the weights' framework:
 //! `y.npy` `[T, B, D·H]` (`[B, T, D·H]` with `--batch-first`), `h_n.npy`/`c_n.npy` `[L·D, B, H]`.
 
 use std::path::{Path, PathBuf};
@@ -41,6 +44,8 @@ impl From<FormatArg> for Format {
 pub struct WeightsArgs {
     /// A safetensors file, or a directory of .npy files named after the framework's
     /// tensors (weight_ih_l0.npy …; kernel.npy, recurrent_kernel.npy, bias.npy; W.npy, R.npy, B.npy, P.npy).
+    /// `forward` also takes a whole Keras model: a .keras file, a .weights.h5 beside a
+    /// config.json, or a directory with a model.json.
     #[arg(long)]
     pub weights: PathBuf,
     /// The framework (default: told by the tensor names).
@@ -110,6 +115,9 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if super::keras_forward::handles(&a.weights.weights) {
+        return super::keras_forward::run(a);
+    }
     let mut weights = a.weights.load()?;
     weights.config.batch_first = a.batch_first;
     let cfg = &weights.config;
@@ -158,7 +166,7 @@ pub fn run(a: &Args) -> Result<()> {
 }
 
 /// The GPU context to use, or `None` for the CPU path.
-fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
+pub(super) fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
     match device {
         Some(Device::Cpu) => Ok(None),
         Some(Device::Gpu) => Ok(Some(Arc::new(GpuContext::new()?))),
