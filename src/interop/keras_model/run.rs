@@ -1,6 +1,7 @@
 //! Running a Keras model's layers in order, batch-first as Keras is.
 //!
-//! Each recurrent layer is one crate forward (the GPU's `GpuLstm` or `cpu::forward`);
+//! Each recurrent layer is one crate forward (the GPU's `GpuLstm` or `cpu::forward`;
+//! a GRU runs on the CPU, `cpu::gru_forward`, on either device until a GPU GRU lands);
 //! a `Bidirectional` layer is one bidirectional forward whose two halves are merged as
 //! Keras merges them. `Dense` layers are small and run on the CPU on either device.
 
@@ -15,7 +16,7 @@ use super::spec::{Activation, Merge};
 use crate::cpu;
 use crate::error::{LstmError, Result};
 use crate::gpu::{GpuContext, GpuLstm};
-use crate::gru::GruWeights;
+use crate::gru::{GruOptions, GruWeights};
 use crate::sequence::ForwardOptions;
 
 /// What a Keras model returns.
@@ -103,7 +104,7 @@ fn run_rnn(
             (out.y, out.h_n, Some(out.c_n))
         }
         Recurrent::Gru(w) => {
-            let (y, h_n) = gru_forward(&layer.name, w, x, gpu)?;
+            let (y, h_n) = gru_forward(w, x)?;
             (y, h_n, None)
         }
     };
@@ -135,17 +136,10 @@ fn run_rnn(
     Ok((out, states))
 }
 
-/// A GRU layer's `(y, h_n)`. The crate's GRU forward is not in this build yet.
-fn gru_forward(
-    name: &str,
-    _weights: &GruWeights,
-    _x: &Array3<f32>,
-    _gpu: Option<&Arc<GpuContext>>,
-) -> Result<(Array3<f32>, Array3<f32>)> {
-    Err(LstmError::format(
-        format!("Keras layer {name:?} (GRU)"),
-        "GRU layers are not supported yet: the crate has no GRU forward in this build",
-    ))
+/// A GRU layer's `(y, h_n)`, on the CPU on either device: the crate has no GPU GRU yet.
+fn gru_forward(weights: &GruWeights, x: &Array3<f32>) -> Result<(Array3<f32>, Array3<f32>)> {
+    let out = cpu::gru_forward(weights, x.view(), GruOptions::default())?;
+    Ok((out.y, out.h_n))
 }
 
 /// Keras's `Bidirectional` merge of the forward half `f` and the backward half `b`.
