@@ -27,8 +27,11 @@ pub struct KerasOutput {
     /// The last layer's states when the model returns them (`return_state=True`), each
     /// `[B, H]`, in Keras's order: `h_n`, `c_n` (an LSTM), `h_n` (a GRU), or
     /// `forward_h_n`, `forward_c_n`, `backward_h_n`, `backward_c_n` (a Bidirectional).
-    pub states: Vec<(String, Array2<f32>)>,
+    pub states: States,
 }
+
+/// Named states `[B, H]`, as in [`KerasOutput::states`].
+type States = Vec<(String, Array2<f32>)>;
 
 /// The activations between two layers.
 enum Tensor {
@@ -92,7 +95,7 @@ fn run_rnn(
     layer: &RnnLayer,
     x: &Array3<f32>,
     gpu: Option<&Arc<GpuContext>>,
-) -> Result<(Tensor, Vec<(String, Array2<f32>)>)> {
+) -> Result<(Tensor, States)> {
     let (y, h_n, c_n) = match &layer.weights {
         Recurrent::Lstm(w) => {
             let out = match gpu {
