@@ -140,6 +140,15 @@ def main():
     outs = L.Bidirectional(L.LSTM(4, return_state=True), merge_mode="ave")(h)
     write_case("bilstm_state", keras.Model(inp, outs, name="bilstm_state"), batch=3, seed=40)
 
+    # (e) a Bidirectional GRU without bias (merge_mode sum), Dropout (the identity at
+    # inference) and two Dense layers applied per time step (relu, sigmoid).
+    inp = keras.Input((5, 3))
+    h = L.Bidirectional(L.GRU(4, use_bias=False, return_sequences=True), merge_mode="sum")(inp)
+    h = L.Dropout(0.25)(h)
+    h = L.Dense(5, activation="relu")(h)
+    h = L.Dense(2, activation="sigmoid")(h)
+    write_case("bigru_dense_seq", keras.Model(inp, h, name="bigru_dense_seq"), batch=2, seed=50)
+
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ const CPU_ATOL: f32 = 1e-5;
 const GPU_ATOL: f32 = 1e-4;
 
 /// Each fixture and the state files its model returns (in Keras's order).
-const CASES: [(&str, &[&str]); 4] = [
+const CASES: [(&str, &[&str]); 5] = [
     ("lstm_dense", &[]),
     ("bilstm_gru", &[]),
     ("gru_state", &["h_n"]),
@@ -29,6 +29,7 @@ const CASES: [(&str, &[&str]); 4] = [
         "bilstm_state",
         &["forward_h_n", "forward_c_n", "backward_h_n", "backward_c_n"],
     ),
+    ("bigru_dense_seq", &[]),
 ];
 
 fn case_dir(case: &str) -> PathBuf {
@@ -225,6 +226,30 @@ fn gru_weights_under_another_cell_are_shape_errors() {
         let e = load_edited("gru_state", edit);
         assert!(matches!(e, LstmError::Shape { .. }), "{e:?}");
         assert!(e.to_string().contains("gru_1/"), "{e}");
+    }
+}
+
+/// A Functional model that is not a chain: a layer fed by another than the previous
+/// one, or with a second tensor (an `initial_state=` input).
+#[test]
+fn graph_that_is_not_a_chain_is_refused() {
+    let edits: [fn(&mut serde_json::Value); 2] = [
+        |v| {
+            v["config"]["layers"][2]["inbound_nodes"][0]["args"][0]["config"]["keras_history"][0] =
+                "input_layer".into()
+        },
+        |v| {
+            let extra = serde_json::json!({"config": {"keras_history": ["input_layer", 0, 0]}});
+            v["config"]["layers"][2]["inbound_nodes"][0]["kwargs"]["initial_state"] = extra;
+        },
+    ];
+    for edit in edits {
+        let e = load_edited("bilstm_gru", |c| {
+            let mut v: serde_json::Value = serde_json::from_str(c).unwrap();
+            edit(&mut v);
+            v.to_string()
+        });
+        assert!(e.to_string().contains("only a chain"), "{e}");
     }
 }
 

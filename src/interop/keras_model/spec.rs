@@ -250,18 +250,11 @@ fn activation(cfg: &Map<String, Value>, what: &str) -> Result<Activation> {
 /// A Functional model's layer must take the previous layer's first output, and only it:
 /// the crate runs a chain, not a graph.
 fn check_inbound(entry: &Value, prev: Option<&str>, name: &str, source: &str) -> Result<()> {
-    let nodes = entry.get("inbound_nodes").and_then(Value::as_array);
-    let history: Vec<&Value> = nodes
-        .into_iter()
-        .flatten()
-        .flat_map(|n| {
-            n.get("args")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(|a| a.pointer("/config/keras_history"))
-        .collect();
+    // Every tensor the layer takes, in args or kwargs (an `initial_state=` tensor too).
+    let mut history = Vec::new();
+    if let Some(nodes) = entry.get("inbound_nodes") {
+        keras_histories(nodes, &mut history);
+    }
     let ok = match (prev, history.as_slice()) {
         (None, []) => true,
         (Some(p), [h]) => {
@@ -279,6 +272,20 @@ fn check_inbound(entry: &Value, prev: Option<&str>, name: &str, source: &str) ->
                  of layers is supported, not a graph"
             ),
         ))
+    }
+}
+
+/// Collects every `keras_history` (a tensor's producing layer) inside `v`.
+fn keras_histories<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(h) = m.get("keras_history") {
+                out.push(h);
+            }
+            m.values().for_each(|x| keras_histories(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| keras_histories(x, out)),
+        _ => {}
     }
 }
 
@@ -362,12 +369,12 @@ fn get_str<'a>(
 }
 
 fn get_units(cfg: &Map<String, Value>, what: &str) -> Result<usize> {
+    // Beyond u32 no weight could be indexed anyway; the cap keeps 4·units from overflowing.
     match cfg.get("units").and_then(Value::as_u64) {
-        Some(u) if u > 0 => usize::try_from(u)
-            .map_err(|_| LstmError::format(what, format!("units {u} is too large"))),
+        Some(u) if u > 0 && u <= u64::from(u32::MAX) => Ok(u as usize),
         _ => Err(LstmError::format(
             what,
-            format!("units is {:?}, not a positive integer", cfg.get("units")),
+            format!("units is {:?}, not an integer in 1..2^32", cfg.get("units")),
         )),
     }
 }
