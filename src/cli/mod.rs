@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod keras_forward;
 pub mod resume;
 pub mod train;
+pub mod train_gru;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_wgpu::{gpu, GpuContext, Result};

@@ -61,6 +61,27 @@ pub(crate) fn peephole_vec(w: &LayerWeights) -> Vec<f32> {
     }
 }
 
+/// A GRU layer-direction in the LSTM's four gate slots (r, z, n, 0), as
+/// `[w_ih, bias, w_rec, peep]`: the fourth slot's rows are zero, the bias is the one the
+/// hoisted projection adds (`cpu::gru_step::input_bias`) and `peep` carries `b_hn`, the
+/// bias inside the reset gate (`gru_step.wgsl`).
+pub(crate) fn gru_layer(w: &crate::gru::GruLayerWeights) -> [Vec<f32>; 4] {
+    let four_slots = |m: ArrayView2<f32>| {
+        let mut padded = Array2::zeros((m.nrows() / 3 * 4, m.ncols()));
+        padded.slice_mut(ndarray::s![..m.nrows(), ..]).assign(&m);
+        interleave_rows(padded.view())
+    };
+    let bias = crate::cpu::gru_step::input_bias(w, true);
+    let mut bias4 = Array1::zeros(bias.len() / 3 * 4);
+    bias4.slice_mut(ndarray::s![..bias.len()]).assign(&bias);
+    [
+        four_slots(w.w_ih.view()),
+        interleave_vec(bias4.view()),
+        four_slots(w.w_hh.view()),
+        crate::cpu::gru_step::recurrent_n_bias(w, true).to_vec(),
+    ]
+}
+
 /// Inverse of [`interleave_rows`]: unit-interleaved `[4H, K]` → gate-major.
 pub(crate) fn deinterleave_rows(data: &[f32], k: usize) -> Array2<f32> {
     let h = data.len() / (4 * k);

@@ -2,6 +2,16 @@
 //! each holding the shader's uniform struct, its tile sizes and the function that
 //! records its dispatch. This file compiles them all once per context.
 
+/// Which cell's pointwise math a step kernel runs (both share the recurrent product).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Cell {
+    #[default]
+    Lstm,
+    /// PyTorch's GRU (reset gate after the recurrent product) in the LSTM's four gate slots.
+    Gru,
+}
+
+pub mod gru_step;
 pub mod lstm_param_grads;
 pub mod lstm_step;
 pub mod lstm_step_backward;
@@ -12,9 +22,16 @@ pub mod softmax_xent;
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 // The step kernels share their activations (`activations.wgsl`), prepended here.
+// A cell's step is its pointwise half plus the recurrent product all cells share.
 pub(crate) const LSTM_STEP: &str = concat!(
     include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/lstm_step.wgsl")
+    include_str!("../../../shaders/lstm_step.wgsl"),
+    include_str!("../../../shaders/recurrent_step.wgsl")
+);
+pub(crate) const GRU_STEP: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/gru_step.wgsl"),
+    include_str!("../../../shaders/recurrent_step.wgsl")
 );
 pub(crate) const LSTM_STEP_BACKWARD: &str = concat!(
     include_str!("../../../shaders/activations.wgsl"),
@@ -26,9 +43,10 @@ pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimiz
 pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
 
 /// `(stem, source)` of every shader: the portability test translates each.
-pub const SHADERS: [(&str, &str); 7] = [
+pub const SHADERS: [(&str, &str); 8] = [
     ("matmul", MATMUL),
     ("lstm_step", LSTM_STEP),
+    ("gru_step", GRU_STEP),
     ("lstm_step_backward", LSTM_STEP_BACKWARD),
     ("lstm_param_grads", LSTM_PARAM_GRADS),
     ("softmax_xent", SOFTMAX_XENT),
@@ -59,10 +77,11 @@ pub(crate) struct Kernels {
     /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
     pub matmul_rows: wgpu::ComputePipeline,
     pub step_layout: wgpu::BindGroupLayout,
-    pub step_gemv: wgpu::ComputePipeline,
-    pub step_tiled: wgpu::ComputePipeline,
-    pub step_units: wgpu::ComputePipeline,
-    pub step_rows: wgpu::ComputePipeline,
+    /// `lstm_step`'s four forms.
+    pub step: StepPipelines,
+    /// `gru_step`'s, compiled on first use (most contexts never run a GRU).
+    gru_step: std::sync::OnceLock<StepPipelines>,
+    device: wgpu::Device,
     pub backward_layout: wgpu::BindGroupLayout,
     pub step_backward: wgpu::ComputePipeline,
     pub step_backward_rows: wgpu::ComputePipeline,
@@ -73,6 +92,29 @@ pub(crate) struct Kernels {
     pub opt_layout: wgpu::BindGroupLayout,
     pub sum_squares: wgpu::ComputePipeline,
     pub update: wgpu::ComputePipeline,
+}
+
+/// The four forms of one cell's step kernel (`recurrent_step.wgsl`'s entry points).
+pub(crate) struct StepPipelines {
+    pub gemv: wgpu::ComputePipeline,
+    pub tiled: wgpu::ComputePipeline,
+    pub units: wgpu::ComputePipeline,
+    pub rows: wgpu::ComputePipeline,
+}
+
+impl StepPipelines {
+    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, stem: &str, src: &str) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(stem),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        StepPipelines {
+            gemv: pipeline(device, layout, &module, "step_gemv"),
+            tiled: pipeline(device, layout, &module, "step_tiled"),
+            units: pipeline(device, layout, &module, "step_units"),
+            rows: pipeline(device, layout, &module, "step_rows"),
+        }
+    }
 }
 
 /// A bind group layout from one letter per binding, in binding order:
@@ -188,6 +230,16 @@ pub(crate) fn check_limits(limits: &wgpu::Limits) -> crate::Result<()> {
 }
 
 impl Kernels {
+    /// The step kernels of a cell: `lstm_step` or `gru_step` (compiled here on first use).
+    pub fn step_of(&self, cell: Cell) -> &StepPipelines {
+        match cell {
+            Cell::Lstm => &self.step,
+            Cell::Gru => self.gru_step.get_or_init(|| {
+                StepPipelines::new(&self.device, &self.step_layout, "gru_step", GRU_STEP)
+            }),
+        }
+    }
+
     pub fn new(device: &wgpu::Device) -> Kernels {
         let layout_of = |stem: &str| {
             let kinds = BINDINGS
@@ -209,7 +261,6 @@ impl Kernels {
             })
         };
         let matmul_module = module("matmul", MATMUL);
-        let step_module = module("lstm_step", LSTM_STEP);
         let backward_module = module("lstm_step_backward", LSTM_STEP_BACKWARD);
         let grads_module = module("lstm_param_grads", LSTM_PARAM_GRADS);
         let xent_module = module("softmax_xent", SOFTMAX_XENT);
@@ -217,10 +268,9 @@ impl Kernels {
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
-            step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
-            step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
-            step_units: pipeline(device, &step_layout, &step_module, "step_units"),
-            step_rows: pipeline(device, &step_layout, &step_module, "step_rows"),
+            step: StepPipelines::new(device, &step_layout, "lstm_step", LSTM_STEP),
+            gru_step: std::sync::OnceLock::new(),
+            device: device.clone(),
             matmul_layout,
             step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
             step_backward_rows: pipeline(device, &backward_layout, &backward_module, "main_rows"),

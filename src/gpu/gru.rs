@@ -1,0 +1,70 @@
+//! `GpuGru`: a GRU on the GPU. Its weights sit in the LSTM's four gate slots
+//! (`pack::gru_layer`) and `gru_step.wgsl` supplies the pointwise math, so the LSTM's
+//! schedule runs it unchanged: layers, both directions, lengths, chunking of long
+//! sequences, a job reused while the shape repeats.
+
+use std::sync::Arc;
+
+use ndarray::{Array3, ArrayView3};
+
+use super::context::GpuContext;
+use super::kernels::lstm_step::StepTiling;
+use super::lstm::GpuLstm;
+use super::weights::GpuWeights;
+use crate::error::Result;
+use crate::gru::{check_gru_inputs, GruConfig, GruOptions, GruOutput, GruWeights};
+use crate::sequence::{ForwardOptions, LstmState};
+
+/// A GRU whose weights live on one GPU (PyTorch's form: the reset gate after the
+/// recurrent product; `reset_after = false` is the CPU path's).
+pub struct GpuGru {
+    config: GruConfig,
+    inner: GpuLstm,
+}
+
+impl GpuGru {
+    /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's
+    /// limits or the config asks for `reset_after = false`.
+    pub fn new(ctx: Arc<GpuContext>, weights: &GruWeights) -> Result<Self> {
+        let uploaded = GpuWeights::upload_gru(&ctx, weights)?;
+        Ok(GpuGru {
+            config: weights.config.clone(),
+            inner: GpuLstm::from_uploaded(ctx, uploaded),
+        })
+    }
+
+    pub fn config(&self) -> &GruConfig {
+        &self.config
+    }
+
+    /// Forces a tiling of the step kernel (the default picks by batch size).
+    pub fn set_tiling(&mut self, tiling: StepTiling) {
+        self.inner.set_tiling(tiling);
+    }
+
+    /// NaN-fill every output and scratch buffer first (tests: unwritten elements show).
+    pub fn set_poison_outputs(&mut self, on: bool) {
+        self.inner.set_poison_outputs(on);
+    }
+
+    /// Forward pass from host arrays; one submit and exactly one readback.
+    pub fn forward(&self, x: ArrayView3<f32>, opts: GruOptions) -> Result<GruOutput> {
+        check_gru_inputs(&self.config, &x, &opts)?;
+        // The schedule carries an LSTM state; a GRU's c half stays zero.
+        let initial = opts.initial.map(|h| LstmState {
+            h: h.clone(),
+            c: Array3::zeros(h.raw_dim()),
+        });
+        let out = self.inner.forward(
+            x,
+            ForwardOptions {
+                initial: initial.as_ref(),
+                seq_lens: opts.seq_lens,
+            },
+        )?;
+        Ok(GruOutput {
+            y: out.y,
+            h_n: out.h_n,
+        })
+    }
+}
