@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use lstm_wgpu::interop::format::CellKind;
+use lstm_wgpu::interop::keras_model::convert::{Layer, Recurrent};
 use lstm_wgpu::interop::keras_model::KerasModel;
 use lstm_wgpu::interop::npy;
 use lstm_wgpu::{LstmError, Result};
@@ -36,6 +38,9 @@ pub fn run(a: &Args) -> Result<()> {
         )));
     }
     let model = KerasModel::load(&w.weights)?;
+    if let Some(cell) = w.cell {
+        check_cell(&model, cell)?;
+    }
     eprintln!(
         "weights: {} (Keras model): input {}, {} layers",
         w.weights.display(),
@@ -71,6 +76,26 @@ pub fn run(a: &Args) -> Result<()> {
     write(&a.out, "y", &y.as_standard_layout().into_owned())?;
     for (name, s) in &out.states {
         write(&a.out, name, &s.clone().into_dyn())?;
+    }
+    Ok(())
+}
+
+/// `--cell` names the cell the user expects; the model's config says what each layer
+/// is, so a mismatch is the user's mistake, reported rather than ignored.
+fn check_cell(model: &KerasModel, cell: CellKind) -> Result<()> {
+    for layer in model.layers() {
+        let Layer::Rnn(r) = layer else { continue };
+        let (is, name) = match r.weights {
+            Recurrent::Lstm(_) => (CellKind::Lstm, "LSTM"),
+            Recurrent::Gru(_) => (CellKind::Gru, "GRU"),
+        };
+        if is != cell {
+            return Err(LstmError::Config(format!(
+                "--cell {cell:?}, but Keras layer {:?} is a {name} (the model's config says so; \
+                 drop --cell)",
+                r.name
+            )));
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Running a Keras model's layers in order, batch-first as Keras is.
 //!
-//! Each recurrent layer is one crate forward (the GPU's `GpuLstm` or `cpu::forward`;
-//! a GRU runs on the CPU, `cpu::gru_forward`, on either device until a GPU GRU lands);
+//! Each recurrent layer is one crate forward (the GPU's `GpuLstm`/`GpuGru`, or
+//! `cpu::forward`/`cpu::gru_forward`; a GRU with `reset_after=False` on the CPU always);
 //! a `Bidirectional` layer is one bidirectional forward whose two halves are merged as
 //! Keras merges them. `Dense` layers are small and run on the CPU on either device.
 
@@ -15,7 +15,7 @@ use super::convert::{DenseLayer, Layer, Recurrent, RnnLayer};
 use super::spec::{Activation, Merge};
 use crate::cpu;
 use crate::error::{LstmError, Result};
-use crate::gpu::{GpuContext, GpuLstm};
+use crate::gpu::{GpuContext, GpuGru, GpuLstm};
 use crate::gru::{GruOptions, GruWeights};
 use crate::sequence::ForwardOptions;
 
@@ -107,7 +107,7 @@ fn run_rnn(
             (out.y, out.h_n, Some(out.c_n))
         }
         Recurrent::Gru(w) => {
-            let (y, h_n) = gru_forward(w, x)?;
+            let (y, h_n) = gru_forward(w, x, gpu)?;
             (y, h_n, None)
         }
     };
@@ -139,9 +139,20 @@ fn run_rnn(
     Ok((out, states))
 }
 
-/// A GRU layer's `(y, h_n)`, on the CPU on either device: the crate has no GPU GRU yet.
-fn gru_forward(weights: &GruWeights, x: &Array3<f32>) -> Result<(Array3<f32>, Array3<f32>)> {
-    let out = cpu::gru_forward(weights, x.view(), GruOptions::default())?;
+/// A GRU layer's `(y, h_n)`. `GpuGru` computes the reset gate after the recurrent
+/// product only, so a `reset_after=False` layer runs on the CPU on either device.
+fn gru_forward(
+    weights: &GruWeights,
+    x: &Array3<f32>,
+    gpu: Option<&Arc<GpuContext>>,
+) -> Result<(Array3<f32>, Array3<f32>)> {
+    let opts = GruOptions::default();
+    let out = match gpu {
+        Some(ctx) if weights.config.reset_after => {
+            GpuGru::new(ctx.clone(), weights)?.forward(x.view(), opts)?
+        }
+        _ => cpu::gru_forward(weights, x.view(), opts)?,
+    };
     Ok((out.y, out.h_n))
 }
 
