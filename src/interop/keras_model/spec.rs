@@ -188,6 +188,14 @@ fn bidirectional(cfg: &Map<String, Value>, what: &str) -> Result<LayerKind> {
         rnn_spec(class, lcfg, &what).map(Some)
     };
     let rnn = inner("layer")?.ok_or_else(|| LstmError::format(what, "has no wrapped layer"))?;
+    // A reversed forward layer would swap the halves' roles: not worth the extra path.
+    if cfg
+        .get("layer")
+        .and_then(|l| l.pointer("/config/go_backwards"))
+        == Some(&Value::Bool(true))
+    {
+        return Err(unsupported(what, "a wrapped layer with go_backwards=True"));
+    }
     // A custom backward layer must compute what the forward one does, reversed.
     if inner("backward_layer")?.is_some_and(|b| b != rnn) {
         return Err(unsupported(
