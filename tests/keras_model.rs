@@ -182,6 +182,32 @@ mod cli {
         );
     }
 
+    /// `convert` refuses a whole model and says how to convert one of its layers, and
+    /// that way works: one layer's folder converts.
+    #[test]
+    fn convert_refuses_a_whole_model_but_takes_one_layer() {
+        let dir = case_dir("lstm_dense");
+        let out = scratch("convert").join("lstm.safetensors");
+        let convert = |weights: &Path| {
+            Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+                .args(["convert", "--weights"])
+                .arg(weights)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap()
+        };
+        let res = convert(&dir.join("npy"));
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            !res.status.success() && stderr.contains("whole Keras model"),
+            "{stderr}"
+        );
+        let res = convert(&dir.join("npy/lstm"));
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(res.status.success() && out.is_file(), "{stderr}");
+    }
+
     /// A GRU model forced to `--cell lstm`: an error naming the layer.
     #[test]
     fn forward_command_refuses_a_gru_model_as_lstm() {

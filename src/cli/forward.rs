@@ -287,6 +287,9 @@ pub struct ConvertArgs {
 
 /// `lstm-wgpu convert`: any supported weights → a PyTorch state dict (safetensors).
 pub fn convert(a: &ConvertArgs) -> Result<()> {
+    if super::keras_forward::handles(&a.weights.weights) {
+        return Err(super::keras_forward::no_convert(&a.weights.weights));
+    }
     match a.weights.load()? {
         Model::Lstm(weights) => {
             if weights.config.peephole != lstm_wgpu::Peephole::None {

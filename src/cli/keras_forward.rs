@@ -80,6 +80,17 @@ pub fn run(a: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `convert` writes one recurrent layer as a PyTorch state dict; a whole model has
+/// several layers (and Dense heads), so it is refused with the way to convert one layer.
+pub fn no_convert(weights: &Path) -> LstmError {
+    LstmError::Config(format!(
+        "{} is a whole Keras model: convert takes one LSTM/GRU layer; point --weights at \
+         one layer's folder of a .npy model (e.g. npy/<layer name>), or run the model \
+         with `forward`",
+        weights.display()
+    ))
+}
+
 /// `--cell` names the cell the user expects; the model's config says what each layer
 /// is, so a mismatch is the user's mistake, reported rather than ignored.
 fn check_cell(model: &KerasModel, cell: CellKind) -> Result<()> {
