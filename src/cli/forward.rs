@@ -1,7 +1,10 @@
 //! `lstm-wgpu forward`: inference on `.npy` inputs with PyTorch, Keras or ONNX weights;
 //! `lstm-wgpu convert`: the same weights saved as a PyTorch state dict.
 //!
-//! Outputs always have PyTorch's shapes, whatever the weights' framework:
+//! A whole Keras model (`.keras`, `.weights.h5`, or a folder with `model.json`) goes to
+//! `keras_forward`, which writes Keras's shapes instead.
+//!
+//! Otherwise outputs always have PyTorch's shapes, whatever the weights' framework:
 //! `y.npy` `[T, B, D·H]` (`[B, T, D·H]` with `--batch-first`), `h_n.npy`/`c_n.npy` `[L·D, B, H]`
 //! (a GRU has no `c_n.npy`).
 
@@ -43,6 +46,8 @@ impl From<FormatArg> for Format {
 pub struct WeightsArgs {
     /// A safetensors file, or a directory of .npy files named after the framework's
     /// tensors (weight_ih_l0.npy …; kernel.npy, recurrent_kernel.npy, bias.npy; W.npy, R.npy, B.npy, P.npy).
+    /// `forward` also takes a whole Keras model: a .keras file, a .weights.h5 beside a
+    /// config.json, or a directory with a model.json.
     #[arg(long)]
     pub weights: PathBuf,
     /// The framework (default: told by the tensor names).
@@ -122,6 +127,9 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if super::keras_forward::handles(&a.weights.weights) {
+        return super::keras_forward::run(a);
+    }
     let x = three_d(&a.input, npy::read_f32(&a.input)?, "[T, B, I] or [B, T, I]")?;
     let batch = if a.batch_first { x.dim().0 } else { x.dim().1 };
     let lens = read_lengths(a.seq_lens.as_deref(), batch)?;
@@ -210,7 +218,7 @@ fn read_lengths(path: Option<&Path>, batch: usize) -> Result<Option<Vec<usize>>>
 }
 
 /// The GPU context to use, or `None` for the CPU path.
-fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
+pub(super) fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
     match device {
         Some(Device::Cpu) => Ok(None),
         Some(Device::Gpu) => Ok(Some(Arc::new(GpuContext::new()?))),
@@ -279,6 +287,9 @@ pub struct ConvertArgs {
 
 /// `lstm-wgpu convert`: any supported weights → a PyTorch state dict (safetensors).
 pub fn convert(a: &ConvertArgs) -> Result<()> {
+    if super::keras_forward::handles(&a.weights.weights) {
+        return Err(super::keras_forward::no_convert(&a.weights.weights));
+    }
     match a.weights.load()? {
         Model::Lstm(weights) => {
             if weights.config.peephole != lstm_wgpu::Peephole::None {
