@@ -6,9 +6,10 @@ use ndarray::{Array3, ArrayView3};
 
 use super::backward_job::{BackwardJob, GpuUpstream};
 use super::buffers::storage_init;
+use super::buffers::GpuState;
 use super::context::GpuContext;
 use super::forward::{RunInputs, TrainCache};
-use super::lstm::{upload_state, GpuLstm};
+use super::lstm::GpuLstm;
 use super::pack;
 use super::weights::{GpuWeights, LayerBuffers};
 use crate::cpu::{Gradients, Upstream};
@@ -76,7 +77,7 @@ impl GpuLstm {
         };
         let data = ctx.scoped("forward and backward", || {
             let x_chunks = chunks("x", &to_time_major(cfg, &x));
-            let initial = upload_state(ctx, &init);
+            let initial = GpuState::upload(ctx, &init);
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let inputs = RunInputs {
                 x_chunks: &x_chunks,

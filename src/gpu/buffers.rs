@@ -22,6 +22,18 @@ pub struct GpuState {
     pub c: wgpu::Buffer,
 }
 
+impl GpuState {
+    /// A host state `[L·D, B, H]` uploaded as two GPU buffers.
+    pub(crate) fn upload(ctx: &GpuContext, s: &crate::sequence::LstmState) -> GpuState {
+        let flat =
+            |a: &ndarray::Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+        GpuState {
+            h: storage_init(ctx, "h_0", &flat(&s.h)),
+            c: storage_init(ctx, "c_0", &flat(&s.c)),
+        }
+    }
+}
+
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);

@@ -217,7 +217,7 @@ impl GpuLstm {
             let initial = match initial {
                 Some(s) => s,
                 None => {
-                    zeros = upload_state(ctx, &zero_state(cfg, x.b));
+                    zeros = GpuState::upload(ctx, &zero_state(cfg, x.b));
                     &zeros
                 }
             };
@@ -391,14 +391,5 @@ impl GpuLstm {
             poison: self.poison,
             train,
         }
-    }
-}
-
-/// A host state `[L·D, B, H]` uploaded as two GPU buffers.
-pub(crate) fn upload_state(ctx: &GpuContext, s: &LstmState) -> GpuState {
-    let flat = |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
-    GpuState {
-        h: storage_init(ctx, "h_0", &flat(&s.h)),
-        c: storage_init(ctx, "c_0", &flat(&s.c)),
     }
 }
