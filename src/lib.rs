@@ -15,6 +15,7 @@ pub mod error;
 pub mod gpu;
 pub mod gru;
 pub mod interop;
+pub mod lstmp;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod sequence;
@@ -28,6 +29,7 @@ pub use gpu::{
     StepTiling,
 };
 pub use gru::{GruConfig, GruLayerWeights, GruOptions, GruOutput, GruWeights};
+pub use lstmp::{LstmpConfig, LstmpLayerWeights, LstmpOutput, LstmpWeights};
 pub use sequence::{ForwardOptions, LstmOutput, LstmState};
 pub use train::GpuClassifier;
 pub use weights::{LayerWeights, LstmWeights, PeepholeWeights};

@@ -94,7 +94,7 @@ fn a_gru_file_is_not_an_lstm() {
     let case = "single_step";
     let (dir, _) = scratch(case, "errors");
     let cases: [(&[&str], &str); 2] = [
-        (&["--cell", "lstm", "--device", "cpu"], "holds a Gru"),
+        (&["--cell", "lstm", "--device", "cpu"], "holds a GRU"),
         (&["--c0", "x.npy", "--device", "cpu"], "no cell state"),
     ];
     for (extra, want) in cases {
@@ -204,4 +204,44 @@ fn train_cell_gru_refuses_what_it_cannot_do() {
             "{extra:?}: {stderr}"
         );
     }
+}
+
+/// A `nn.LSTM(proj_size)` state dict runs through `forward` on the CPU path (told by its
+/// `weight_hr_l0`), and `--device gpu` says it cannot.
+#[test]
+fn forward_runs_a_projected_lstm() {
+    let dir = std::env::temp_dir().join(format!("lstm-wgpu-lstmp-cli-{}", std::process::id()));
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch_lstmp/one_layer_init_state");
+    let map = TensorMap::read_safetensors(&fixture.with_extension("safetensors")).unwrap();
+    let run = |device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+            .args(["forward", "--prefix", "", "--device", device, "--weights"])
+            .arg(fixture.with_extension("safetensors"))
+            .arg("--input")
+            .arg(fixture.with_extension("x.npy"))
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let res = run("cpu");
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    // Without --h0/--c0 the fixture's y is not comparable (it used initial states); the
+    // shapes are PyTorch's: y [T, B, P], h_n [1, B, P], c_n [1, B, H].
+    let x = map.tensors["x"].shape().to_vec();
+    assert_eq!(read3(&dir.join("y.npy")).shape(), [x[0], x[1], 3]);
+    assert_eq!(read3(&dir.join("h_n.npy")).shape(), [1, x[1], 3]);
+    assert_eq!(read3(&dir.join("c_n.npy")).shape(), [1, x[1], 7]);
+    let res = run("gpu");
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        !res.status.success() && stderr.contains("CPU path only"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

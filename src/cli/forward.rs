@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lstm_wgpu::interop::format::{self, CellKind, Format, Model};
-use lstm_wgpu::interop::{npy, tensors::TensorMap, torch, torch_gru};
+use lstm_wgpu::interop::{npy, tensors::TensorMap, torch, torch_gru, torch_lstmp};
 use lstm_wgpu::{
     cpu, ForwardOptions, GpuContext, GpuGru, GpuLstm, GruOptions, GruWeights, LstmError, LstmState,
-    Result,
+    LstmpWeights, Result,
 };
 use ndarray::{ArrayD, Axis, Ix3};
 
@@ -53,7 +53,7 @@ pub struct WeightsArgs {
     /// The framework (default: told by the tensor names).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// Name prefix of the LSTM's tensors inside a larger model, e.g. "lstm." (default: found from the names).
+    /// Name prefix of the recurrent layer's tensors inside a larger model, e.g. "lstm." (default: found from the names).
     #[arg(long)]
     pub prefix: Option<String>,
     /// The cell (default: told by the tensors: 4 gate blocks an LSTM, 3 a GRU).
@@ -76,6 +76,14 @@ impl WeightsArgs {
                 format!(", peephole {:?}", w.config.peephole),
             ),
             Model::Gru(w) => ("GRU", w.config.layout(), String::new()),
+            Model::Lstmp(w) => (
+                "LSTM",
+                w.config.layout(),
+                format!(
+                    ", hidden {} projected to {}",
+                    w.config.hidden_size, w.config.proj_size
+                ),
+            ),
         };
         let dirs = if c.bidirectional {
             "bidirectional"
@@ -136,6 +144,7 @@ pub fn run(a: &Args) -> Result<()> {
     let mut weights = match a.weights.load()? {
         Model::Lstm(w) => w,
         Model::Gru(w) => return run_gru(a, w, x, lens),
+        Model::Lstmp(w) => return run_lstmp(a, w, x, lens),
     };
     weights.config.batch_first = a.batch_first;
     let cfg = &weights.config;
@@ -201,6 +210,45 @@ fn run_gru(
         }
     };
     write_outputs(&a.out, &[("y", &out.y), ("h_n", &out.h_n)])
+}
+
+/// [`run`] for an LSTM with a projection: the CPU path (there is no GPU kernel for it yet).
+fn run_lstmp(
+    a: &Args,
+    mut w: LstmpWeights,
+    x: ndarray::Array3<f32>,
+    lens: Option<Vec<usize>>,
+) -> Result<()> {
+    if a.device == Some(Device::Gpu) {
+        return Err(LstmError::Config(
+            "an LSTM with a projection (proj_size) runs on the CPU path only: use --device cpu"
+                .into(),
+        ));
+    }
+    w.config.batch_first = a.batch_first;
+    let ld = w.config.num_layers * w.config.num_directions();
+    let initial = match (&a.h0, &a.c0) {
+        (Some(h), Some(c)) => Some(LstmState {
+            h: read_state(h, ld)?,
+            c: read_state(c, ld)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(LstmError::Config(
+                "an LSTM's --h0 and --c0 go together".into(),
+            ))
+        }
+    };
+    let opts = ForwardOptions {
+        initial: initial.as_ref(),
+        seq_lens: lens.as_deref(),
+    };
+    eprintln!("device: CPU");
+    let out = cpu::lstmp_forward(&w, x.view(), opts)?;
+    write_outputs(
+        &a.out,
+        &[("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)],
+    )
 }
 
 /// `--seq-lens`, checked against the batch size.
@@ -280,7 +328,7 @@ fn write_outputs(dir: &Path, outputs: &[(&str, &ndarray::Array3<f32>)]) -> Resul
 pub struct ConvertArgs {
     #[command(flatten)]
     pub weights: WeightsArgs,
-    /// Output safetensors file, loadable by torch.nn.LSTM.load_state_dict (without peepholes).
+    /// Output safetensors file, loadable by torch.nn.LSTM / torch.nn.GRU .load_state_dict (without peepholes).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -296,6 +344,12 @@ pub fn convert(a: &ConvertArgs) -> Result<()> {
                 eprintln!("note: PyTorch's LSTM has no peepholes; they are saved as weight_peephole_*, which torch.nn.LSTM will not load");
             }
             torch::save_safetensors(&weights, &a.out)?;
+        }
+        Model::Lstmp(weights) => {
+            let mut map = TensorMap::default();
+            torch_lstmp::lstmp_to_tensors(&weights, "", &mut map)?;
+            let bytes = map.to_safetensors_bytes()?;
+            std::fs::write(&a.out, bytes).map_err(|e| LstmError::io(&a.out, e))?;
         }
         Model::Gru(weights) => {
             let mut map = TensorMap::default();

@@ -62,7 +62,7 @@ pub fn run(a: &Args) -> Result<()> {
     let ctx = gpu_context(a.device)?;
     match &ctx {
         Some(ctx) => eprintln!(
-            "device: {} (GRU and Dense layers on the CPU)",
+            "device: {} (Dense layers and GRUs with reset_after=False on the CPU)",
             ctx.describe()
         ),
         None => eprintln!("device: CPU"),

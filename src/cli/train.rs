@@ -84,6 +84,13 @@ pub struct Args {
 }
 
 pub fn run(given: &Args) -> Result<()> {
+    if given.cell == CellKind::Gru && given.resume.is_some() {
+        // A resumed run takes its settings from its state, and GRU runs save none yet.
+        return Err(LstmError::Config(
+            "train --cell gru does not support --resume (GRU runs save no training state yet)"
+                .into(),
+        ));
+    }
     let (mut a, resumed) = match &given.resume {
         Some(dir) => {
             let (mut a, state) = resume::load(dir)?;
@@ -95,7 +102,7 @@ pub fn run(given: &Args) -> Result<()> {
         None => (given.clone(), None),
     };
     if a.cell == CellKind::Gru {
-        return super::train_gru::run(&a, resumed.is_some());
+        return super::train_gru::run(&a);
     }
     if a.distributed {
         return distributed(&a, resumed);

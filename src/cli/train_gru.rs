@@ -14,8 +14,8 @@ use super::train::{load, point, Args, Bars};
 /// The trained model's file name inside `--out`.
 const CHECKPOINT_FILE: &str = "mnist_gru.safetensors";
 
-pub fn run(a: &Args, resumed: bool) -> Result<()> {
-    refuse_unsupported(a, resumed)?;
+pub fn run(a: &Args) -> Result<()> {
+    refuse_unsupported(a)?;
     let (train, test, test_name) = load(a)?;
     let cfg = TrainConfig {
         lr: a.lr,
@@ -51,10 +51,8 @@ pub fn run(a: &Args, resumed: bool) -> Result<()> {
 }
 
 /// What a GRU run cannot do yet, said before any work.
-fn refuse_unsupported(a: &Args, resumed: bool) -> Result<()> {
-    let problem = if resumed {
-        Some("--resume (GRU runs save no training state yet)")
-    } else if a.distributed {
+fn refuse_unsupported(a: &Args) -> Result<()> {
+    let problem = if a.distributed {
         Some("--distributed")
     } else if a.device == DeviceChoice::Gpu {
         Some("--device gpu (GRU training runs on the CPU path; GpuGru runs the forward)")

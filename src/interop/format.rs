@@ -9,9 +9,10 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::tensors::TensorMap;
-use super::{keras, onnx, torch, torch_gru};
+use super::{keras, onnx, torch, torch_gru, torch_lstmp};
 use crate::error::{LstmError, Result};
 use crate::gru::GruWeights;
+use crate::lstmp::LstmpWeights;
 use crate::weights::LstmWeights;
 
 /// Re-exported from [`super::tensors`], where tensor files are read.
@@ -158,11 +159,23 @@ pub enum CellKind {
     Gru,
 }
 
+impl CellKind {
+    /// "an LSTM" / "a GRU", for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CellKind::Lstm => "an LSTM",
+            CellKind::Gru => "a GRU",
+        }
+    }
+}
+
 /// The weights of either cell.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Model {
     Lstm(LstmWeights),
     Gru(GruWeights),
+    /// An LSTM with a projection (`nn.LSTM(proj_size)`: `weight_hr_l0` present).
+    Lstmp(LstmpWeights),
 }
 
 /// The cell the tensors under `prefix` describe, told by the gate blocks of the
@@ -202,11 +215,22 @@ pub fn load_model(
             return Err(LstmError::format(
                 &source,
                 format!(
-                    "holds a {found:?} (its recurrent matrix has {} gate blocks), not the {want:?} that --cell asks for",
-                    if found == CellKind::Gru { 3 } else { 4 }
+                    "holds {} (its recurrent matrix has {} gate blocks), not the {} that --cell asks for",
+                    found.describe(),
+                    if found == CellKind::Gru { 3 } else { 4 },
+                    want.describe()
                 ),
             ));
         }
+    }
+    if format == Format::Torch
+        && cell != Some(CellKind::Gru)
+        && torch_lstmp::is_lstmp(&map, &prefix)
+    {
+        return Ok((
+            format,
+            Model::Lstmp(torch_lstmp::lstmp_from_tensors(&map, &prefix)?),
+        ));
     }
     match (cell.or(found), format) {
         (Some(CellKind::Gru), Format::Torch) => Ok((format, Model::Gru(torch_gru::gru_from_tensors(&map, &prefix)?))),

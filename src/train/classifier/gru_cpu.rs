@@ -76,15 +76,30 @@ impl GruClassifier {
             return Err(LstmError::shape(
                 "fc.weight / fc.bias",
                 format!("[C, {f}] / [C]"),
-                format!("{:?}", params.dense.weight.shape()),
+                format!(
+                    "{:?} / {:?}",
+                    params.dense.weight.shape(),
+                    params.dense.bias.shape()
+                ),
             ));
         }
+        // The optimizer works on every tensor as one row-major slice.
         let mut params = params;
-        for l in params.gru.layers.iter_mut() {
-            for a in [&mut l.w_ih, &mut l.w_hh] {
+        fn standard<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
+            if !a.is_standard_layout() {
                 *a = a.as_standard_layout().into_owned();
             }
         }
+        for l in params.gru.layers.iter_mut() {
+            standard(&mut l.w_ih);
+            standard(&mut l.w_hh);
+            l.b_ih
+                .iter_mut()
+                .chain(l.b_hh.iter_mut())
+                .for_each(standard);
+        }
+        standard(&mut params.dense.weight);
+        standard(&mut params.dense.bias);
         let sizes: Vec<usize> = params.slices().iter().map(|s| s.len()).collect();
         Ok(GruClassifier {
             m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
