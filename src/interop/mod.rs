@@ -10,5 +10,7 @@ pub mod format;
 pub mod keras;
 pub mod npy;
 pub mod onnx;
+#[cfg(feature = "onnx")]
+pub mod onnx_model;
 pub mod tensors;
 pub mod torch;

@@ -1,0 +1,3 @@
+//! Whole `.onnx` model files (feature `onnx`).
+
+pub mod proto;
