@@ -36,6 +36,9 @@ macro_rules! avx2_dispatch {
 pub mod backward;
 pub mod forward;
 mod gemm;
+pub mod gru;
+pub mod gru_backward;
+pub mod gru_step;
 pub mod lstm_param_grads;
 pub mod optimizer_update;
 pub mod reference;
@@ -46,6 +49,9 @@ mod threads;
 
 pub use backward::{backward, forward_train, lstm_step_backward, Gradients, Upstream};
 pub use forward::{forward, ForwardCache, StepCache};
+pub use gru::{gru_forward, gru_forward_train, GruCache};
+pub use gru_backward::{gru_backward, GruGradients, GruUpstream};
+pub use gru_step::{gru_step, gru_step_backward, GruStepGrads};
 pub use lstm_param_grads::lstm_param_grads;
 pub use optimizer_update::{optimizer_update, UpdateRule};
 pub use reference::{lstm_step, lstm_step_with_gates, matmul, sigmoid};

@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::GruConfig;
+use super::config::GruConfig;
 use crate::error::{LstmError, Result};
 use crate::weights::{check1, check2, try_array2, LstmWeights};
 

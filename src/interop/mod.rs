@@ -3,7 +3,7 @@
 //! Layers, each using only those below it:
 //! - [`npy`]: `.npy` files (arrays in, arrays out);
 //! - [`tensors`]: named tensors from a safetensors file or a `.npy` directory;
-//! - [`torch`], [`keras`], [`onnx`]: one framework's names and layout each;
+//! - [`torch`], [`keras`], [`onnx`]: one framework's names and layout each ([`torch_gru`]: `nn.GRU`);
 //! - [`format`](mod@format): which framework a file holds, and loading through its importer.
 
 pub mod format;
@@ -14,3 +14,4 @@ pub mod onnx;
 pub mod onnx_model;
 pub mod tensors;
 pub mod torch;
+pub mod torch_gru;

@@ -36,7 +36,7 @@ pub fn from_tensors(map: &TensorMap, prefix: &str) -> Result<LstmWeights> {
 }
 
 /// `{prefix}{base}_l{l}[_reverse]`, PyTorch's name of one layer-direction's tensor.
-fn tensor_name(prefix: &str, base: &str, l: usize, d: usize) -> String {
+pub(super) fn tensor_name(prefix: &str, base: &str, l: usize, d: usize) -> String {
     format!("{prefix}{base}_{}", LstmWeights::suffix(l, d))
 }
 

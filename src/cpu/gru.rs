@@ -1,0 +1,173 @@
+//! The CPU GRU over a whole sequence: the hoisted input projection, then one
+//! [`gru_step`] per time step for every layer and direction (the LSTM's schedule, see
+//! `forward.rs`). Optionally keeps what [`super::gru_backward`] needs.
+
+use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
+
+use super::gru_step::{gru_step, input_bias, recurrent_n_bias};
+use crate::error::Result;
+use crate::gru::{check_gru_inputs, GruLayerWeights, GruOptions, GruOutput, GruWeights};
+use crate::sequence::{from_time_major, to_time_major};
+
+/// What a training forward keeps for backward.
+#[derive(Clone, Debug, Default)]
+pub struct GruCache {
+    /// Input of each layer, time-major `[T, B, I_l]`.
+    pub layer_inputs: Vec<Array3<f32>>,
+    /// Per layer-direction (`l·D + d`): `[T, B, 4H]` step gates (r, z, n, a; see
+    /// `gru_step`), zero past a length.
+    pub gates: Vec<Array3<f32>>,
+    /// Per layer-direction: `[T, B, H]` `h_{t-1}`.
+    pub h_prev: Vec<Array3<f32>>,
+    pub lens: Vec<usize>,
+}
+
+/// Full sequence forward for any config: stacked layers, both directions, initial
+/// state, variable lengths. Returns PyTorch's `(output, h_n)`.
+pub fn gru_forward(
+    weights: &GruWeights,
+    x: ArrayView3<f32>,
+    opts: GruOptions,
+) -> Result<GruOutput> {
+    gru_forward_impl(weights, x, opts, None)
+}
+
+/// [`gru_forward`] that also returns what [`super::gru_backward`] needs.
+pub fn gru_forward_train(
+    weights: &GruWeights,
+    x: ArrayView3<f32>,
+    opts: GruOptions,
+) -> Result<(GruOutput, GruCache)> {
+    let mut cache = GruCache::default();
+    let out = gru_forward_impl(weights, x, opts, Some(&mut cache))?;
+    Ok((out, cache))
+}
+
+fn gru_forward_impl(
+    weights: &GruWeights,
+    x: ArrayView3<f32>,
+    opts: GruOptions,
+    mut cache: Option<&mut GruCache>,
+) -> Result<GruOutput> {
+    let cfg = &weights.config;
+    weights.validate()?;
+    let dims = check_gru_inputs(cfg, &x, &opts)?;
+    let (t_len, b, hs) = (dims.t, dims.b, cfg.hidden_size);
+    let lens = opts
+        .seq_lens
+        .map(<[usize]>::to_vec)
+        .unwrap_or(vec![t_len; b]);
+    let dirs = cfg.num_directions();
+    let mut h_n = Array3::zeros((cfg.num_layers * dirs, b, hs));
+    let mut layer_in = to_time_major(&cfg.layout(), &x);
+    if let Some(c) = cache.as_deref_mut() {
+        *c = GruCache {
+            lens: lens.clone(),
+            ..Default::default()
+        };
+    }
+    for l in 0..cfg.num_layers {
+        let mut layer_out = Array3::<f32>::zeros((t_len, b, cfg.output_size()));
+        for d in 0..dirs {
+            let ld = weights.index(l, d);
+            let mut h = match opts.initial {
+                Some(h0) => h0.index_axis(Axis(0), ld).to_owned(),
+                None => Array2::zeros((b, hs)),
+            };
+            let run = GruDirection {
+                w: &weights.layers[ld],
+                reset_after: cfg.reset_after,
+                reverse: d == 1,
+                lens: &lens,
+            };
+            let out = layer_out.slice_mut(s![.., .., d * hs..(d + 1) * hs]);
+            let kept = run.forward(&layer_in, &mut h, out, cache.is_some());
+            h_n.index_axis_mut(Axis(0), ld).assign(&h);
+            if let (Some(c), Some((gates, h_prev))) = (cache.as_deref_mut(), kept) {
+                c.gates.push(gates);
+                c.h_prev.push(h_prev);
+            }
+        }
+        if let Some(c) = cache.as_deref_mut() {
+            c.layer_inputs.push(layer_in);
+        }
+        layer_in = layer_out;
+    }
+    Ok(GruOutput {
+        y: from_time_major(&cfg.layout(), layer_in),
+        h_n,
+    })
+}
+
+/// One layer-direction of the forward.
+pub(crate) struct GruDirection<'a> {
+    pub w: &'a GruLayerWeights,
+    pub reset_after: bool,
+    pub reverse: bool,
+    pub lens: &'a [usize],
+}
+
+impl GruDirection<'_> {
+    /// Runs every step over `layer_in` `[T, B, I]` from `h` (left holding the final
+    /// state), writing `h_t` into `out` `[T, B, H]` for live rows. With `keep`, returns
+    /// the step gates `[T, B, 4H]` and `h_{t-1}` `[T, B, H]`.
+    pub fn forward(
+        &self,
+        layer_in: &Array3<f32>,
+        h: &mut Array2<f32>,
+        mut out: ndarray::ArrayViewMut3<f32>,
+        keep: bool,
+    ) -> Option<(Array3<f32>, Array3<f32>)> {
+        let (t_len, b, i) = layer_in.dim();
+        let hs = h.ncols();
+        let rows = layer_in
+            .view()
+            .into_shape_with_order((t_len * b, i))
+            .expect("contiguous");
+        let bias = input_bias(self.w, self.reset_after);
+        let gx = super::threads::dot_rows(rows, self.w.w_ih.t(), Some(bias.view()));
+        let gx = gx
+            .into_shape_with_order((t_len, b, 3 * hs))
+            .expect("contiguous");
+        let b_hn = recurrent_n_bias(self.w, self.reset_after);
+        let mut kept = keep.then(|| {
+            (
+                Array3::zeros((t_len, b, 4 * hs)),
+                Array3::zeros((t_len, b, hs)),
+            )
+        });
+        for s in 0..t_len {
+            // The reverse direction walks t = T-1 … 0; a row is idle while t ≥ its length.
+            let t = if self.reverse { t_len - 1 - s } else { s };
+            let (h_new, gates) = gru_step(
+                gx.index_axis(Axis(0), t),
+                h.view(),
+                self.w.w_hh.view(),
+                b_hn.view(),
+                self.reset_after,
+            );
+            if let Some((g, hp)) = kept.as_mut() {
+                hp.index_axis_mut(Axis(0), t).assign(h);
+                g.index_axis_mut(Axis(0), t).assign(&gates);
+            }
+            Zip::from(h.rows_mut())
+                .and(out.index_axis_mut(Axis(0), t).rows_mut())
+                .and(h_new.rows())
+                .and(self.lens)
+                .for_each(|mut hr, mut o, new, &n| {
+                    if t < n {
+                        hr.assign(&new);
+                        o.assign(&new);
+                    }
+                });
+            if let Some((g, _)) = kept.as_mut() {
+                for (row, &n) in self.lens.iter().enumerate() {
+                    if t >= n {
+                        g.slice_mut(s![t, row, ..]).fill(0.0);
+                    }
+                }
+            }
+        }
+        kept
+    }
+}
