@@ -87,8 +87,9 @@ pub struct Args {
     #[command(flatten)]
     pub weights: WeightsArgs,
     /// Input sequence, float32 or float64: [T, B, I] ([B, T, I] with --batch-first).
-    #[arg(long)]
-    pub input: PathBuf,
+    /// With a .onnx model: FILE for its only graph input, else NAME=FILE for each (repeat).
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
     /// Initial hidden state [L·D, B, H] ([B, H] is accepted for one unidirectional layer).
     #[arg(long, requires = "c0")]
     pub h0: Option<PathBuf>,
@@ -110,10 +111,16 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if super::onnx_forward::is_onnx_model(&a.weights.weights) {
+        return super::onnx_forward::run(&onnx_run(a), || gpu_context(a.device));
+    }
+    let [input] = a.input.as_slice() else {
+        return Err(LstmError::Config("--input is given more than once".into()));
+    };
     let mut weights = a.weights.load()?;
     weights.config.batch_first = a.batch_first;
     let cfg = &weights.config;
-    let x = three_d(&a.input, npy::read_f32(&a.input)?, "[T, B, I] or [B, T, I]")?;
+    let x = three_d(input, npy::read_f32(input)?, "[T, B, I] or [B, T, I]")?;
     let batch = if a.batch_first { x.dim().0 } else { x.dim().1 };
     let initial = match (&a.h0, &a.c0) {
         (Some(h), Some(c)) => {
@@ -155,6 +162,23 @@ pub fn run(a: &Args) -> Result<()> {
         }
     };
     write_outputs(&a.out, &out)
+}
+
+/// A whole `.onnx` model's run (src/cli/onnx_forward.rs), with the flags it must refuse.
+fn onnx_run(a: &Args) -> super::onnx_forward::OnnxRun<'_> {
+    super::onnx_forward::OnnxRun {
+        model: &a.weights.weights,
+        inputs: &a.input,
+        out: &a.out,
+        weight_file_flags: [
+            ("--format", a.weights.format.is_some()),
+            ("--prefix", a.weights.prefix.is_some()),
+            ("--h0", a.h0.is_some()),
+            ("--c0", a.c0.is_some()),
+            ("--seq-lens", a.seq_lens.is_some()),
+            ("--batch-first", a.batch_first),
+        ],
+    }
 }
 
 /// The GPU context to use, or `None` for the CPU path.

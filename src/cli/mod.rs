@@ -5,6 +5,7 @@ pub mod distributed;
 pub mod forward;
 pub mod generate;
 pub mod inspect;
+pub mod onnx_forward;
 pub mod resume;
 pub mod train;
 
