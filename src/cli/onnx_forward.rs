@@ -68,10 +68,12 @@ fn read_inputs(declared: &[GraphInput], args: &[PathBuf]) -> Result<HashMap<Stri
             Some((name, path)) if !arg.exists() => (name.to_string(), PathBuf::from(path)),
             _ => match declared {
                 [only] => (only.name.clone(), arg.clone()),
-                _ => return Err(LstmError::Config(format!(
+                _ => {
+                    return Err(LstmError::Config(format!(
                     "--input {text}: the model has {} inputs, so name each: --input NAME=FILE.npy",
                     declared.len()
-                ))),
+                )))
+                }
             },
         };
         let is_int = declared.iter().any(|i| i.name == name && i.is_int());

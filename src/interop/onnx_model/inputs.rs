@@ -134,7 +134,7 @@ pub fn bind(declared: &[GraphInput], given: &HashMap<String, Value>) -> Result<V
         let value = given.get(&input.name).ok_or_else(|| {
             LstmError::format(
                 format!("graph input '{}'", input.name),
-                format!("is not bound (the model's inputs: {})", list()),
+                format!("not bound (the model's inputs: {})", list()),
             )
         })?;
         check_input(input, value)?;

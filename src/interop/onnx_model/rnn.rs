@@ -68,7 +68,7 @@ impl RnnAttrs {
                 .iter()
                 .map(|s| String::from_utf8_lossy(s).into())
                 .collect();
-            let default = names.len() % defaults.len() == 0
+            let default = names.len().is_multiple_of(defaults.len())
                 && names
                     .iter()
                     .enumerate()
