@@ -16,9 +16,9 @@
 //! ```
 //!
 //! The file is decoded with prost types generated from the official `onnx.proto`
-//! ([`proto`]). `LSTM` nodes run on [`crate::cpu::forward`] or [`crate::GpuLstm`];
+//! ([`proto`]). `LSTM` nodes run on [`crate::cpu::forward()`] or [`crate::GpuLstm`];
 //! `GRU` nodes on [`crate::cpu::gru_forward`] (no GPU GRU yet); the glue ops exporters
-//! write around them (Shape, Gather, Concat, Slice, …: [`graph::SUPPORTED_OPS`]) on
+//! write around them (Shape, Gather, Concat, Slice, …: [`SUPPORTED_OPS`]) on
 //! host tensors. Anything else, and RNN attributes the kernels cannot honour
 //! (activations, clip, input_forget), is an error naming the node.
 
