@@ -211,6 +211,72 @@ def gru_no_linear_before_reset_case(rng):
         "h0": rand(rng, 2, b, h)})
 
 
+def const(name: str, a) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(a), name))
+
+
+def glue_ops_cases(rng):
+    """The glue ops alone, on their corner cases (negative indices and steps, clamped
+    bounds, 0 and -1 in Reshape, default perm, Squeeze without axes, int32 outputs), each
+    result a graph output: opset 17 (axes as inputs) and opset 9 (the attribute forms)."""
+    f, i64, i32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
+    x_info = [helper.make_tensor_value_info("x", f, [3, 4, 5])]
+    x = {"x": rand(rng, 3, 4, 5, scale=1.0)}
+    nodes17 = [
+        const("idx", np.array([-1, 0], np.int64)),
+        const("starts", np.array([-1, 1], np.int64)), const("ends", np.array([-10, 100], np.int64)),
+        const("axes", np.array([2, 0], np.int64)), const("steps", np.array([-2, 1], np.int64)),
+        const("shape_0m1", np.array([0, -1], np.int64)), const("unsq_axes", np.array([0, -1], np.int64)),
+        const("zero", np.array(0, np.int64)), const("one_axis", np.array([1], np.int64)),
+        const("expand_to", np.array([2, 1, 1, 1], np.int64)), const("cos_shape", np.array([2, 3], np.int64)),
+        helper.make_node("Constant", [], ["ints"], value_ints=[1, 2, 3]),
+        helper.make_node("Constant", [], ["half"], value_float=0.5),
+        helper.make_node("Shape", ["x"], ["shape_tail"], start=1),
+        helper.make_node("Gather", ["x", "idx"], ["gathered"], axis=1),
+        helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["sliced"]),
+        helper.make_node("Reshape", ["x", "shape_0m1"], ["reshaped"]),
+        helper.make_node("Unsqueeze", ["x", "unsq_axes"], ["unsqueezed"]),
+        helper.make_node("Squeeze", ["unsqueezed"], ["squeezed"]),
+        helper.make_node("Transpose", ["x"], ["transposed"]),
+        helper.make_node("Cast", ["shape_tail"], ["shape_float"], to=f),
+        helper.make_node("Cast", ["x"], ["x_int32"], to=i32),
+        helper.make_node("ConstantOfShape", ["cos_shape"], ["sevens"],
+                         value=numpy_helper.from_array(np.array([7], np.int64))),
+        helper.make_node("Gather", ["x", "zero"], ["row0"], axis=1),
+        helper.make_node("Unsqueeze", ["row0", "one_axis"], ["row0_3d"]),
+        helper.make_node("Expand", ["row0_3d", "expand_to"], ["expanded"]),
+        helper.make_node("Concat", ["x", "gathered", "x"], ["joined"], axis=-2),
+        helper.make_node("Flatten", ["x"], ["flat"], axis=0),
+        helper.make_node("Identity", ["ints"], ["ints_out"]),
+        helper.make_node("Identity", ["half"], ["half_out"]),
+    ]
+    outs17 = [("shape_tail", i64, 1), ("gathered", f, 3), ("sliced", f, 3), ("reshaped", f, 2),
+              ("unsqueezed", f, 5), ("squeezed", f, 3), ("transposed", f, 3), ("shape_float", f, 1),
+              ("x_int32", i32, 3), ("sevens", i64, 2), ("expanded", f, 4), ("joined", f, 3), ("flat", f, 2),
+              ("ints_out", i64, 1), ("half_out", f, 0)]
+    nodes9 = [
+        const("idx", np.array([[2, -3]], np.int64)),
+        const("shape_m1", np.array([-1, 5], np.int64)),
+        helper.make_node("Slice", ["x"], ["sliced"], starts=[1, -100], ends=[1000, -1], axes=[1, 2]),
+        helper.make_node("Unsqueeze", ["x"], ["unsqueezed"], axes=[1]),
+        helper.make_node("Squeeze", ["unsqueezed"], ["squeezed"], axes=[1]),
+        helper.make_node("Gather", ["x", "idx"], ["gathered"], axis=-1),
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+        helper.make_node("Reshape", ["x", "shape_m1"], ["reshaped"]),
+        helper.make_node("Transpose", ["x"], ["transposed"], perm=[1, 2, 0]),
+        helper.make_node("Cast", ["shape"], ["shape_int32"], to=i32),
+    ]
+    outs9 = [("sliced", f, 3), ("squeezed", f, 3), ("gathered", f, 4), ("zeros", f, 3),
+             ("reshaped", f, 2), ("transposed", f, 3), ("shape_int32", i32, 1)]
+    for name, nodes, outs, opset in [("glue_ops_opset17", nodes17, outs17, 17), ("glue_ops_opset9", nodes9, outs9, 9)]:
+        graph = helper.make_graph(
+            nodes, name, x_info,
+            [helper.make_tensor_value_info(n, t, [f"{n}_{k}" for k in range(r)]) for n, t, r in outs])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        save_case(name, model, x)
+
+
 class BatchFirstBidir(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -233,6 +299,7 @@ def main():
     lstm_reverse_case(rng)
     lstm_layout1_glue_case(rng)
     gru_no_linear_before_reset_case(rng)
+    glue_ops_cases(rng)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,18 @@ fn compare_outputs(case: &str, out: &Path, atol: f32) {
     for entry in expected {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap();
+        let produced = out.join(name);
+        if dtype(&path) != "<f4" {
+            // Integer outputs: the same values and the dtype ONNX Runtime gave (int32 stays int32).
+            assert_eq!(dtype(&produced), dtype(&path), "{case}: {name:?} dtype");
+            assert_eq!(
+                npy::read_i64(&produced).unwrap(),
+                npy::read_i64(&path).unwrap(),
+                "{case}: {name:?}"
+            );
+            count += 1;
+            continue;
+        }
         let want = npy::read_f32(&path).unwrap();
         let got =
             npy::read_f32(&out.join(name)).unwrap_or_else(|e| panic!("{case}: {name:?}: {e}"));
@@ -55,6 +67,14 @@ fn compare_outputs(case: &str, out: &Path, atol: f32) {
         count += 1;
     }
     assert!(count >= 2, "{case}: {count} expected outputs");
+}
+
+/// The `descr` of a `.npy` file's header (`<f4`, `<i4`, `<i8`).
+fn dtype(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let header = String::from_utf8_lossy(&bytes[..bytes.len().min(128)]).into_owned();
+    let start = header.find("'descr': '").expect("npy header") + 10;
+    header[start..].split('\'').next().unwrap().to_string()
 }
 
 fn stderr(o: &Output) -> String {
@@ -122,6 +142,26 @@ fn forward_refuses_weight_file_flags_for_a_model() {
         "{}",
         stderr(&res)
     );
+}
+
+#[test]
+fn forward_writes_integer_outputs_with_their_type() {
+    let case = "glue_ops_opset17";
+    let out = out_dir("glue");
+    let res = forward(
+        case,
+        &out,
+        &[
+            "--input".into(),
+            input(case, "x"),
+            "--device".into(),
+            "cpu".into(),
+        ],
+    );
+    assert!(res.status.success(), "{}", stderr(&res));
+    compare_outputs(case, &out, 1e-6);
+    assert_eq!(dtype(&out.join("x_int32.npy")), "<i4");
+    std::fs::remove_dir_all(&out).ok();
 }
 
 /// Without --device: the GPU when there is one (GRU nodes then run on the CPU, said once).

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use super::node::{normalize_axis, Node};
 use super::proto::tensor_proto::DataType;
-use super::value::{data_type_name, filled, for_each_type, Value};
+use super::value::{check_glue_size, data_type_name, filled, for_each_type, Value};
 use crate::error::{LstmError, Result};
 
 /// `Constant`: the value in its `value` (tensor), `value_float(s)` or `value_int(s)` attribute.
@@ -102,6 +102,7 @@ pub fn gather(n: &Node) -> Result<Value> {
     let mut out_shape = data.shape()[..axis].to_vec();
     out_shape.extend_from_slice(indices.shape());
     out_shape.extend_from_slice(&data.shape()[axis + 1..]);
+    check_glue_size(&out_shape, "output")?;
     Ok(for_each_type!(data, a => reshape_to(&a.select(Axis(axis), &picked), &out_shape)))
 }
 
@@ -182,6 +183,26 @@ pub fn concat(n: &Node) -> Result<Value> {
             shapes.join(", "),
         )
     };
+    // Checked here, not left to ndarray::concatenate, which indexes an input of a lower
+    // rank out of bounds (a panic) before it compares shapes (found by fuzz/onnx).
+    let off_axis = |s: &[usize]| {
+        (
+            s.len(),
+            [&s[..axis.min(s.len())], &s[(axis + 1).min(s.len())..]].concat(),
+        )
+    };
+    if inputs
+        .iter()
+        .any(|v| off_axis(v.shape()) != off_axis(first.shape()))
+    {
+        return Err(mismatch());
+    }
+    let mut joined = first.shape().to_vec();
+    joined[axis] = inputs
+        .iter()
+        .map(|v| v.shape()[axis])
+        .fold(0, usize::saturating_add);
+    check_glue_size(&joined, "output")?;
     Ok(match first {
         Value::Float(_) => {
             let views: Option<Vec<_>> = inputs

@@ -185,10 +185,27 @@ macro_rules! for_each_type {
 }
 pub(crate) use for_each_type;
 
-/// An array of `shape` filled with `fill`, or an error (not an abort) when a file
-/// asks for more memory than there is.
-pub fn filled<T: Clone>(shape: &[usize], fill: T, what: &str) -> Result<ArrayD<T>> {
+/// The most elements a glue op may create from a shape it reads (ConstantOfShape,
+/// Expand, Concat, Gather). They make shapes, indices and state-sized tensors; a corrupt
+/// or hostile file could otherwise ask for terabytes with a few bytes of shape
+/// (2^26 floats are 256 MiB).
+pub const MAX_GLUE_ELEMENTS: usize = 1 << 26;
+
+/// Errors when a glue op's output of `shape` would pass [`MAX_GLUE_ELEMENTS`].
+pub fn check_glue_size(shape: &[usize], what: &str) -> Result<usize> {
     let count = element_count(shape, what)?;
+    if count > MAX_GLUE_ELEMENTS {
+        return Err(LstmError::format(
+            what,
+            format!("shape {shape:?} has {count} elements, more than the {MAX_GLUE_ELEMENTS} a glue op may make"),
+        ));
+    }
+    Ok(count)
+}
+
+/// An array of `shape` filled with `fill`, within [`MAX_GLUE_ELEMENTS`].
+pub fn filled<T: Clone>(shape: &[usize], fill: T, what: &str) -> Result<ArrayD<T>> {
+    let count = check_glue_size(shape, what)?;
     let mut data = Vec::new();
     data.try_reserve_exact(count).map_err(|_| {
         LstmError::format(
