@@ -101,6 +101,15 @@ def run_case(c: Case) -> dict[str, torch.Tensor]:
     return out
 
 
+def export_inputs() -> None:
+    """Each case's input also as ``<case>.x.npy`` (for the README's example command)."""
+    import numpy as np
+    from safetensors.numpy import load_file
+    for c in CASES:
+        path = os.path.join(OUT_DIR, f"{c.name}.safetensors")
+        np.save(os.path.join(OUT_DIR, f"{c.name}.x.npy"), load_file(path)["x"])
+
+
 def main() -> None:
     os.makedirs(OUT_DIR, exist_ok=True)
     for c in CASES:
@@ -115,6 +124,7 @@ def main() -> None:
         save_file(run_case(c), path, metadata=meta)
         os.chmod(path, 0o644)
         print(f"{os.path.relpath(path, REPO_ROOT)}: {os.path.getsize(path)} bytes")
+    export_inputs()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // activations.wgsl — the activation functions the step kernels share. Not a kernel: the
-// crate prepends this file to lstm_step.wgsl and lstm_step_backward.wgsl when it
+// crate prepends this file to the step kernels (lstm_step, gru_step, lstm_step_backward) when it
 // compiles them (see `src/gpu/kernels/mod.rs`), so both use the same bits.
 
 fn sigmoid(x: f32) -> f32 {

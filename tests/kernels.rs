@@ -9,7 +9,9 @@ mod common;
 mod kernel_cases;
 
 use common::*;
-use kernel_cases::{input_proj_cases, matmul_case, optimizer_case};
+use kernel_cases::{
+    gru_step_backward_cases, gru_step_cases, input_proj_cases, matmul_case, optimizer_case,
+};
 use lstm_wgpu::cpu::{self, UpdateRule};
 use lstm_wgpu::gpu::kernels;
 use lstm_wgpu::gpu::kernels::lstm_step_backward::StepGrads;
@@ -111,6 +113,21 @@ fn lstm_step() {
             }
         }
     }
+}
+
+/// `gru_step.wgsl` in every tiling, some rows past their length: the new state, the
+/// output and the training cache (cases in tests/kernel_cases/gru_step.rs).
+#[test]
+fn gru_step() {
+    let Some(ctx) = shared_context() else { return };
+    gru_step_cases(&ctx);
+}
+
+/// `gru_step_backward.wgsl` in both forms (tiled `main`, software `main_rows`), some rows
+/// past their length, with and without `dy` (cases in tests/kernel_cases/gru_step.rs).
+#[test]
+fn gru_step_backward() {
+    for_each_form(gru_step_backward_cases);
 }
 
 /// `lstm_step_backward.wgsl` in both forms (tiled `main`, software `main_rows`) and every

@@ -164,7 +164,7 @@ fn forward_writes_integer_outputs_with_their_type() {
     std::fs::remove_dir_all(&out).ok();
 }
 
-/// Without --device: the GPU when there is one (GRU nodes then run on the CPU, said once).
+/// Without --device: the GPU when there is one (this GRU, linear_before_reset = 1, on GpuGru).
 #[test]
 fn forward_on_the_default_device() {
     let case = "torch_gru_2layer";

@@ -1,16 +1,21 @@
 //! `lstm-wgpu forward`: inference on `.npy` inputs with PyTorch, Keras or ONNX weights;
 //! `lstm-wgpu convert`: the same weights saved as a PyTorch state dict.
 //!
-//! Outputs always have PyTorch's shapes, whatever the weights' framework:
-//! `y.npy` `[T, B, D·H]` (`[B, T, D·H]` with `--batch-first`), `h_n.npy`/`c_n.npy` `[L·D, B, H]`.
+//! A whole Keras model (`.keras`, `.weights.h5`, or a folder with `model.json`) goes to
+//! `keras_forward`, which writes Keras's shapes instead.
+//!
+//! Otherwise outputs always have PyTorch's shapes, whatever the weights' framework:
+//! `y.npy` `[T, B, D·H]` (`[B, T, D·H]` with `--batch-first`), `h_n.npy`/`c_n.npy` `[L·D, B, H]`
+//! (a GRU has no `c_n.npy`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lstm_wgpu::interop::format::{self, Format};
-use lstm_wgpu::interop::{npy, torch};
+use lstm_wgpu::interop::format::{self, CellKind, Format, Model};
+use lstm_wgpu::interop::{npy, tensors::TensorMap, torch, torch_gru};
 use lstm_wgpu::{
-    cpu, ForwardOptions, GpuContext, GpuLstm, LstmError, LstmOutput, LstmState, LstmWeights, Result,
+    cpu, ForwardOptions, GpuContext, GpuGru, GpuLstm, GruOptions, GruWeights, LstmError, LstmState,
+    Result,
 };
 use ndarray::{ArrayD, Axis, Ix3};
 
@@ -41,6 +46,8 @@ impl From<FormatArg> for Format {
 pub struct WeightsArgs {
     /// A safetensors file, or a directory of .npy files named after the framework's
     /// tensors (weight_ih_l0.npy …; kernel.npy, recurrent_kernel.npy, bias.npy; W.npy, R.npy, B.npy, P.npy).
+    /// `forward` also takes a whole Keras model: a .keras file, a .weights.h5 beside a
+    /// config.json, or a directory with a model.json.
     #[arg(long)]
     pub weights: PathBuf,
     /// The framework (default: told by the tensor names).
@@ -49,30 +56,40 @@ pub struct WeightsArgs {
     /// Name prefix of the LSTM's tensors inside a larger model, e.g. "lstm." (default: found from the names).
     #[arg(long)]
     pub prefix: Option<String>,
+    /// The cell (default: told by the tensors: 4 gate blocks an LSTM, 3 a GRU).
+    #[arg(long, value_enum)]
+    pub cell: Option<CellKind>,
 }
 
 impl WeightsArgs {
-    fn load(&self) -> Result<LstmWeights> {
-        let (fmt, w) = format::load(
+    fn load(&self) -> Result<Model> {
+        let (fmt, model) = format::load_model(
             &self.weights,
             self.format.map(Format::from),
             self.prefix.as_deref(),
+            self.cell,
         )?;
-        let c = &w.config;
+        let (cell, c, extra) = match &model {
+            Model::Lstm(w) => (
+                "LSTM",
+                w.config.clone(),
+                format!(", peephole {:?}", w.config.peephole),
+            ),
+            Model::Gru(w) => ("GRU", w.config.layout(), String::new()),
+        };
+        let dirs = if c.bidirectional {
+            "bidirectional"
+        } else {
+            "unidirectional"
+        };
         eprintln!(
-            "weights: {} ({fmt}): input {}, hidden {}, layers {}, {}, peephole {:?}",
+            "weights: {} ({fmt}): {cell}, input {}, hidden {}, layers {}, {dirs}{extra}",
             self.weights.display(),
             c.input_size,
             c.hidden_size,
             c.num_layers,
-            if c.bidirectional {
-                "bidirectional"
-            } else {
-                "unidirectional"
-            },
-            c.peephole
         );
-        Ok(w)
+        Ok(model)
     }
 }
 
@@ -91,9 +108,9 @@ pub struct Args {
     #[arg(long, required = true)]
     pub input: Vec<PathBuf>,
     /// Initial hidden state [L·D, B, H] ([B, H] is accepted for one unidirectional layer).
-    #[arg(long, requires = "c0")]
+    #[arg(long)]
     pub h0: Option<PathBuf>,
-    /// Initial cell state, shaped like --h0.
+    /// Initial cell state, shaped like --h0 (an LSTM's; with --h0).
     #[arg(long, requires = "h0")]
     pub c0: Option<PathBuf>,
     /// Valid length of each sequence, int32 or int64 [B]; outputs past it are zero.
@@ -114,14 +131,19 @@ pub fn run(a: &Args) -> Result<()> {
     if super::onnx_forward::is_onnx_model(&a.weights.weights) {
         return super::onnx_forward::run(&onnx_run(a), || gpu_context(a.device));
     }
-    let [input] = a.input.as_slice() else {
-        return Err(LstmError::Config("--input is given more than once".into()));
-    };
-    let mut weights = a.weights.load()?;
-    weights.config.batch_first = a.batch_first;
-    let cfg = &weights.config;
+    if super::keras_forward::handles(&a.weights.weights) {
+        return super::keras_forward::run(a);
+    }
+    let input = single_input(a)?;
     let x = three_d(input, npy::read_f32(input)?, "[T, B, I] or [B, T, I]")?;
     let batch = if a.batch_first { x.dim().0 } else { x.dim().1 };
+    let lens = read_lengths(a.seq_lens.as_deref(), batch)?;
+    let mut weights = match a.weights.load()? {
+        Model::Lstm(w) => w,
+        Model::Gru(w) => return run_gru(a, w, x, lens),
+    };
+    weights.config.batch_first = a.batch_first;
+    let cfg = &weights.config;
     let initial = match (&a.h0, &a.c0) {
         (Some(h), Some(c)) => {
             let ld = cfg.num_layers * cfg.num_directions();
@@ -130,21 +152,8 @@ pub fn run(a: &Args) -> Result<()> {
                 c: read_state(c, ld)?,
             })
         }
+        (Some(_), None) => return Err(LstmError::Config("an LSTM's --h0 needs --c0 too".into())),
         _ => None,
-    };
-    let lens = match &a.seq_lens {
-        Some(path) => {
-            let lens = npy::read_lengths(path)?;
-            if lens.len() != batch {
-                return Err(shape_error(
-                    path,
-                    format!("[{batch}] (one length per sequence of the input)"),
-                    format!("[{}]", lens.len()),
-                ));
-            }
-            Some(lens)
-        }
-        None => None,
     };
     let opts = ForwardOptions {
         initial: initial.as_ref(),
@@ -161,7 +170,64 @@ pub fn run(a: &Args) -> Result<()> {
             cpu::forward(&weights, x.view(), opts)?
         }
     };
-    write_outputs(&a.out, &out)
+    write_outputs(
+        &a.out,
+        &[("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)],
+    )
+}
+
+/// [`run`] for a GRU: `--h0` only, and no `c_n.npy`.
+fn run_gru(
+    a: &Args,
+    mut w: GruWeights,
+    x: ndarray::Array3<f32>,
+    lens: Option<Vec<usize>>,
+) -> Result<()> {
+    if a.c0.is_some() {
+        return Err(LstmError::Config(
+            "a GRU has no cell state: drop --c0".into(),
+        ));
+    }
+    w.config.batch_first = a.batch_first;
+    let ld = w.config.num_layers * w.config.num_directions();
+    let h0 = a.h0.as_deref().map(|h| read_state(h, ld)).transpose()?;
+    let opts = GruOptions {
+        initial: h0.as_ref(),
+        seq_lens: lens.as_deref(),
+    };
+    let out = match gpu_context(a.device)? {
+        Some(ctx) if w.config.reset_after => {
+            eprintln!("device: {}", ctx.describe());
+            GpuGru::new(ctx, &w)?.forward(x.view(), opts)?
+        }
+        _ => {
+            eprintln!("device: CPU");
+            cpu::gru_forward(&w, x.view(), opts)?
+        }
+    };
+    write_outputs(&a.out, &[("y", &out.y), ("h_n", &out.h_n)])
+}
+
+/// `--seq-lens`, checked against the batch size.
+fn read_lengths(path: Option<&Path>, batch: usize) -> Result<Option<Vec<usize>>> {
+    let Some(path) = path else { return Ok(None) };
+    let lens = npy::read_lengths(path)?;
+    if lens.len() != batch {
+        return Err(shape_error(
+            path,
+            format!("[{batch}] (one length per sequence of the input)"),
+            format!("[{}]", lens.len()),
+        ));
+    }
+    Ok(Some(lens))
+}
+
+/// The one `--input` of a weight file or a Keras model (only a .onnx graph takes several).
+pub(super) fn single_input(a: &Args) -> Result<&Path> {
+    match a.input.as_slice() {
+        [input] => Ok(input),
+        _ => Err(LstmError::Config("--input is given more than once".into())),
+    }
 }
 
 /// A whole `.onnx` model's run (src/cli/onnx_forward.rs), with the flags it must refuse.
@@ -171,6 +237,7 @@ fn onnx_run(a: &Args) -> super::onnx_forward::OnnxRun<'_> {
         inputs: &a.input,
         out: &a.out,
         weight_file_flags: [
+            ("--cell", a.weights.cell.is_some()),
             ("--format", a.weights.format.is_some()),
             ("--prefix", a.weights.prefix.is_some()),
             ("--h0", a.h0.is_some()),
@@ -182,7 +249,7 @@ fn onnx_run(a: &Args) -> super::onnx_forward::OnnxRun<'_> {
 }
 
 /// The GPU context to use, or `None` for the CPU path.
-fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
+pub(super) fn gpu_context(device: Option<Device>) -> Result<Option<Arc<GpuContext>>> {
     match device {
         Some(Device::Cpu) => Ok(None),
         Some(Device::Gpu) => Ok(Some(Arc::new(GpuContext::new()?))),
@@ -227,12 +294,12 @@ fn shape_error(path: &Path, expected: String, got: String) -> LstmError {
     }
 }
 
-fn write_outputs(dir: &Path, out: &LstmOutput) -> Result<()> {
+fn write_outputs(dir: &Path, outputs: &[(&str, &ndarray::Array3<f32>)]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| LstmError::Io {
         path: dir.display().to_string(),
         source,
     })?;
-    for (name, a) in [("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)] {
+    for &(name, a) in outputs {
         let path = dir.join(format!("{name}.npy"));
         npy::write(&path, a)?;
         eprintln!("wrote {} {:?}", path.display(), a.shape());
@@ -251,11 +318,23 @@ pub struct ConvertArgs {
 
 /// `lstm-wgpu convert`: any supported weights → a PyTorch state dict (safetensors).
 pub fn convert(a: &ConvertArgs) -> Result<()> {
-    let weights = a.weights.load()?;
-    if weights.config.peephole != lstm_wgpu::Peephole::None {
-        eprintln!("note: PyTorch's LSTM has no peepholes; they are saved as weight_peephole_*, which torch.nn.LSTM will not load");
+    if super::keras_forward::handles(&a.weights.weights) {
+        return Err(super::keras_forward::no_convert(&a.weights.weights));
     }
-    torch::save_safetensors(&weights, &a.out)?;
+    match a.weights.load()? {
+        Model::Lstm(weights) => {
+            if weights.config.peephole != lstm_wgpu::Peephole::None {
+                eprintln!("note: PyTorch's LSTM has no peepholes; they are saved as weight_peephole_*, which torch.nn.LSTM will not load");
+            }
+            torch::save_safetensors(&weights, &a.out)?;
+        }
+        Model::Gru(weights) => {
+            let mut map = TensorMap::default();
+            torch_gru::gru_to_tensors(&weights, "", &mut map)?;
+            let bytes = map.to_safetensors_bytes()?;
+            std::fs::write(&a.out, bytes).map_err(|e| LstmError::io(&a.out, e))?;
+        }
+    }
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }

@@ -5,9 +5,11 @@ pub mod distributed;
 pub mod forward;
 pub mod generate;
 pub mod inspect;
+pub mod keras_forward;
 pub mod onnx_forward;
 pub mod resume;
 pub mod train;
+pub mod train_gru;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_wgpu::{gpu, GpuContext, Result};

@@ -23,7 +23,7 @@ pub struct OnnxRun<'a> {
     pub inputs: &'a [PathBuf],
     pub out: &'a Path,
     /// The weight-file flags and whether each was given: they mean nothing for a graph.
-    pub weight_file_flags: [(&'static str, bool); 6],
+    pub weight_file_flags: [(&'static str, bool); 7],
 }
 
 /// Loads the model, binds the inputs, runs it on the device `gpu` picks (`None`: the
@@ -44,7 +44,7 @@ pub fn run(a: &OnnxRun, gpu: impl FnOnce() -> Result<Option<Arc<GpuContext>>>) -
         Some(ctx) => {
             eprintln!("device: {}", ctx.describe());
             if model.has_op("GRU") {
-                eprintln!("note: GRU nodes run on the CPU (there is no GPU GRU yet)");
+                eprintln!("note: GRU nodes with linear_before_reset=0 run on the CPU (GpuGru computes the other form)");
             }
             Device::Gpu(ctx)
         }

@@ -41,6 +41,7 @@ pub fn to_argv(a: &Args) -> Vec<String> {
         ("--out", a.out.display().to_string()),
         ("--train-size", a.train_size.to_string()),
         ("--validation", a.validation.to_string()),
+        ("--cell", name(a.cell.to_possible_value())),
     ]
     .into_iter()
     // `--key=value`: a value that starts with `-` (a negative number) stays a value.

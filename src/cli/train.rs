@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use indicatif::ProgressBar;
 use lstm_wgpu::data::{load_mnist, Mnist};
+use lstm_wgpu::interop::format::CellKind;
 use lstm_wgpu::plot::{plot_training, EpochPoint};
 use lstm_wgpu::train::fit::EpochStats;
 use lstm_wgpu::train::{
@@ -77,6 +78,9 @@ pub struct Args {
     /// host with several GPUs uses them all.
     #[arg(long, requires = "distributed")]
     pub adapter_per_rank: bool,
+    /// The recurrent cell: LSTM(hidden) or GRU(hidden) (a GRU trains on the CPU path).
+    #[arg(long, value_enum, default_value_t = CellKind::Lstm)]
+    pub cell: CellKind,
 }
 
 pub fn run(given: &Args) -> Result<()> {
@@ -90,6 +94,9 @@ pub fn run(given: &Args) -> Result<()> {
         }
         None => (given.clone(), None),
     };
+    if a.cell == CellKind::Gru {
+        return super::train_gru::run(&a, resumed.is_some());
+    }
     if a.distributed {
         return distributed(&a, resumed);
     }
@@ -234,7 +241,7 @@ pub(crate) fn finish(
 /// The trained model's file name inside `--out`.
 const CHECKPOINT_FILE: &str = "mnist_lstm.safetensors";
 
-fn point(e: &EpochStats) -> EpochPoint {
+pub(crate) fn point(e: &EpochStats) -> EpochPoint {
     EpochPoint {
         epoch: e.epoch,
         train_loss: e.train_loss,
@@ -249,6 +256,8 @@ pub(crate) struct Bars<'a> {
     bar: Option<ProgressBar>,
     eval_name: &'static str,
     args: &'a Args,
+    /// Write the checkpoint and the training state after each epoch (LSTM runs).
+    save_state: bool,
 }
 
 impl<'a> Bars<'a> {
@@ -257,6 +266,15 @@ impl<'a> Bars<'a> {
             bar: None,
             eval_name,
             args,
+            save_state: true,
+        }
+    }
+
+    /// Bars and epoch lines only: the caller writes what the run leaves (GRU runs).
+    pub fn without_state(args: &'a Args, eval_name: &'static str) -> Self {
+        Bars {
+            save_state: false,
+            ..Bars::new(args, eval_name)
         }
     }
 
@@ -310,6 +328,9 @@ impl FitObserver for Bars<'_> {
     }
 
     fn after_epoch(&mut self, model: &dyn Classifier, history: &History) -> Result<()> {
+        if !self.save_state {
+            return Ok(());
+        }
         let state = TrainingState::capture(model, history, resume::notes(self.args))?;
         save_checkpoint(&self.args.out.join(CHECKPOINT_FILE), &state.params)?;
         state.save(&self.args.out.join(resume::STATE_FILE))
@@ -317,7 +338,7 @@ impl FitObserver for Bars<'_> {
 }
 
 /// The bundled (or given) digits, split into train and test (or validation).
-fn load(a: &Args) -> Result<(Dataset, Dataset, &'static str)> {
+pub(crate) fn load(a: &Args) -> Result<(Dataset, Dataset, &'static str)> {
     let dir = a
         .data
         .clone()

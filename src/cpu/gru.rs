@@ -4,7 +4,8 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
-use super::gru_step::{gru_step, input_bias, recurrent_n_bias};
+use super::gru_fast::GruStepper;
+use super::gru_step::input_bias;
 use crate::error::Result;
 use crate::gru::{check_gru_inputs, GruLayerWeights, GruOptions, GruOutput, GruWeights};
 use crate::sequence::{from_time_major, to_time_major};
@@ -129,7 +130,8 @@ impl GruDirection<'_> {
         let gx = gx
             .into_shape_with_order((t_len, b, 3 * hs))
             .expect("contiguous");
-        let b_hn = recurrent_n_bias(self.w, self.reset_after);
+        let mut stepper = GruStepper::new(self.w, self.reset_after, b);
+        let mut h_new = Array2::zeros((b, hs));
         let mut kept = keep.then(|| {
             (
                 Array3::zeros((t_len, b, 4 * hs)),
@@ -139,16 +141,10 @@ impl GruDirection<'_> {
         for s in 0..t_len {
             // The reverse direction walks t = T-1 … 0; a row is idle while t ≥ its length.
             let t = if self.reverse { t_len - 1 - s } else { s };
-            let (h_new, gates) = gru_step(
-                gx.index_axis(Axis(0), t),
-                h.view(),
-                self.w.w_hh.view(),
-                b_hn.view(),
-                self.reset_after,
-            );
-            if let Some((g, hp)) = kept.as_mut() {
+            let gates = kept.as_mut().map(|(g, _)| g.index_axis_mut(Axis(0), t));
+            stepper.step(gx.index_axis(Axis(0), t), h.view(), h_new.view_mut(), gates);
+            if let Some((_, hp)) = kept.as_mut() {
                 hp.index_axis_mut(Axis(0), t).assign(h);
-                g.index_axis_mut(Axis(0), t).assign(&gates);
             }
             Zip::from(h.rows_mut())
                 .and(out.index_axis_mut(Axis(0), t).rows_mut())

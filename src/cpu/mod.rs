@@ -38,6 +38,7 @@ pub mod forward;
 mod gemm;
 pub mod gru;
 pub mod gru_backward;
+mod gru_fast;
 pub mod gru_step;
 pub mod lstm_param_grads;
 pub mod optimizer_update;

@@ -128,7 +128,7 @@ fn step_rows(
 }
 
 /// `z += s · wᵀ`, `s` `[B, K]`, `w` `[4H, K]` (`packed`: the same, packed).
-fn recurrent(
+pub(crate) fn recurrent(
     s: ArrayView2<f32>,
     w: &Array2<f32>,
     packed: Option<&PackedWeights>,

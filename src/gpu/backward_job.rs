@@ -157,7 +157,7 @@ impl BackwardJob {
             };
             let sums = self.bind_sums(ctx, w, cache, &grads[ld], (l, d, c), n > 0)?;
             out.push(ChunkWork {
-                steps: lstm_step_backward::prepare(ctx, &self.index, &bufs, (h, b))?,
+                steps: lstm_step_backward::prepare(ctx, w.cell, &self.index, &bufs, (h, b))?,
                 order: start..start + range.len(),
                 boundary_from: (n > 0).then(|| lstm_step_backward::boundary_row(&self.plan, d)),
                 param_grads: sums.0,

@@ -35,7 +35,13 @@ impl GpuLstm {
         let cfg = self.config();
         let plan = self.plan(t, b)?;
         let tiling = self.record_options(b, false).tiling;
-        let (_, grid) = lstm_step::pipeline(self.ctx.kernels()?, tiling, cfg.hidden_size, b);
+        let (_, grid) = lstm_step::pipeline(
+            self.ctx.kernels()?,
+            self.weights.cell,
+            tiling,
+            cfg.hidden_size,
+            b,
+        );
         let ld = cfg.num_layers * cfg.num_directions();
         Ok(DispatchPlan {
             tiling,

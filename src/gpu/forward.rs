@@ -174,7 +174,7 @@ impl ForwardJob {
             };
             (0..n).map(|_| chunks()).collect()
         };
-        let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, opts.tiling, h, b);
+        let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, w.cell, opts.tiling, h, b);
         let mut job = ForwardJob {
             step_kernel: (pipeline.clone(), grid),
             plan,

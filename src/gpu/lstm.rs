@@ -67,13 +67,18 @@ impl GpuLstm {
     /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's limits.
     pub fn new(ctx: Arc<GpuContext>, weights: &LstmWeights) -> Result<Self> {
         let weights = GpuWeights::upload(&ctx, weights)?;
-        Ok(GpuLstm {
+        Ok(Self::from_uploaded(ctx, weights))
+    }
+
+    /// A model over weights already on the GPU (an LSTM's, or a GRU's in its slots).
+    pub(crate) fn from_uploaded(ctx: Arc<GpuContext>, weights: GpuWeights) -> Self {
+        GpuLstm {
             ctx,
             weights,
             tiling: StepTiling::Auto,
             poison: false,
             host_forward: Mutex::new(None),
-        })
+        }
     }
 
     pub fn config(&self) -> &LstmConfig {

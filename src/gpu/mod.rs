@@ -6,6 +6,7 @@
 //! - [`kernels`]: one file per shader (uniform struct, tiles, dispatch recording);
 //! - `forward`: the schedule (chunk plan, per-step dispatches in one pass) — it uses
 //!   the kernels, never the reverse; `lstm`: [`GpuLstm`], the public model on top;
+//!   `gru`: [`GpuGru`], a GRU run by the same schedule (its weights in the LSTM's slots);
 //! - `backward`: BPTT recording and [`GpuLstm::forward_backward`];
 //! - `stream`: [`GpuStream`], a stateful stream with its state resident on the GPU;
 //! - `timer`: pass timestamps for profiling.
@@ -20,6 +21,7 @@ mod buffers;
 mod context;
 mod dispatch_plan;
 mod forward;
+mod gru;
 mod host_forward;
 pub mod kernels;
 mod lstm;
@@ -33,6 +35,7 @@ pub use adapter::{list_adapters, GpuOptions, LimitsRequest};
 pub use buffers::{GpuSequence, GpuState};
 pub use context::{CreationCounts, GpuContext};
 pub use dispatch_plan::DispatchPlan;
+pub use gru::GpuGru;
 pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
 pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};

@@ -61,6 +61,63 @@ pub(crate) fn peephole_vec(w: &LayerWeights) -> Vec<f32> {
     }
 }
 
+/// A GRU layer-direction in the LSTM's four gate slots, as `[w_ih, bias, w_rec, peep]`
+/// (`gru_step.wgsl`'s header): `w_ih` = (W_ir, W_iz, 0, W_in), `w_rec` = (W_hr, W_hz,
+/// W_hn, 0), bias = (b_ir + b_hr, b_iz + b_hz, b_hn, b_in), `peep` a dummy.
+pub(crate) fn gru_layer(w: &crate::gru::GruLayerWeights) -> [Vec<f32>; 4] {
+    let h = w.w_hh.ncols();
+    // Gate-major blocks of a [3H, K] matrix placed at the given slots of [4H, K].
+    let slots = |m: ArrayView2<f32>, at: [usize; 3]| {
+        let mut four = Array2::zeros((4 * h, m.ncols()));
+        for (g, &slot) in at.iter().enumerate() {
+            four.slice_mut(ndarray::s![slot * h..(slot + 1) * h, ..])
+                .assign(&m.slice(ndarray::s![g * h..(g + 1) * h, ..]));
+        }
+        interleave_rows(four.view())
+    };
+    let folded = crate::cpu::gru_step::input_bias(w, true);
+    let b_hn = crate::cpu::gru_step::recurrent_n_bias(w, true);
+    let bias = ndarray::concatenate![
+        ndarray::Axis(0),
+        folded.slice(ndarray::s![..2 * h]),
+        b_hn,
+        folded.slice(ndarray::s![2 * h..])
+    ];
+    [
+        slots(w.w_ih.view(), [0, 1, 3]),
+        interleave_vec(bias.view()),
+        slots(w.w_hh.view(), [0, 1, 2]),
+        vec![0.0; 4],
+    ]
+}
+
+/// The GRU's gradients from gradients in [`gru_layer`]'s slots (read back in the LSTM's
+/// gate-major layout): rows of slots (0, 1, 3) for the input side, (0, 1, 2) for the
+/// recurrent side; the other slot's sums belong to no GRU parameter and are dropped.
+pub(crate) fn gru_from_slots(g: &LayerWeights) -> crate::gru::GruLayerWeights {
+    let h = g.w_hh.ncols();
+    let rows2 = |m: &Array2<f32>, at: [usize; 3]| {
+        let blocks: Vec<_> = at
+            .iter()
+            .map(|&k| m.slice(ndarray::s![k * h..(k + 1) * h, ..]))
+            .collect();
+        ndarray::concatenate(ndarray::Axis(0), &blocks).expect("same widths")
+    };
+    let rows1 = |v: &Array1<f32>, at: [usize; 3]| {
+        let blocks: Vec<_> = at
+            .iter()
+            .map(|&k| v.slice(ndarray::s![k * h..(k + 1) * h]))
+            .collect();
+        ndarray::concatenate(ndarray::Axis(0), &blocks).expect("same lengths")
+    };
+    crate::gru::GruLayerWeights {
+        w_ih: rows2(&g.w_ih, [0, 1, 3]),
+        w_hh: rows2(&g.w_hh, [0, 1, 2]),
+        b_ih: g.b_ih.as_ref().map(|b| rows1(b, [0, 1, 3])),
+        b_hh: g.b_hh.as_ref().map(|b| rows1(b, [0, 1, 2])),
+    }
+}
+
 /// Inverse of [`interleave_rows`]: unit-interleaved `[4H, K]` → gate-major.
 pub(crate) fn deinterleave_rows(data: &[f32], k: usize) -> Array2<f32> {
     let h = data.len() / (4 * k);

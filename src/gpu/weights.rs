@@ -2,9 +2,11 @@
 
 use super::buffers::{new_storage, storage_init};
 use super::context::GpuContext;
+use super::kernels::Cell;
 use super::pack;
 use crate::config::{LstmConfig, Peephole};
 use crate::error::{LstmError, Result};
+use crate::gru::GruWeights;
 use crate::weights::LstmWeights;
 
 /// Weights (or their gradients) of one layer-direction on the GPU.
@@ -21,8 +23,11 @@ pub(crate) struct LayerBuffers {
 
 /// Every layer-direction's weights on one GPU, with the config they belong to.
 pub(crate) struct GpuWeights {
+    /// The layout (sizes, layers, directions); a GRU's has no peepholes.
     pub config: LstmConfig,
     pub layers: Vec<LayerBuffers>,
+    /// Which step kernel runs these weights.
+    pub cell: Cell,
 }
 
 impl GpuWeights {
@@ -30,7 +35,41 @@ impl GpuWeights {
     pub fn upload(ctx: &GpuContext, weights: &LstmWeights) -> Result<Self> {
         weights.validate()?;
         weights.check_finite()?;
-        let config = weights.config.clone();
+        let packed = weights.layers.iter().map(|w| {
+            [
+                pack::interleave_rows(w.w_ih.view()),
+                pack::interleave_vec(w.combined_bias().view()),
+                pack::recurrent_matrix(w),
+                pack::peephole_vec(w),
+            ]
+        });
+        Self::upload_packed(ctx, weights.config.clone(), Cell::Lstm, packed)
+    }
+
+    /// Uploads a GRU in the LSTM's four gate slots (`pack::gru_layer`). The GPU runs the
+    /// reset gate after the recurrent product (PyTorch, Keras's default); the other
+    /// form is the CPU path's for now, and asking for it here is an error.
+    pub fn upload_gru(ctx: &GpuContext, weights: &GruWeights) -> Result<Self> {
+        weights.validate()?;
+        weights.check_finite()?;
+        if !weights.config.reset_after {
+            return Err(LstmError::Config(
+                "a GRU with reset_after = false (Keras reset_after=False, ONNX linear_before_reset=0) runs on the CPU path only"
+                    .into(),
+            ));
+        }
+        let packed = weights.layers.iter().map(pack::gru_layer);
+        Self::upload_packed(ctx, weights.config.layout(), Cell::Gru, packed)
+    }
+
+    /// Checks the matrices against the binding limit, then uploads each layer-direction's
+    /// `[w_ih, bias, w_rec, peep]` in the kernels' layout.
+    fn upload_packed(
+        ctx: &GpuContext,
+        config: LstmConfig,
+        cell: Cell,
+        packed: impl Iterator<Item = [Vec<f32>; 4]>,
+    ) -> Result<Self> {
         let h = config.hidden_size;
         let limit = ctx.max_binding_bytes();
         for l in 0..config.num_layers {
@@ -48,22 +87,20 @@ impl GpuWeights {
         }
         ctx.kernels()?;
         let layers = ctx.scoped("uploading weights", || {
-            Ok(weights
-                .layers
-                .iter()
-                .map(|w| LayerBuffers {
-                    w_ih: storage_init(ctx, "w_ih", &pack::interleave_rows(w.w_ih.view())),
-                    bias: storage_init(
-                        ctx,
-                        "bias",
-                        &pack::interleave_vec(w.combined_bias().view()),
-                    ),
-                    w_rec: storage_init(ctx, "w_rec", &pack::recurrent_matrix(w)),
-                    peep: storage_init(ctx, "peephole", &pack::peephole_vec(w)),
+            Ok(packed
+                .map(|[w_ih, bias, w_rec, peep]| LayerBuffers {
+                    w_ih: storage_init(ctx, "w_ih", &w_ih),
+                    bias: storage_init(ctx, "bias", &bias),
+                    w_rec: storage_init(ctx, "w_rec", &w_rec),
+                    peep: storage_init(ctx, "peephole", &peep),
                 })
                 .collect())
         })?;
-        Ok(GpuWeights { config, layers })
+        Ok(GpuWeights {
+            config,
+            layers,
+            cell,
+        })
     }
 
     /// Zeroed buffers shaped like these weights (their gradients).

@@ -55,7 +55,7 @@ impl GruConfig {
     /// The LSTM config with the same sizes and layout. Sizes, layouts and input checks
     /// do not depend on the cell, so the GRU reuses the LSTM's (its 3H gate rows are
     /// within the LSTM's 4H bounds).
-    pub(crate) fn layout(&self) -> LstmConfig {
+    pub fn layout(&self) -> LstmConfig {
         LstmConfig::new(self.input_size, self.hidden_size)
             .layers(self.num_layers)
             .bidirectional(self.bidirectional)

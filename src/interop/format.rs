@@ -9,8 +9,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::tensors::TensorMap;
-use super::{keras, onnx, torch};
+use super::{keras, onnx, torch, torch_gru};
 use crate::error::{LstmError, Result};
+use crate::gru::GruWeights;
 use crate::weights::LstmWeights;
 
 /// Re-exported from [`super::tensors`], where tensor files are read.
@@ -147,4 +148,72 @@ pub fn load(
     let map = read_tensors(path)?;
     let (format, prefix) = detect(&map, &path.display().to_string(), format, prefix)?;
     Ok((format, format.from_tensors(&map, &prefix)?))
+}
+
+/// Which recurrent cell a weight file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum CellKind {
+    Lstm,
+    Gru,
+}
+
+/// The weights of either cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Model {
+    Lstm(LstmWeights),
+    Gru(GruWeights),
+}
+
+/// The cell the tensors under `prefix` describe, told by the gate blocks of the
+/// recurrent matrix: 4 (i, f, g, o) for an LSTM, 3 (r, z, n) for a GRU. `None` when
+/// the matrix is missing or neither (the importer then names the problem).
+pub fn detect_cell(map: &TensorMap, format: Format, prefix: &str) -> Option<CellKind> {
+    let (name, rows_axis, h_axis) = match format {
+        Format::Torch => (format!("{prefix}weight_hh_l0"), 0, 1),
+        Format::Keras => (format!("{prefix}recurrent_kernel"), 1, 0),
+        Format::Onnx => (format!("{prefix}R"), 1, 2),
+    };
+    let shape = map.shape(&name)?;
+    let (rows, h) = (*shape.get(rows_axis)?, *shape.get(h_axis)?);
+    match h {
+        0 => None,
+        h if rows == 4 * h => Some(CellKind::Lstm),
+        h if rows == 3 * h => Some(CellKind::Gru),
+        _ => None,
+    }
+}
+
+/// [`load`] for either cell: the cell is `cell` when given (a file of the other cell is
+/// an error that says so), else told by the tensors. GRUs are read from PyTorch state
+/// dicts (`nn.GRU`); Keras and ONNX GRUs come in model files (`.keras`, `.onnx`).
+pub fn load_model(
+    path: &Path,
+    format: Option<Format>,
+    prefix: Option<&str>,
+    cell: Option<CellKind>,
+) -> Result<(Format, Model)> {
+    let map = read_tensors(path)?;
+    let source = path.display().to_string();
+    let (format, prefix) = detect(&map, &source, format, prefix)?;
+    let found = detect_cell(&map, format, &prefix);
+    if let (Some(want), Some(found)) = (cell, found) {
+        if want != found {
+            return Err(LstmError::format(
+                &source,
+                format!(
+                    "holds a {found:?} (its recurrent matrix has {} gate blocks), not the {want:?} that --cell asks for",
+                    if found == CellKind::Gru { 3 } else { 4 }
+                ),
+            ));
+        }
+    }
+    match (cell.or(found), format) {
+        (Some(CellKind::Gru), Format::Torch) => Ok((format, Model::Gru(torch_gru::gru_from_tensors(&map, &prefix)?))),
+        (Some(CellKind::Gru), _) => Err(LstmError::format(
+            &source,
+            format!("a {format} GRU is read from its model file (.keras / .onnx), not from loose tensors"),
+        )),
+        _ => Ok((format, Model::Lstm(format.from_tensors(&map, &prefix)?))),
+    }
 }

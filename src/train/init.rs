@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::LstmConfig;
 use crate::error::Result;
+use crate::gru::{GruConfig, GruWeights};
 use crate::weights::LstmWeights;
 
 /// How to initialise a fresh LSTM.
@@ -22,21 +23,52 @@ pub enum Init {
 impl Init {
     pub fn weights(self, config: &LstmConfig, seed: u64) -> Result<LstmWeights> {
         let mut w = LstmWeights::init(config, seed)?;
-        if self == Init::Torch {
-            return Ok(w);
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006b_6572_6173);
-        for layer in &mut w.layers {
-            let (rows, cols) = layer.w_ih.dim();
-            let limit = (6.0 / (rows + cols) as f32).sqrt();
-            layer.w_ih =
-                Array2::from_shape_simple_fn((rows, cols), || rng.random_range(-limit..limit));
-            layer.w_hh = orthogonal_columns(layer.w_hh.nrows(), layer.w_hh.ncols(), &mut rng);
-            for b in [&mut layer.b_ih, &mut layer.b_hh].into_iter().flatten() {
-                *b = Array1::zeros(b.len());
+        if self == Init::Keras {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006b_6572_6173);
+            for l in &mut w.layers {
+                keras_layer(
+                    &mut l.w_ih,
+                    &mut l.w_hh,
+                    [&mut l.b_ih, &mut l.b_hh],
+                    &mut rng,
+                );
             }
         }
         Ok(w)
+    }
+
+    /// The same schemes for a GRU (Keras's `GRU` initialises like its `LSTM`).
+    pub fn gru_weights(self, config: &GruConfig, seed: u64) -> Result<GruWeights> {
+        let mut w = GruWeights::init(config, seed)?;
+        if self == Init::Keras {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006b_6572_6173);
+            for l in &mut w.layers {
+                keras_layer(
+                    &mut l.w_ih,
+                    &mut l.w_hh,
+                    [&mut l.b_ih, &mut l.b_hh],
+                    &mut rng,
+                );
+            }
+        }
+        Ok(w)
+    }
+}
+
+/// Keras's scheme for one layer-direction: Glorot-uniform `W_ih`, orthogonal `W_hh`,
+/// zero biases.
+fn keras_layer(
+    w_ih: &mut Array2<f32>,
+    w_hh: &mut Array2<f32>,
+    biases: [&mut Option<Array1<f32>>; 2],
+    rng: &mut ChaCha8Rng,
+) {
+    let (rows, cols) = w_ih.dim();
+    let limit = (6.0 / (rows + cols) as f32).sqrt();
+    *w_ih = Array2::from_shape_simple_fn((rows, cols), || rng.random_range(-limit..limit));
+    *w_hh = orthogonal_columns(w_hh.nrows(), w_hh.ncols(), rng);
+    for b in biases.into_iter().flatten() {
+        *b = Array1::zeros(b.len());
     }
 }
 

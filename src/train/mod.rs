@@ -23,7 +23,7 @@ pub mod training_state;
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use classifier::{
     flatten, unflatten_into, Batch, Classifier, ClassifierParams, CpuClassifier, Dense, Device,
-    GpuClassifier, OptimizerState, StepStats,
+    GpuClassifier, GruClassifier, GruClassifierParams, OptimizerState, StepStats,
 };
 pub use data::Dataset;
 pub use fit::{fit, fit_from, FitConfig, FitObserver, History, LrSchedule};

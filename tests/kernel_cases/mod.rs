@@ -2,6 +2,10 @@
 //! input-projection shapes.
 #![allow(dead_code)]
 
+mod gru_step;
+
+pub use gru_step::{gru_step_backward_cases, gru_step_cases};
+
 use crate::common::*;
 use lstm_wgpu::cpu::{self, UpdateRule};
 use lstm_wgpu::gpu::kernels;

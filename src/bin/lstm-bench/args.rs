@@ -62,6 +62,9 @@ pub struct Args {
     /// Skip the streaming latency (one step pushed at a time, B = 1, H = 256).
     #[arg(long)]
     pub no_stream: bool,
+    /// Skip the GRU rows (S1–S3 or the quick shapes, CPU vs GPU).
+    #[arg(long)]
+    pub no_gru: bool,
     /// List the shapes and exit.
     #[arg(long)]
     pub list: bool,

@@ -7,10 +7,12 @@
 //! - `args`: the command line;
 //! - `measure`: timing and the forward of one shape on both paths;
 //! - `stream`: the per-step latency of a stateful stream on both paths;
+//! - `gru`: GRU rows (S1–S3) on both paths;
 //! - `train`: one training step of the seed model on both paths;
 //! - `report`: the table and the JSON document.
 
 mod args;
+mod gru;
 mod measure;
 mod report;
 mod stream;
@@ -68,6 +70,11 @@ fn run(a: &Args) -> Result<()> {
         plans.push((shape, row.plan));
     }
     report::print_plans(&plans);
+    let gru = if a.no_gru {
+        Value::Null
+    } else {
+        gru::bench_gru(a, ctx.as_ref(), &shapes)?
+    };
     let training = if a.no_train {
         Value::Null
     } else {
@@ -82,6 +89,7 @@ fn run(a: &Args) -> Result<()> {
         let doc = json!({
             "training_step": training,
             "stream_step": streaming,
+            "gru_rows": gru,
             "adapter": ctx.as_ref().map(|c| c.describe()),
             "software_adapter": ctx.as_ref().map(|c| c.is_software()),
             "timestamps": ctx.as_ref().map(|c| c.has_timestamps()),

@@ -5,7 +5,7 @@
 use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView2};
 
-use super::Kernels;
+use super::{Cell, Kernels};
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{
     bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable,
@@ -134,15 +134,17 @@ pub(crate) struct StepBuffers<'a> {
 /// The pipeline of `tiling` (resolved) and its grid for `h` units × `b` rows.
 pub(crate) fn pipeline(
     k: &Kernels,
+    cell: Cell,
     tiling: StepTiling,
     h: usize,
     b: usize,
 ) -> (&wgpu::ComputePipeline, (u32, u32)) {
+    let forms = k.step_of(cell);
     let (pipeline, tile) = match tiling {
-        StepTiling::Tiled => (&k.step_tiled, TILED_TILE),
-        StepTiling::Units => (&k.step_units, UNITS_TILE),
-        StepTiling::Rows => (&k.step_rows, ROWS_TILE),
-        StepTiling::Gemv | StepTiling::Auto => (&k.step_gemv, GEMV_TILE),
+        StepTiling::Tiled => (&forms.tiled, TILED_TILE),
+        StepTiling::Units => (&forms.units, UNITS_TILE),
+        StepTiling::Rows => (&forms.rows, ROWS_TILE),
+        StepTiling::Gemv | StepTiling::Auto => (&forms.gemv, GEMV_TILE),
     };
     (
         pipeline,
@@ -299,7 +301,7 @@ pub fn run(
     let (b, hs) = h.dim();
     let w_rec = pack::recurrent_matrix(w);
     let tiling = tiling.resolve_for(b, ctx.software_kernels());
-    let kernel = pipeline(ctx.kernels()?, tiling, hs, b);
+    let kernel = pipeline(ctx.kernels()?, Cell::Lstm, tiling, hs, b);
     check_fits(ctx, "lstm_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
     let params = StepParams {
         batch: b as u32,
@@ -330,7 +332,7 @@ pub fn run(
 
 /// [`run`]'s buffers (`host`: w_rec, peep, gx, state in the kernel's layout), its one
 /// dispatch at [`SINGLE_STEP_T`] and the readback of state, y, gates and prev.
-fn dispatch_one(
+pub(crate) fn dispatch_one(
     ctx: &GpuContext,
     kernel: (&wgpu::ComputePipeline, (u32, u32)),
     params: &StepParams,
@@ -379,7 +381,7 @@ fn dispatch_one(
 }
 
 /// [`run`]'s readback (state, y, gates, prev) in the CPU twin's layout.
-fn unpack(data: Vec<Vec<f32>>, b: usize, hs: usize) -> Result<StepOutput> {
+pub(crate) fn unpack(data: Vec<Vec<f32>>, b: usize, hs: usize) -> Result<StepOutput> {
     let [state, y, gates, prev]: [Vec<f32>; 4] = data
         .try_into()
         .map_err(|_| LstmError::value("lstm_step readback", "not four buffers"))?;

@@ -9,7 +9,7 @@ use super::lstm_step::{
     block, check_fits, deinterleave_gate_rows, interleave_gate_rows, lens_for, peephole_code,
     prev_rows, SINGLE_STEP_T,
 };
-use super::Dispatch;
+use super::{Cell, Dispatch};
 use crate::cpu::reference::check_step;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{
@@ -125,16 +125,18 @@ pub(crate) struct BackwardBuffers<'a> {
 /// with the index table's dynamic offsets by [`record_steps`].
 pub(crate) fn prepare(
     ctx: &GpuContext,
+    cell: Cell,
     index: &IndexTable,
     bufs: &BackwardBuffers,
     (h, b): (usize, usize),
 ) -> Result<Dispatch> {
     let k = ctx.kernels()?;
     // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
+    let forms = k.backward_of(cell);
     let (pipeline, tile) = if ctx.software_kernels() {
-        (&k.step_backward_rows, BACKWARD_ROWS_TILE)
+        (&forms.rows, BACKWARD_ROWS_TILE)
     } else {
-        (&k.step_backward, BACKWARD_TILE)
+        (&forms.main, BACKWARD_TILE)
     };
     let resources = [
         bufs.params.as_entire_binding(),
@@ -241,6 +243,7 @@ pub fn run(
     let data = ctx.scoped("lstm_step_backward", || {
         dispatch_step(
             ctx,
+            Cell::Lstm,
             &params,
             &host,
             dy.as_deref(),
@@ -257,8 +260,9 @@ pub fn run(
 
 /// [`run`]'s buffers (`host`: w_rec, peep, gates, prev, carry in the kernel's layout), the
 /// step at [`SINGLE_STEP_T`] then FINAL, and the readback of dz and carry.
-fn dispatch_step(
+pub(crate) fn dispatch_step(
     ctx: &GpuContext,
+    cell: Cell,
     params: &BackwardParams,
     host: &[Vec<f32>; 5],
     dy: Option<&[f32]>,
@@ -303,7 +307,7 @@ fn dispatch_step(
     let mut pass = encoder.begin_compute_pass(&Default::default());
     record_steps(
         &mut pass,
-        &prepare(ctx, &index, &bufs, (h, b))?,
+        &prepare(ctx, cell, &index, &bufs, (h, b))?,
         &index,
         (0, 1),
         0..2,

@@ -2,6 +2,17 @@
 //! each holding the shader's uniform struct, its tile sizes and the function that
 //! records its dispatch. This file compiles them all once per context.
 
+/// Which cell's pointwise math a step kernel runs (both share the recurrent product).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Cell {
+    #[default]
+    Lstm,
+    /// PyTorch's GRU (reset gate after the recurrent product) in the LSTM's four gate slots.
+    Gru,
+}
+
+pub mod gru_step;
+pub mod gru_step_backward;
 pub mod lstm_param_grads;
 pub mod lstm_step;
 pub mod lstm_step_backward;
@@ -12,13 +23,26 @@ pub mod softmax_xent;
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 // The step kernels share their activations (`activations.wgsl`), prepended here.
+// A cell's step is its pointwise half plus the recurrent product all cells share.
 pub(crate) const LSTM_STEP: &str = concat!(
     include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/lstm_step.wgsl")
+    include_str!("../../../shaders/lstm_step.wgsl"),
+    include_str!("../../../shaders/recurrent_step.wgsl")
+);
+pub(crate) const GRU_STEP: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/gru_step.wgsl"),
+    include_str!("../../../shaders/recurrent_step.wgsl")
 );
 pub(crate) const LSTM_STEP_BACKWARD: &str = concat!(
     include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/lstm_step_backward.wgsl")
+    include_str!("../../../shaders/lstm_step_backward.wgsl"),
+    include_str!("../../../shaders/recurrent_step_backward.wgsl")
+);
+pub(crate) const GRU_STEP_BACKWARD: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/gru_step_backward.wgsl"),
+    include_str!("../../../shaders/recurrent_step_backward.wgsl")
 );
 pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
@@ -26,10 +50,12 @@ pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimiz
 pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
 
 /// `(stem, source)` of every shader: the portability test translates each.
-pub const SHADERS: [(&str, &str); 7] = [
+pub const SHADERS: [(&str, &str); 9] = [
     ("matmul", MATMUL),
     ("lstm_step", LSTM_STEP),
+    ("gru_step", GRU_STEP),
     ("lstm_step_backward", LSTM_STEP_BACKWARD),
+    ("gru_step_backward", GRU_STEP_BACKWARD),
     ("lstm_param_grads", LSTM_PARAM_GRADS),
     ("softmax_xent", SOFTMAX_XENT),
     ("optimizer_update", OPTIMIZER_UPDATE),
@@ -59,13 +85,16 @@ pub(crate) struct Kernels {
     /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
     pub matmul_rows: wgpu::ComputePipeline,
     pub step_layout: wgpu::BindGroupLayout,
-    pub step_gemv: wgpu::ComputePipeline,
-    pub step_tiled: wgpu::ComputePipeline,
-    pub step_units: wgpu::ComputePipeline,
-    pub step_rows: wgpu::ComputePipeline,
+    /// `lstm_step`'s four forms.
+    pub step: StepPipelines,
+    /// `gru_step`'s, compiled on first use (most contexts never run a GRU).
+    gru_step: std::sync::OnceLock<StepPipelines>,
+    device: wgpu::Device,
     pub backward_layout: wgpu::BindGroupLayout,
-    pub step_backward: wgpu::ComputePipeline,
-    pub step_backward_rows: wgpu::ComputePipeline,
+    /// `lstm_step_backward`'s two forms.
+    pub step_backward: BackwardPipelines,
+    /// `gru_step_backward`'s, compiled on first use.
+    gru_step_backward: std::sync::OnceLock<BackwardPipelines>,
     pub grads_layout: wgpu::BindGroupLayout,
     pub param_grads: wgpu::ComputePipeline,
     pub xent_layout: wgpu::BindGroupLayout,
@@ -73,6 +102,50 @@ pub(crate) struct Kernels {
     pub opt_layout: wgpu::BindGroupLayout,
     pub sum_squares: wgpu::ComputePipeline,
     pub update: wgpu::ComputePipeline,
+}
+
+/// The four forms of one cell's step kernel (`recurrent_step.wgsl`'s entry points).
+pub(crate) struct StepPipelines {
+    pub gemv: wgpu::ComputePipeline,
+    pub tiled: wgpu::ComputePipeline,
+    pub units: wgpu::ComputePipeline,
+    pub rows: wgpu::ComputePipeline,
+}
+
+impl StepPipelines {
+    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, stem: &str, src: &str) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(stem),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        StepPipelines {
+            gemv: pipeline(device, layout, &module, "step_gemv"),
+            tiled: pipeline(device, layout, &module, "step_tiled"),
+            units: pipeline(device, layout, &module, "step_units"),
+            rows: pipeline(device, layout, &module, "step_rows"),
+        }
+    }
+}
+
+/// The two forms of one cell's backward step (`recurrent_step_backward.wgsl`'s entry points).
+pub(crate) struct BackwardPipelines {
+    /// Tiled, workgroup memory.
+    pub main: wgpu::ComputePipeline,
+    /// Barrier-free, for software adapters.
+    pub rows: wgpu::ComputePipeline,
+}
+
+impl BackwardPipelines {
+    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, stem: &str, src: &str) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(stem),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        BackwardPipelines {
+            main: pipeline(device, layout, &module, "main"),
+            rows: pipeline(device, layout, &module, "main_rows"),
+        }
+    }
 }
 
 /// A bind group layout from one letter per binding, in binding order:
@@ -188,6 +261,31 @@ pub(crate) fn check_limits(limits: &wgpu::Limits) -> crate::Result<()> {
 }
 
 impl Kernels {
+    /// The step kernels of a cell: `lstm_step` or `gru_step` (compiled here on first use).
+    pub fn step_of(&self, cell: Cell) -> &StepPipelines {
+        match cell {
+            Cell::Lstm => &self.step,
+            Cell::Gru => self.gru_step.get_or_init(|| {
+                StepPipelines::new(&self.device, &self.step_layout, "gru_step", GRU_STEP)
+            }),
+        }
+    }
+
+    /// The backward step kernels of a cell (`gru_step_backward` compiled here on first use).
+    pub fn backward_of(&self, cell: Cell) -> &BackwardPipelines {
+        match cell {
+            Cell::Lstm => &self.step_backward,
+            Cell::Gru => self.gru_step_backward.get_or_init(|| {
+                BackwardPipelines::new(
+                    &self.device,
+                    &self.backward_layout,
+                    "gru_step_backward",
+                    GRU_STEP_BACKWARD,
+                )
+            }),
+        }
+    }
+
     pub fn new(device: &wgpu::Device) -> Kernels {
         let layout_of = |stem: &str| {
             let kinds = BINDINGS
@@ -209,21 +307,23 @@ impl Kernels {
             })
         };
         let matmul_module = module("matmul", MATMUL);
-        let step_module = module("lstm_step", LSTM_STEP);
-        let backward_module = module("lstm_step_backward", LSTM_STEP_BACKWARD);
         let grads_module = module("lstm_param_grads", LSTM_PARAM_GRADS);
         let xent_module = module("softmax_xent", SOFTMAX_XENT);
         let opt_module = module("optimizer_update", OPTIMIZER_UPDATE);
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
-            step_gemv: pipeline(device, &step_layout, &step_module, "step_gemv"),
-            step_tiled: pipeline(device, &step_layout, &step_module, "step_tiled"),
-            step_units: pipeline(device, &step_layout, &step_module, "step_units"),
-            step_rows: pipeline(device, &step_layout, &step_module, "step_rows"),
+            step: StepPipelines::new(device, &step_layout, "lstm_step", LSTM_STEP),
+            gru_step: std::sync::OnceLock::new(),
+            device: device.clone(),
             matmul_layout,
-            step_backward: pipeline(device, &backward_layout, &backward_module, "main"),
-            step_backward_rows: pipeline(device, &backward_layout, &backward_module, "main_rows"),
+            step_backward: BackwardPipelines::new(
+                device,
+                &backward_layout,
+                "lstm_step_backward",
+                LSTM_STEP_BACKWARD,
+            ),
+            gru_step_backward: std::sync::OnceLock::new(),
             param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
             backward_layout,
             grads_layout,

@@ -1,14 +1,15 @@
 //! The ONNX `GRU` operator on this crate's GRU. ONNX orders the gates z, r, h; the
 //! crate (PyTorch) r, z, n, so rows are permuted; `linear_before_reset` is the crate's
-//! `reset_after`. There is no GPU GRU yet: GRU nodes run on the CPU path whatever the
-//! device.
+//! `reset_after`. On a GPU it runs as `GpuGru`, except `linear_before_reset = 0`, which
+//! `GpuGru` does not compute and which runs on the CPU path.
 
-use ndarray::{s, ArrayD, ArrayView2, Axis, Ix2, Ix3};
+use ndarray::{s, Array3, ArrayD, ArrayView2, Axis, Ix2, Ix3};
 
 use super::node::Node;
 use super::rnn::{all_lengths, lengths, reverse_in_time, Device, Direction, RnnAttrs};
 use super::value::Value;
 use crate::error::{LstmError, Result};
+use crate::gpu::GpuGru;
 use crate::gru::{GruConfig, GruLayerWeights, GruOptions, GruOutput, GruWeights};
 use crate::interop::onnx::{gate_rows, gate_vec};
 
@@ -18,7 +19,7 @@ const DEFAULT_ACTIVATIONS: [&str; 2] = ["Sigmoid", "Tanh"];
 pub const GRU_GATE_FROM_ONNX: [usize; 3] = [1, 0, 2];
 
 /// Runs a `GRU` node: its outputs `Y`, `Y_h`.
-pub fn gru(n: &Node, _device: &Device) -> Result<Vec<Value>> {
+pub fn gru(n: &Node, device: &Device) -> Result<Vec<Value>> {
     let attrs = RnnAttrs::read(n, &DEFAULT_ACTIVATIONS)?;
     let x = attrs.time_major_x(n.float(0)?)?;
     let reset_after = n.int_attr("linear_before_reset", 0)? != 0;
@@ -34,13 +35,13 @@ pub fn gru(n: &Node, _device: &Device) -> Result<Vec<Value>> {
     let out = if attrs.direction == Direction::Reverse {
         // The weights are a forward layer's; the node reads each sequence back to front.
         let all = all_lengths(&lens, &x);
-        let out = crate::cpu::gru_forward(&weights, reverse_in_time(&x, &all).view(), opts)?;
+        let out = forward(&weights, &reverse_in_time(&x, &all), opts, device)?;
         GruOutput {
             y: reverse_in_time(&out.y, &all),
             ..out
         }
     } else {
-        crate::cpu::gru_forward(&weights, x.view(), opts)?
+        forward(&weights, &x, opts, device)?
     };
     Ok(vec![
         Value::Float(attrs.y_output(out.y, d)),
@@ -98,4 +99,20 @@ fn node_weights(n: &Node, attrs: &RnnAttrs, reset_after: bool) -> Result<GruWeig
     weights.validate()?;
     weights.check_finite()?;
     Ok(weights)
+}
+
+/// One layer over time-major `x`: `GpuGru` on a GPU when it computes this form
+/// (`reset_after`), else the CPU path.
+fn forward(
+    weights: &GruWeights,
+    x: &Array3<f32>,
+    opts: GruOptions,
+    device: &Device,
+) -> Result<GruOutput> {
+    match device {
+        Device::Gpu(ctx) if weights.config.reset_after => {
+            GpuGru::new(ctx.clone(), weights)?.forward(x.view(), opts)
+        }
+        _ => crate::cpu::gru_forward(weights, x.view(), opts),
+    }
 }

@@ -17,7 +17,8 @@
 //!
 //! The file is decoded with prost types generated from the official `onnx.proto`
 //! ([`proto`]). `LSTM` nodes run on [`crate::cpu::forward()`] or [`crate::GpuLstm`];
-//! `GRU` nodes on [`crate::cpu::gru_forward`] (no GPU GRU yet); the glue ops exporters
+//! `GRU` nodes on [`crate::cpu::gru_forward`] or [`crate::GpuGru`] (which does not
+//! compute `linear_before_reset = 0`: such nodes run on the CPU); the glue ops exporters
 //! write around them (Shape, Gather, Concat, Slice, …: [`SUPPORTED_OPS`]) on
 //! host tensors. Anything else, and RNN attributes the kernels cannot honour
 //! (activations, clip, input_forget), is an error naming the node.

@@ -15,7 +15,7 @@ use crate::gpu::GpuContext;
 pub enum Device {
     /// The CPU reference path (`cpu::forward`, `cpu::gru_forward`).
     Cpu,
-    /// The GPU kernels on this context (`GpuLstm`).
+    /// The GPU kernels on this context (`GpuLstm`, `GpuGru`).
     Gpu(Arc<GpuContext>),
 }
 

@@ -1,8 +1,9 @@
 //! The CPU backend of [`Classifier`]: the reference the GPU trainer is tested against.
 
-use ndarray::{s, Array2, Array3, ArrayView3, Axis};
+use ndarray::{Array2, ArrayView3, Axis};
 
 use super::flat::{flatten, param_slices, standardize, unflatten_into};
+use super::head::{head_features, head_upstream};
 use super::model::{
     check_denominator, rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState,
     StepStats,
@@ -10,7 +11,7 @@ use super::model::{
 use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
 use crate::sequence::{ForwardOptions, LstmOutput};
-use crate::train::optimizer::{Target, TrainConfig};
+use crate::train::optimizer::TrainConfig;
 
 pub struct CpuClassifier {
     params: ClassifierParams,
@@ -43,34 +44,6 @@ impl CpuClassifier {
         })
     }
 
-    /// The Dense layer's input rows: final states (last step) or the output sequence.
-    fn features(&self, out: &LstmOutput) -> Array2<f32> {
-        let c = &self.params.lstm.config;
-        match self.cfg.target {
-            Target::LastStep => {
-                let (d, b, h) = (c.num_directions(), out.h_n.dim().1, c.hidden_size);
-                let top = (c.num_layers - 1) * d;
-                let mut f = Array2::zeros((b, d * h));
-                for k in 0..d {
-                    f.slice_mut(s![.., k * h..(k + 1) * h])
-                        .assign(&out.h_n.index_axis(Axis(0), top + k));
-                }
-                f
-            }
-            Target::EveryStep => {
-                let y = if c.batch_first {
-                    out.y.view().permuted_axes([1, 0, 2])
-                } else {
-                    out.y.view()
-                };
-                let y = y.as_standard_layout().into_owned();
-                let (t, b, f) = y.dim();
-                y.into_shape_with_order((t * b, f))
-                    .expect("standard layout")
-            }
-        }
-    }
-
     #[allow(clippy::type_complexity)]
     fn forward(
         &self,
@@ -93,7 +66,7 @@ impl CpuClassifier {
         } else {
             (cpu::forward(&self.params.lstm, x, opts)?, None)
         };
-        let feat = self.features(&out);
+        let feat = head_features(&self.params.lstm.config, self.cfg.target, &out.y, &out.h_n);
         let logits = feat.dot(&self.params.dense.weight.t()) + &self.params.dense.bias;
         Ok((out, cache, feat, logits))
     }
@@ -148,36 +121,13 @@ impl CpuClassifier {
         dense_grads.dense.weight = dlogits.t().dot(&feat);
         dense_grads.dense.bias = dlogits.sum_axis(Axis(0));
         let dfeat = dlogits.dot(&self.params.dense.weight);
-        let c = self.params.lstm.config.clone();
-        let (d, h) = (c.num_directions(), c.hidden_size);
-        let mut dh_n = Array3::<f32>::zeros(out.h_n.raw_dim());
-        let mut dy = None;
-        match self.cfg.target {
-            Target::LastStep => {
-                let top = (c.num_layers - 1) * d;
-                for k in 0..d {
-                    dh_n.index_axis_mut(Axis(0), top + k)
-                        .assign(&dfeat.slice(s![.., k * h..(k + 1) * h]));
-                }
-            }
-            Target::EveryStep => {
-                let (t, b) = if c.batch_first {
-                    (out.y.dim().1, out.y.dim().0)
-                } else {
-                    (out.y.dim().0, out.y.dim().1)
-                };
-                let tm = dfeat
-                    .into_shape_with_order((t, b, d * h))
-                    .expect("rows are time-major");
-                dy = Some(if c.batch_first {
-                    tm.permuted_axes([1, 0, 2])
-                        .as_standard_layout()
-                        .into_owned()
-                } else {
-                    tm
-                });
-            }
-        }
+        let (dh_n, dy) = head_upstream(
+            &self.params.lstm.config,
+            self.cfg.target,
+            dfeat,
+            out.y.dim(),
+            out.h_n.dim(),
+        );
         let cache = cache.ok_or_else(|| LstmError::value("forward cache", "missing"))?;
         let up = Upstream {
             dy: dy.as_ref().map(|a| a.view()),

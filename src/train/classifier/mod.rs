@@ -1,7 +1,7 @@
 //! The classifier — LSTM → Dense → softmax cross-entropy — defined once (`model.rs`:
 //! its parameters, batches, statistics and the [`Classifier`] trait), backed by the CPU
 //! ([`CpuClassifier`]) and the GPU ([`GpuClassifier`]) with the same math; [`Device`]
-//! picks one at run time.
+//! picks one at run time. [`GruClassifier`] is the same model with a GRU (CPU path).
 //!
 //! The LSTM's two biases are trained as one parameter `b = b_ih + b_hh` (the forward
 //! only ever sees their sum); checkpoints store it in `b_ih` with `b_hh = 0`.
@@ -14,6 +14,8 @@ mod gpu_job;
 mod gpu_record;
 mod gpu_split;
 mod gpu_state;
+mod gru_cpu;
+mod head;
 mod model;
 
 pub use cpu::CpuClassifier;
@@ -21,4 +23,5 @@ pub use device::Device;
 pub use flat::{flatten, unflatten_into};
 pub(crate) use flat::{param_slices, standardize};
 pub use gpu::GpuClassifier;
+pub use gru_cpu::{GruClassifier, GruClassifierParams};
 pub use model::{Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats};

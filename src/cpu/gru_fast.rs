@@ -1,0 +1,161 @@
+//! The CPU schedule's GRU step: [`super::gru_step()`]'s math with the recurrent product
+//! run by the LSTM's step GEMM (`simd::recurrent`: weights packed once per
+//! layer-direction, AVX2/FMA matvec or micro-kernel) into scratch reused across steps,
+//! instead of a general GEMM that packs the weights and allocates on every step.
+
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
+
+use super::gemm::PackedWeights;
+use super::simd::{recurrent, sigmoid, tanh, MATVEC_MAX_BATCH};
+use crate::gru::GruLayerWeights;
+
+/// One layer-direction's recurrent weights ready for every step of a batch of `b` rows.
+pub(crate) struct GruStepper {
+    /// `[3H, H]` (reset after: one product for all gates) or the r, z rows `[2H, H]`
+    /// and the n rows `[H, H]` (reset before: n's operand needs r first).
+    whole: Option<(Array2<f32>, Option<PackedWeights>)>,
+    rz: Option<(Array2<f32>, Option<PackedWeights>)>,
+    n: Option<(Array2<f32>, Option<PackedWeights>)>,
+    b_hn: Array1<f32>,
+    reset_after: bool,
+    /// `[B, 3H]` recurrent products; reset before: `[B, 2H]` and `[B, H]` parts (the
+    /// packed GEMM writes whole row-major arrays) and `r ⊙ h` `[B, H]`.
+    acc: Array2<f32>,
+    acc_rz: Array2<f32>,
+    acc_n: Array2<f32>,
+    rh: Array2<f32>,
+}
+
+fn prepared(m: ArrayView2<f32>, b: usize) -> (Array2<f32>, Option<PackedWeights>) {
+    (
+        m.to_owned(),
+        (b > MATVEC_MAX_BATCH).then(|| PackedWeights::new(m)),
+    )
+}
+
+impl GruStepper {
+    pub fn new(w: &GruLayerWeights, reset_after: bool, b: usize) -> GruStepper {
+        let h = w.w_hh.ncols();
+        let (whole, rz, n) = if reset_after {
+            (Some(prepared(w.w_hh.view(), b)), None, None)
+        } else {
+            let rz = prepared(w.w_hh.slice(s![..2 * h, ..]), b);
+            (
+                None,
+                Some(rz),
+                Some(prepared(w.w_hh.slice(s![2 * h.., ..]), b)),
+            )
+        };
+        GruStepper {
+            whole,
+            rz,
+            n,
+            b_hn: super::gru_step::recurrent_n_bias(w, reset_after),
+            reset_after,
+            acc: Array2::zeros((b, 3 * h)),
+            acc_rz: Array2::zeros((b, 2 * h)),
+            acc_n: Array2::zeros((b, h)),
+            rh: Array2::zeros((b, h)),
+        }
+    }
+
+    /// `h_t` for every row into `h_new` and, if given, the gates (r, z, n, a) into `gates`
+    /// `[B, 4H]`, from `gx` `[B, 3H]` (bias folded) and `h` `[B, H]`.
+    pub fn step(
+        &mut self,
+        gx: ArrayView2<f32>,
+        h: ArrayView2<f32>,
+        mut h_new: ArrayViewMut2<f32>,
+        mut gates: Option<ArrayViewMut2<f32>>,
+    ) {
+        let hs = h.ncols();
+        self.acc.fill(0.0);
+        let mul =
+            |s: ArrayView2<f32>,
+             (w, p): &(Array2<f32>, Option<PackedWeights>),
+             mut z: ArrayViewMut2<f32>| { recurrent(s, w, p.as_ref(), &mut z) };
+        match (&self.whole, &self.rz, &self.n) {
+            (Some(w), _, _) => mul(h, w, self.acc.view_mut()),
+            (None, Some(rz), Some(n)) => {
+                self.acc_rz.fill(0.0);
+                self.acc_n.fill(0.0);
+                mul(h, rz, self.acc_rz.view_mut());
+                // n's operand is r ⊙ h, so r comes first.
+                let rows = self.acc_rz.rows().into_iter().zip(gx.rows()).zip(h.rows());
+                for (mut o, ((acc_r, gx_r), h_r)) in self.rh.rows_mut().into_iter().zip(rows) {
+                    for j in 0..hs {
+                        o[j] = sigmoid(gx_r[j] + acc_r[j]) * h_r[j];
+                    }
+                }
+                mul(self.rh.view(), n, self.acc_n.view_mut());
+                self.acc.slice_mut(s![.., ..2 * hs]).assign(&self.acc_rz);
+                self.acc.slice_mut(s![.., 2 * hs..]).assign(&self.acc_n);
+            }
+            _ => unreachable!("a stepper holds the whole matrix or both parts"),
+        }
+        let acc = self.acc.as_slice().expect("standard layout");
+        for row in 0..h.nrows() {
+            let hr = h.row(row);
+            let mut hn = h_new.row_mut(row);
+            let mut g = gates.as_mut().map(|g| g.row_mut(row));
+            let gates_row = match g.as_mut() {
+                Some(g) => g.as_slice_mut(),
+                None => None,
+            };
+            let gx_row = gx.row(row);
+            gru_row(
+                gx_row.as_slice().expect("standard layout"),
+                &acc[row * 3 * hs..(row + 1) * 3 * hs],
+                self.b_hn.as_slice().expect("standard layout"),
+                hr.as_slice().expect("standard layout"),
+                hn.as_slice_mut().expect("standard layout"),
+                gates_row,
+                self.reset_after,
+            );
+        }
+    }
+}
+
+#[inline(always)]
+fn gru_row_body(
+    gx: &[f32],
+    acc: &[f32],
+    b_hn: &[f32],
+    h: &[f32],
+    h_new: &mut [f32],
+    gates: Option<&mut [f32]>,
+    reset_after: bool,
+) {
+    let hs = h.len();
+    let (h_new, b_hn) = (&mut h_new[..hs], &b_hn[..hs]);
+    let mut gates = gates;
+    for j in 0..hs {
+        let r = sigmoid(gx[j] + acc[j]);
+        let z = sigmoid(gx[hs + j] + acc[hs + j]);
+        let (a, n_pre) = if reset_after {
+            let a = acc[2 * hs + j] + b_hn[j];
+            (a, gx[2 * hs + j] + r * a)
+        } else {
+            (0.0, gx[2 * hs + j] + acc[2 * hs + j])
+        };
+        let n = tanh(n_pre);
+        h_new[j] = n + z * (h[j] - n);
+        if let Some(g) = gates.as_deref_mut() {
+            (g[j], g[hs + j], g[2 * hs + j], g[3 * hs + j]) = (r, z, n, a);
+        }
+    }
+}
+
+avx2_dispatch!(
+    /// The pointwise GRU update of one batch row: `gx`, `acc` `[3H]` (r, z, n), `h`,
+    /// `h_new` `[H]`, optionally the gates `[4H]` (r, z, n, a).
+    fn gru_row(
+        gx: &[f32],
+        acc: &[f32],
+        b_hn: &[f32],
+        h: &[f32],
+        h_new: &mut [f32],
+        gates: Option<&mut [f32]>,
+        reset_after: bool,
+    ) => gru_row_body
+);

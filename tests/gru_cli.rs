@@ -1,0 +1,207 @@
+//! `lstm-wgpu forward` and `convert` on a PyTorch `nn.GRU` state dict: the cell told by
+//! the tensors, outputs against PyTorch's (no `c_n.npy`), and the errors of a GRU file
+//! used as an LSTM. Runs the binary, so it needs the `cli` feature.
+#![cfg(feature = "cli")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use lstm_wgpu::interop::{npy, tensors::TensorMap, torch_gru};
+use ndarray::{Array3, Ix3};
+
+fn fixture_path(case: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/torch_gru/{case}.safetensors"))
+}
+
+/// A scratch directory holding the fixture's `x.npy` and `h0.npy`.
+fn scratch(case: &str, tag: &str) -> (PathBuf, TensorMap) {
+    let dir = std::env::temp_dir().join(format!(
+        "lstm-wgpu-gru-cli-{case}-{tag}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let map = TensorMap::read_safetensors(&fixture_path(case)).unwrap();
+    for name in ["x", "h0"] {
+        let a = map.tensors[name]
+            .clone()
+            .into_dimensionality::<Ix3>()
+            .unwrap();
+        npy::write(&dir.join(format!("{name}.npy")), &a).unwrap();
+    }
+    (dir, map)
+}
+
+fn lstm_wgpu(dir: &Path, case: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args(["forward", "--prefix", ""])
+        .arg("--weights")
+        .arg(fixture_path(case))
+        .arg("--input")
+        .arg(dir.join("x.npy"))
+        .arg("--h0")
+        .arg(dir.join("h0.npy"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn read3(path: &Path) -> Array3<f32> {
+    npy::read_f32(path)
+        .unwrap()
+        .into_dimensionality::<Ix3>()
+        .unwrap()
+}
+
+#[test]
+fn forward_matches_pytorch_on_each_device() {
+    let case = "one_layer_init_state";
+    let mut devices = vec![("cpu", TORCH_ATOL)];
+    if shared_context().is_some() {
+        devices.push(("gpu", GPU_ATOL));
+    }
+    for (device, tol) in devices {
+        let (dir, map) = scratch(case, device);
+        let res = lstm_wgpu(&dir, case, &["--device", device]);
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(res.status.success(), "{device}: {stderr}");
+        assert!(stderr.contains("GRU"), "{stderr}");
+        for name in ["y", "h_n"] {
+            let want = map.tensors[name]
+                .clone()
+                .into_dimensionality::<Ix3>()
+                .unwrap();
+            assert_close(
+                &format!("{device} {name}"),
+                &read3(&dir.join(format!("out/{name}.npy"))),
+                &want,
+                tol,
+                tol,
+            );
+        }
+        assert!(!dir.join("out/c_n.npy").exists(), "a GRU writes no c_n.npy");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[test]
+fn a_gru_file_is_not_an_lstm() {
+    let case = "single_step";
+    let (dir, _) = scratch(case, "errors");
+    let cases: [(&[&str], &str); 2] = [
+        (&["--cell", "lstm", "--device", "cpu"], "holds a Gru"),
+        (&["--c0", "x.npy", "--device", "cpu"], "no cell state"),
+    ];
+    for (extra, want) in cases {
+        let res = lstm_wgpu(&dir, case, extra);
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            !res.status.success() && stderr.contains(want),
+            "{extra:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn convert_round_trips_a_gru() {
+    let case = "two_layer_bidir_batch_first";
+    let (dir, map) = scratch(case, "convert");
+    let out = dir.join("gru.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args(["convert", "--prefix", "", "--weights"])
+        .arg(fixture_path(case))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let back =
+        torch_gru::gru_from_tensors(&TensorMap::read_safetensors(&out).unwrap(), "").unwrap();
+    assert_eq!(back, torch_gru::gru_from_tensors(&map, "").unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `train --cell gru` on a few hundred digits: the loss falls, the checkpoint holds an
+/// `nn.GRU` under `gru.` and a Dense head under `fc.`, and the plot is a PNG.
+#[test]
+fn train_cell_gru_learns_and_writes_its_model() {
+    let out = std::env::temp_dir().join(format!("lstm-wgpu-train-gru-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args([
+            "train",
+            "--cell",
+            "gru",
+            "--epochs",
+            "3",
+            "--hidden",
+            "16",
+            "--batch",
+            "64",
+            "--train-size",
+            "512",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let losses: Vec<f32> = text
+        .lines()
+        .filter(|l| l.starts_with("epoch"))
+        .map(|l| {
+            l.split("loss ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(losses.len(), 3, "{text}");
+    assert!(losses[2] < losses[0], "the loss should fall: {losses:?}");
+    let map = TensorMap::read_safetensors(&out.join("mnist_gru.safetensors")).unwrap();
+    let gru = torch_gru::gru_from_tensors(&map, "gru.").unwrap();
+    assert_eq!((gru.config.input_size, gru.config.hidden_size), (28, 16));
+    assert_eq!(map.tensors["fc.weight"].shape(), [10, 16]);
+    let png = std::fs::read(out.join("training.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn train_cell_gru_refuses_what_it_cannot_do() {
+    for (extra, want) in [
+        (&["--device", "gpu"][..], "--device gpu"),
+        (&["--distributed"][..], "--distributed"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+            .args(["train", "--cell", "gru", "--epochs", "1", "--out"])
+            .arg(std::env::temp_dir().join("lstm-wgpu-train-gru-refused"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(want),
+            "{extra:?}: {stderr}"
+        );
+    }
+}
