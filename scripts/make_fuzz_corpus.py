@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds the fuzz corpora (fuzz/corpus/<target>/) with small real files: the first
-digits of the bundled MNIST as plain and gzip IDX, the test fixtures' .npy and
-safetensors files, and a tiny checkpoint written by `lstm-wgpu train`. Run from the
+digits of the bundled MNIST as plain and gzip IDX, the test fixtures' .npy,
+safetensors and .onnx files, and a tiny checkpoint written by `lstm-wgpu train`. Run from the
 repository root after `cargo build --release`."""
 import gzip
 import os
@@ -52,4 +52,5 @@ if __name__ == "__main__":
     idx_seeds()
     copy_fixtures(".npy", "npy")
     copy_fixtures(".safetensors", "state_dict")
+    copy_fixtures(".onnx", "onnx")
     checkpoint_seed()

@@ -84,6 +84,15 @@ pub enum LstmError {
     #[error("waiting for the GPU failed")]
     Poll(#[source] wgpu::PollError),
 
+    /// A node of an ONNX model failed (feature `onnx`); `source` says how.
+    #[error("ONNX node '{node}' ({op}): {source}")]
+    OnnxNode {
+        node: String,
+        op: String,
+        #[source]
+        source: Box<LstmError>,
+    },
+
     /// Data-parallel training: the ranks disagree (settings, data, devices, parameters)
     /// or their communication failed.
     #[error("data-parallel training: {0}")]

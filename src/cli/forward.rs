@@ -112,8 +112,9 @@ pub struct Args {
     #[command(flatten)]
     pub weights: WeightsArgs,
     /// Input sequence, float32 or float64: [T, B, I] ([B, T, I] with --batch-first).
-    #[arg(long)]
-    pub input: PathBuf,
+    /// With a .onnx model: FILE for its only graph input, else NAME=FILE for each (repeat).
+    #[arg(long, required = true)]
+    pub input: Vec<PathBuf>,
     /// Initial hidden state [L·D, B, H] ([B, H] is accepted for one unidirectional layer).
     #[arg(long)]
     pub h0: Option<PathBuf>,
@@ -135,10 +136,14 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<()> {
+    if super::onnx_forward::is_onnx_model(&a.weights.weights) {
+        return super::onnx_forward::run(&onnx_run(a), || gpu_context(a.device));
+    }
     if super::keras_forward::handles(&a.weights.weights) {
         return super::keras_forward::run(a);
     }
-    let x = three_d(&a.input, npy::read_f32(&a.input)?, "[T, B, I] or [B, T, I]")?;
+    let input = single_input(a)?;
+    let x = three_d(input, npy::read_f32(input)?, "[T, B, I] or [B, T, I]")?;
     let batch = if a.batch_first { x.dim().0 } else { x.dim().1 };
     let lens = read_lengths(a.seq_lens.as_deref(), batch)?;
     let mut weights = match a.weights.load()? {
@@ -263,6 +268,32 @@ fn read_lengths(path: Option<&Path>, batch: usize) -> Result<Option<Vec<usize>>>
         ));
     }
     Ok(Some(lens))
+}
+
+/// The one `--input` of a weight file or a Keras model (only a .onnx graph takes several).
+pub(super) fn single_input(a: &Args) -> Result<&Path> {
+    match a.input.as_slice() {
+        [input] => Ok(input),
+        _ => Err(LstmError::Config("--input is given more than once".into())),
+    }
+}
+
+/// A whole `.onnx` model's run (src/cli/onnx_forward.rs), with the flags it must refuse.
+fn onnx_run(a: &Args) -> super::onnx_forward::OnnxRun<'_> {
+    super::onnx_forward::OnnxRun {
+        model: &a.weights.weights,
+        inputs: &a.input,
+        out: &a.out,
+        weight_file_flags: [
+            ("--cell", a.weights.cell.is_some()),
+            ("--format", a.weights.format.is_some()),
+            ("--prefix", a.weights.prefix.is_some()),
+            ("--h0", a.h0.is_some()),
+            ("--c0", a.c0.is_some()),
+            ("--seq-lens", a.seq_lens.is_some()),
+            ("--batch-first", a.batch_first),
+        ],
+    }
 }
 
 /// The GPU context to use, or `None` for the CPU path.

@@ -47,11 +47,12 @@ pub fn run(a: &Args) -> Result<()> {
         model.input_size(),
         model.layers().len()
     );
-    let x = npy::read_f32(&a.input)?;
+    let input = super::forward::single_input(a)?;
+    let x = npy::read_f32(input)?;
     let shape = x.shape().to_vec();
     let mut x = x.into_dimensionality::<Ix3>().map_err(|_| {
         LstmError::shape(
-            a.input.display().to_string(),
+            input.display().to_string(),
             "[B, T, I] (or [T, B, I] without --batch-first)",
             format!("{shape:?}"),
         )

@@ -6,6 +6,7 @@ pub mod forward;
 pub mod generate;
 pub mod inspect;
 pub mod keras_forward;
+pub mod onnx_forward;
 pub mod resume;
 pub mod train;
 pub mod train_gru;

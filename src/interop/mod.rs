@@ -13,6 +13,8 @@ pub mod keras;
 pub mod keras_model;
 pub mod npy;
 pub mod onnx;
+#[cfg(feature = "onnx")]
+pub mod onnx_model;
 pub mod tensors;
 pub mod torch;
 pub mod torch_gru;

@@ -194,6 +194,19 @@ pub fn read_f32(path: &Path) -> Result<ArrayD<f32>> {
     }
 }
 
+/// An int32 or int64 array as int64 (an integer input of an ONNX graph).
+pub fn read_i64(path: &Path) -> Result<ArrayD<i64>> {
+    const ACCEPTED: &str = "int32 or int64";
+    match load(path, ACCEPTED)? {
+        Loaded::I32(a) => Ok(a.mapv(i64::from)),
+        Loaded::I64(a) => Ok(a),
+        Loaded::F32(_) | Loaded::F64(_) => Err(LstmError::format(
+            path.display().to_string(),
+            format!("dtype is a float type: expected {ACCEPTED}"),
+        )),
+    }
+}
+
 /// Sequence lengths: a 1-D int32 or int64 array of non-negative values.
 pub fn read_lengths(path: &Path) -> Result<Vec<usize>> {
     const ACCEPTED: &str = "int32 or int64";

@@ -106,7 +106,7 @@ fn opt(map: &TensorMap, name: &str, shape: &[usize]) -> Result<Option<ArrayD<f32
 }
 
 /// Reorders the equal row blocks of `m`: block `k` of the result is block `from[k]` of `m`.
-fn gate_rows(m: ArrayView2<f32>, from: &[usize]) -> Array2<f32> {
+pub(crate) fn gate_rows(m: ArrayView2<f32>, from: &[usize]) -> Array2<f32> {
     let n = m.nrows() / from.len();
     let blocks: Vec<_> = from
         .iter()
@@ -116,7 +116,7 @@ fn gate_rows(m: ArrayView2<f32>, from: &[usize]) -> Array2<f32> {
 }
 
 /// [`gate_rows`] for a vector.
-fn gate_vec(v: ArrayView1<f32>, from: &[usize]) -> Array1<f32> {
+pub(crate) fn gate_vec(v: ArrayView1<f32>, from: &[usize]) -> Array1<f32> {
     let n = v.len() / from.len();
     let blocks: Vec<_> = from
         .iter()
