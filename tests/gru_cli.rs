@@ -245,3 +245,37 @@ fn forward_runs_a_projected_lstm() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// One Keras GRU layer's `.npy` folder (here `reset_after=False`, told by its `(3H)`
+/// bias) runs through `forward` as loose tensors and matches Keras's own outputs.
+#[test]
+fn forward_runs_a_keras_gru_layer_folder() {
+    let case = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/gru_state");
+    let out =
+        std::env::temp_dir().join(format!("lstm-wgpu-keras-gru-layer-{}", std::process::id()));
+    let res = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .args(["forward", "--batch-first", "--device", "cpu", "--weights"])
+        .arg(case.join("npy/gru_1"))
+        .arg("--input")
+        .arg(case.join("x.npy"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(stderr.contains("GRU"), "{stderr}");
+    assert_close(
+        "y",
+        &read3(&out.join("y.npy")),
+        &read3(&case.join("y.npy")),
+        TORCH_ATOL,
+        TORCH_ATOL,
+    );
+    let want_h = npy::read_f32(&case.join("h_n.npy"))
+        .unwrap()
+        .insert_axis(ndarray::Axis(0));
+    let got_h = npy::read_f32(&out.join("h_n.npy")).unwrap();
+    assert_close("h_n", &got_h, &want_h, TORCH_ATOL, TORCH_ATOL);
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::tensors::TensorMap;
-use super::{keras, onnx, torch, torch_gru, torch_lstmp};
+use super::{keras, keras_model, onnx, torch, torch_gru, torch_lstmp};
 use crate::error::{LstmError, Result};
 use crate::gru::GruWeights;
 use crate::lstmp::LstmpWeights;
@@ -184,6 +184,9 @@ pub enum Model {
 pub fn detect_cell(map: &TensorMap, format: Format, prefix: &str) -> Option<CellKind> {
     let (name, rows_axis, h_axis) = match format {
         Format::Torch => (format!("{prefix}weight_hh_l0"), 0, 1),
+        Format::Keras if map.contains(&format!("{prefix}forward_recurrent_kernel")) => {
+            (format!("{prefix}forward_recurrent_kernel"), 1, 0)
+        }
         Format::Keras => (format!("{prefix}recurrent_kernel"), 1, 0),
         Format::Onnx => (format!("{prefix}R"), 1, 2),
     };
@@ -233,10 +236,17 @@ pub fn load_model(
         ));
     }
     match (cell.or(found), format) {
-        (Some(CellKind::Gru), Format::Torch) => Ok((format, Model::Gru(torch_gru::gru_from_tensors(&map, &prefix)?))),
+        (Some(CellKind::Gru), Format::Torch) => Ok((
+            format,
+            Model::Gru(torch_gru::gru_from_tensors(&map, &prefix)?),
+        )),
+        (Some(CellKind::Gru), Format::Keras) => Ok((
+            format,
+            Model::Gru(keras_model::convert::gru_from_tensors(&map, &prefix)?),
+        )),
         (Some(CellKind::Gru), _) => Err(LstmError::format(
             &source,
-            format!("a {format} GRU is read from its model file (.keras / .onnx), not from loose tensors"),
+            "an ONNX GRU is read from its model file (.onnx), not from loose W/R/B tensors",
         )),
         _ => Ok((format, Model::Lstm(format.from_tensors(&map, &prefix)?))),
     }

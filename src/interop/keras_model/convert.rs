@@ -174,6 +174,39 @@ fn lstm_weights(
 /// The crate's rows are r, z, n: blocks swapped and matrices transposed. A single
 /// bias goes to `b_ih` with a zero `b_hh`: with reset_after=False Keras adds it outside
 /// the reset gate, which is where the crate's `b_in` sits.
+/// One Keras `GRU` layer's tensors under `prefix` (a layer's `.npy` folder, or a
+/// safetensors file; `forward_…`/`backward_…` for a `Bidirectional`), the config told by
+/// their shapes: `kernel` (I, 3H), `recurrent_kernel` (H, 3H), and `bias` (2, 3H) for
+/// `reset_after=True`, (3H) for `reset_after=False`, absent for `use_bias=False`.
+pub fn gru_from_tensors(map: &TensorMap, prefix: &str) -> Result<GruWeights> {
+    let bidirectional = map.contains(&format!("{prefix}forward_recurrent_kernel"));
+    let first = if bidirectional { "forward_" } else { "" };
+    let shape = |v: &str| {
+        map.shape(&format!("{prefix}{first}{v}"))
+            .map(<[usize]>::to_vec)
+    };
+    let (kernel, recurrent) = (shape("kernel"), shape("recurrent_kernel"));
+    let sizes = match (kernel.as_deref(), recurrent.as_deref()) {
+        (Some(&[i, g]), Some(&[h, g2])) if h > 0 && h.checked_mul(3) == Some(g) && g == g2 => {
+            Some((i, h))
+        }
+        _ => None,
+    };
+    let Some((i, h)) = sizes else {
+        return Err(LstmError::shape(
+            format!("Keras GRU tensors {prefix}{first}kernel / recurrent_kernel"),
+            "(I, 3H) / (H, 3H)",
+            format!("{kernel:?} / {recurrent:?}"),
+        ));
+    };
+    let bias = shape("bias");
+    let config = GruConfig::new(i, h)
+        .bidirectional(bidirectional)
+        .bias(bias.is_some())
+        .reset_after(bias.as_ref().is_none_or(|b| b.len() != 1));
+    gru_weights(prefix, config, map)
+}
+
 fn gru_weights(prefix: &str, config: GruConfig, map: &TensorMap) -> Result<GruWeights> {
     config.validate()?;
     let (i, h) = (config.input_size, config.hidden_size);
