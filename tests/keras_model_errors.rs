@@ -76,22 +76,30 @@ fn wrong_weight_shape_names_the_tensor() {
     );
 }
 
-/// GRU weights under a config that says LSTM, and a reset_after=False bias read as
-/// reset_after=True: shape errors, not a silently wrong model.
+/// GRU weights under a config that says LSTM (a shape error naming the layer; with
+/// `return_state`, the GRU's two outputs are one short of an LSTM's three), and a
+/// reset_after=False bias read as reset_after=True: clear errors, not a silently wrong
+/// model.
 #[test]
 fn gru_weights_under_another_cell_are_shape_errors() {
-    for edit in [
-        |c: &str| c.replace("\"class_name\": \"GRU\"", "\"class_name\": \"LSTM\""),
-        |c: &str| c.replace("\"reset_after\": false", "\"reset_after\": true"),
-    ] {
-        let e = load_edited("gru_state", edit);
-        assert!(matches!(e, LstmError::Shape { .. }), "{e:?}");
-        assert!(e.to_string().contains("gru_1/"), "{e}");
+    fn as_lstm(c: &str) -> String {
+        c.replace("\"class_name\": \"GRU\"", "\"class_name\": \"LSTM\"")
+    }
+    let cases: [(&str, fn(&str) -> String, &str); 3] = [
+        ("bilstm_gru", as_lstm, "gru/"),
+        ("gru_state", as_lstm, "only a chain"),
+        (
+            "gru_state",
+            |c| c.replace("\"reset_after\": false", "\"reset_after\": true"),
+            "gru_1/",
+        ),
+    ];
+    for (case, edit, want) in cases {
+        let e = load_edited(case, edit);
+        assert!(e.to_string().contains(want), "{case}, {want}: {e}");
     }
 }
 
-/// A Functional model that is not a chain: a layer fed by another than the previous
-/// one, or with a second tensor (an `initial_state=` input).
 #[test]
 fn graph_that_is_not_a_chain_is_refused() {
     let edits: [fn(&mut serde_json::Value); 2] = [
@@ -112,6 +120,18 @@ fn graph_that_is_not_a_chain_is_refused() {
         });
         assert!(e.to_string().contains("only a chain"), "{e}");
     }
+}
+
+/// The outputs must be the last layer's output alone or with all of its states: a
+/// Bidirectional LSTM gives 5, so 4 of them (`[out, h_f, c_f, h_b]`) are refused.
+#[test]
+fn some_of_the_states_as_outputs_are_refused() {
+    let e = load_edited("bilstm_state", |c| {
+        let mut v: serde_json::Value = serde_json::from_str(c).unwrap();
+        v["config"]["output_layers"].as_array_mut().unwrap().pop();
+        v.to_string()
+    });
+    assert!(e.to_string().contains("only a chain"), "{e}");
 }
 
 #[test]

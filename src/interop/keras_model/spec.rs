@@ -117,12 +117,19 @@ pub fn parse(text: &str, source: &str) -> Result<ModelSpec> {
     let Some(last) = layers.last() else {
         return Err(err("the model has no layers with weights".into()));
     };
+    // How many outputs a last layer with `return_state` gives: the output, then h (and
+    // c for an LSTM), per direction.
+    let state_outputs = |r: &RnnSpec, dirs: usize| match r.cell {
+        Cell::Lstm => 1 + 2 * dirs,
+        Cell::Gru { .. } => 1 + dirs,
+    };
     let last_states = match &last.kind {
-        LayerKind::Rnn(r) | LayerKind::Bidirectional { rnn: r, .. } => r.return_state,
-        _ => false,
+        LayerKind::Rnn(r) if r.return_state => Some(state_outputs(r, 1)),
+        LayerKind::Bidirectional { rnn: r, .. } if r.return_state => Some(state_outputs(r, 2)),
+        _ => None,
     };
     let states_out = match config.get("output_layers") {
-        None => last_states,
+        None => last_states.is_some(),
         Some(outputs) => outputs_are_states(outputs, last_name.as_deref(), last_states, source)?,
     };
     Ok(ModelSpec { layers, states_out })
@@ -298,11 +305,12 @@ fn keras_histories<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
 }
 
 /// Whether a Functional model's `output_layers` are the last layer's output alone
-/// (`false`) or its output and all its states (`true`).
+/// (`false`) or its output and all its states (`true`; `last_states`: how many outputs
+/// that is, when the last layer returns its states). Any other list is an error.
 fn outputs_are_states(
     outputs: &Value,
     last: Option<&str>,
-    last_states: bool,
+    last_states: Option<usize>,
     source: &str,
 ) -> Result<bool> {
     // One output is written flat, `["name", 0, 0]`; several as a list of those.
@@ -324,7 +332,7 @@ fn outputs_are_states(
         .all(|(k, i)| *i == Some(k as u64));
     match (in_order, indices.len()) {
         (true, 1) => Ok(false),
-        (true, n) if n > 1 && last_states => Ok(true),
+        (true, n) if n > 1 && last_states == Some(n) => Ok(true),
         _ => Err(LstmError::format(
             source,
             "the model's outputs are not the last layer's output (and states): \
