@@ -85,7 +85,8 @@ fn gru_weights_under_another_cell_are_shape_errors() {
     fn as_lstm(c: &str) -> String {
         c.replace("\"class_name\": \"GRU\"", "\"class_name\": \"LSTM\"")
     }
-    let cases: [(&str, fn(&str) -> String, &str); 3] = [
+    type Case = (&'static str, fn(&str) -> String, &'static str);
+    let cases: [Case; 3] = [
         ("bilstm_gru", as_lstm, "gru/"),
         ("gru_state", as_lstm, "only a chain"),
         (
