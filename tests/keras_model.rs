@@ -117,6 +117,35 @@ fn keras_file_without_the_hdf5_feature_says_how_to_get_it() {
 }
 
 #[cfg(feature = "cli")]
+/// A model folder may hold folders that are not layers (a notebook's checkpoints, an
+/// empty folder): they are skipped, and the model runs as before.
+#[test]
+fn folders_that_are_not_layers_are_skipped() {
+    let src = case_dir("lstm_dense").join("npy");
+    let dir = scratch("extra-folders");
+    for entry in std::fs::read_dir(&src).unwrap().flatten() {
+        let to = dir.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(entry.path()).unwrap().flatten() {
+                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(entry.path(), to).unwrap();
+        }
+    }
+    std::fs::create_dir_all(dir.join(".ipynb_checkpoints")).unwrap();
+    std::fs::write(dir.join(".ipynb_checkpoints/model-checkpoint.json"), "{}").unwrap();
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    let x = read(&case_dir("lstm_dense").join("x.npy"))
+        .into_dimensionality::<Ix3>()
+        .unwrap();
+    let want = KerasModel::load(&src).unwrap().run(x.view(), None).unwrap();
+    let got = KerasModel::load(&dir).unwrap().run(x.view(), None).unwrap();
+    assert_eq!(got, want);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 mod cli {
     use super::*;
     use std::process::Command;

@@ -35,9 +35,23 @@ pub fn read(dir: &Path) -> Result<(String, TensorMap)> {
         let Some(layer) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
+        // Not a layer: hidden folders (`.ipynb_checkpoints`) and folders without arrays.
+        // (A layer whose folder is missing is named by the "missing tensor" error later.)
+        if layer.starts_with('.') || !holds_npy(&path) {
+            continue;
+        }
         for (var, a) in npy::read_dir(&path)? {
             map.tensors.insert(format!("{layer}/{var}"), a);
         }
     }
     Ok((config, map))
+}
+
+/// Whether `dir` holds at least one `.npy` file.
+fn holds_npy(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "npy"))
+    })
 }

@@ -102,6 +102,22 @@ impl OnnxModel {
         self.graph.node.iter().any(|n| n.op_type() == op)
     }
 
+    /// Whether a `GRU` node has `linear_before_reset = 0` (ONNX's default), the form
+    /// `GpuGru` does not compute, so that node runs on the CPU.
+    pub fn has_reset_before_gru(&self) -> bool {
+        self.graph
+            .node
+            .iter()
+            .filter(|n| n.op_type() == "GRU")
+            .any(|n| {
+                let attr = n
+                    .attribute
+                    .iter()
+                    .find(|a| a.name() == "linear_before_reset");
+                attr.is_none_or(|a| a.i() == 0)
+            })
+    }
+
     /// The graph's output names, in order.
     pub fn output_names(&self) -> Vec<String> {
         self.graph
