@@ -11,6 +11,7 @@ mod kernel_cases;
 use common::*;
 use kernel_cases::{
     gru_step_backward_cases, gru_step_cases, input_proj_cases, matmul_case, optimizer_case,
+    recurrent_step_backward_cases, recurrent_step_cases,
 };
 use lstm_wgpu::cpu::{self, UpdateRule};
 use lstm_wgpu::gpu::kernels;
@@ -83,17 +84,8 @@ fn lstm_step() {
                 cpu::lstm_step(gx.view(), h0.view(), c0.view(), lw, &active).unwrap();
             let (_, _, want_gates) =
                 cpu::lstm_step_with_gates(gx.view(), h0.view(), c0.view(), lw, &active).unwrap();
-            let want_y =
-                Array2::from_shape_fn(
-                    (b, h),
-                    |(r, j)| {
-                        if active[r] {
-                            want_h[[r, j]]
-                        } else {
-                            0.0
-                        }
-                    },
-                );
+            let live = |r: usize| if active[r] { 1.0 } else { 0.0 };
+            let want_y = Array2::from_shape_fn((b, h), |(r, j)| live(r) * want_h[[r, j]]);
             for tiling in tilings {
                 let state = (h0.view(), c0.view());
                 let got =
@@ -113,6 +105,18 @@ fn lstm_step() {
             }
         }
     }
+}
+
+/// The shared recurrent products alone, forward in every tiling and backward in both
+/// forms (cases in tests/kernel_cases/recurrent_step.rs).
+#[test]
+fn recurrent_step() {
+    let Some(ctx) = shared_context() else { return };
+    recurrent_step_cases(&ctx);
+}
+#[test]
+fn recurrent_step_backward() {
+    for_each_form(recurrent_step_backward_cases);
 }
 
 /// `gru_step.wgsl` in every tiling, some rows past their length: the new state, the

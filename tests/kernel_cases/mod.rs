@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 mod gru_step;
+mod recurrent_step;
 
 pub use gru_step::{gru_step_backward_cases, gru_step_cases};
+pub use recurrent_step::{recurrent_step_backward_cases, recurrent_step_cases};
 
 use crate::common::*;
 use lstm_wgpu::cpu::{self, UpdateRule};
