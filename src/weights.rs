@@ -138,26 +138,7 @@ impl LstmWeights {
                     (4 * h, c.layer_input_size(l)),
                 )?;
                 check2(&format!("weight_hh_{sfx}"), &w.w_hh, (4 * h, h))?;
-                for (name, b) in [("bias_ih", &w.b_ih), ("bias_hh", &w.b_hh)] {
-                    match (c.bias, b) {
-                        (true, Some(b)) => check1(&format!("{name}_{sfx}"), b, 4 * h)?,
-                        (true, None) => {
-                            return Err(LstmError::shape(
-                                format!("{name}_{sfx}"),
-                                format!("[{}]", 4 * h),
-                                "missing",
-                            ))
-                        }
-                        (false, Some(_)) => {
-                            return Err(LstmError::shape(
-                                format!("{name}_{sfx}"),
-                                "absent (bias = false)",
-                                "present",
-                            ))
-                        }
-                        (false, None) => {}
-                    }
-                }
+                check_biases(&sfx, c.bias, [&w.b_ih, &w.b_hh], 4 * h)?;
                 match (c.peephole, &w.peephole) {
                     (Peephole::None, PeepholeWeights::None) => {}
                     (Peephole::Diagonal, PeepholeWeights::Diagonal(p)) => {
@@ -211,6 +192,28 @@ impl LstmWeights {
         }
         Ok(())
     }
+}
+
+/// Checks a layer-direction's two biases (`bias_ih_{sfx}`, `bias_hh_{sfx}`) against the
+/// config: `len` floats each with `bias` on, absent without; names the tensor otherwise.
+pub(crate) fn check_biases(
+    sfx: &str,
+    bias: bool,
+    biases: [&Option<Array1<f32>>; 2],
+    len: usize,
+) -> Result<()> {
+    for (name, b) in ["bias_ih", "bias_hh"].into_iter().zip(biases) {
+        let name = format!("{name}_{sfx}");
+        match (bias, b) {
+            (true, Some(b)) => check1(&name, b, len)?,
+            (false, None) => {}
+            (true, None) => return Err(LstmError::shape(name, format!("[{len}]"), "missing")),
+            (false, Some(_)) => {
+                return Err(LstmError::shape(name, "absent (bias = false)", "present"))
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check2(name: &str, a: &Array2<f32>, want: (usize, usize)) -> Result<()> {

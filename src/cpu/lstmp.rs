@@ -119,9 +119,18 @@ fn run_direction(
         c_prev: Array3::zeros((t_len, b, hs)),
         m: Array3::zeros((t_len, b, hs)),
     };
+    // The input projection of every step at once, as the LSTM's schedule hoists it.
+    let rows = x
+        .view()
+        .into_shape_with_order((t_len * b, x.dim().2))
+        .expect("contiguous");
+    let gx = super::threads::dot_rows(rows, w.w_ih.t(), Some(bias.view()));
+    let gx = gx
+        .into_shape_with_order((t_len, b, 4 * hs))
+        .expect("contiguous");
     for s in 0..t_len {
         let t = if reverse { t_len - 1 - s } else { s };
-        let z = x.index_axis(Axis(0), t).dot(&w.w_ih.t()) + &bias + h.dot(&w.w_hh.t());
+        let z = &gx.index_axis(Axis(0), t) + &h.dot(&w.w_hh.t());
         let gates = activate(z.view());
         let block = |g: usize| gates.slice(s![.., g * hs..(g + 1) * hs]);
         let c_new = &block(1) * &*c + &block(0) * &block(2);
@@ -248,7 +257,7 @@ impl BackwardRun<'_> {
         let (t_len, b, _) = x.dim();
         let hs = dc.ncols();
         let mut dz_all = Array3::<f32>::zeros((t_len, b, 4 * hs));
-        let mut d_hr = Array2::<f32>::zeros(self.w.w_hr.raw_dim());
+        let mut totals = Array3::<f32>::zeros((t_len, b, dh.ncols()));
         for s in 0..t_len {
             let t = if self.reverse { s } else { t_len - 1 - s };
             let total = &dh + &dy.index_axis(Axis(0), t);
@@ -258,6 +267,7 @@ impl BackwardRun<'_> {
             let c_prev = self.steps.c_prev.index_axis(Axis(0), t);
             let tc = (&f * &c_prev + &i * &gg).mapv(f32::tanh);
             let dm = total.dot(&self.w.w_hr);
+            totals.index_axis_mut(Axis(0), t).assign(&total);
             let dct = &dc + &(&dm * &o * &tc.mapv(|v| 1.0 - v * v));
             let dz = ndarray::concatenate![
                 Axis(1),
@@ -271,10 +281,6 @@ impl BackwardRun<'_> {
             for (row, _) in self.lens.iter().enumerate().filter(|(_, &n)| t < n) {
                 // Past its length a row's state passed through untouched: its carry too.
                 dz_all.slice_mut(s![t, row, ..]).assign(&dz.row(row));
-                d_hr += &total
-                    .row(row)
-                    .insert_axis(Axis(1))
-                    .dot(&self.steps.m.slice(s![t, row, ..]).insert_axis(Axis(0)));
                 dh.row_mut(row).assign(&dh_prev.row(row));
                 dc.row_mut(row).assign(&dc_prev.row(row));
             }
@@ -293,6 +299,8 @@ impl BackwardRun<'_> {
             .expect("contiguous");
         dxs += &dz.dot(&self.w.w_ih);
         let db = dz.sum_axis(Axis(0));
+        // ∂W_hr = Σ_t ∂h_tᵀ m_t in one GEMM (m is 0 past a length, so idle rows add nothing).
+        let d_hr = flat(&totals).t().dot(&flat(&self.steps.m));
         let grads = LstmpLayerWeights {
             w_ih: dz.t().dot(&xs),
             w_hh: dz.t().dot(&hp),

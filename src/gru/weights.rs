@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::GruConfig;
 use crate::error::{LstmError, Result};
-use crate::weights::{check1, check2, try_array2, LstmWeights};
+use crate::weights::{check2, check_biases, try_array2, LstmWeights};
 
 /// Parameters of one layer in one direction, PyTorch's names and shapes.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,26 +92,7 @@ impl GruWeights {
                     (3 * h, c.layer_input_size(l)),
                 )?;
                 check2(&format!("weight_hh_{sfx}"), &w.w_hh, (3 * h, h))?;
-                for (name, b) in [("bias_ih", &w.b_ih), ("bias_hh", &w.b_hh)] {
-                    match (c.bias, b) {
-                        (true, Some(b)) => check1(&format!("{name}_{sfx}"), b, 3 * h)?,
-                        (false, None) => {}
-                        (true, None) => {
-                            return Err(LstmError::shape(
-                                format!("{name}_{sfx}"),
-                                format!("[{}]", 3 * h),
-                                "missing",
-                            ))
-                        }
-                        (false, Some(_)) => {
-                            return Err(LstmError::shape(
-                                format!("{name}_{sfx}"),
-                                "absent (bias = false)",
-                                "present",
-                            ))
-                        }
-                    }
-                }
+                check_biases(&sfx, c.bias, [&w.b_ih, &w.b_hh], 3 * h)?;
             }
         }
         Ok(())

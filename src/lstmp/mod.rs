@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::sequence::{check_inputs, Dims, ForwardOptions, LstmState};
-use crate::weights::{check1, check2, try_array2, LstmWeights};
+use crate::weights::{check2, check_biases, try_array2, LstmWeights};
 
 /// Shape and options: `torch.nn.LSTM(input_size, hidden_size, num_layers, bias,
 /// batch_first, bidirectional, proj_size)`.
@@ -178,24 +178,7 @@ impl LstmpWeights {
                 )?;
                 check2(&format!("weight_hh_{sfx}"), &w.w_hh, (4 * h, p))?;
                 check2(&format!("weight_hr_{sfx}"), &w.w_hr, (p, h))?;
-                for (name, b) in [("bias_ih", &w.b_ih), ("bias_hh", &w.b_hh)] {
-                    match (c.bias, b) {
-                        (true, Some(b)) => check1(&format!("{name}_{sfx}"), b, 4 * h)?,
-                        (false, None) => {}
-                        (want, _) => {
-                            let want = if want {
-                                format!("[{}]", 4 * h)
-                            } else {
-                                "absent (bias = false)".into()
-                            };
-                            return Err(LstmError::shape(
-                                format!("{name}_{sfx}"),
-                                want,
-                                if b.is_some() { "present" } else { "missing" },
-                            ));
-                        }
-                    }
-                }
+                check_biases(&sfx, c.bias, [&w.b_ih, &w.b_hh], 4 * h)?;
                 let all = w
                     .w_ih
                     .iter()
