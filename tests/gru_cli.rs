@@ -206,43 +206,51 @@ fn train_cell_gru_refuses_what_it_cannot_do() {
     }
 }
 
-/// A `nn.LSTM(proj_size)` state dict runs through `forward` on the CPU path (told by its
-/// `weight_hr_l0`), and `--device gpu` says it cannot.
+/// A `nn.LSTM(proj_size)` state dict runs through `forward` (told by its `weight_hr_l0`)
+/// on the CPU and on the GPU, and matches PyTorch's outputs.
 #[test]
 fn forward_runs_a_projected_lstm() {
     let dir = std::env::temp_dir().join(format!("lstm-wgpu-lstmp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/torch_lstmp/one_layer_init_state");
-    let map = TensorMap::read_safetensors(&fixture.with_extension("safetensors")).unwrap();
-    let run = |device: &str| {
-        Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
+        .join("tests/fixtures/torch_lstmp/one_layer_init_state.safetensors");
+    let map = TensorMap::read_safetensors(&fixture).unwrap();
+    let arr3 = |n: &str| map.tensors[n].clone().into_dimensionality::<Ix3>().unwrap();
+    for name in ["x", "h0", "c0"] {
+        npy::write(&dir.join(format!("{name}.npy")), &arr3(name)).unwrap();
+    }
+    let devices = ["cpu", "gpu"];
+    let has_gpu = try_context().is_some();
+    for device in devices.into_iter().filter(|&d| d == "cpu" || has_gpu) {
+        let out = dir.join(device);
+        let res = Command::new(env!("CARGO_BIN_EXE_lstm-wgpu"))
             .args(["forward", "--prefix", "", "--device", device, "--weights"])
-            .arg(fixture.with_extension("safetensors"))
-            .arg("--input")
-            .arg(fixture.with_extension("x.npy"))
+            .arg(&fixture)
+            .args(["x", "h0", "c0"].iter().flat_map(|n| {
+                let flag = if *n == "x" {
+                    "--input".to_string()
+                } else {
+                    format!("--{n}")
+                };
+                [flag.into(), dir.join(format!("{n}.npy")).into_os_string()]
+            }))
             .arg("--out")
-            .arg(&dir)
+            .arg(&out)
             .output()
-            .unwrap()
-    };
-    let res = run("cpu");
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    // Without --h0/--c0 the fixture's y is not comparable (it used initial states); the
-    // shapes are PyTorch's: y [T, B, P], h_n [1, B, P], c_n [1, B, H].
-    let x = map.tensors["x"].shape().to_vec();
-    assert_eq!(read3(&dir.join("y.npy")).shape(), [x[0], x[1], 3]);
-    assert_eq!(read3(&dir.join("h_n.npy")).shape(), [1, x[1], 3]);
-    assert_eq!(read3(&dir.join("c_n.npy")).shape(), [1, x[1], 7]);
-    let res = run("gpu");
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    assert!(
-        !res.status.success() && stderr.contains("CPU path only"),
-        "{stderr}"
-    );
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(res.status.success(), "{device}: {stderr}");
+        for name in ["y", "h_n", "c_n"] {
+            let got = read3(&out.join(format!("{name}.npy")));
+            assert_close(
+                &format!("{device} {name}"),
+                &got,
+                &arr3(name),
+                GPU_ATOL,
+                GPU_RTOL,
+            );
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use lstm_wgpu::interop::format::{self, CellKind, Format, Model};
 use lstm_wgpu::interop::{npy, tensors::TensorMap, torch, torch_gru, torch_lstmp};
 use lstm_wgpu::{
-    cpu, ForwardOptions, GpuContext, GpuGru, GpuLstm, GruOptions, GruWeights, LstmError, LstmState,
-    LstmpWeights, Result,
+    cpu, ForwardOptions, GpuContext, GpuGru, GpuLstm, GpuLstmp, GruOptions, GruWeights, LstmError,
+    LstmState, LstmpWeights, Result,
 };
 use ndarray::{ArrayD, Axis, Ix3};
 
@@ -217,19 +217,13 @@ fn run_gru(
     write_outputs(&a.out, &[("y", &out.y), ("h_n", &out.h_n)])
 }
 
-/// [`run`] for an LSTM with a projection: the CPU path (there is no GPU kernel for it yet).
+/// [`run`] for an LSTM with a projection (`h_n` is `P` wide, `c_n` `H`).
 fn run_lstmp(
     a: &Args,
     mut w: LstmpWeights,
     x: ndarray::Array3<f32>,
     lens: Option<Vec<usize>>,
 ) -> Result<()> {
-    if a.device == Some(Device::Gpu) {
-        return Err(LstmError::Config(
-            "an LSTM with a projection (proj_size) runs on the CPU path only: use --device cpu"
-                .into(),
-        ));
-    }
     w.config.batch_first = a.batch_first;
     let ld = w.config.num_layers * w.config.num_directions();
     let initial = match (&a.h0, &a.c0) {
@@ -248,8 +242,16 @@ fn run_lstmp(
         initial: initial.as_ref(),
         seq_lens: lens.as_deref(),
     };
-    eprintln!("device: CPU");
-    let out = cpu::lstmp_forward(&w, x.view(), opts)?;
+    let out = match gpu_context(a.device)? {
+        Some(ctx) => {
+            eprintln!("device: {}", ctx.describe());
+            GpuLstmp::new(ctx, &w)?.forward(x.view(), opts)?
+        }
+        None => {
+            eprintln!("device: CPU");
+            cpu::lstmp_forward(&w, x.view(), opts)?
+        }
+    };
     write_outputs(
         &a.out,
         &[("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)],

@@ -6,7 +6,7 @@ use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use super::reference::sigmoid;
 use super::Upstream;
 use crate::error::{LstmError, Result};
-use crate::lstmp::{check_lstmp_inputs, LstmpLayerWeights, LstmpOutput, LstmpWeights};
+use crate::lstmp::{check_lstmp_inputs, LstmpConfig, LstmpLayerWeights, LstmpOutput, LstmpWeights};
 use crate::sequence::{from_time_major, to_time_major, ForwardOptions};
 
 /// What the forward of one layer-direction keeps for backward, per step `[T, B, ·]`.
@@ -177,29 +177,11 @@ pub fn lstmp_backward(
     let (t, b, _) = first.dim();
     let (dirs, hs, p) = (cfg.num_directions(), cfg.hidden_size, cfg.proj_size);
     let ld = cfg.num_layers * dirs;
+    check_lstmp_upstream(cfg, &up, t, b)?;
     let mut dy = match up.dy {
         Some(dy) => to_time_major(&cfg.layout(), &dy),
         None => Array3::zeros((t, b, dirs * p)),
     };
-    let shapes = [("dy", dy.shape().to_vec(), vec![t, b, dirs * p])]
-        .into_iter()
-        .chain(
-            up.dh_n
-                .map(|a| ("dh_n", a.shape().to_vec(), vec![ld, b, p])),
-        )
-        .chain(
-            up.dc_n
-                .map(|a| ("dc_n", a.shape().to_vec(), vec![ld, b, hs])),
-        );
-    for (name, got, want) in shapes {
-        if got != want {
-            return Err(LstmError::shape(
-                name,
-                format!("{want:?}"),
-                format!("{got:?}"),
-            ));
-        }
-    }
     let mut params = w.clone();
     let (mut dh0, mut dc0) = (Array3::zeros((ld, b, p)), Array3::zeros((ld, b, hs)));
     for l in (0..cfg.num_layers).rev() {
@@ -235,6 +217,43 @@ pub fn lstmp_backward(
         dh0,
         dc0,
     })
+}
+
+/// Checks `∂y` (the caller's layout), `∂h_n` and `∂c_n` against a `T`-step, `B`-row run.
+pub(crate) fn check_lstmp_upstream(
+    cfg: &LstmpConfig,
+    up: &Upstream,
+    t: usize,
+    b: usize,
+) -> Result<()> {
+    let (dirs, hs, p) = (cfg.num_directions(), cfg.hidden_size, cfg.proj_size);
+    let ld = cfg.num_layers * dirs;
+    let dy_want = match cfg.batch_first {
+        true => vec![b, t, dirs * p],
+        false => vec![t, b, dirs * p],
+    };
+    let shapes = (up
+        .dy
+        .map(|a| ("dy", a.shape().to_vec(), dy_want))
+        .into_iter())
+    .chain(
+        up.dh_n
+            .map(|a| ("dh_n", a.shape().to_vec(), vec![ld, b, p])),
+    )
+    .chain(
+        up.dc_n
+            .map(|a| ("dc_n", a.shape().to_vec(), vec![ld, b, hs])),
+    );
+    for (name, got, want) in shapes {
+        if got != want {
+            return Err(LstmError::shape(
+                name,
+                format!("{want:?}"),
+                format!("{got:?}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 struct BackwardRun<'a> {

@@ -55,6 +55,7 @@ pub use gru::{gru_forward, gru_forward_train, GruCache};
 pub use gru_backward::{gru_backward, GruGradients, GruUpstream};
 pub use gru_step::{gru_step, gru_step_backward, GruStepGrads};
 pub use lstm_param_grads::lstm_param_grads;
+pub(crate) use lstmp::check_lstmp_upstream;
 pub use lstmp::{lstmp_backward, lstmp_forward, lstmp_forward_train, LstmpCache, LstmpGradients};
 pub use optimizer_update::{optimizer_update, UpdateRule};
 pub use reference::{lstm_step, lstm_step_with_gates, matmul, sigmoid};

@@ -7,6 +7,8 @@
 //! - `forward`: the schedule (chunk plan, per-step dispatches in one pass) — it uses
 //!   the kernels, never the reverse; `lstm`: [`GpuLstm`], the public model on top;
 //!   `gru`: [`GpuGru`], a GRU run by the same schedule (its weights in the LSTM's slots);
+//!   `lstmp`: [`GpuLstmp`], an LSTM with a projection run as LSTMs over `o ⊙ tanh c`
+//!   (`lstmp_fold`: the folded weights and the chain rule back);
 //! - `backward`: BPTT recording and [`GpuLstm::forward_backward`];
 //! - `stream`: [`GpuStream`], a stateful stream with its state resident on the GPU;
 //! - `timer`: pass timestamps for profiling.
@@ -25,6 +27,8 @@ mod gru;
 mod host_forward;
 pub mod kernels;
 mod lstm;
+mod lstmp;
+mod lstmp_fold;
 pub(crate) mod pack;
 mod plan;
 mod stream;
@@ -39,6 +43,7 @@ pub use gru::GpuGru;
 pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
 pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};
+pub use lstmp::GpuLstmp;
 pub use stream::GpuStream;
 
 pub(crate) use backward_job::{BackwardJob, GpuUpstream};

@@ -65,6 +65,9 @@ pub struct Args {
     /// Skip the GRU rows (S1–S3 or the quick shapes, CPU vs GPU).
     #[arg(long)]
     pub no_gru: bool,
+    /// Skip the LSTMP rows (proj_size = H/4; S1–S3 or the quick shapes, CPU vs GPU).
+    #[arg(long)]
+    pub no_lstmp: bool,
     /// List the shapes and exit.
     #[arg(long)]
     pub list: bool,

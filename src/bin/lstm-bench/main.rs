@@ -7,16 +7,18 @@
 //! - `args`: the command line;
 //! - `measure`: timing and the forward of one shape on both paths;
 //! - `stream`: the per-step latency of a stateful stream on both paths;
-//! - `gru`: GRU rows (S1–S3) on both paths;
+//! - `family`: GRU and LSTMP rows (S1–S3) on both paths;
 //! - `train`: one training step of the seed model on both paths;
 //! - `report`: the table and the JSON document.
 
 mod args;
-mod gru;
+mod family;
 mod measure;
 mod report;
 mod stream;
 mod train;
+
+use family::Family;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -70,11 +72,12 @@ fn run(a: &Args) -> Result<()> {
         plans.push((shape, row.plan));
     }
     report::print_plans(&plans);
-    let gru = if a.no_gru {
-        Value::Null
-    } else {
-        gru::bench_gru(a, ctx.as_ref(), &shapes)?
-    };
+    let [gru, lstmp] =
+        [(a.no_gru, Family::Gru), (a.no_lstmp, Family::Lstmp)].map(|(skip, f)| match skip {
+            true => Ok(Value::Null),
+            false => family::bench_family(a, f, ctx.as_ref(), &shapes),
+        });
+    let (gru, lstmp) = (gru?, lstmp?);
     let training = if a.no_train {
         Value::Null
     } else {
@@ -90,6 +93,7 @@ fn run(a: &Args) -> Result<()> {
             "training_step": training,
             "stream_step": streaming,
             "gru_rows": gru,
+            "lstmp_rows": lstmp,
             "adapter": ctx.as_ref().map(|c| c.describe()),
             "software_adapter": ctx.as_ref().map(|c| c.is_software()),
             "timestamps": ctx.as_ref().map(|c| c.has_timestamps()),
