@@ -1,6 +1,6 @@
 //! The CPU GRU over a whole sequence: the hoisted input projection, then one
-//! [`gru_step`] per time step for every layer and direction (the LSTM's schedule, see
-//! `forward.rs`). Optionally keeps what [`super::gru_backward`] needs.
+//! [`gru_step`](super::gru_step()) per time step for every layer and direction (the LSTM's schedule, see
+//! `forward.rs`). Optionally keeps what [`super::gru_backward()`] needs.
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
@@ -33,7 +33,7 @@ pub fn gru_forward(
     gru_forward_impl(weights, x, opts, None)
 }
 
-/// [`gru_forward`] that also returns what [`super::gru_backward`] needs.
+/// [`gru_forward`] that also returns what [`super::gru_backward()`] needs.
 pub fn gru_forward_train(
     weights: &GruWeights,
     x: ArrayView3<f32>,

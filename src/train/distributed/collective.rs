@@ -6,9 +6,7 @@ use std::hash::{Hash, Hasher};
 use crate::error::{LstmError, Result};
 
 /// The collectives of data-parallel training. Every rank calls the same ones in the same
-/// order (a rank that stops calling them must end the job: see [`Mpi::abort`]).
-///
-/// [`Mpi::abort`]: super::Mpi
+/// order (a rank that stops calling them must end the job: see `Mpi::abort`, feature `mpi`).
 pub trait Collective {
     /// This rank, from 0.
     fn rank(&self) -> usize;

@@ -14,7 +14,7 @@ use crate::train::fit::{fit_from, FitConfig, FitObserver, History};
 /// rank. Give rank 0 the observer that writes checkpoints and logs, the others `()`.
 ///
 /// A rank whose call fails stops taking part in the collectives: the caller must then
-/// end the whole job (over MPI, [`Mpi::abort`](super::Mpi)), or the other ranks wait for
+/// end the whole job (over MPI, `Mpi::abort`), or the other ranks wait for
 /// it forever.
 pub fn fit_distributed(
     model: &mut dyn Classifier,

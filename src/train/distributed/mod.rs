@@ -2,7 +2,7 @@
 //! takes its shard of every global batch, computes gradients on its own device, and the
 //! gradients are summed over the ranks before one identical optimizer step on each.
 //!
-//! - [`Collective`]: the few collectives the loop needs (sum, gather); [`Mpi`] implements
+//! - [`Collective`]: the few collectives the loop needs (sum, gather); `Mpi` implements
 //!   them over MPI (feature `mpi`), a test can implement them over threads;
 //! - [`DataParallel`]: a [`Classifier`](super::Classifier) made of a local replica and a
 //!   collective, so [`fit`](super::fit()) runs unchanged on every rank;
