@@ -2,6 +2,35 @@
 
 use crate::error::{LstmError, Result};
 
+/// The builder setters every recurrent config shares (`LstmConfig`, `GruConfig`,
+/// `LstmpConfig`: same field names, PyTorch's keyword names).
+macro_rules! stack_setters {
+    ($config:ty) => {
+        impl $config {
+            pub fn layers(mut self, n: usize) -> Self {
+                self.num_layers = n;
+                self
+            }
+            pub fn bidirectional(mut self, yes: bool) -> Self {
+                self.bidirectional = yes;
+                self
+            }
+            pub fn bias(mut self, yes: bool) -> Self {
+                self.bias = yes;
+                self
+            }
+            /// Input and output as `[B, T, F]` instead of `[T, B, F]`.
+            pub fn batch_first(mut self, yes: bool) -> Self {
+                self.batch_first = yes;
+                self
+            }
+        }
+    };
+}
+pub(crate) use stack_setters;
+
+stack_setters!(LstmConfig);
+
 /// Which connections from the cell state feed the gates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -46,24 +75,8 @@ impl LstmConfig {
         }
     }
 
-    pub fn layers(mut self, n: usize) -> Self {
-        self.num_layers = n;
-        self
-    }
-    pub fn bidirectional(mut self, yes: bool) -> Self {
-        self.bidirectional = yes;
-        self
-    }
-    pub fn bias(mut self, yes: bool) -> Self {
-        self.bias = yes;
-        self
-    }
     pub fn peephole(mut self, mode: Peephole) -> Self {
         self.peephole = mode;
-        self
-    }
-    pub fn batch_first(mut self, yes: bool) -> Self {
-        self.batch_first = yes;
         self
     }
 

@@ -1,6 +1,6 @@
 //! [`GruConfig`]: the shape and options of a GRU.
 
-use crate::config::LstmConfig;
+use crate::config::{stack_setters, LstmConfig};
 use crate::error::Result;
 
 /// Shape and options of a (possibly stacked, possibly bidirectional) GRU: `torch.nn.GRU`'s
@@ -18,6 +18,8 @@ pub struct GruConfig {
     pub reset_after: bool,
 }
 
+stack_setters!(GruConfig);
+
 impl GruConfig {
     /// One layer, unidirectional, with bias, time-major, reset after: PyTorch's defaults.
     pub fn new(input_size: usize, hidden_size: usize) -> Self {
@@ -30,22 +32,6 @@ impl GruConfig {
             batch_first: false,
             reset_after: true,
         }
-    }
-    pub fn layers(mut self, n: usize) -> Self {
-        self.num_layers = n;
-        self
-    }
-    pub fn bidirectional(mut self, yes: bool) -> Self {
-        self.bidirectional = yes;
-        self
-    }
-    pub fn bias(mut self, yes: bool) -> Self {
-        self.bias = yes;
-        self
-    }
-    pub fn batch_first(mut self, yes: bool) -> Self {
-        self.batch_first = yes;
-        self
     }
     pub fn reset_after(mut self, yes: bool) -> Self {
         self.reset_after = yes;

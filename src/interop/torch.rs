@@ -40,40 +40,112 @@ pub(super) fn tensor_name(prefix: &str, base: &str, l: usize, d: usize) -> Strin
     format!("{prefix}{base}_{}", LstmWeights::suffix(l, d))
 }
 
+/// `(I, H)` from layer 0's `weight_ih` `[G·H, I]` and `weight_hh` `[G·H, H]` (`G` gate
+/// blocks: 4 for an LSTM, 3 for a GRU), or a shape error naming both.
+pub(super) fn layer0_sizes(map: &TensorMap, prefix: &str, gates: usize) -> Result<(usize, usize)> {
+    let (ih_name, hh_name) = (
+        tensor_name(prefix, "weight_ih", 0, 0),
+        tensor_name(prefix, "weight_hh", 0, 0),
+    );
+    let want = format!("[{gates}H, I] / [{gates}H, H]");
+    let shape = |n: &str| {
+        map.shape(n)
+            .map(<[usize]>::to_vec)
+            .ok_or_else(|| LstmError::shape(format!("tensor {n}"), want.clone(), "missing"))
+    };
+    let (ih, hh) = (shape(&ih_name)?, shape(&hh_name)?);
+    // Zero sizes first: a zero-length tensor may claim any other dimension, so G·H
+    // is computed checked (a huge claimed H is a shape error, not an overflow).
+    if ih.len() != 2
+        || hh.len() != 2
+        || hh[1] == 0
+        || ih[1] == 0
+        || hh[1].checked_mul(gates) != Some(hh[0])
+        || ih[0] != hh[0]
+    {
+        return Err(LstmError::shape(
+            format!("tensors {ih_name} / {hh_name}"),
+            want,
+            format!("{ih:?} / {hh:?}"),
+        ));
+    }
+    Ok((ih[1], hh[1]))
+}
+
+/// Layers (counted by `weight_ih_l{k}`), a reverse direction and biases, told by which
+/// names exist under `prefix`.
+pub(super) fn stack_flags(map: &TensorMap, prefix: &str) -> (usize, bool, bool) {
+    let has = |base: &str, l: usize, d: usize| map.contains(&tensor_name(prefix, base, l, d));
+    let layers = (0..).take_while(|&l| has("weight_ih", l, 0)).count();
+    (layers, has("weight_ih", 0, 1), has("bias_ih", 0, 0))
+}
+
+/// One layer-direction's tensors, read with the shapes its config gives them.
+pub(super) struct CellTensors<'a> {
+    pub map: &'a TensorMap,
+    pub prefix: &'a str,
+    pub l: usize,
+    pub d: usize,
+}
+
+impl CellTensors<'_> {
+    pub fn matrix(&self, base: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
+        let name = tensor_name(self.prefix, base, self.l, self.d);
+        let t = self.map.get(&name, &[rows, cols])?;
+        Ok(t.into_dimensionality::<Ix2>().expect("checked shape"))
+    }
+    pub fn vector(&self, base: &str, n: usize) -> Result<Array1<f32>> {
+        let name = tensor_name(self.prefix, base, self.l, self.d);
+        let t = self.map.get(&name, &[n])?;
+        Ok(t.into_dimensionality::<Ix1>().expect("checked shape"))
+    }
+    /// `bias_ih` and `bias_hh` `[n]`, or both `None` for a stack without bias.
+    pub fn biases(
+        &self,
+        bias: bool,
+        n: usize,
+    ) -> Result<(Option<Array1<f32>>, Option<Array1<f32>>)> {
+        Ok(match bias {
+            true => (
+                Some(self.vector("bias_ih", n)?),
+                Some(self.vector("bias_hh", n)?),
+            ),
+            false => (None, None),
+        })
+    }
+}
+
+/// Writes one layer-direction's `weight_ih`, `weight_hh` and (when present) biases
+/// under PyTorch's names; returns a writer for the cell's other tensors.
+pub(super) fn put_cell<'m>(
+    map: &'m mut TensorMap,
+    prefix: &str,
+    l: usize,
+    d: usize,
+    [w_ih, w_hh]: [&Array2<f32>; 2],
+    [b_ih, b_hh]: [&Option<Array1<f32>>; 2],
+) -> impl FnMut(&str, ndarray::ArrayD<f32>) + 'm {
+    let (prefix, sfx) = (prefix.to_string(), LstmWeights::suffix(l, d));
+    let mut put = move |base: &str, t: ndarray::ArrayD<f32>| {
+        map.tensors.insert(format!("{prefix}{base}_{sfx}"), t);
+    };
+    put("weight_ih", w_ih.clone().into_dyn());
+    put("weight_hh", w_hh.clone().into_dyn());
+    if let (Some(bi), Some(bh)) = (b_ih, b_hh) {
+        put("bias_ih", bi.clone().into_dyn());
+        put("bias_hh", bh.clone().into_dyn());
+    }
+    put
+}
+
 /// The config the tensors under `prefix` describe: sizes from layer 0's matrices,
 /// then layers, directions, bias and peepholes from which names exist. Errors on
 /// missing or inconsistent layer-0 matrices and on sizes [`LstmConfig::validate`]
 /// refuses (checked before any weight is copied).
 fn infer_config(map: &TensorMap, prefix: &str) -> Result<LstmConfig> {
     let name = |base: &str, l: usize, d: usize| tensor_name(prefix, base, l, d);
-    let first = name("weight_ih", 0, 0);
-    let ih = map
-        .shape(&first)
-        .ok_or_else(|| LstmError::shape(format!("tensor {first}"), "[4H, I]", "missing"))?
-        .to_vec();
-    let hh_name = name("weight_hh", 0, 0);
-    let hh = map
-        .shape(&hh_name)
-        .ok_or_else(|| LstmError::shape(format!("tensor {hh_name}"), "[4H, H]", "missing"))?
-        .to_vec();
-    // Zero sizes first: a zero-length tensor may claim any other dimension, so 4·H
-    // is computed checked (a huge claimed H is a shape error, not an overflow).
-    if ih.len() != 2
-        || hh.len() != 2
-        || hh[1] == 0
-        || ih[1] == 0
-        || hh[1].checked_mul(4) != Some(hh[0])
-        || ih[0] != hh[0]
-    {
-        return Err(LstmError::shape(
-            format!("tensors {first} / {hh_name}"),
-            "[4H, I] / [4H, H]",
-            format!("{ih:?} / {hh:?}"),
-        ));
-    }
-    let num_layers = (0..)
-        .take_while(|&l| map.contains(&name("weight_ih", l, 0)))
-        .count();
+    let (input, hidden) = layer0_sizes(map, prefix, 4)?;
+    let (num_layers, bidirectional, bias) = stack_flags(map, prefix);
     let peephole = if map.contains(&name("weight_ch", 0, 0)) {
         Peephole::Full
     } else if map.contains(&name("weight_peephole", 0, 0)) {
@@ -81,10 +153,10 @@ fn infer_config(map: &TensorMap, prefix: &str) -> Result<LstmConfig> {
     } else {
         Peephole::None
     };
-    let config = LstmConfig::new(ih[1], hh[1])
+    let config = LstmConfig::new(input, hidden)
         .layers(num_layers)
-        .bidirectional(map.contains(&name("weight_ih", 0, 1)))
-        .bias(map.contains(&name("bias_ih", 0, 0)))
+        .bidirectional(bidirectional)
+        .bias(bias)
         .peephole(peephole);
     config.validate()?;
     Ok(config)
@@ -99,32 +171,17 @@ fn layer(
     d: usize,
 ) -> Result<LayerWeights> {
     let h = config.hidden_size;
-    let m2 = |base: &str, rows: usize, cols: usize| -> Result<Array2<f32>> {
-        Ok(map
-            .get(&tensor_name(prefix, base, l, d), &[rows, cols])?
-            .into_dimensionality::<Ix2>()
-            .expect("checked shape"))
-    };
-    let v1 = |base: &str, n: usize| -> Result<Array1<f32>> {
-        Ok(map
-            .get(&tensor_name(prefix, base, l, d), &[n])?
-            .into_dimensionality::<Ix1>()
-            .expect("checked shape"))
-    };
-    let (b_ih, b_hh) = if config.bias {
-        (Some(v1("bias_ih", 4 * h)?), Some(v1("bias_hh", 4 * h)?))
-    } else {
-        (None, None)
-    };
+    let cell = CellTensors { map, prefix, l, d };
+    let (b_ih, b_hh) = cell.biases(config.bias, 4 * h)?;
     Ok(LayerWeights {
-        w_ih: m2("weight_ih", 4 * h, config.layer_input_size(l))?,
-        w_hh: m2("weight_hh", 4 * h, h)?,
+        w_ih: cell.matrix("weight_ih", 4 * h, config.layer_input_size(l))?,
+        w_hh: cell.matrix("weight_hh", 4 * h, h)?,
         b_ih,
         b_hh,
         peephole: match config.peephole {
             Peephole::None => PeepholeWeights::None,
-            Peephole::Diagonal => PeepholeWeights::Diagonal(v1("weight_peephole", 3 * h)?),
-            Peephole::Full => PeepholeWeights::Full(m2("weight_ch", 4 * h, h)?),
+            Peephole::Diagonal => PeepholeWeights::Diagonal(cell.vector("weight_peephole", 3 * h)?),
+            Peephole::Full => PeepholeWeights::Full(cell.matrix("weight_ch", 4 * h, h)?),
         },
     })
 }
@@ -136,16 +193,7 @@ pub fn to_tensors(weights: &LstmWeights, prefix: &str, map: &mut TensorMap) -> R
     for l in 0..c.num_layers {
         for d in 0..c.num_directions() {
             let w = &weights.layers[weights.index(l, d)];
-            let sfx = LstmWeights::suffix(l, d);
-            let mut put = |base: &str, t: ndarray::ArrayD<f32>| {
-                map.tensors.insert(format!("{prefix}{base}_{sfx}"), t);
-            };
-            put("weight_ih", w.w_ih.clone().into_dyn());
-            put("weight_hh", w.w_hh.clone().into_dyn());
-            if let (Some(bi), Some(bh)) = (&w.b_ih, &w.b_hh) {
-                put("bias_ih", bi.clone().into_dyn());
-                put("bias_hh", bh.clone().into_dyn());
-            }
+            let mut put = put_cell(map, prefix, l, d, [&w.w_ih, &w.w_hh], [&w.b_ih, &w.b_hh]);
             match &w.peephole {
                 PeepholeWeights::None => {}
                 PeepholeWeights::Diagonal(p) => put("weight_peephole", p.clone().into_dyn()),

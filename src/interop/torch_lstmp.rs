@@ -1,13 +1,10 @@
 //! PyTorch `nn.LSTM(proj_size = P)` state dicts: the LSTM's names plus
 //! `weight_hr_l{k}[_reverse]` `[P, H]`; `weight_hh` is `[4H, P]`.
 
-use ndarray::{Array1, Array2, Ix1, Ix2};
-
 use super::tensors::TensorMap;
-use super::torch::tensor_name;
+use super::torch::{put_cell, stack_flags, tensor_name, CellTensors};
 use crate::error::{LstmError, Result};
 use crate::lstmp::{LstmpConfig, LstmpLayerWeights, LstmpWeights};
-use crate::weights::LstmWeights;
 
 /// Whether the tensors under `prefix` are a projected LSTM (they have `weight_hr_l0`).
 pub fn is_lstmp(map: &TensorMap, prefix: &str) -> bool {
@@ -46,39 +43,23 @@ pub fn lstmp_from_tensors(map: &TensorMap, prefix: &str) -> Result<LstmpWeights>
             format!("{ih_shape:?} / {hr_shape:?}"),
         ));
     }
-    let layers = (0..)
-        .take_while(|&l| map.contains(&name("weight_ih", l, 0)))
-        .count();
+    let (layers, bidirectional, bias) = stack_flags(map, prefix);
     let config = LstmpConfig::new(i, h, p)
         .layers(layers)
-        .bidirectional(map.contains(&name("weight_ih", 0, 1)))
-        .bias(map.contains(&name("bias_ih", 0, 0)));
+        .bidirectional(bidirectional)
+        .bias(bias);
     config.validate()?;
     let mut out = Vec::new();
     for l in 0..config.num_layers {
         for d in 0..config.num_directions() {
-            let m2 = |base: &str, r: usize, c: usize| -> Result<Array2<f32>> {
-                Ok(map
-                    .get(&name(base, l, d), &[r, c])?
-                    .into_dimensionality::<Ix2>()
-                    .expect("checked shape"))
-            };
-            let v1 = |base: &str| -> Result<Array1<f32>> {
-                Ok(map
-                    .get(&name(base, l, d), &[4 * h])?
-                    .into_dimensionality::<Ix1>()
-                    .expect("checked shape"))
-            };
-            let (b_ih, b_hh) = match config.bias {
-                true => (Some(v1("bias_ih")?), Some(v1("bias_hh")?)),
-                false => (None, None),
-            };
+            let cell = CellTensors { map, prefix, l, d };
+            let (b_ih, b_hh) = cell.biases(config.bias, 4 * h)?;
             out.push(LstmpLayerWeights {
-                w_ih: m2("weight_ih", 4 * h, config.layer_input_size(l))?,
-                w_hh: m2("weight_hh", 4 * h, p)?,
+                w_ih: cell.matrix("weight_ih", 4 * h, config.layer_input_size(l))?,
+                w_hh: cell.matrix("weight_hh", 4 * h, p)?,
                 b_ih,
                 b_hh,
-                w_hr: m2("weight_hr", p, h)?,
+                w_hr: cell.matrix("weight_hr", p, h)?,
             });
         }
     }
@@ -97,16 +78,7 @@ pub fn lstmp_to_tensors(weights: &LstmpWeights, prefix: &str, map: &mut TensorMa
     for l in 0..c.num_layers {
         for d in 0..c.num_directions() {
             let w = &weights.layers[weights.index(l, d)];
-            let sfx = LstmWeights::suffix(l, d);
-            let mut put = |base: &str, t: ndarray::ArrayD<f32>| {
-                map.tensors.insert(format!("{prefix}{base}_{sfx}"), t);
-            };
-            put("weight_ih", w.w_ih.clone().into_dyn());
-            put("weight_hh", w.w_hh.clone().into_dyn());
-            if let (Some(bi), Some(bh)) = (&w.b_ih, &w.b_hh) {
-                put("bias_ih", bi.clone().into_dyn());
-                put("bias_hh", bh.clone().into_dyn());
-            }
+            let mut put = put_cell(map, prefix, l, d, [&w.w_ih, &w.w_hh], [&w.b_ih, &w.b_hh]);
             put("weight_hr", w.w_hr.clone().into_dyn());
         }
     }

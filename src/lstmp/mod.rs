@@ -14,7 +14,7 @@ use ndarray::{Array1, Array2, Array3, ArrayView3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::LstmConfig;
+use crate::config::{stack_setters, LstmConfig};
 use crate::error::{LstmError, Result};
 use crate::sequence::{check_inputs, Dims, ForwardOptions, LstmState};
 use crate::weights::{check2, check_biases, try_array2, LstmWeights};
@@ -33,6 +33,8 @@ pub struct LstmpConfig {
     pub batch_first: bool,
 }
 
+stack_setters!(LstmpConfig);
+
 impl LstmpConfig {
     pub fn new(input_size: usize, hidden_size: usize, proj_size: usize) -> Self {
         LstmpConfig {
@@ -44,22 +46,6 @@ impl LstmpConfig {
             bias: true,
             batch_first: false,
         }
-    }
-    pub fn layers(mut self, n: usize) -> Self {
-        self.num_layers = n;
-        self
-    }
-    pub fn bidirectional(mut self, yes: bool) -> Self {
-        self.bidirectional = yes;
-        self
-    }
-    pub fn bias(mut self, yes: bool) -> Self {
-        self.bias = yes;
-        self
-    }
-    pub fn batch_first(mut self, yes: bool) -> Self {
-        self.batch_first = yes;
-        self
     }
     /// The layout of what flows between layers and out: an LSTM config of width `P`
     /// (output size `D·P`, layer inputs, `h` shapes, input checks).
