@@ -1,42 +1,18 @@
 //! `gru_reset_before_step_backward.wgsl`'s host side: the BPTT step of a GRU with the
 //! reset gate before the recurrent product, two dispatches per step (see the shader's
 //! header). The first is `lstm_step_backward`'s form, the second `main_reset_n`, bound
-//! alike. CPU twin: [`crate::cpu::gru_step_backward()`] with `reset_after = false`.
+//! alike (`lstm_step_backward::prepare` binds both for the schedule). CPU twin: [`crate::cpu::gru_step_backward()`] with `reset_after = false`.
 
 use ndarray::Array2;
 
 use super::gru_step_backward::GruStepGradsIn;
 use super::lstm_step::{block, check_fits, deinterleave_gate_rows, interleave_gate_rows, lens_for};
 use super::lstm_step_backward::{dispatch_step, BackwardParams, BACKWARD_ROWS_TILE, BACKWARD_TILE};
-use super::{BackwardPipelines, Cell, Dispatch};
+use super::Cell;
 use crate::error::{LstmError, Result};
 use crate::gpu::context::GpuContext;
 use crate::gpu::pack;
 use crate::gru::GruLayerWeights;
-
-/// Invocations of one `main_reset_n` workgroup (its `@workgroup_size`), one per unit.
-pub(crate) const RESET_N_GROUP: u32 = 64;
-
-/// The second dispatch of `forms`' steps for `h` units × `b` rows, bound like `first`
-/// (`None` for the cells whose backward step is one dispatch); fails when its grid
-/// exceeds the device's workgroups per dimension.
-pub(crate) fn reset_n(
-    ctx: &GpuContext,
-    forms: &BackwardPipelines,
-    first: &Dispatch,
-    (h, b): (usize, usize),
-) -> Result<Option<Dispatch>> {
-    let Some(pipeline) = &forms.reset_n else {
-        return Ok(None);
-    };
-    let grid = ((h as u32).div_ceil(RESET_N_GROUP), b as u32);
-    check_fits(ctx, "gru_reset_before_step_backward", &[], grid)?;
-    Ok(Some(Dispatch {
-        pipeline: pipeline.clone(),
-        bind_group: first.bind_group.clone(),
-        grid,
-    }))
-}
 
 /// The kernels' dispatch sequence for one step (the step's two dispatches, then FINAL,
 /// which adds `dz·W_rec`), in the form [`GpuContext::software_kernels`] selects, from

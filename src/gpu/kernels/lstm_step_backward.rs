@@ -54,6 +54,9 @@ impl BackwardIndex {
 pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
 /// The same for its software-adapter form `main_rows`.
 pub(crate) const BACKWARD_ROWS_TILE: (u32, u32) = (32, 8);
+/// Invocations (units) of one `main_reset_n` workgroup of a two-dispatch cell
+/// (`gru_reset_before_step_backward.wgsl`'s `@workgroup_size`).
+pub(crate) const RESET_N_GROUP: u32 = 64;
 
 /// The backward index table of a sequence split as `plan`: per direction `d`, entries
 /// `d·(T+1) + s` for the steps `s = 0..T` in the reverse of the forward's order, then
@@ -155,7 +158,20 @@ pub(crate) fn prepare(
         bind_group: bind_group(ctx, &k.backward_layout, &resources),
         grid: ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1)),
     };
-    let reset_n = super::gru_reset_before_step_backward::reset_n(ctx, forms, &first, (h, b))?;
+    // A two-dispatch cell's second step (`gru_reset_before_step_backward.wgsl`'s
+    // `main_reset_n`: one invocation per unit and row), bound alike.
+    let reset_n = match &forms.reset_n {
+        None => None,
+        Some(pipeline) => {
+            let grid = ((h as u32).div_ceil(RESET_N_GROUP), b as u32);
+            check_fits(ctx, "gru_reset_before_step_backward", &[], grid)?;
+            Some(Dispatch {
+                pipeline: pipeline.clone(),
+                bind_group: first.bind_group.clone(),
+                grid,
+            })
+        }
+    };
     Ok(BoundSteps { first, reset_n })
 }
 

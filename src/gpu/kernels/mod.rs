@@ -170,7 +170,6 @@ pub(crate) struct BackwardPipelines {
 }
 
 impl BackwardPipelines {
-    /// `reset_n`: whether the module has the second dispatch's entry point.
     fn new(
         device: &wgpu::Device,
         layout: &wgpu::BindGroupLayout,
