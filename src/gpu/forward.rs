@@ -178,7 +178,7 @@ impl ForwardJob {
             (0..n).map(|_| chunks()).collect()
         };
         let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, w.cell, opts.tiling, h, b);
-        let reset_n = gru_reset_before_step::reset_n(ctx.kernels()?, w.cell, h, b);
+        let reset_n = gru_reset_before_step::reset_n(ctx.kernels()?, w.cell, opts.tiling, (h, b));
         if let Some((_, grid)) = reset_n {
             lstm_step::check_fits(ctx, "gru_reset_before_step", &[], grid)?;
         }

@@ -17,19 +17,27 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::pack;
 use crate::gru::GruLayerWeights;
 
-/// Invocations of one `step_reset_n` workgroup (its `@workgroup_size`), one per unit.
-pub(crate) const RESET_N_GROUP: u32 = 64;
+/// Units × rows of one `step_reset_n` workgroup (one invocation per unit).
+pub(crate) const RESET_N_TILE: (u32, u32) = (64, 1);
+/// The same for `step_reset_n_rows` (8 invocations of 4 units × 8 rows).
+pub(crate) const RESET_N_ROWS_TILE: (u32, u32) = (32, 8);
 
-/// The second dispatch of a step of `cell` and its grid for `h` units × `b` rows: `None`
-/// for the cells whose step is one dispatch.
+/// The second dispatch of a step of `cell` in the form that goes with `tiling`
+/// (resolved; the software forms `Units`, `Rows` get `step_reset_n_rows`) and its grid
+/// for `h` units × `b` rows: `None` for the cells whose step is one dispatch.
 pub(crate) fn reset_n(
     k: &Kernels,
     cell: Cell,
-    h: usize,
-    b: usize,
+    tiling: StepTiling,
+    (h, b): (usize, usize),
 ) -> Option<(&wgpu::ComputePipeline, (u32, u32))> {
-    let grid = ((h as u32).div_ceil(RESET_N_GROUP), b as u32);
-    k.step_of(cell).reset_n.as_ref().map(|p| (p, grid))
+    let [per_unit, rows] = k.step_of(cell).reset_n.as_ref()?;
+    let (pipeline, tile) = match tiling {
+        StepTiling::Units | StepTiling::Rows => (rows, RESET_N_ROWS_TILE),
+        StepTiling::Auto | StepTiling::Gemv | StepTiling::Tiled => (per_unit, RESET_N_TILE),
+    };
+    let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
+    Some((pipeline, grid))
 }
 
 /// Records the chunk-local steps `ts` (in order), each as `first` then `second`, both
@@ -84,7 +92,7 @@ pub fn run(
     let k = ctx.kernels()?;
     let cell = Cell::GruResetBefore;
     let first = pipeline(k, cell, tiling, hs, b);
-    let second = reset_n(k, cell, hs, b)
+    let second = reset_n(k, cell, tiling, (hs, b))
         .ok_or_else(|| LstmError::value("gru_reset_before_step", "no step_reset_n"))?;
     for grid in [first.1, second.1] {
         check_fits(

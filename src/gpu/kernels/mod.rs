@@ -133,8 +133,8 @@ pub(crate) struct StepPipelines {
     pub units: wgpu::ComputePipeline,
     pub rows: wgpu::ComputePipeline,
     /// A cell whose n product needs every unit's r first (`GruResetBefore`): the
-    /// second dispatch of each step, `step_reset_n`.
-    pub reset_n: Option<wgpu::ComputePipeline>,
+    /// second dispatch of each step, `step_reset_n` and its software form.
+    pub reset_n: Option<[wgpu::ComputePipeline; 2]>,
 }
 
 impl StepPipelines {
@@ -154,7 +154,9 @@ impl StepPipelines {
             tiled: pipeline(device, layout, &module, "step_tiled"),
             units: pipeline(device, layout, &module, "step_units"),
             rows: pipeline(device, layout, &module, "step_rows"),
-            reset_n: reset_n.then(|| pipeline(device, layout, &module, "step_reset_n")),
+            reset_n: reset_n.then(|| {
+                ["step_reset_n", "step_reset_n_rows"].map(|e| pipeline(device, layout, &module, e))
+            }),
         }
     }
 }
