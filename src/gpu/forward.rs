@@ -2,7 +2,7 @@
 //!
 //! Per layer and direction, per chunk of the sequence: one `matmul` GEMM (the input
 //! projection) over all rows of the chunk, then one fused `lstm_step` dispatch per time
-//! step. Every dispatch of every layer and direction goes into one compute pass; the
+//! step (two for a GRU with the reset gate before the product, `gru_reset_before_step`). Every dispatch of every layer and direction goes into one compute pass; the
 //! time index reaches the kernel through a dynamic uniform offset. `(h, c)` ping-pong
 //! between two halves of a state buffer per layer-direction and carry across chunk
 //! boundaries on the GPU. A [`ForwardJob`] owns the buffers and bind groups of one
