@@ -2,7 +2,8 @@
 // the bindings, the state ping-pong and the four forms of the recurrent product
 // acc[g] = Σ_k s[b][k] · w_rec[j][g][k] (g = 0..3) for hidden unit j of batch row b.
 // Each form ends by calling `cell_update(b, j, acc)`, the cell's pointwise half, which
-// the cell's own shader defines: lstm_step.wgsl (i, f, g, o) or gru_step.wgsl (r, z, n).
+// the cell's own shader defines: lstm_step.wgsl (i, f, g, o), gru_step.wgsl (r, z, n) or
+// gru_reset_before_step.wgsl (r, z and r ⊙ h; its second dispatch finishes the step).
 // The host compiles activations.wgsl + <cell>_step.wgsl + this file as one module.
 // Bindings, the grids of the forms and the cache layout: see lstm_step.wgsl's header.
 

@@ -2,7 +2,8 @@
 // the uniforms, the bindings and the two forms of the recurrent product
 // rec_h[b][k] = Σ_q dz_prev[b][q] · w_rec[q][k] over the 4H gate slots q (and rec_c, the
 // c-path product of Full peepholes). Each form ends by calling `update(b, k, rec_h, rec_c)`,
-// the cell's pointwise half, defined by lstm_step_backward.wgsl or gru_step_backward.wgsl.
+// the cell's pointwise half, defined by lstm_step_backward.wgsl, gru_step_backward.wgsl or
+// gru_reset_before_step_backward.wgsl (whose second dispatch finishes ∂r).
 // The host compiles activations.wgsl + <cell>_step_backward.wgsl + this file as one module.
 // Bindings, grids and step bits: see lstm_step_backward.wgsl's header.
 

@@ -1,6 +1,7 @@
-//! The GPU GRU (`GpuGru`: `gru_step.wgsl` in the LSTM's schedule) against the CPU path
-//! and PyTorch's fixtures: every tiling, NaN-poisoned outputs, awkward shapes, lengths,
-//! chunked sequences; and the forms it refuses.
+//! The GPU GRU (`GpuGru`: `gru_step.wgsl`, or `gru_reset_before_step.wgsl` for
+//! `reset_after = false`, in the LSTM's schedule) against the CPU path and PyTorch's
+//! fixtures: every tiling, NaN-poisoned outputs, awkward shapes, lengths, chunked
+//! sequences, gradients; and the inputs it refuses.
 
 mod common;
 
@@ -147,12 +148,52 @@ fn chunked_sequence_matches_the_cpu() {
     );
 }
 
+/// The reset gate before the product (Keras `reset_after=False`, ONNX
+/// `linear_before_reset=0`): two dispatches per step, every tiling of the first.
 #[test]
-fn refused_forms_are_clear_errors() {
+fn reset_before_matches_the_cpu() {
     let Some(ctx) = shared_context() else { return };
-    let w = GruWeights::init(&GruConfig::new(3, 4).reset_after(false), 5).unwrap();
-    let err = GpuGru::new(ctx.clone(), &w).err().unwrap().to_string();
-    assert!(err.contains("reset_after = false"), "{err}");
+    let cfg = |i, h| GruConfig::new(i, h).reset_after(false);
+    compare(&ctx, cfg(1, 1), 1, 1, None, 70);
+    compare(&ctx, cfg(3, 17), 5, 1, None, 71);
+    compare(&ctx, cfg(7, 33).bias(false), 3, 19, None, 72);
+    let deep = cfg(4, 6).layers(3).bidirectional(true).batch_first(true);
+    compare(&ctx, deep, 6, 5, Some(&[6, 1, 4, 2, 5]), 73);
+}
+
+/// `reset_after = false` over chunks of 4 steps (see `chunked_sequence_matches_the_cpu`):
+/// the forward and the gradients.
+#[test]
+fn reset_before_chunked_matches_the_cpu() {
+    let Some(mut ctx) = try_context() else { return };
+    ctx.set_max_binding_bytes(4 * 288);
+    let ctx = Arc::new(ctx);
+    let cfg = GruConfig::new(5, 6)
+        .layers(2)
+        .bidirectional(true)
+        .reset_after(false);
+    compare(&ctx, cfg.clone(), 23, 3, Some(&[23, 9, 14]), 74);
+    compare_gradients(&ctx, cfg, 19, 3, Some(&[19, 7, 12]), 75);
+}
+
+#[test]
+fn reset_before_gradients_match_the_cpu_in_both_kernel_forms() {
+    for software in [false, true] {
+        let Some(mut ctx) = try_context() else { return };
+        ctx.set_software_kernels(software);
+        let ctx = Arc::new(ctx);
+        let cfg = |i, h| GruConfig::new(i, h).reset_after(false);
+        compare_gradients(&ctx, cfg(1, 1), 1, 1, None, 76);
+        compare_gradients(&ctx, cfg(3, 17).bias(false), 4, 5, None, 77);
+        compare_gradients(&ctx, cfg(2, 33), 3, 2, None, 78);
+        let deep = cfg(4, 6).layers(2).bidirectional(true).batch_first(true);
+        compare_gradients(&ctx, deep, 6, 3, Some(&[6, 2, 4]), 79);
+    }
+}
+
+#[test]
+fn refused_inputs_are_clear_errors() {
+    let Some(ctx) = shared_context() else { return };
     let w = GruWeights::init(&GruConfig::new(3, 4).layers(2), 6).unwrap();
     let gpu = GpuGru::new(ctx, &w).unwrap();
     let bad_h0: Array3<f32> = random((1, 2, 4), 7);

@@ -205,11 +205,11 @@ fn run_gru(
         seq_lens: lens.as_deref(),
     };
     let out = match gpu_context(a.device)? {
-        Some(ctx) if w.config.reset_after => {
+        Some(ctx) => {
             eprintln!("device: {}", ctx.describe());
             GpuGru::new(ctx, &w)?.forward(x.view(), opts)?
         }
-        _ => {
+        None => {
             eprintln!("device: CPU");
             cpu::gru_forward(&w, x.view(), opts)?
         }

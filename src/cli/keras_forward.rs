@@ -62,10 +62,7 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let ctx = gpu_context(a.device)?;
     match &ctx {
-        Some(ctx) => eprintln!(
-            "device: {} (Dense layers and GRUs with reset_after=False on the CPU)",
-            ctx.describe()
-        ),
+        Some(ctx) => eprintln!("device: {} (Dense layers on the CPU)", ctx.describe()),
         None => eprintln!("device: CPU"),
     }
     let out = model.run(x.view(), ctx.as_ref())?;

@@ -43,9 +43,6 @@ pub fn run(a: &OnnxRun, gpu: impl FnOnce() -> Result<Option<Arc<GpuContext>>>) -
     let device = match gpu()? {
         Some(ctx) => {
             eprintln!("device: {}", ctx.describe());
-            if model.has_reset_before_gru() {
-                eprintln!("note: GRU nodes with linear_before_reset=0 run on the CPU (GpuGru computes the other form)");
-            }
             Device::Gpu(ctx)
         }
         None => {

@@ -9,6 +9,7 @@ use super::buffers::storage_init;
 use super::buffers::GpuState;
 use super::context::GpuContext;
 use super::forward::{RunInputs, TrainCache};
+use super::kernels::Cell;
 use super::lstm::GpuLstm;
 use super::pack;
 use super::weights::{GpuWeights, LayerBuffers};
@@ -115,7 +116,13 @@ impl GpuLstm {
             ctx.submit_and_read(encoder, &sized)
         })?;
         let data = join_chunks(data, plan.count);
-        unpack_forward_backward(cfg, dims.t, dims.b, data)
+        // A reset-before GRU's dW_rec is [H][4][2H] (see backward_job.rs): read back in
+        // the Full-peephole layout, its r ⊙ h columns land in `peephole` for `GpuGru`.
+        let rec_layout = match self.weights.cell {
+            Cell::GruResetBefore => crate::Peephole::Full,
+            Cell::Lstm | Cell::Gru => cfg.peephole,
+        };
+        unpack_forward_backward(cfg, rec_layout, (dims.t, dims.b), data)
     }
 }
 
@@ -160,8 +167,8 @@ fn check_upstream(model: &GpuLstm, up: &Upstream, t: usize, b: usize) -> Result<
 /// gradient buffers per layer-direction) in the CPU path's types.
 fn unpack_forward_backward(
     cfg: &crate::LstmConfig,
-    t: usize,
-    b: usize,
+    rec_layout: crate::Peephole,
+    (t, b): (usize, usize),
     data: Vec<Vec<f32>>,
 ) -> Result<(LstmOutput, Gradients)> {
     let (h, dirs) = (cfg.hidden_size, cfg.num_directions());
@@ -182,7 +189,7 @@ fn unpack_forward_backward(
         for _ in 0..dirs {
             let mut part = || it.next().ok_or_else(short);
             let parts = [part()?, part()?, part()?, part()?];
-            let (i, bias, peep) = (cfg.layer_input_size(l), cfg.bias, cfg.peephole);
+            let (i, bias, peep) = (cfg.layer_input_size(l), cfg.bias, rec_layout);
             layers.push(pack::layer_from_gpu(&parts, i, h, bias, peep, None));
         }
     }

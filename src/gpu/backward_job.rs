@@ -1,8 +1,9 @@
 //! BPTT of one `(T, B)` shape, built once: per layer (top first) and direction, per
 //! chunk of the forward's plan in backward order, one fused `lstm_step_backward`
-//! dispatch per step, then that chunk's parameter-gradient sums (`lstm_param_grads`
-//! and three GEMMs, accumulated over chunks) and its `dX`; a final dispatch gives
-//! `(dh_0, dc_0)`. Recording it again creates nothing.
+//! dispatch per step (two for `gru_reset_before_step_backward`), then that chunk's
+//! parameter-gradient sums (`lstm_param_grads` and three GEMMs, accumulated over
+//! chunks) and its `dX`; a final dispatch gives `(dh_0, dc_0)`. Recording it again
+//! creates nothing.
 //!
 //! Chunks share one `dz` scratch of a chunk's steps plus a boundary row: before a
 //! chunk starts, the dz of its predecessor step (the last one of the chunk before it)
@@ -16,7 +17,7 @@ use super::forward::{directed, TrainCache};
 use super::kernels::lstm_param_grads::{self, GradParams};
 use super::kernels::lstm_step_backward::{self, BackwardBuffers, BackwardParams};
 use super::kernels::matmul::{self, MatmulParams};
-use super::kernels::Dispatch;
+use super::kernels::{Cell, Dispatch};
 use super::plan::ChunkPlan;
 use super::weights::{GpuWeights, LayerBuffers};
 use crate::error::{LstmError, Result};
@@ -33,7 +34,7 @@ pub(crate) struct GpuUpstream<'a> {
 
 /// One chunk of one layer-direction, bound.
 struct ChunkWork {
-    steps: Dispatch,
+    steps: lstm_step_backward::BoundSteps,
     /// The steps `s` of the backward order this chunk holds.
     order: Range<usize>,
     /// Copy the predecessor's dz from this row to the boundary row first.
@@ -179,7 +180,14 @@ impl BackwardJob {
         add: bool,
     ) -> Result<(Dispatch, [Dispatch; 3])> {
         let cfg = &w.config;
-        let (h, kr) = (cfg.hidden_size, cfg.recurrent_width());
+        let h = cfg.hidden_size;
+        // The reset-before GRU's W_hn pairs with r ⊙ h_{t-1}, which its forward caches in
+        // prev's c half: its dW_rec spans both halves ([H][4][2H]; `GpuGru` keeps columns
+        // 0..H of slots 0, 1 and H..2H of slot 3, where its backward puts ∂n_pre).
+        let kr = match w.cell {
+            Cell::GruResetBefore => 2 * h,
+            Cell::Lstm | Cell::Gru => cfg.recurrent_width(),
+        };
         let ld = l * cfg.num_directions() + d;
         let rows = self.plan.range(c).len() * cache.b;
         let (gates, prev) = (&cache.gates[ld][c], &cache.prev[ld][c]);

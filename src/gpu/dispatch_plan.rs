@@ -2,6 +2,7 @@
 //! the dispatches per forward — the numbers that say how much of a GPU one step fills.
 
 use super::kernels::lstm_step::{self, StepTiling};
+use super::kernels::Cell;
 use super::lstm::GpuLstm;
 use crate::error::Result;
 
@@ -17,7 +18,7 @@ pub struct DispatchPlan {
     /// Chunks of the sequence (one input-projection GEMM each, per layer-direction).
     pub chunks: usize,
     /// Dispatches per forward: per layer-direction one projection per chunk and one
-    /// step per time step.
+    /// step per time step (two for a GRU with the reset gate before the product).
     pub dispatches: usize,
 }
 
@@ -43,12 +44,16 @@ impl GpuLstm {
             b,
         );
         let ld = cfg.num_layers * cfg.num_directions();
+        let per_step = match self.weights.cell {
+            Cell::GruResetBefore => 2,
+            Cell::Lstm | Cell::Gru => 1,
+        };
         Ok(DispatchPlan {
             tiling,
             step_workgroups: grid,
             step_invocations: lstm_step::workgroup_invocations(tiling),
             chunks: plan.count,
-            dispatches: ld * (plan.count + t),
+            dispatches: ld * (plan.count + per_step * t),
         })
     }
 }

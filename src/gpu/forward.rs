@@ -2,7 +2,7 @@
 //!
 //! Per layer and direction, per chunk of the sequence: one `matmul` GEMM (the input
 //! projection) over all rows of the chunk, then one fused `lstm_step` dispatch per time
-//! step. Every dispatch of every layer and direction goes into one compute pass; the
+//! step (two for a GRU with the reset gate before the product, `gru_reset_before_step`). Every dispatch of every layer and direction goes into one compute pass; the
 //! time index reaches the kernel through a dynamic uniform offset. `(h, c)` ping-pong
 //! between two halves of a state buffer per layer-direction and carry across chunk
 //! boundaries on the GPU. A [`ForwardJob`] owns the buffers and bind groups of one
@@ -14,6 +14,7 @@ use std::ops::Range;
 
 use super::buffers::{new_storage, storage_u32, uniform, GpuState, IndexTable};
 use super::context::GpuContext;
+use super::kernels::gru_reset_before_step;
 use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
 use super::kernels::matmul::{self, MatmulParams};
 use super::kernels::Dispatch;
@@ -130,6 +131,8 @@ pub(crate) struct ForwardJob {
     work: Vec<Vec<ChunkWork>>,
     /// The step pipeline of the tiling and its grid.
     step_kernel: (wgpu::ComputePipeline, (u32, u32)),
+    /// A two-dispatch cell's second step pipeline (`gru_reset_before_step`'s) and grid.
+    reset_n: Option<(wgpu::ComputePipeline, (u32, u32))>,
     layers: usize,
     dirs: usize,
     hidden: usize,
@@ -175,8 +178,13 @@ impl ForwardJob {
             (0..n).map(|_| chunks()).collect()
         };
         let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, w.cell, opts.tiling, h, b);
+        let reset_n = gru_reset_before_step::reset_n(ctx.kernels()?, w.cell, opts.tiling, (h, b));
+        if let Some((_, grid)) = reset_n {
+            lstm_step::check_fits(ctx, "gru_reset_before_step", &[], grid)?;
+        }
         let mut job = ForwardJob {
             step_kernel: (pipeline.clone(), grid),
+            reset_n: reset_n.map(|(p, grid)| (p.clone(), grid)),
             plan,
             b,
             tiling: opts.tiling,

@@ -17,8 +17,9 @@ use crate::error::Result;
 use crate::gru::{check_gru_inputs, GruConfig, GruOptions, GruOutput, GruWeights};
 use crate::sequence::{ForwardOptions, LstmState};
 
-/// A GRU whose weights live on one GPU (PyTorch's form: the reset gate after the
-/// recurrent product; `reset_after = false` is the CPU path's).
+/// A GRU whose weights live on one GPU, in either form: the reset gate after the
+/// recurrent product (PyTorch; one dispatch per step) or before it (`reset_after =
+/// false`: `gru_reset_before_step`, two dispatches per step).
 pub struct GpuGru {
     config: GruConfig,
     inner: GpuLstm,
@@ -26,7 +27,7 @@ pub struct GpuGru {
 
 impl GpuGru {
     /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's
-    /// limits or the config asks for `reset_after = false`.
+    /// limits.
     pub fn new(ctx: Arc<GpuContext>, weights: &GruWeights) -> Result<Self> {
         let uploaded = GpuWeights::upload_gru(&ctx, weights)?;
         Ok(GpuGru {
@@ -60,8 +61,8 @@ impl GpuGru {
         })
     }
 
-    /// Forward and BPTT in one submit and one readback (`gru_step_backward.wgsl` in the
-    /// LSTM's backward schedule); the GPU twin of [`crate::cpu::gru_forward_train`] +
+    /// Forward and BPTT in one submit and one readback (`gru_step_backward.wgsl` or
+    /// `gru_reset_before_step_backward.wgsl` in the LSTM's backward schedule); the GPU twin of [`crate::cpu::gru_forward_train`] +
     /// [`crate::cpu::gru_backward()`], returning the same types.
     pub fn forward_backward(
         &self,
@@ -81,7 +82,9 @@ impl GpuGru {
             .forward_backward(x, lstm_options(&initial, &opts), lstm_up)?;
         let params = GruWeights {
             config: self.config.clone(),
-            layers: g.params.layers.iter().map(pack::gru_from_slots).collect(),
+            layers: (g.params.layers.iter())
+                .map(|l| pack::gru_from_slots(l, self.config.reset_after))
+                .collect(),
         };
         let out = GruOutput {
             y: out.y,

@@ -94,8 +94,12 @@ pub(crate) fn gru_layer(w: &crate::gru::GruLayerWeights) -> [Vec<f32>; 4] {
 /// The GRU's gradients from gradients in [`gru_layer`]'s slots (read back in the LSTM's
 /// gate-major layout): rows of slots (0, 1, 3) for the input side, (0, 1, 2) for the
 /// recurrent side; the other slot's sums belong to no GRU parameter and are dropped.
-pub(crate) fn gru_from_slots(g: &LayerWeights) -> crate::gru::GruLayerWeights {
+/// With the reset gate before the product (`reset_after = false`) ∂n_pre sits in slot 3
+/// on both sides, and W_hn's gradient (paired with r ⊙ h) in the r ⊙ h columns that the
+/// readback puts in `peephole` (see `backward_job.rs`).
+pub(crate) fn gru_from_slots(g: &LayerWeights, reset_after: bool) -> crate::gru::GruLayerWeights {
     let h = g.w_hh.ncols();
+    let rec = if reset_after { [0, 1, 2] } else { [0, 1, 3] };
     let rows2 = |m: &Array2<f32>, at: [usize; 3]| {
         let blocks: Vec<_> = at
             .iter()
@@ -110,11 +114,17 @@ pub(crate) fn gru_from_slots(g: &LayerWeights) -> crate::gru::GruLayerWeights {
             .collect();
         ndarray::concatenate(ndarray::Axis(0), &blocks).expect("same lengths")
     };
+    let mut w_hh = rows2(&g.w_hh, rec);
+    if let (false, PeepholeWeights::Full(w_rh)) = (reset_after, &g.peephole) {
+        let n_rows = ndarray::s![2 * h.., ..];
+        w_hh.slice_mut(n_rows)
+            .assign(&rows2(w_rh, rec).slice(n_rows));
+    }
     crate::gru::GruLayerWeights {
         w_ih: rows2(&g.w_ih, [0, 1, 3]),
-        w_hh: rows2(&g.w_hh, [0, 1, 2]),
+        w_hh,
         b_ih: g.b_ih.as_ref().map(|b| rows1(b, [0, 1, 3])),
-        b_hh: g.b_hh.as_ref().map(|b| rows1(b, [0, 1, 2])),
+        b_hh: g.b_hh.as_ref().map(|b| rows1(b, rec)),
     }
 }
 

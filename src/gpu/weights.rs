@@ -46,20 +46,19 @@ impl GpuWeights {
         Self::upload_packed(ctx, weights.config.clone(), Cell::Lstm, packed)
     }
 
-    /// Uploads a GRU in the LSTM's four gate slots (`pack::gru_layer`). The GPU runs the
-    /// reset gate after the recurrent product (PyTorch, Keras's default); the other
-    /// form is the CPU path's for now, and asking for it here is an error.
+    /// Uploads a GRU in the LSTM's four gate slots (`pack::gru_layer`, the same for
+    /// both forms); the cell picks the step kernel: `gru_step` for the reset gate after
+    /// the recurrent product (PyTorch, Keras's default), `gru_reset_before_step` for
+    /// the reset gate before it (Keras `reset_after=False`, ONNX `linear_before_reset=0`).
     pub fn upload_gru(ctx: &GpuContext, weights: &GruWeights) -> Result<Self> {
         weights.validate()?;
         weights.check_finite()?;
-        if !weights.config.reset_after {
-            return Err(LstmError::Config(
-                "a GRU with reset_after = false (Keras reset_after=False, ONNX linear_before_reset=0) runs on the CPU path only"
-                    .into(),
-            ));
-        }
+        let cell = match weights.config.reset_after {
+            true => Cell::Gru,
+            false => Cell::GruResetBefore,
+        };
         let packed = weights.layers.iter().map(pack::gru_layer);
-        Self::upload_packed(ctx, weights.config.layout(), Cell::Gru, packed)
+        Self::upload_packed(ctx, weights.config.layout(), cell, packed)
     }
 
     /// Checks the matrices against the binding limit, then uploads each layer-direction's
@@ -106,12 +105,23 @@ impl GpuWeights {
     /// Zeroed buffers shaped like these weights (their gradients).
     pub fn zeros_like(&self, ctx: &GpuContext) -> Vec<LayerBuffers> {
         let g = |w: &wgpu::Buffer| new_storage(ctx, "grad", (w.size() / 4) as usize, false);
+        // A reset-before GRU's dW_rec spans h and r ⊙ h (see backward_job.rs): twice w_rec.
+        let rec_width = if self.cell == Cell::GruResetBefore {
+            2
+        } else {
+            1
+        };
         self.layers
             .iter()
             .map(|l| LayerBuffers {
                 w_ih: g(&l.w_ih),
                 bias: g(&l.bias),
-                w_rec: g(&l.w_rec),
+                w_rec: new_storage(
+                    ctx,
+                    "grad",
+                    rec_width * (l.w_rec.size() / 4) as usize,
+                    false,
+                ),
                 peep: g(&l.peep),
             })
             .collect()

@@ -2,6 +2,7 @@
 //! input-projection shapes.
 #![allow(dead_code)]
 
+mod gru_reset_before_step;
 mod gru_step;
 mod recurrent_step;
 

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::{directed, ChunkWork, ForwardJob};
 use crate::gpu::buffers::GpuState;
-use crate::gpu::kernels::lstm_step;
+use crate::gpu::kernels::{gru_reset_before_step, lstm_step};
 use crate::gpu::timer::PassTimer;
 
 /// The most time steps recorded into one command buffer by [`ForwardJob::segments`]:
@@ -77,7 +77,13 @@ impl ForwardJob {
                     .record(next_pass(encoder, &mut pass, t, "input projection"));
                 let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
                 let local = directed(0..c.range.len(), ld % self.dirs == 1);
-                lstm_step::record(pass, kernel, &c.steps, &self.index, local);
+                match &self.reset_n {
+                    None => lstm_step::record(pass, kernel, &c.steps, &self.index, local),
+                    Some((p, grid)) => {
+                        let kernels = [kernel, (p, *grid)];
+                        gru_reset_before_step::record(pass, kernels, &c.steps, &self.index, local);
+                    }
+                }
             }
         }
         if last {

@@ -73,7 +73,7 @@ pub fn run(
     state.resize(4 * b * hs, if poison { f32::NAN } else { 0.0 });
     let host = [w_rec, peep, interleave_gate_rows(gx4.view()), state];
     let data = ctx.scoped("gru_step", || {
-        dispatch_one(ctx, kernel, &params, &host, &lens_for(active), poison)
+        dispatch_one(ctx, &[kernel], &params, &host, &lens_for(active), poison)
     })?;
     unpack(data, b, hs)
 }

@@ -325,16 +325,17 @@ pub fn run(
         state,
     ];
     let data = ctx.scoped("lstm_step", || {
-        dispatch_one(ctx, kernel, &params, &host, &lens_for(active), poison)
+        dispatch_one(ctx, &[kernel], &params, &host, &lens_for(active), poison)
     })?;
     unpack(data, b, hs)
 }
 
-/// [`run`]'s buffers (`host`: w_rec, peep, gx, state in the kernel's layout), its one
-/// dispatch at [`SINGLE_STEP_T`] and the readback of state, y, gates and prev.
+/// [`run`]'s buffers (`host`: w_rec, peep, gx, state in the kernel's layout), its
+/// dispatches of one step (in order) at [`SINGLE_STEP_T`] and the readback of state,
+/// y, gates and prev.
 pub(crate) fn dispatch_one(
     ctx: &GpuContext,
-    kernel: (&wgpu::ComputePipeline, (u32, u32)),
+    kernels: &[(&wgpu::ComputePipeline, (u32, u32))],
     params: &StepParams,
     host: &[Vec<f32>; 4],
     lens: &[u32],
@@ -374,7 +375,9 @@ pub(crate) fn dispatch_one(
     let bg = bind(ctx, &index, &bufs)?;
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut pass = encoder.begin_compute_pass(&Default::default());
-    record(&mut pass, kernel, &bg, &index, 0..1);
+    for &kernel in kernels {
+        record(&mut pass, kernel, &bg, &index, 0..1);
+    }
     drop(pass);
     let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));
     ctx.submit_and_read(encoder, &sources)

@@ -54,6 +54,9 @@ impl BackwardIndex {
 pub(crate) const BACKWARD_TILE: (u32, u32) = (16, 16);
 /// The same for its software-adapter form `main_rows`.
 pub(crate) const BACKWARD_ROWS_TILE: (u32, u32) = (32, 8);
+/// Invocations (units) of one `main_reset_n` workgroup of a two-dispatch cell
+/// (`gru_reset_before_step_backward.wgsl`'s `@workgroup_size`).
+pub(crate) const RESET_N_GROUP: u32 = 64;
 
 /// The backward index table of a sequence split as `plan`: per direction `d`, entries
 /// `d·(T+1) + s` for the steps `s = 0..T` in the reverse of the forward's order, then
@@ -129,7 +132,7 @@ pub(crate) fn prepare(
     index: &IndexTable,
     bufs: &BackwardBuffers,
     (h, b): (usize, usize),
-) -> Result<Dispatch> {
+) -> Result<BoundSteps> {
     let k = ctx.kernels()?;
     // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
     let forms = k.backward_of(cell);
@@ -150,26 +153,61 @@ pub(crate) fn prepare(
         bufs.dz.as_entire_binding(),
         bufs.carry.as_entire_binding(),
     ];
-    Ok(Dispatch {
+    let first = Dispatch {
         pipeline: pipeline.clone(),
         bind_group: bind_group(ctx, &k.backward_layout, &resources),
         grid: ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1)),
-    })
+    };
+    // A two-dispatch cell's second step (`gru_reset_before_step_backward.wgsl`'s
+    // `main_reset_n`: one invocation per unit and row), bound alike.
+    let reset_n = match &forms.reset_n {
+        None => None,
+        Some(pipeline) => {
+            let grid = ((h as u32).div_ceil(RESET_N_GROUP), b as u32);
+            check_fits(ctx, "gru_reset_before_step_backward", &[], grid)?;
+            Some(Dispatch {
+                pipeline: pipeline.clone(),
+                bind_group: first.bind_group.clone(),
+                grid,
+            })
+        }
+    };
+    Ok(BoundSteps { first, reset_n })
+}
+
+/// One layer-direction's backward steps, bound: the step kernel, and for a cell whose
+/// step is two dispatches (`Cell::GruResetBefore`) the second, bound alike.
+pub(crate) struct BoundSteps {
+    pub first: Dispatch,
+    pub reset_n: Option<Dispatch>,
 }
 
 /// Records the steps `s` (in backward order; `s = T` is FINAL) of direction `d` of a
 /// `t_len`-step sequence.
 pub(crate) fn record_steps(
     pass: &mut wgpu::ComputePass,
-    bound: &Dispatch,
+    bound: &BoundSteps,
     index: &IndexTable,
     (d, t_len): (usize, usize),
     steps: std::ops::Range<usize>,
 ) {
-    pass.set_pipeline(&bound.pipeline);
+    let first = &bound.first;
+    let offset = |s: usize| [index.offset(d * (t_len + 1) + s)];
+    // The one-dispatch cells keep their loop free of pipeline switches.
+    let Some(second) = &bound.reset_n else {
+        pass.set_pipeline(&first.pipeline);
+        for s in steps {
+            pass.set_bind_group(0, &first.bind_group, &offset(s));
+            pass.dispatch_workgroups(first.grid.0, first.grid.1, 1);
+        }
+        return;
+    };
     for s in steps {
-        pass.set_bind_group(0, &bound.bind_group, &[index.offset(d * (t_len + 1) + s)]);
-        pass.dispatch_workgroups(bound.grid.0, bound.grid.1, 1);
+        pass.set_bind_group(0, &first.bind_group, &offset(s));
+        for one in [first, second] {
+            pass.set_pipeline(&one.pipeline);
+            pass.dispatch_workgroups(one.grid.0, one.grid.1, 1);
+        }
     }
 }
 

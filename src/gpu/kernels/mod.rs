@@ -9,8 +9,13 @@ pub(crate) enum Cell {
     Lstm,
     /// PyTorch's GRU (reset gate after the recurrent product) in the LSTM's four gate slots.
     Gru,
+    /// Keras's `reset_after=False` GRU: the same slots, two dispatches per step (the
+    /// second one's pipeline is the forms' `reset_n`).
+    GruResetBefore,
 }
 
+pub mod gru_reset_before_step;
+pub mod gru_reset_before_step_backward;
 pub mod gru_step;
 pub mod gru_step_backward;
 pub mod lstm_param_grads;
@@ -34,6 +39,11 @@ pub(crate) const GRU_STEP: &str = concat!(
     include_str!("../../../shaders/gru_step.wgsl"),
     include_str!("../../../shaders/recurrent_step.wgsl")
 );
+pub(crate) const GRU_RESET_BEFORE_STEP: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/gru_reset_before_step.wgsl"),
+    include_str!("../../../shaders/recurrent_step.wgsl")
+);
 pub(crate) const LSTM_STEP_BACKWARD: &str = concat!(
     include_str!("../../../shaders/activations.wgsl"),
     include_str!("../../../shaders/lstm_step_backward.wgsl"),
@@ -44,18 +54,28 @@ pub(crate) const GRU_STEP_BACKWARD: &str = concat!(
     include_str!("../../../shaders/gru_step_backward.wgsl"),
     include_str!("../../../shaders/recurrent_step_backward.wgsl")
 );
+pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str = concat!(
+    include_str!("../../../shaders/activations.wgsl"),
+    include_str!("../../../shaders/gru_reset_before_step_backward.wgsl"),
+    include_str!("../../../shaders/recurrent_step_backward.wgsl")
+);
 pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimizer_update.wgsl");
 pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
 
 /// `(stem, source)` of every shader: the portability test translates each.
-pub const SHADERS: [(&str, &str); 9] = [
+pub const SHADERS: [(&str, &str); 11] = [
     ("matmul", MATMUL),
     ("lstm_step", LSTM_STEP),
     ("gru_step", GRU_STEP),
     ("lstm_step_backward", LSTM_STEP_BACKWARD),
     ("gru_step_backward", GRU_STEP_BACKWARD),
+    ("gru_reset_before_step", GRU_RESET_BEFORE_STEP),
+    (
+        "gru_reset_before_step_backward",
+        GRU_RESET_BEFORE_STEP_BACKWARD,
+    ),
     ("lstm_param_grads", LSTM_PARAM_GRADS),
     ("softmax_xent", SOFTMAX_XENT),
     ("optimizer_update", OPTIMIZER_UPDATE),
@@ -89,12 +109,14 @@ pub(crate) struct Kernels {
     pub step: StepPipelines,
     /// `gru_step`'s, compiled on first use (most contexts never run a GRU).
     gru_step: std::sync::OnceLock<StepPipelines>,
+    gru_reset_before_step: std::sync::OnceLock<StepPipelines>,
     device: wgpu::Device,
     pub backward_layout: wgpu::BindGroupLayout,
     /// `lstm_step_backward`'s two forms.
     pub step_backward: BackwardPipelines,
     /// `gru_step_backward`'s, compiled on first use.
     gru_step_backward: std::sync::OnceLock<BackwardPipelines>,
+    gru_reset_before_step_backward: std::sync::OnceLock<BackwardPipelines>,
     pub grads_layout: wgpu::BindGroupLayout,
     pub param_grads: wgpu::ComputePipeline,
     pub xent_layout: wgpu::BindGroupLayout,
@@ -110,10 +132,19 @@ pub(crate) struct StepPipelines {
     pub tiled: wgpu::ComputePipeline,
     pub units: wgpu::ComputePipeline,
     pub rows: wgpu::ComputePipeline,
+    /// A cell whose n product needs every unit's r first (`GruResetBefore`): the
+    /// second dispatch of each step, `step_reset_n` and its software form.
+    pub reset_n: Option<[wgpu::ComputePipeline; 2]>,
 }
 
 impl StepPipelines {
-    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, stem: &str, src: &str) -> Self {
+    /// `reset_n`: whether the module has the second dispatch's entry point.
+    fn new(
+        device: &wgpu::Device,
+        layout: &wgpu::BindGroupLayout,
+        (stem, src): (&str, &str),
+        reset_n: bool,
+    ) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(stem),
             source: wgpu::ShaderSource::Wgsl(src.into()),
@@ -123,6 +154,9 @@ impl StepPipelines {
             tiled: pipeline(device, layout, &module, "step_tiled"),
             units: pipeline(device, layout, &module, "step_units"),
             rows: pipeline(device, layout, &module, "step_rows"),
+            reset_n: reset_n.then(|| {
+                ["step_reset_n", "step_reset_n_rows"].map(|e| pipeline(device, layout, &module, e))
+            }),
         }
     }
 }
@@ -133,10 +167,17 @@ pub(crate) struct BackwardPipelines {
     pub main: wgpu::ComputePipeline,
     /// Barrier-free, for software adapters.
     pub rows: wgpu::ComputePipeline,
+    /// `GruResetBefore`'s second dispatch of each step, `main_reset_n`.
+    pub reset_n: Option<wgpu::ComputePipeline>,
 }
 
 impl BackwardPipelines {
-    fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, stem: &str, src: &str) -> Self {
+    fn new(
+        device: &wgpu::Device,
+        layout: &wgpu::BindGroupLayout,
+        (stem, src): (&str, &str),
+        reset_n: bool,
+    ) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(stem),
             source: wgpu::ShaderSource::Wgsl(src.into()),
@@ -144,6 +185,7 @@ impl BackwardPipelines {
         BackwardPipelines {
             main: pipeline(device, layout, &module, "main"),
             rows: pipeline(device, layout, &module, "main_rows"),
+            reset_n: reset_n.then(|| pipeline(device, layout, &module, "main_reset_n")),
         }
     }
 }
@@ -266,7 +308,16 @@ impl Kernels {
         match cell {
             Cell::Lstm => &self.step,
             Cell::Gru => self.gru_step.get_or_init(|| {
-                StepPipelines::new(&self.device, &self.step_layout, "gru_step", GRU_STEP)
+                StepPipelines::new(
+                    &self.device,
+                    &self.step_layout,
+                    ("gru_step", GRU_STEP),
+                    false,
+                )
+            }),
+            Cell::GruResetBefore => self.gru_reset_before_step.get_or_init(|| {
+                let src = ("gru_reset_before_step", GRU_RESET_BEFORE_STEP);
+                StepPipelines::new(&self.device, &self.step_layout, src, true)
             }),
         }
     }
@@ -279,8 +330,19 @@ impl Kernels {
                 BackwardPipelines::new(
                     &self.device,
                     &self.backward_layout,
-                    "gru_step_backward",
-                    GRU_STEP_BACKWARD,
+                    ("gru_step_backward", GRU_STEP_BACKWARD),
+                    false,
+                )
+            }),
+            Cell::GruResetBefore => self.gru_reset_before_step_backward.get_or_init(|| {
+                BackwardPipelines::new(
+                    &self.device,
+                    &self.backward_layout,
+                    (
+                        "gru_reset_before_step_backward",
+                        GRU_RESET_BEFORE_STEP_BACKWARD,
+                    ),
+                    true,
                 )
             }),
         }
@@ -313,17 +375,19 @@ impl Kernels {
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
-            step: StepPipelines::new(device, &step_layout, "lstm_step", LSTM_STEP),
+            step: StepPipelines::new(device, &step_layout, ("lstm_step", LSTM_STEP), false),
             gru_step: std::sync::OnceLock::new(),
+            gru_reset_before_step: std::sync::OnceLock::new(),
             device: device.clone(),
             matmul_layout,
             step_backward: BackwardPipelines::new(
                 device,
                 &backward_layout,
-                "lstm_step_backward",
-                LSTM_STEP_BACKWARD,
+                ("lstm_step_backward", LSTM_STEP_BACKWARD),
+                false,
             ),
             gru_step_backward: std::sync::OnceLock::new(),
+            gru_reset_before_step_backward: std::sync::OnceLock::new(),
             param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
             backward_layout,
             grads_layout,

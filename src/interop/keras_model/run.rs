@@ -1,7 +1,7 @@
 //! Running a Keras model's layers in order, batch-first as Keras is.
 //!
 //! Each recurrent layer is one crate forward (the GPU's `GpuLstm`/`GpuGru`, or
-//! `cpu::forward`/`cpu::gru_forward`; a GRU with `reset_after=False` on the CPU always);
+//! `cpu::forward`/`cpu::gru_forward`; a GRU's `reset_after` either way on either);
 //! a `Bidirectional` layer is one bidirectional forward whose two halves are merged as
 //! Keras merges them. `Dense` layers are small and run on the CPU on either device.
 
@@ -139,8 +139,7 @@ fn run_rnn(
     Ok((out, states))
 }
 
-/// A GRU layer's `(y, h_n)`. `GpuGru` computes the reset gate after the recurrent
-/// product only, so a `reset_after=False` layer runs on the CPU on either device.
+/// A GRU layer's `(y, h_n)` (`GpuGru` computes both `reset_after` forms).
 fn gru_forward(
     weights: &GruWeights,
     x: &Array3<f32>,
@@ -148,9 +147,7 @@ fn gru_forward(
 ) -> Result<(Array3<f32>, Array3<f32>)> {
     let opts = GruOptions::default();
     let out = match gpu {
-        Some(ctx) if weights.config.reset_after => {
-            GpuGru::new(ctx.clone(), weights)?.forward(x.view(), opts)?
-        }
+        Some(ctx) => GpuGru::new(ctx.clone(), weights)?.forward(x.view(), opts)?,
         _ => cpu::gru_forward(weights, x.view(), opts)?,
     };
     Ok((out.y, out.h_n))

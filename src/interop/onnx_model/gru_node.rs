@@ -1,7 +1,6 @@
 //! The ONNX `GRU` operator on this crate's GRU. ONNX orders the gates z, r, h; the
 //! crate (PyTorch) r, z, n, so rows are permuted; `linear_before_reset` is the crate's
-//! `reset_after`. On a GPU it runs as `GpuGru`, except `linear_before_reset = 0`, which
-//! `GpuGru` does not compute and which runs on the CPU path.
+//! `reset_after`. On a GPU it runs as `GpuGru` (either form), else on the CPU path.
 
 use ndarray::{s, Array3, ArrayD, ArrayView2, Axis, Ix2, Ix3};
 
@@ -101,8 +100,7 @@ fn node_weights(n: &Node, attrs: &RnnAttrs, reset_after: bool) -> Result<GruWeig
     Ok(weights)
 }
 
-/// One layer over time-major `x`: `GpuGru` on a GPU when it computes this form
-/// (`reset_after`), else the CPU path.
+/// One layer over time-major `x`: `GpuGru` on a GPU, else the CPU path.
 fn forward(
     weights: &GruWeights,
     x: &Array3<f32>,
@@ -110,9 +108,7 @@ fn forward(
     device: &Device,
 ) -> Result<GruOutput> {
     match device {
-        Device::Gpu(ctx) if weights.config.reset_after => {
-            GpuGru::new(ctx.clone(), weights)?.forward(x.view(), opts)
-        }
+        Device::Gpu(ctx) => GpuGru::new(ctx.clone(), weights)?.forward(x.view(), opts),
         _ => crate::cpu::gru_forward(weights, x.view(), opts),
     }
 }

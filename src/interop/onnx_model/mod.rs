@@ -17,8 +17,8 @@
 //!
 //! The file is decoded with prost types generated from the official `onnx.proto`
 //! ([`proto`]). `LSTM` nodes run on [`crate::cpu::forward()`] or [`crate::GpuLstm`];
-//! `GRU` nodes on [`crate::cpu::gru_forward`] or [`crate::GpuGru`] (which does not
-//! compute `linear_before_reset = 0`: such nodes run on the CPU); the glue ops exporters
+//! `GRU` nodes (either `linear_before_reset`) on [`crate::cpu::gru_forward`] or
+//! [`crate::GpuGru`]; the glue ops exporters
 //! write around them (Shape, Gather, Concat, Slice, …: [`SUPPORTED_OPS`]) on
 //! host tensors. Anything else, and RNN attributes the kernels cannot honour
 //! (activations, clip, input_forget), is an error naming the node.
@@ -100,22 +100,6 @@ impl OnnxModel {
     /// Whether some node of the graph is an `op` (e.g. "GRU").
     pub fn has_op(&self, op: &str) -> bool {
         self.graph.node.iter().any(|n| n.op_type() == op)
-    }
-
-    /// Whether a `GRU` node has `linear_before_reset = 0` (ONNX's default), the form
-    /// `GpuGru` does not compute, so that node runs on the CPU.
-    pub fn has_reset_before_gru(&self) -> bool {
-        self.graph
-            .node
-            .iter()
-            .filter(|n| n.op_type() == "GRU")
-            .any(|n| {
-                let attr = n
-                    .attribute
-                    .iter()
-                    .find(|a| a.name() == "linear_before_reset");
-                attr.is_none_or(|a| a.i() == 0)
-            })
     }
 
     /// The graph's output names, in order.

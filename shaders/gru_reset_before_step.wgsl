@@ -1,0 +1,119 @@
+// gru_reset_before_step.wgsl — one GRU time step with the reset gate before the
+// recurrent product (Keras reset_after=False, ONNX linear_before_reset=0):
+//
+//   r = σ(gx_r + W_hr h);  z = σ(gx_z + W_hz h);  n = tanh(gx_n + b_hn + W_hn (r ⊙ h))
+//   h_t = n + z·(h_{t-1} − n)
+//
+// n's product needs r ⊙ h of every unit of the row before it can start, which the
+// LSTM's per-unit fused step cannot give (a unit's invocation sees only its own r).
+// So a step is two dispatches, bound alike (recurrent_step.wgsl's bindings):
+//
+//   1. `cell_update`, behind recurrent_step.wgsl's four tuned forms: the same
+//      (W_hr h, W_hz h, W_hn h, 0) product as gru_step.wgsl (slot 2 is computed and
+//      dropped: the forms run a vec4 per k anyway, so it costs nothing), then r, z and
+//      r ⊙ h. Scratch lives where the GRU has room: r ⊙ h goes to the c half of the
+//      state half this step READS (a GRU never reads its c; the next step writes
+//      that half and zeroes it), z to the h slot this step writes (dispatch 2 reads it
+//      back and overwrites it with h_t).
+//   2. the n product over the row's r ⊙ h, n and h_t (`reset_n_update`), in the form
+//      that goes with the tiling of dispatch 1:
+//        step_reset_n       (gemv, tiled) one invocation per (unit j, row b), grid
+//                           (ceil(H/64), B): every unit and row its own thread;
+//        step_reset_n_rows  (units, rows: software adapters) 8 invocations of 4 units ×
+//                           up to 8 rows each, grid (ceil(H/32), ceil(B/8)): a weight
+//                           loaded once serves 8 rows, an r ⊙ h value 4 units (see
+//                           recurrent_step.wgsl's software section for why that pays).
+//      (Separate dispatches are the only portable barrier across workgroups; one
+//      workgroup per row would cap H by the workgroup memory and leave a GPU idle at
+//      small B.)
+//
+// Weights as gru_step.wgsl's slots: w_rec = (W_hr, W_hz, W_hn, 0), gx = (x·W_irᵀ + b_ir
+// + b_hr, x·W_izᵀ + b_iz + b_hz, b_hn, x·W_inᵀ + b_in). Past a length (t ≥ lens[b]) h is
+// copied and the output is 0. Training (save_cache = 1) stores gates (r, z, n, 0) (0
+// past a length; the 0 matches cpu::gru_step, whose `a` slot is unused in this form)
+// and prev = (h_{t-1}, r ⊙ h_{t-1}): r ⊙ h is the operand of ∂W_hn.
+
+fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
+    let h_idx = b * p.hidden + j;
+    let c_idx = (p.batch + b) * p.hidden + j;
+    let h_prev = state[read_base() + h_idx];
+    let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
+    let r = sigmoid(g.x + acc.x);
+    let z = sigmoid(g.y + acc.y);
+    let rh = r * h_prev;
+    state[read_base() + c_idx] = rh;
+    state[write_base() + h_idx] = z;
+    if (p.save_cache == 1u) {
+        let row = step.t_local * p.batch + b;
+        gates[row * p.hidden + j] = vec4(r, z, 0.0, 0.0);
+        prev[row * 2u * p.hidden + j] = h_prev;
+        prev[row * 2u * p.hidden + p.hidden + j] = rh;
+    }
+}
+
+@compute @workgroup_size(64)
+fn step_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    let b = gid.y;
+    if (j >= p.hidden || b >= p.batch) {
+        return;
+    }
+    let kr = p.k_rec;
+    let w0 = (j * 4u + 2u) * kr; // W_hn's row j: slot 2 of unit j
+    let s0 = read_base() + (p.batch + b) * p.hidden; // the row's r ⊙ h (dispatch 1)
+    var acc = 0.0;
+    for (var k = 0u; k < kr; k++) {
+        acc = fma(w_rec[w0 + k], state[s0 + k], acc);
+    }
+    reset_n_update(b, j, acc);
+}
+
+@compute @workgroup_size(8)
+fn step_reset_n_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let j0 = (wg.x * 8u + li) * 4u;
+    let b0 = wg.y * 8u;
+    let nrows = min(8u, p.batch - b0);
+    let kr = p.k_rec;
+    // W_hn's rows of the 4 units, clamped so every load stays in bounds (extra units
+    // are dropped), and where the rows' r ⊙ h start.
+    var w0: array<u32, 4>;
+    for (var u = 0u; u < 4u; u++) {
+        w0[u] = (min(j0 + u, p.hidden - 1u) * 4u + 2u) * kr;
+    }
+    let s0 = read_base() + (p.batch + b0) * p.hidden;
+    var acc: array<vec4<f32>, 8>; // [row], the 4 units as a vec4
+    for (var k = 0u; k < kr; k++) {
+        let w = vec4(w_rec[w0[0] + k], w_rec[w0[1] + k], w_rec[w0[2] + k], w_rec[w0[3] + k]);
+        for (var r = 0u; r < 8u; r++) {
+            if (r < nrows) {
+                acc[r] = fma(w, vec4(state[s0 + r * p.hidden + k]), acc[r]);
+            }
+        }
+    }
+    for (var r = 0u; r < nrows; r++) {
+        for (var u = 0u; u < 4u; u++) {
+            if (j0 + u < p.hidden) {
+                reset_n_update(b0 + r, j0 + u, acc[r][u]);
+            }
+        }
+    }
+}
+
+// n and h_t of unit j of row b from acc = W_hn (r ⊙ h) (z waits in the written h slot).
+fn reset_n_update(b: u32, j: u32, acc: f32) {
+    let h_idx = b * p.hidden + j;
+    let h_prev = state[read_base() + h_idx];
+    let z = state[write_base() + h_idx];
+    let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
+    let n = tanh_stable(g.w + g.z + acc);
+    let h_new = n + z * (h_prev - n);
+    let live = p.t_base + step.t_local < lens[b];
+    state[write_base() + h_idx] = select(h_prev, h_new, live);
+    state[write_base() + (p.batch + b) * p.hidden + j] = 0.0;
+    let row = step.t_local * p.batch + b;
+    y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+    if (p.save_cache == 1u) {
+        let r = gates[row * p.hidden + j].x;
+        gates[row * p.hidden + j] = select(vec4(0.0), vec4(r, z, n, 0.0), live);
+    }
+}

@@ -1,0 +1,72 @@
+// gru_reset_before_step_backward.wgsl — one GRU BPTT step with the reset gate before
+// the recurrent product (the backward of gru_reset_before_step.wgsl). With
+// d(r⊙h) = W_hnᵀ ∂n_pre, ∂r needs that product over every unit before it can start,
+// so a step is two dispatches, bound alike (recurrent_step_backward.wgsl's bindings):
+//
+//   1. `update`, behind recurrent_step_backward.wgsl's two forms: dh = carry_h +
+//      Σ_q dz_prev[q]·w_rec[q] + dy, then
+//        ∂n_pre = dh·(1−z)·(1−n²);  ∂z_pre = dh·(h_{t-1} − n)·z(1−z);  carry_h ← dh·z
+//      dz = (·, ∂z_pre, 0, ∂n_pre): slot 0 (∂r_pre) is left for dispatch 2; slot 2 is 0
+//      so the next step's Σ_q dz·w_rec skips W_hn (its share of dh_{t-1} is d(r⊙h)·r,
+//      which dispatch 2 adds to the carry); slot 3 carries ∂n_pre to the input side
+//      (w_ih slot 3 = W_in) and to ∂b_hn, ∂W_hn (the weight gradient pairs slot 3 with
+//      prev's r ⊙ h half, see backward_job.rs).
+//   2. `main_reset_n`, one invocation per (unit k, row b), grid (ceil(H/64), B):
+//        d(r⊙h)_k = Σ_j ∂n_pre[j]·W_hn[j][k];  ∂r_pre = d(r⊙h)_k·h_{t-1}·r(1−r)
+//        carry_h += d(r⊙h)_k·r
+//      It writes only dz's slot 0 while reading the other units' slot 3 (separate
+//      scalars, so no invocation reads what another writes).
+//   Not live (t ≥ lens[b]): dz = 0 and carry_h ← carry_h + rec_h (the forward copied
+//   h); dispatch 2 leaves the row alone. FINAL: carry_h ← carry_h + rec_h = dh_0 only.
+// Gates as the forward cached them: (r, z, n, 0). The c half of `carry` stays 0.
+
+fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
+    let h = p.hidden;
+    let rd = (step.bits & PARITY) * 2u * p.batch * h;
+    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let hi = b * h + k;
+    let dh_in = carry[rd + hi] + rec_h;
+    carry[wr + (p.batch + b) * h + k] = 0.0;
+    if ((step.bits & FINAL) != 0u) {
+        carry[wr + hi] = dh_in;
+        return;
+    }
+    let row = step.t_local * p.batch + b;
+    if (step.t_global >= lens[b]) {
+        dz[row * h + k] = vec4(0.0);
+        carry[wr + hi] = dh_in;
+        return;
+    }
+    var dh = dh_in;
+    if (p.has_dy == 1u) {
+        dh += dy[row * p.dy_stride + p.dy_offset + k];
+    }
+    let g = gates[row * h + k]; // (r, z, n, 0)
+    let h_prev = prev[row * 2u * h + k];
+    let dn = dh * (1.0 - g.y) * (1.0 - g.z * g.z);
+    let dz_pre = dh * (h_prev - g.z) * g.y * (1.0 - g.y);
+    dz[row * h + k] = vec4(0.0, dz_pre, 0.0, dn);
+    carry[wr + hi] = dh * g.y;
+}
+
+@compute @workgroup_size(64)
+fn main_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let h = p.hidden;
+    let k = gid.x;
+    let b = gid.y;
+    if (k >= h || b >= p.batch || (step.bits & FINAL) != 0u || step.t_global >= lens[b]) {
+        return;
+    }
+    let row = step.t_local * p.batch + b;
+    let kr = p.k_rec;
+    var d_rh = 0.0;
+    for (var j = 0u; j < h; j++) {
+        // W_hn[j][k] is slot 2 of unit j; neighbouring invocations read neighbouring k.
+        d_rh = fma(dz[row * h + j].w, w_rec[(4u * j + 2u) * kr + k], d_rh);
+    }
+    let r = gates[row * h + k].x;
+    let h_prev = prev[row * 2u * h + k];
+    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    carry[wr + b * h + k] += d_rh * r;
+    dz[row * h + k].x = d_rh * h_prev * r * (1.0 - r);
+}

@@ -1,0 +1,134 @@
+//! `gru_reset_before_step.wgsl`'s host side: a GRU step with the reset gate before the
+//! recurrent product in two dispatches (see the shader's header for why). The first is
+//! `lstm_step`'s form of the tiling (uniforms, bindings, grid), the second
+//! `step_reset_n`, bound alike. CPU twin: [`crate::cpu::gru_step()`] with
+//! `reset_after = false`.
+
+use ndarray::{s, Array2, ArrayView2};
+
+use super::lstm_step::{
+    check_fits, dispatch_one, interleave_gate_rows, lens_for, pipeline, unpack, StepOutput,
+    StepParams, StepTiling, SINGLE_STEP_T,
+};
+use super::{Cell, Kernels};
+use crate::error::{LstmError, Result};
+use crate::gpu::buffers::IndexTable;
+use crate::gpu::context::GpuContext;
+use crate::gpu::pack;
+use crate::gru::GruLayerWeights;
+
+/// Units × rows of one `step_reset_n` workgroup (one invocation per unit).
+pub(crate) const RESET_N_TILE: (u32, u32) = (64, 1);
+/// The same for `step_reset_n_rows` (8 invocations of 4 units × 8 rows).
+pub(crate) const RESET_N_ROWS_TILE: (u32, u32) = (32, 8);
+
+/// The second dispatch of a step of `cell` in the form that goes with `tiling`
+/// (resolved; the software forms `Units`, `Rows` get `step_reset_n_rows`) and its grid
+/// for `h` units × `b` rows: `None` for the cells whose step is one dispatch.
+pub(crate) fn reset_n(
+    k: &Kernels,
+    cell: Cell,
+    tiling: StepTiling,
+    (h, b): (usize, usize),
+) -> Option<(&wgpu::ComputePipeline, (u32, u32))> {
+    let [per_unit, rows] = k.step_of(cell).reset_n.as_ref()?;
+    let (pipeline, tile) = match tiling {
+        StepTiling::Units | StepTiling::Rows => (rows, RESET_N_ROWS_TILE),
+        StepTiling::Auto | StepTiling::Gemv | StepTiling::Tiled => (per_unit, RESET_N_TILE),
+    };
+    let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
+    Some((pipeline, grid))
+}
+
+/// Records the chunk-local steps `ts` (in order), each as `first` then `second`, both
+/// bound by `bg` at the step's dynamic offset (like `lstm_step::record`).
+pub(crate) fn record(
+    pass: &mut wgpu::ComputePass,
+    [first, second]: [(&wgpu::ComputePipeline, (u32, u32)); 2],
+    bg: &wgpu::BindGroup,
+    index: &IndexTable,
+    ts: impl Iterator<Item = usize>,
+) {
+    for t in ts {
+        pass.set_bind_group(0, bg, &[index.offset(t)]);
+        for (pipeline, grid) in [first, second] {
+            pass.set_pipeline(pipeline);
+            pass.dispatch_workgroups(grid.0, grid.1, 1);
+        }
+    }
+}
+
+/// One step of `gru_reset_before_step.wgsl` (both dispatches) in `tiling` with the
+/// training cache on, from host data in [`crate::cpu::gru_step()`]'s layout: `gx`
+/// `[B, 3H]` with all biases folded (`cpu::gru_step::input_bias(w, false)`), `h`
+/// `[B, H]`; rows with `active[b] == false` are past their length. The result's `gates`
+/// are `[B, 4H]` (r, z, n, 0), `c_prev` is the cached `r ⊙ h_{t-1}`, `c` zeros. With
+/// `poison` every output starts as NaN.
+pub fn run(
+    ctx: &GpuContext,
+    gx: ArrayView2<f32>,
+    h: ArrayView2<f32>,
+    w: &GruLayerWeights,
+    active: &[bool],
+    tiling: StepTiling,
+    poison: bool,
+) -> Result<StepOutput> {
+    let (b, hs) = h.dim();
+    for (name, got, want) in [
+        ("gx", gx.dim(), (b, 3 * hs)),
+        ("w_hh", w.w_hh.dim(), (3 * hs, hs)),
+        ("active", (active.len(), hs), (b, hs)),
+    ] {
+        if got != want || b == 0 || hs == 0 {
+            return Err(LstmError::shape(
+                format!("gru_reset_before_step {name}"),
+                format!("{want:?}"),
+                format!("{got:?}"),
+            ));
+        }
+    }
+    let [_, _, w_rec, peep] = pack::gru_layer(w);
+    let tiling = tiling.resolve_for(b, ctx.software_kernels());
+    let k = ctx.kernels()?;
+    let cell = Cell::GruResetBefore;
+    let first = pipeline(k, cell, tiling, hs, b);
+    let second = reset_n(k, cell, tiling, (hs, b))
+        .ok_or_else(|| LstmError::value("gru_reset_before_step", "no step_reset_n"))?;
+    for grid in [first.1, second.1] {
+        check_fits(
+            ctx,
+            "gru_reset_before_step",
+            &[4 * b * hs, w_rec.len()],
+            grid,
+        )?;
+    }
+    let params = StepParams {
+        batch: b as u32,
+        hidden: hs as u32,
+        k_rec: hs as u32,
+        peephole: 0,
+        out_stride: hs as u32,
+        out_offset: 0,
+        save_cache: 1,
+        t_base: SINGLE_STEP_T,
+        parity_flip: 0,
+        _pad: [0; 3],
+    };
+    // The kernel's slots (r, z, b_hn, n): the twin's gx has b_hn folded into n already.
+    let mut gx4 = Array2::zeros((b, 4 * hs));
+    gx4.slice_mut(s![.., ..2 * hs])
+        .assign(&gx.slice(s![.., ..2 * hs]));
+    gx4.slice_mut(s![.., 3 * hs..])
+        .assign(&gx.slice(s![.., 2 * hs..]));
+    // Half 0 of the ping-pong state is read (h, then the c half dispatch 1 fills with
+    // r ⊙ h), half 1 written.
+    let fill = if poison { f32::NAN } else { 0.0 };
+    let mut state: Vec<f32> = h.iter().copied().collect();
+    state.resize(4 * b * hs, fill);
+    let host = [w_rec, peep, interleave_gate_rows(gx4.view()), state];
+    let data = ctx.scoped("gru_reset_before_step", || {
+        let lens = lens_for(active);
+        dispatch_one(ctx, &[first, second], &params, &host, &lens, poison)
+    })?;
+    unpack(data, b, hs)
+}
