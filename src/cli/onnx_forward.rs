@@ -36,10 +36,10 @@ pub fn run(a: &OnnxRun, gpu: impl FnOnce() -> Result<Option<Arc<GpuContext>>>) -
         )));
     }
     let model = OnnxModel::load(a.model)?;
-    let declared = model.inputs();
+    let (declared, defaults) = (model.inputs(), model.defaults());
     let list: Vec<String> = declared.iter().map(|i| i.to_string()).collect();
     eprintln!("model: {} (inputs: {})", a.model.display(), list.join("; "));
-    let inputs = read_inputs(&declared, a.inputs)?;
+    let inputs = read_inputs(&declared, &defaults, a.inputs)?;
     let device = match gpu()? {
         Some(ctx) => {
             eprintln!("device: {}", ctx.describe());
@@ -55,9 +55,13 @@ pub fn run(a: &OnnxRun, gpu: impl FnOnce() -> Result<Option<Arc<GpuContext>>>) -
 }
 
 /// Each `--input` read as its graph input's declared type: `FILE` alone binds the
-/// model's only input, `NAME=FILE` binds `NAME` (a path with '=' in it is taken
-/// whole when that file exists).
-fn read_inputs(declared: &[GraphInput], args: &[PathBuf]) -> Result<HashMap<String, Value>> {
+/// model's only required input, `NAME=FILE` binds `NAME`, a default (an input with an
+/// initializer) included (a path with '=' in it is taken whole when that file exists).
+fn read_inputs(
+    declared: &[GraphInput],
+    defaults: &[GraphInput],
+    args: &[PathBuf],
+) -> Result<HashMap<String, Value>> {
     let mut inputs = HashMap::new();
     for arg in args {
         let text = arg.to_string_lossy();
@@ -73,7 +77,7 @@ fn read_inputs(declared: &[GraphInput], args: &[PathBuf]) -> Result<HashMap<Stri
                 }
             },
         };
-        let is_int = declared.iter().any(|i| i.name == name && i.is_int());
+        let is_int = (declared.iter().chain(defaults)).any(|i| i.name == name && i.is_int());
         let value = if is_int {
             Value::Int(npy::read_i64(&path)?)
         } else {

@@ -62,12 +62,22 @@ impl fmt::Display for GraphInput {
     }
 }
 
-/// The graph inputs no initializer provides (older files list initializers as inputs).
+/// The graph inputs no initializer provides: what a caller must bind.
 pub fn graph_inputs(graph: &GraphProto, initializers: &Values) -> Vec<GraphInput> {
+    listed_inputs(graph, initializers, false)
+}
+
+/// The graph inputs an initializer also provides: their defaults, which a caller may
+/// override by binding them (ONNX IR ≥ 4; older exporters list every initializer so).
+pub fn graph_defaults(graph: &GraphProto, initializers: &Values) -> Vec<GraphInput> {
+    listed_inputs(graph, initializers, true)
+}
+
+fn listed_inputs(graph: &GraphProto, initializers: &Values, with_default: bool) -> Vec<GraphInput> {
     graph
         .input
         .iter()
-        .filter(|i| !initializers.contains_key(i.name()))
+        .filter(|i| initializers.contains_key(i.name()) == with_default)
         .map(describe)
         .collect()
 }
@@ -110,20 +120,25 @@ pub fn declared_int32(graph: &GraphProto, name: &str) -> bool {
         .is_some_and(|t| t.elem_type() == DataType::Int32 as i32)
 }
 
-/// Checks `given` against the declared inputs: every input bound, no unknown name,
-/// element types and fixed sizes respected (named sizes take any value, as in ONNX Runtime).
-pub fn bind(declared: &[GraphInput], given: &HashMap<String, Value>) -> Result<Values> {
+/// Checks `given` against the declared inputs: every required input bound, a default
+/// bound only to override it, no unknown name, element types and fixed sizes respected
+/// (named sizes take any value, as in ONNX Runtime).
+pub fn bind(
+    declared: &[GraphInput],
+    defaults: &[GraphInput],
+    given: &HashMap<String, Value>,
+) -> Result<Values> {
     let list = || {
+        let with_default = defaults.iter().map(|i| format!("{i} (has a default)"));
         declared
             .iter()
             .map(|i| i.to_string())
+            .chain(with_default)
             .collect::<Vec<_>>()
             .join("; ")
     };
-    if let Some(name) = given
-        .keys()
-        .find(|n| !declared.iter().any(|i| &i.name == *n))
-    {
+    let known = |n: &String| declared.iter().chain(defaults).any(|i| &i.name == n);
+    if let Some(name) = given.keys().find(|n| !known(n)) {
         return Err(LstmError::format(
             format!("input '{name}'"),
             format!("the model has no such input (its inputs: {})", list()),
@@ -139,6 +154,12 @@ pub fn bind(declared: &[GraphInput], given: &HashMap<String, Value>) -> Result<V
         })?;
         check_input(input, value)?;
         bound.insert(input.name.clone(), value.clone());
+    }
+    for input in defaults {
+        if let Some(value) = given.get(&input.name) {
+            check_input(input, value)?;
+            bound.insert(input.name.clone(), value.clone());
+        }
     }
     Ok(bound)
 }

@@ -97,6 +97,12 @@ impl OnnxModel {
         inputs::graph_inputs(&self.graph, &self.initializers)
     }
 
+    /// The graph's inputs that an initializer also provides: a caller may bind them
+    /// to override the stored value, as ONNX Runtime allows.
+    pub fn defaults(&self) -> Vec<GraphInput> {
+        inputs::graph_defaults(&self.graph, &self.initializers)
+    }
+
     /// Whether some node of the graph is an `op` (e.g. "GRU").
     pub fn has_op(&self, op: &str) -> bool {
         self.graph.node.iter().any(|n| n.op_type() == op)
@@ -124,7 +130,7 @@ impl OnnxModel {
         device: &Device,
     ) -> Result<Vec<(String, Value)>> {
         let mut values = self.initializers.clone();
-        for (name, value) in inputs::bind(&self.inputs(), inputs)? {
+        for (name, value) in inputs::bind(&self.inputs(), &self.defaults(), inputs)? {
             values.insert(name, value);
         }
         graph::run_nodes(&self.graph, &mut values, device)?;
