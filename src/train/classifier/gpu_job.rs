@@ -1,9 +1,10 @@
-//! One GPU classifier step of a `(T, B)` shape, built once: the LSTM forward (with the
+//! One GPU classifier step of a `(T, B)` shape, built once: the LSTM (or GRU) forward (with the
 //! gate cache when training), the Dense head and the loss, the head's gradients, BPTT
 //! and the optimizer update, every buffer, uniform and bind group made at build time.
 //! A run writes the batch (`x`, lengths, labels, row weights, the loss scale, the
 //! optimizer's step) and records: a repeated training step creates nothing.
 
+use super::gpu_gru::GruParts;
 use super::model::ClassifierParams;
 use crate::cpu::UpdateRule;
 use crate::error::{LstmError, Result};
@@ -113,6 +114,8 @@ pub(super) struct RunData<'a> {
     pub rule: Option<UpdateRule>,
     /// The loss scale (absent: 1 / the batch's row count).
     pub scale: Option<f32>,
+    /// A GRU's fix-ups around the update (`gpu_gru.rs`).
+    pub gru: Option<&'a GruParts>,
 }
 
 impl ClassifierJob {
@@ -256,9 +259,15 @@ impl ClassifierJob {
         if let Some(u) = &self.update {
             if data.backward {
                 u.backward.record(encoder);
+                if let Some(g) = data.gru {
+                    g.record_mask(encoder);
+                }
             }
             if let Some(rule) = &data.rule {
                 u.optimizer.record(ctx, encoder, rule);
+                if let Some(g) = data.gru {
+                    g.record_pack(encoder);
+                }
             }
         }
         Ok((&self.head.logits, data.labels.map(|_| &self.head.totals)))

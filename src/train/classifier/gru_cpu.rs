@@ -54,6 +54,27 @@ impl GruClassifierParams {
     }
 }
 
+/// Checks a GRU classifier's shapes (the Dense layer reads what the GRU gives it) and
+/// that its weights are finite.
+pub(super) fn check_params(params: &GruClassifierParams) -> Result<()> {
+    params.gru.validate()?;
+    params.gru.check_finite()?;
+    let f = params.gru.config.output_size();
+    let (c, fd) = params.dense.weight.dim();
+    if fd != f || params.dense.bias.len() != c || c == 0 {
+        return Err(LstmError::shape(
+            "fc.weight / fc.bias",
+            format!("[C, {f}] / [C]"),
+            format!(
+                "{:?} / {:?}",
+                params.dense.weight.shape(),
+                params.dense.bias.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A forward's output, its cache (training), the Dense head's input rows and the logits.
 type Forward = (GruOutput, Option<GruCache>, Array2<f32>, Array2<f32>);
 
@@ -69,22 +90,27 @@ pub struct GruClassifier {
 
 impl GruClassifier {
     pub fn new(params: GruClassifierParams, cfg: TrainConfig) -> Result<Self> {
-        params.gru.validate()?;
-        params.gru.check_finite()?;
-        let f = params.gru.config.output_size();
-        if params.dense.weight.ncols() != f || params.dense.bias.len() != params.dense.classes() {
-            return Err(LstmError::shape(
-                "fc.weight / fc.bias",
-                format!("[C, {f}] / [C]"),
-                format!(
-                    "{:?} / {:?}",
-                    params.dense.weight.shape(),
-                    params.dense.bias.shape()
-                ),
-            ));
-        }
-        // The optimizer works on every tensor as one row-major slice.
+        check_params(&params)?;
         let mut params = params;
+        Self::standardize(&mut params);
+        let sizes: Vec<usize> = params.slices().iter().map(|s| s.len()).collect();
+        Ok(GruClassifier {
+            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            params,
+            cfg,
+            step: 0,
+            running: (0.0, 0.0, 0.0),
+        })
+    }
+
+    /// The current parameters.
+    pub fn gru_params(&self) -> &GruClassifierParams {
+        &self.params
+    }
+
+    /// Every tensor row-major: the optimizer works on each as one slice.
+    fn standardize(params: &mut GruClassifierParams) {
         fn standard<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
             if !a.is_standard_layout() {
                 *a = a.as_standard_layout().into_owned();
@@ -100,20 +126,6 @@ impl GruClassifier {
         }
         standard(&mut params.dense.weight);
         standard(&mut params.dense.bias);
-        let sizes: Vec<usize> = params.slices().iter().map(|s| s.len()).collect();
-        Ok(GruClassifier {
-            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            params,
-            cfg,
-            step: 0,
-            running: (0.0, 0.0, 0.0),
-        })
-    }
-
-    /// The current parameters.
-    pub fn gru_params(&self) -> &GruClassifierParams {
-        &self.params
     }
 
     fn forward(
@@ -196,6 +208,40 @@ impl GruClassifier {
     }
 }
 
+impl GruClassifier {
+    /// `moments` (one vector per tensor) laid out like the parameters.
+    fn like_params(&self, moments: &[Vec<f32>]) -> GruClassifierParams {
+        let mut out = self.params.clone();
+        for (dst, src) in out.slices().into_iter().zip(moments) {
+            dst.copy_from_slice(src);
+        }
+        out
+    }
+}
+
+/// `p`'s tensors as vectors, checked against `like` (same config and sizes).
+fn moments_of(p: &GruClassifierParams, like: &GruClassifierParams) -> Result<Vec<Vec<f32>>> {
+    let mut p = p.clone();
+    let mut want = like.gru.config.clone();
+    want.batch_first = p.gru.config.batch_first;
+    let same_shapes = p.gru.config == want
+        && p.dense.weight.dim() == like.dense.weight.dim()
+        && p.dense.bias.len() == like.dense.bias.len();
+    if !same_shapes || p.gru.validate().is_err() {
+        return Err(LstmError::shape(
+            "GRU optimizer state",
+            format!(
+                "{:?} with {} classes",
+                like.gru.config,
+                like.dense.classes()
+            ),
+            format!("{:?} with {} classes", p.gru.config, p.dense.classes()),
+        ));
+    }
+    GruClassifier::standardize(&mut p);
+    Ok(p.slices().into_iter().map(|s| s.to_vec()).collect())
+}
+
 fn not_an_lstm(what: &str) -> LstmError {
     LstmError::Config(format!(
         "a GRU classifier has no LSTM {what}: read GruClassifier::gru_params"
@@ -260,5 +306,27 @@ impl Classifier for GruClassifier {
 
     fn set_optimizer_state(&mut self, _: &OptimizerState) -> Result<()> {
         Err(not_an_lstm("optimizer state"))
+    }
+
+    fn gru_params(&self) -> Result<GruClassifierParams> {
+        Ok(self.params.clone())
+    }
+
+    fn gru_optimizer_state(&self) -> Result<OptimizerState<GruClassifierParams>> {
+        Ok(OptimizerState {
+            step: self.step,
+            m: self.like_params(&self.m),
+            v: self.like_params(&self.v),
+        })
+    }
+
+    fn set_gru_optimizer_state(
+        &mut self,
+        state: &OptimizerState<GruClassifierParams>,
+    ) -> Result<()> {
+        let m = moments_of(&state.m, &self.params)?;
+        let v = moments_of(&state.v, &self.params)?;
+        (self.m, self.v, self.step) = (m, v, state.step);
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@ use ndarray::{Array1, Array2, ArrayView3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::gru_cpu::GruClassifierParams;
 use crate::error::{LstmError, Result};
 use crate::train::init::Init;
 use crate::train::optimizer::Target;
@@ -139,12 +140,14 @@ pub struct StepStats {
 /// What the optimizer carries between steps: its step count and, per trained tensor,
 /// its moments (Adam's `exp_avg` / `exp_avg_sq`; SGD's momentum in `m`), held in the
 /// parameters' own host layout so a state saved on one device resumes on the other.
+/// `P` is the model's parameter type: [`ClassifierParams`] for an LSTM classifier,
+/// [`GruClassifierParams`] for a GRU one.
 #[derive(Clone, Debug, PartialEq)]
-pub struct OptimizerState {
+pub struct OptimizerState<P = ClassifierParams> {
     /// Steps taken so far (the next step is `step + 1`).
     pub step: u64,
-    pub m: ClassifierParams,
-    pub v: ClassifierParams,
+    pub m: P,
+    pub v: P,
 }
 
 /// A trainable sequence classifier; the GPU and CPU backends implement it.
@@ -171,6 +174,23 @@ pub trait Classifier {
     /// Restores a state from [`Classifier::optimizer_state`] of a model of the same shape.
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
 
+    /// A GRU model's parameters (a readback on the GPU); an LSTM model has none (its
+    /// are [`params`](Self::params)).
+    fn gru_params(&self) -> Result<GruClassifierParams> {
+        Err(not_a_gru(&self.device_name()))
+    }
+    /// A GRU model's optimizer state, its moments laid out like its parameters.
+    fn gru_optimizer_state(&self) -> Result<OptimizerState<GruClassifierParams>> {
+        Err(not_a_gru(&self.device_name()))
+    }
+    /// Restores a state from [`gru_optimizer_state`](Self::gru_optimizer_state).
+    fn set_gru_optimizer_state(
+        &mut self,
+        _state: &OptimizerState<GruClassifierParams>,
+    ) -> Result<()> {
+        Err(not_a_gru(&self.device_name()))
+    }
+
     /// The first half of [`train_step`](Self::train_step), for data-parallel training:
     /// forward and backward without an update. Returns the gradient of
     /// `Σ_rows loss / denominator` for every trained tensor, flattened in the order of
@@ -191,6 +211,12 @@ pub trait Classifier {
     fn apply_gradients(&mut self, _grads: &[f32]) -> Result<()> {
         Err(split_unsupported(&self.device_name()))
     }
+}
+
+fn not_a_gru(name: &str) -> LstmError {
+    LstmError::Config(format!(
+        "the classifier on {name} is not a GRU classifier: read its parameters with `params`"
+    ))
 }
 
 fn split_unsupported(name: &str) -> LstmError {
