@@ -228,3 +228,31 @@ impl GpuClassifier {
             .ok_or_else(|| LstmError::Config("this GPU classifier is an LSTM, not a GRU".into()))
     }
 }
+
+impl GpuClassifier {
+    /// Every value the padded slots hold — the weights (w_ih slot 2, w_rec slot 3) and
+    /// their optimizer moments — for tests: each must stay exactly zero however long
+    /// the model trains. An error for an LSTM classifier.
+    #[doc(hidden)]
+    pub fn gru_padding(&self) -> Result<Vec<f32>> {
+        let cfg = &self.gru_parts()?.config;
+        let h = cfg.hidden_size;
+        let per_layer = if cfg.bias { 4 } else { 2 };
+        let (m, v) = self.opt.moments();
+        let mut out = Vec::new();
+        for (i, w) in self.lstm.weights.layers.iter().enumerate() {
+            let input = cfg.layer_input_size(i / cfg.num_directions());
+            let at = i * per_layer;
+            let bufs = [&w.w_ih, &m[at], &v[at], &w.w_rec, &m[at + 1], &v[at + 1]];
+            let data = self.read_slots(&bufs)?;
+            for (k, d) in data.iter().enumerate() {
+                let (width, slot) = if k < 3 { (input, 2) } else { (h, 3) };
+                for j in 0..h {
+                    let row = (4 * j + slot) * width;
+                    out.extend_from_slice(&d[row..row + width]);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
