@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::cpu::CpuClassifier;
 use super::gpu::GpuClassifier;
-use super::gru_cpu::{GruClassifier, GruClassifierParams};
+use super::gru_cpu::GruClassifier;
+use super::model::GruClassifierParams;
 use super::model::{Classifier, ClassifierParams};
 use crate::error::Result;
 use crate::gpu::GpuContext;

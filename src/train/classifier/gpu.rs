@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayView3};
 
 use super::gpu_gru::GruParts;
 use super::gpu_job::{ClassifierJob, Pass, SplitStep};
-use super::gru_cpu::GruClassifierParams;
+use super::model::GruClassifierParams;
 use super::model::{Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats};
 use crate::config::Peephole;
 use crate::error::{LstmError, Result};

@@ -1,10 +1,9 @@
-//! One GPU classifier step of a `(T, B)` shape, built once: the LSTM (or GRU) forward (with the
+//! One GPU classifier step of a `(T, B)` shape, built once: the LSTM forward (with the
 //! gate cache when training), the Dense head and the loss, the head's gradients, BPTT
 //! and the optimizer update, every buffer, uniform and bind group made at build time.
 //! A run writes the batch (`x`, lengths, labels, row weights, the loss scale, the
 //! optimizer's step) and records: a repeated training step creates nothing.
 
-use super::gpu_gru::GruParts;
 use super::model::ClassifierParams;
 use crate::cpu::UpdateRule;
 use crate::error::{LstmError, Result};
@@ -115,7 +114,7 @@ pub(super) struct RunData<'a> {
     /// The loss scale (absent: 1 / the batch's row count).
     pub scale: Option<f32>,
     /// A GRU's fix-ups around the update (`gpu_gru.rs`).
-    pub gru: Option<&'a GruParts>,
+    pub gru: Option<&'a super::gpu_gru::GruParts>,
 }
 
 impl ClassifierJob {
@@ -259,15 +258,11 @@ impl ClassifierJob {
         if let Some(u) = &self.update {
             if data.backward {
                 u.backward.record(encoder);
-                if let Some(g) = data.gru {
-                    g.record_mask(encoder);
-                }
+                super::gpu_gru::GruParts::record_mask(data.gru, encoder);
             }
             if let Some(rule) = &data.rule {
                 u.optimizer.record(ctx, encoder, rule);
-                if let Some(g) = data.gru {
-                    g.record_pack(encoder);
-                }
+                super::gpu_gru::GruParts::record_pack(data.gru, encoder);
             }
         }
         Ok((&self.head.logits, data.labels.map(|_| &self.head.totals)))

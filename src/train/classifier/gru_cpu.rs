@@ -9,50 +9,13 @@ use ndarray::{Array2, ArrayView3, Axis};
 
 use super::head::{head_features, head_upstream};
 use super::model::{
-    rows_and_weights, Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats,
+    rows_and_weights, Batch, Classifier, ClassifierParams, Dense, GruClassifierParams,
+    OptimizerState, StepStats,
 };
 use crate::cpu::{self, optimizer_update, softmax_xent, GruCache, GruUpstream};
 use crate::error::{LstmError, Result};
-use crate::gru::{GruOptions, GruOutput, GruWeights};
+use crate::gru::{GruOptions, GruOutput};
 use crate::train::optimizer::TrainConfig;
-
-/// A GRU classifier's parameters (PyTorch's names on save: `gru.*`, `fc.*`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct GruClassifierParams {
-    pub gru: GruWeights,
-    pub dense: Dense,
-}
-
-impl GruClassifierParams {
-    /// A fresh model: the GRU by `scheme`, the Dense layer PyTorch's `nn.Linear`.
-    pub fn init(
-        scheme: crate::train::init::Init,
-        gru: &crate::gru::GruConfig,
-        classes: usize,
-        seed: u64,
-    ) -> Result<Self> {
-        Ok(GruClassifierParams {
-            gru: scheme.gru_weights(gru, seed)?,
-            dense: Dense::init(gru.output_size(), classes, seed.wrapping_add(1))?,
-        })
-    }
-
-    /// Every trained tensor in a fixed order: per layer-direction `w_ih`, `w_hh`,
-    /// `b_ih`, `b_hh`; then the Dense weight and bias.
-    fn slices(&mut self) -> Vec<&mut [f32]> {
-        let mut out: Vec<&mut [f32]> = Vec::new();
-        for l in self.gru.layers.iter_mut() {
-            out.push(l.w_ih.as_slice_mut().expect("standard layout"));
-            out.push(l.w_hh.as_slice_mut().expect("standard layout"));
-            for b in [&mut l.b_ih, &mut l.b_hh].into_iter().flatten() {
-                out.push(b.as_slice_mut().expect("standard layout"));
-            }
-        }
-        out.push(self.dense.weight.as_slice_mut().expect("standard layout"));
-        out.push(self.dense.bias.as_slice_mut().expect("standard layout"));
-        out
-    }
-}
 
 /// Checks a GRU classifier's shapes (the Dense layer reads what the GRU gives it) and
 /// that its weights are finite.

@@ -12,6 +12,7 @@ mod device;
 mod flat;
 mod gpu;
 mod gpu_gru;
+mod gpu_gru_state;
 mod gpu_job;
 mod gpu_record;
 mod gpu_split;
@@ -25,5 +26,7 @@ pub use device::Device;
 pub use flat::{flatten, unflatten_into};
 pub(crate) use flat::{param_slices, standardize};
 pub use gpu::GpuClassifier;
-pub use gru_cpu::{GruClassifier, GruClassifierParams};
-pub use model::{Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats};
+pub use gru_cpu::GruClassifier;
+pub use model::{
+    Batch, Classifier, ClassifierParams, Dense, GruClassifierParams, OptimizerState, StepStats,
+};

@@ -5,8 +5,8 @@ use ndarray::{Array1, Array2, ArrayView3};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::gru_cpu::GruClassifierParams;
 use crate::error::{LstmError, Result};
+use crate::gru::GruWeights;
 use crate::train::init::Init;
 use crate::train::optimizer::Target;
 use crate::weights::LstmWeights;
@@ -106,6 +106,44 @@ impl ClassifierParams {
             ));
         }
         Ok(())
+    }
+}
+
+/// A GRU classifier's parameters (PyTorch's names on save: `gru.*`, `fc.*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GruClassifierParams {
+    pub gru: GruWeights,
+    pub dense: Dense,
+}
+
+impl GruClassifierParams {
+    /// A fresh model: the GRU by `scheme`, the Dense layer PyTorch's `nn.Linear`.
+    pub fn init(
+        scheme: crate::train::init::Init,
+        gru: &crate::gru::GruConfig,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        Ok(GruClassifierParams {
+            gru: scheme.gru_weights(gru, seed)?,
+            dense: Dense::init(gru.output_size(), classes, seed.wrapping_add(1))?,
+        })
+    }
+
+    /// Every trained tensor in a fixed order: per layer-direction `w_ih`, `w_hh`,
+    /// `b_ih`, `b_hh`; then the Dense weight and bias.
+    pub(super) fn slices(&mut self) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> = Vec::new();
+        for l in self.gru.layers.iter_mut() {
+            out.push(l.w_ih.as_slice_mut().expect("standard layout"));
+            out.push(l.w_hh.as_slice_mut().expect("standard layout"));
+            for b in [&mut l.b_ih, &mut l.b_hh].into_iter().flatten() {
+                out.push(b.as_slice_mut().expect("standard layout"));
+            }
+        }
+        out.push(self.dense.weight.as_slice_mut().expect("standard layout"));
+        out.push(self.dense.bias.as_slice_mut().expect("standard layout"));
+        out
     }
 }
 
