@@ -123,10 +123,17 @@ fn gpu_matches_cpu(ctx: &Arc<GpuContext>, target: Target) {
     );
 }
 
+/// In each kernel form on a context of its own: the GEMMs that mask, split and re-pack
+/// run `matmul.wgsl`'s tiled `main` on a hardware adapter, `main_rows` on a software one.
 #[test]
 fn gpu_gru_classifier_matches_the_cpu_one() {
-    let Some(ctx) = shared_context() else { return };
-    gpu_matches_cpu(&ctx, Target::LastStep);
+    for software in [false, true] {
+        let Some(mut ctx) = common::try_context() else {
+            return;
+        };
+        ctx.set_software_kernels(software);
+        gpu_matches_cpu(&Arc::new(ctx), Target::LastStep);
+    }
 }
 
 #[test]
