@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
-use lstm_wgpu::train::TrainingState;
+use lstm_wgpu::train::training_state::read_notes;
+use lstm_wgpu::train::{StateParams, TrainingState};
 use lstm_wgpu::{LstmError, Result};
 
 use super::train::Args;
@@ -69,16 +70,16 @@ pub fn notes(a: &Args) -> BTreeMap<String, String> {
     BTreeMap::from([("argv".to_string(), argv)])
 }
 
-/// The settings and state of the run saved in `dir`; its output stays in `dir`.
-pub fn load(dir: &Path) -> Result<(Args, TrainingState)> {
+/// The settings of the run saved in `dir` (its stored command line); its output
+/// stays in `dir`.
+pub fn load_args(dir: &Path) -> Result<Args> {
     let path = dir.join(STATE_FILE);
-    let state = TrainingState::load(&path)?;
+    let notes = read_notes(&path)?;
     let bad = |reason: String| LstmError::Format {
         what: format!("training state {}", path.display()),
         reason,
     };
-    let argv = state
-        .notes
+    let argv = notes
         .get("argv")
         .ok_or_else(|| bad("it has no stored command line (note.argv)".into()))?;
     let argv: Vec<String> =
@@ -87,5 +88,11 @@ pub fn load(dir: &Path) -> Result<(Args, TrainingState)> {
         .map_err(|e| bad(format!("note.argv: {e}")))?;
     let mut args = stored.args;
     args.out = PathBuf::from(dir);
-    Ok((args, state))
+    Ok(args)
+}
+
+/// The training state saved in `dir`, of a model with parameters `P` (an LSTM's
+/// `ClassifierParams`, a GRU's `GruClassifierParams`).
+pub fn load_state<P: StateParams>(dir: &Path) -> Result<TrainingState<P>> {
+    TrainingState::<P>::load_as(&dir.join(STATE_FILE))
 }

@@ -84,26 +84,24 @@ pub struct Args {
 }
 
 pub fn run(given: &Args) -> Result<()> {
-    if given.cell == CellKind::Gru && given.resume.is_some() {
-        // A resumed run takes its settings from its state, and GRU runs save none yet.
-        return Err(LstmError::Config(
-            "train --cell gru does not support --resume (GRU runs save no training state yet)"
-                .into(),
-        ));
-    }
-    let (mut a, resumed) = match &given.resume {
+    let mut a = match &given.resume {
         Some(dir) => {
-            let (mut a, state) = resume::load(dir)?;
+            let mut a = resume::load_args(dir)?;
             // How to run (not what to compute) may change on resuming.
             a.distributed |= given.distributed;
             a.adapter_per_rank |= given.adapter_per_rank;
-            (a, Some(state))
+            a
         }
-        None => (given.clone(), None),
+        None => given.clone(),
     };
+    let resuming = given.resume.is_some();
     if a.cell == CellKind::Gru {
-        return super::train_gru::run(&a);
+        return super::train_gru::run(&a, resuming);
     }
+    let resumed = match resuming {
+        true => Some(resume::load_state(&a.out)?),
+        false => None,
+    };
     if a.distributed {
         return distributed(&a, resumed);
     }
@@ -263,25 +261,25 @@ pub(crate) struct Bars<'a> {
     bar: Option<ProgressBar>,
     eval_name: &'static str,
     args: &'a Args,
-    /// Write the checkpoint and the training state after each epoch (LSTM runs).
-    save_state: bool,
+    /// Writes the checkpoint and the training state after each epoch.
+    save_state: SaveState,
 }
+
+/// Writes a run's checkpoint and training state after an epoch.
+pub(crate) type SaveState = fn(&Args, &dyn Classifier, &History) -> Result<()>;
 
 impl<'a> Bars<'a> {
     pub fn new(args: &'a Args, eval_name: &'static str) -> Self {
+        Self::saving(args, eval_name, save_lstm_state)
+    }
+
+    /// Bars that save the run with `save_state` after every epoch (GRU runs).
+    pub fn saving(args: &'a Args, eval_name: &'static str, save_state: SaveState) -> Self {
         Bars {
             bar: None,
             eval_name,
             args,
-            save_state: true,
-        }
-    }
-
-    /// Bars and epoch lines only: the caller writes what the run leaves (GRU runs).
-    pub fn without_state(args: &'a Args, eval_name: &'static str) -> Self {
-        Bars {
-            save_state: false,
-            ..Bars::new(args, eval_name)
+            save_state,
         }
     }
 
@@ -335,13 +333,14 @@ impl FitObserver for Bars<'_> {
     }
 
     fn after_epoch(&mut self, model: &dyn Classifier, history: &History) -> Result<()> {
-        if !self.save_state {
-            return Ok(());
-        }
-        let state = TrainingState::capture(model, history, resume::notes(self.args))?;
-        save_checkpoint(&self.args.out.join(CHECKPOINT_FILE), &state.params)?;
-        state.save(&self.args.out.join(resume::STATE_FILE))
+        (self.save_state)(self.args, model, history)
     }
+}
+
+fn save_lstm_state(a: &Args, model: &dyn Classifier, history: &History) -> Result<()> {
+    let state = TrainingState::capture(model, history, resume::notes(a))?;
+    save_checkpoint(&a.out.join(CHECKPOINT_FILE), &state.params)?;
+    state.save(&a.out.join(resume::STATE_FILE))
 }
 
 /// The bundled (or given) digits, split into train and test (or validation).

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Ix1, Ix2};
 
-use super::classifier::{ClassifierParams, Dense};
+use super::classifier::{ClassifierParams, Dense, GruClassifierParams};
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
-use crate::interop::{tensors::TensorMap, torch};
+use crate::interop::{tensors::TensorMap, torch, torch_gru};
 
 /// Writes `params` (and `batch_first` as metadata) to `path`, atomically.
 pub fn save_checkpoint(path: &Path, params: &ClassifierParams) -> Result<()> {
@@ -70,7 +70,46 @@ pub(crate) fn put_params(
 /// Reads what [`put_params`] wrote under `prefix`.
 pub(crate) fn take_params(map: &TensorMap, prefix: &str) -> Result<ClassifierParams> {
     let mut lstm = torch::from_tensors(map, &format!("{prefix}lstm."))?;
-    lstm.config.batch_first = map.metadata.get("batch_first").is_some_and(|v| v == "true");
+    lstm.config.batch_first = batch_first(map);
+    let dense = take_dense(map, prefix, lstm.config.output_size())?;
+    let params = ClassifierParams { lstm, dense };
+    params.validate()?;
+    Ok(params)
+}
+
+/// Adds a GRU classifier's `params` to `map` as `{prefix}gru.*` (`nn.GRU`'s names, as
+/// `lstm-wgpu train --cell gru` writes its model) and `{prefix}fc.*`.
+pub(crate) fn put_gru_params(
+    map: &mut TensorMap,
+    prefix: &str,
+    params: &GruClassifierParams,
+) -> Result<()> {
+    torch_gru::gru_to_tensors(&params.gru, &format!("{prefix}gru."), map)?;
+    let d = &params.dense;
+    let tensors = &mut map.tensors;
+    tensors.insert(format!("{prefix}fc.weight"), d.weight.clone().into_dyn());
+    tensors.insert(format!("{prefix}fc.bias"), d.bias.clone().into_dyn());
+    map.metadata.insert(
+        "batch_first".into(),
+        params.gru.config.batch_first.to_string(),
+    );
+    Ok(())
+}
+
+/// Reads what [`put_gru_params`] wrote under `prefix`.
+pub(crate) fn take_gru_params(map: &TensorMap, prefix: &str) -> Result<GruClassifierParams> {
+    let mut gru = torch_gru::gru_from_tensors(map, &format!("{prefix}gru."))?;
+    gru.config.batch_first = batch_first(map);
+    let dense = take_dense(map, prefix, gru.config.output_size())?;
+    Ok(GruClassifierParams { gru, dense })
+}
+
+fn batch_first(map: &TensorMap) -> bool {
+    map.metadata.get("batch_first").is_some_and(|v| v == "true")
+}
+
+/// `{prefix}fc.weight` `[C, features]` and `{prefix}fc.bias` `[C]`.
+fn take_dense(map: &TensorMap, prefix: &str, features: usize) -> Result<Dense> {
     let (fw, fb) = (format!("{prefix}fc.weight"), format!("{prefix}fc.bias"));
     let classes = map
         .tensors
@@ -80,7 +119,6 @@ pub(crate) fn take_params(map: &TensorMap, prefix: &str) -> Result<ClassifierPar
         .first()
         .copied()
         .unwrap_or(0);
-    let features = lstm.config.output_size();
     let weight = map
         .get(&fw, &[classes, features])?
         .into_dimensionality::<Ix2>()
@@ -89,12 +127,7 @@ pub(crate) fn take_params(map: &TensorMap, prefix: &str) -> Result<ClassifierPar
         .get(&fb, &[classes])?
         .into_dimensionality::<Ix1>()
         .expect("checked shape");
-    let params = ClassifierParams {
-        lstm,
-        dense: Dense { weight, bias },
-    };
-    params.validate()?;
-    Ok(params)
+    Ok(Dense { weight, bias })
 }
 
 /// Where [`write_atomic`] stages `path` before renaming it into place.

@@ -29,4 +29,4 @@ pub use data::Dataset;
 pub use fit::{fit, fit_from, FitConfig, FitObserver, History, LrSchedule};
 pub use init::Init;
 pub use optimizer::{Optimizer, Target, TrainConfig};
-pub use training_state::TrainingState;
+pub use training_state::{StateParams, TrainingState};

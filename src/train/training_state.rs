@@ -4,15 +4,18 @@
 //! resuming from it reaches the same weights as a run that never stopped (the epochs'
 //! shuffles are replayed from the seed, the schedule continues from the step count).
 //!
-//! Layout: the parameters as a checkpoint (`lstm.*`, `fc.*`), the moments under
+//! Layout: the parameters as a checkpoint (`lstm.*` or a GRU's `gru.*`, and `fc.*`),
+//! the moments under
 //! `optimizer.exp_avg.` and `optimizer.exp_avg_sq.` (torch.optim.Adam's names) in the
 //! same host layout, and metadata `optimizer.step`, `history`, `note.<key>`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::checkpoint::{put_params, take_params, write_atomic};
-use super::classifier::{Classifier, ClassifierParams, Device, OptimizerState};
+use super::checkpoint::{put_gru_params, put_params, take_gru_params, take_params, write_atomic};
+use super::classifier::{
+    Classifier, ClassifierParams, Device, GruClassifierParams, OptimizerState,
+};
 use super::fit::{EpochStats, History};
 use super::optimizer::TrainConfig;
 use crate::error::{LstmError, Result};
@@ -21,27 +24,115 @@ use crate::interop::tensors::TensorMap;
 const M: &str = "optimizer.exp_avg.";
 const V: &str = "optimizer.exp_avg_sq.";
 
-/// A run's state after some epochs.
+/// A run's state after some epochs. `P` is the model's parameter type: an LSTM
+/// classifier's [`ClassifierParams`] (the default) or a GRU's [`GruClassifierParams`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct TrainingState {
-    pub params: ClassifierParams,
-    pub optimizer: OptimizerState,
+pub struct TrainingState<P = ClassifierParams> {
+    pub params: P,
+    pub optimizer: OptimizerState<P>,
     /// One entry per finished epoch.
     pub history: History,
     /// The caller's own strings, stored and restored as they are.
     pub notes: BTreeMap<String, String>,
 }
 
+/// A model's parameters as a training state holds them: read from and restored into
+/// a classifier, written to and read from a tensor map under a name prefix.
+pub trait StateParams: Clone + Sized {
+    /// The parameters and the optimizer's state of `model` (a readback on the GPU).
+    fn capture(model: &dyn Classifier) -> Result<(Self, OptimizerState<Self>)>;
+    /// A model on `device` with these parameters, `cfg` and the optimizer state `opt`.
+    fn restore(
+        &self,
+        opt: &OptimizerState<Self>,
+        device: &Device,
+        cfg: TrainConfig,
+    ) -> Result<Box<dyn Classifier>>;
+    /// Adds the tensors under `prefix` to `map`.
+    fn put(&self, map: &mut TensorMap, prefix: &str) -> Result<()>;
+    /// Reads what [`put`](Self::put) wrote.
+    fn take(map: &TensorMap, prefix: &str) -> Result<Self>;
+    /// Whether `other` has these tensors' shapes.
+    fn same_shape(&self, other: &Self) -> bool;
+}
+
+impl StateParams for ClassifierParams {
+    fn capture(model: &dyn Classifier) -> Result<(Self, OptimizerState<Self>)> {
+        Ok((model.params()?, model.optimizer_state()?))
+    }
+    fn restore(
+        &self,
+        opt: &OptimizerState,
+        device: &Device,
+        cfg: TrainConfig,
+    ) -> Result<Box<dyn Classifier>> {
+        let mut model = device.classifier(self, cfg)?;
+        model.set_optimizer_state(opt)?;
+        Ok(model)
+    }
+    fn put(&self, map: &mut TensorMap, prefix: &str) -> Result<()> {
+        put_params(map, prefix, self)
+    }
+    fn take(map: &TensorMap, prefix: &str) -> Result<Self> {
+        take_params(map, prefix)
+    }
+    fn same_shape(&self, other: &Self) -> bool {
+        self.lstm.config == other.lstm.config
+    }
+}
+
+impl StateParams for GruClassifierParams {
+    fn capture(model: &dyn Classifier) -> Result<(Self, OptimizerState<Self>)> {
+        Ok((model.gru_params()?, model.gru_optimizer_state()?))
+    }
+    fn restore(
+        &self,
+        opt: &OptimizerState<Self>,
+        device: &Device,
+        cfg: TrainConfig,
+    ) -> Result<Box<dyn Classifier>> {
+        let mut model = device.gru_classifier(self, cfg)?;
+        model.set_gru_optimizer_state(opt)?;
+        Ok(model)
+    }
+    fn put(&self, map: &mut TensorMap, prefix: &str) -> Result<()> {
+        put_gru_params(map, prefix, self)
+    }
+    fn take(map: &TensorMap, prefix: &str) -> Result<Self> {
+        take_gru_params(map, prefix)
+    }
+    fn same_shape(&self, other: &Self) -> bool {
+        self.gru.config == other.gru.config
+    }
+}
+
 impl TrainingState {
-    /// The state of `model` after the epochs in `history` (a readback on the GPU).
+    /// The state of the LSTM classifier `model` after the epochs in `history`.
     pub fn capture(
         model: &dyn Classifier,
         history: &History,
         notes: BTreeMap<String, String>,
     ) -> Result<Self> {
+        Self::capture_as(model, history, notes)
+    }
+
+    /// Reads an LSTM classifier's state that [`TrainingState::save`] wrote.
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::load_as(path)
+    }
+}
+
+impl<P: StateParams> TrainingState<P> {
+    /// The state of `model` after the epochs in `history` (a readback on the GPU).
+    pub fn capture_as(
+        model: &dyn Classifier,
+        history: &History,
+        notes: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let (params, optimizer) = P::capture(model)?;
         Ok(TrainingState {
-            params: model.params()?,
-            optimizer: model.optimizer_state()?,
+            params,
+            optimizer,
             history: history.clone(),
             notes,
         })
@@ -49,17 +140,15 @@ impl TrainingState {
 
     /// A model on `device` that continues this run with the settings `cfg`.
     pub fn restore(&self, device: &Device, cfg: TrainConfig) -> Result<Box<dyn Classifier>> {
-        let mut model = device.classifier(&self.params, cfg)?;
-        model.set_optimizer_state(&self.optimizer)?;
-        Ok(model)
+        self.params.restore(&self.optimizer, device, cfg)
     }
 
     /// Writes the state to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut map = TensorMap::default();
-        put_params(&mut map, "", &self.params)?;
-        put_params(&mut map, M, &self.optimizer.m)?;
-        put_params(&mut map, V, &self.optimizer.v)?;
+        self.params.put(&mut map, "")?;
+        self.optimizer.m.put(&mut map, M)?;
+        self.optimizer.v.put(&mut map, V)?;
         let meta = &mut map.metadata;
         meta.insert("optimizer.step".into(), self.optimizer.step.to_string());
         meta.insert("history".into(), history_to_string(&self.history));
@@ -69,8 +158,8 @@ impl TrainingState {
         write_atomic(path, &map.to_safetensors_bytes()?)
     }
 
-    /// Reads a state that [`TrainingState::save`] wrote.
-    pub fn load(path: &Path) -> Result<Self> {
+    /// Reads a state that [`TrainingState::save`] wrote, of a model with parameters `P`.
+    pub fn load_as(path: &Path) -> Result<Self> {
         let map = TensorMap::read_safetensors(path)?;
         let meta = |key: &str| {
             map.metadata.get(key).ok_or_else(|| LstmError::Format {
@@ -82,18 +171,13 @@ impl TrainingState {
             .parse::<u64>()
             .map_err(|e| bad(path, format!("optimizer.step: {e}")))?;
         let history = history_from_str(meta("history")?).map_err(|r| bad(path, r))?;
-        let notes = map
-            .metadata
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("note.")?.to_string(), v.clone())))
-            .collect();
-        let params = take_params(&map, "")?;
+        let params = P::take(&map, "")?;
         let optimizer = OptimizerState {
             step,
-            m: take_params(&map, M)?,
-            v: take_params(&map, V)?,
+            m: P::take(&map, M)?,
+            v: P::take(&map, V)?,
         };
-        if optimizer.m.lstm.config != params.lstm.config {
+        if !optimizer.m.same_shape(&params) || !optimizer.v.same_shape(&params) {
             return Err(bad(
                 path,
                 "the moments are shaped unlike the parameters".into(),
@@ -103,9 +187,22 @@ impl TrainingState {
             params,
             optimizer,
             history,
-            notes,
+            notes: notes_of(&map),
         })
     }
+}
+
+/// The caller's notes of the state at `path`, whatever its model (the CLI reads its
+/// stored command line there before it knows which model to load).
+pub fn read_notes(path: &Path) -> Result<BTreeMap<String, String>> {
+    Ok(notes_of(&TensorMap::read_safetensors(path)?))
+}
+
+fn notes_of(map: &TensorMap) -> BTreeMap<String, String> {
+    map.metadata
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("note.")?.to_string(), v.clone())))
+        .collect()
 }
 
 fn bad(path: &Path, reason: String) -> LstmError {

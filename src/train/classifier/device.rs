@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use super::cpu::CpuClassifier;
 use super::gpu::GpuClassifier;
+use super::gru_cpu::GruClassifier;
+use super::model::GruClassifierParams;
 use super::model::{Classifier, ClassifierParams};
 use crate::error::Result;
 use crate::gpu::GpuContext;
@@ -28,6 +30,18 @@ impl Device {
         Ok(match self {
             Device::Cpu => Box::new(CpuClassifier::new(params.clone(), cfg)?),
             Device::Gpu(ctx) => Box::new(GpuClassifier::new(ctx.clone(), params, cfg)?),
+        })
+    }
+
+    /// A GRU classifier with `params` and `cfg` on this device.
+    pub fn gru_classifier(
+        &self,
+        params: &GruClassifierParams,
+        cfg: TrainConfig,
+    ) -> Result<Box<dyn Classifier>> {
+        Ok(match self {
+            Device::Cpu => Box::new(GruClassifier::new(params.clone(), cfg)?),
+            Device::Gpu(ctx) => Box::new(GpuClassifier::new_gru(ctx.clone(), params, cfg)?),
         })
     }
 }

@@ -113,6 +113,8 @@ pub(super) struct RunData<'a> {
     pub rule: Option<UpdateRule>,
     /// The loss scale (absent: 1 / the batch's row count).
     pub scale: Option<f32>,
+    /// A GRU's fix-ups around the update (`gpu_gru.rs`).
+    pub gru: Option<&'a super::gpu_gru::GruParts>,
 }
 
 impl ClassifierJob {
@@ -256,9 +258,11 @@ impl ClassifierJob {
         if let Some(u) = &self.update {
             if data.backward {
                 u.backward.record(encoder);
+                super::gpu_gru::GruParts::record_mask(data.gru, encoder);
             }
             if let Some(rule) = &data.rule {
                 u.optimizer.record(ctx, encoder, rule);
+                super::gpu_gru::GruParts::record_pack(data.gru, encoder);
             }
         }
         Ok((&self.head.logits, data.labels.map(|_| &self.head.totals)))

@@ -60,6 +60,7 @@ impl GpuClassifier {
                 Pass::Gradients(denominator) => Some(1.0 / denominator),
                 _ => None,
             },
+            gru: self.gru.as_ref(),
         };
         let slot = if train {
             &self.train_job

@@ -15,13 +15,17 @@ impl GpuClassifier {
     /// Reads `bufs` (one per optimizer slot, in [`GpuClassifier::slots`] order) into the
     /// host layout. `b_hh` comes back zero: the GPU trains one folded bias.
     pub(super) fn read_like_params(&self, bufs: &[&wgpu::Buffer]) -> Result<ClassifierParams> {
+        self.params_from_slots(self.read_slots(bufs)?)
+    }
+
+    /// The contents of `bufs`, one vector each (one readback).
+    pub(super) fn read_slots(&self, bufs: &[&wgpu::Buffer]) -> Result<Vec<Vec<f32>>> {
         let ctx = self.context();
         let sources: Vec<(&wgpu::Buffer, u64)> = bufs.iter().map(|b| (*b, b.size())).collect();
         let encoder = ctx.device.create_command_encoder(&Default::default());
-        let data = ctx.scoped("reading parameter-shaped tensors", || {
+        ctx.scoped("reading parameter-shaped tensors", || {
             ctx.submit_and_read(encoder, &sources)
-        })?;
-        self.params_from_slots(data)
+        })
     }
 
     /// Writes `host` (the layout [`read_like_params`](Self::read_like_params) returns)
@@ -31,7 +35,11 @@ impl GpuClassifier {
         host: &ClassifierParams,
         bufs: &[&wgpu::Buffer],
     ) -> Result<()> {
-        let vectors = self.slot_vectors(host)?;
+        self.write_slots(&self.slot_vectors(host)?, bufs)
+    }
+
+    /// Writes `vectors` into `bufs`, one each, after checking every size.
+    pub(super) fn write_slots(&self, vectors: &[Vec<f32>], bufs: &[&wgpu::Buffer]) -> Result<()> {
         if vectors.len() != bufs.len() {
             return Err(LstmError::shape(
                 "parameter-shaped tensors",

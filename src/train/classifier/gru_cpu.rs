@@ -9,49 +9,33 @@ use ndarray::{Array2, ArrayView3, Axis};
 
 use super::head::{head_features, head_upstream};
 use super::model::{
-    rows_and_weights, Batch, Classifier, ClassifierParams, Dense, OptimizerState, StepStats,
+    rows_and_weights, Batch, Classifier, ClassifierParams, Dense, GruClassifierParams,
+    OptimizerState, StepStats,
 };
 use crate::cpu::{self, optimizer_update, softmax_xent, GruCache, GruUpstream};
 use crate::error::{LstmError, Result};
-use crate::gru::{GruOptions, GruOutput, GruWeights};
+use crate::gru::{GruOptions, GruOutput};
 use crate::train::optimizer::TrainConfig;
 
-/// A GRU classifier's parameters (PyTorch's names on save: `gru.*`, `fc.*`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct GruClassifierParams {
-    pub gru: GruWeights,
-    pub dense: Dense,
-}
-
-impl GruClassifierParams {
-    /// A fresh model: the GRU by `scheme`, the Dense layer PyTorch's `nn.Linear`.
-    pub fn init(
-        scheme: crate::train::init::Init,
-        gru: &crate::gru::GruConfig,
-        classes: usize,
-        seed: u64,
-    ) -> Result<Self> {
-        Ok(GruClassifierParams {
-            gru: scheme.gru_weights(gru, seed)?,
-            dense: Dense::init(gru.output_size(), classes, seed.wrapping_add(1))?,
-        })
+/// Checks a GRU classifier's shapes (the Dense layer reads what the GRU gives it) and
+/// that its weights are finite.
+pub(super) fn check_params(params: &GruClassifierParams) -> Result<()> {
+    params.gru.validate()?;
+    params.gru.check_finite()?;
+    let f = params.gru.config.output_size();
+    let (c, fd) = params.dense.weight.dim();
+    if fd != f || params.dense.bias.len() != c || c == 0 {
+        return Err(LstmError::shape(
+            "fc.weight / fc.bias",
+            format!("[C, {f}] / [C]"),
+            format!(
+                "{:?} / {:?}",
+                params.dense.weight.shape(),
+                params.dense.bias.shape()
+            ),
+        ));
     }
-
-    /// Every trained tensor in a fixed order: per layer-direction `w_ih`, `w_hh`,
-    /// `b_ih`, `b_hh`; then the Dense weight and bias.
-    fn slices(&mut self) -> Vec<&mut [f32]> {
-        let mut out: Vec<&mut [f32]> = Vec::new();
-        for l in self.gru.layers.iter_mut() {
-            out.push(l.w_ih.as_slice_mut().expect("standard layout"));
-            out.push(l.w_hh.as_slice_mut().expect("standard layout"));
-            for b in [&mut l.b_ih, &mut l.b_hh].into_iter().flatten() {
-                out.push(b.as_slice_mut().expect("standard layout"));
-            }
-        }
-        out.push(self.dense.weight.as_slice_mut().expect("standard layout"));
-        out.push(self.dense.bias.as_slice_mut().expect("standard layout"));
-        out
-    }
+    Ok(())
 }
 
 /// A forward's output, its cache (training), the Dense head's input rows and the logits.
@@ -69,22 +53,27 @@ pub struct GruClassifier {
 
 impl GruClassifier {
     pub fn new(params: GruClassifierParams, cfg: TrainConfig) -> Result<Self> {
-        params.gru.validate()?;
-        params.gru.check_finite()?;
-        let f = params.gru.config.output_size();
-        if params.dense.weight.ncols() != f || params.dense.bias.len() != params.dense.classes() {
-            return Err(LstmError::shape(
-                "fc.weight / fc.bias",
-                format!("[C, {f}] / [C]"),
-                format!(
-                    "{:?} / {:?}",
-                    params.dense.weight.shape(),
-                    params.dense.bias.shape()
-                ),
-            ));
-        }
-        // The optimizer works on every tensor as one row-major slice.
+        check_params(&params)?;
         let mut params = params;
+        Self::standardize(&mut params);
+        let sizes: Vec<usize> = params.slices().iter().map(|s| s.len()).collect();
+        Ok(GruClassifier {
+            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            params,
+            cfg,
+            step: 0,
+            running: (0.0, 0.0, 0.0),
+        })
+    }
+
+    /// The current parameters.
+    pub fn gru_params(&self) -> &GruClassifierParams {
+        &self.params
+    }
+
+    /// Every tensor row-major: the optimizer works on each as one slice.
+    fn standardize(params: &mut GruClassifierParams) {
         fn standard<D: ndarray::Dimension>(a: &mut ndarray::Array<f32, D>) {
             if !a.is_standard_layout() {
                 *a = a.as_standard_layout().into_owned();
@@ -100,20 +89,6 @@ impl GruClassifier {
         }
         standard(&mut params.dense.weight);
         standard(&mut params.dense.bias);
-        let sizes: Vec<usize> = params.slices().iter().map(|s| s.len()).collect();
-        Ok(GruClassifier {
-            m: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            params,
-            cfg,
-            step: 0,
-            running: (0.0, 0.0, 0.0),
-        })
-    }
-
-    /// The current parameters.
-    pub fn gru_params(&self) -> &GruClassifierParams {
-        &self.params
     }
 
     fn forward(
@@ -196,6 +171,40 @@ impl GruClassifier {
     }
 }
 
+impl GruClassifier {
+    /// `moments` (one vector per tensor) laid out like the parameters.
+    fn like_params(&self, moments: &[Vec<f32>]) -> GruClassifierParams {
+        let mut out = self.params.clone();
+        for (dst, src) in out.slices().into_iter().zip(moments) {
+            dst.copy_from_slice(src);
+        }
+        out
+    }
+}
+
+/// `p`'s tensors as vectors, checked against `like` (same config and sizes).
+fn moments_of(p: &GruClassifierParams, like: &GruClassifierParams) -> Result<Vec<Vec<f32>>> {
+    let mut p = p.clone();
+    let mut want = like.gru.config.clone();
+    want.batch_first = p.gru.config.batch_first;
+    let same_shapes = p.gru.config == want
+        && p.dense.weight.dim() == like.dense.weight.dim()
+        && p.dense.bias.len() == like.dense.bias.len();
+    if !same_shapes || p.gru.validate().is_err() {
+        return Err(LstmError::shape(
+            "GRU optimizer state",
+            format!(
+                "{:?} with {} classes",
+                like.gru.config,
+                like.dense.classes()
+            ),
+            format!("{:?} with {} classes", p.gru.config, p.dense.classes()),
+        ));
+    }
+    GruClassifier::standardize(&mut p);
+    Ok(p.slices().into_iter().map(|s| s.to_vec()).collect())
+}
+
 fn not_an_lstm(what: &str) -> LstmError {
     LstmError::Config(format!(
         "a GRU classifier has no LSTM {what}: read GruClassifier::gru_params"
@@ -260,5 +269,27 @@ impl Classifier for GruClassifier {
 
     fn set_optimizer_state(&mut self, _: &OptimizerState) -> Result<()> {
         Err(not_an_lstm("optimizer state"))
+    }
+
+    fn gru_params(&self) -> Result<GruClassifierParams> {
+        Ok(self.params.clone())
+    }
+
+    fn gru_optimizer_state(&self) -> Result<OptimizerState<GruClassifierParams>> {
+        Ok(OptimizerState {
+            step: self.step,
+            m: self.like_params(&self.m),
+            v: self.like_params(&self.v),
+        })
+    }
+
+    fn set_gru_optimizer_state(
+        &mut self,
+        state: &OptimizerState<GruClassifierParams>,
+    ) -> Result<()> {
+        let m = moments_of(&state.m, &self.params)?;
+        let v = moments_of(&state.v, &self.params)?;
+        (self.m, self.v, self.step) = (m, v, state.step);
+        Ok(())
     }
 }

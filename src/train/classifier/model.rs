@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{LstmError, Result};
+use crate::gru::GruWeights;
 use crate::train::init::Init;
 use crate::train::optimizer::Target;
 use crate::weights::LstmWeights;
@@ -108,6 +109,44 @@ impl ClassifierParams {
     }
 }
 
+/// A GRU classifier's parameters (PyTorch's names on save: `gru.*`, `fc.*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GruClassifierParams {
+    pub gru: GruWeights,
+    pub dense: Dense,
+}
+
+impl GruClassifierParams {
+    /// A fresh model: the GRU by `scheme`, the Dense layer PyTorch's `nn.Linear`.
+    pub fn init(
+        scheme: crate::train::init::Init,
+        gru: &crate::gru::GruConfig,
+        classes: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        Ok(GruClassifierParams {
+            gru: scheme.gru_weights(gru, seed)?,
+            dense: Dense::init(gru.output_size(), classes, seed.wrapping_add(1))?,
+        })
+    }
+
+    /// Every trained tensor in a fixed order: per layer-direction `w_ih`, `w_hh`,
+    /// `b_ih`, `b_hh`; then the Dense weight and bias.
+    pub(super) fn slices(&mut self) -> Vec<&mut [f32]> {
+        let mut out: Vec<&mut [f32]> = Vec::new();
+        for l in self.gru.layers.iter_mut() {
+            out.push(l.w_ih.as_slice_mut().expect("standard layout"));
+            out.push(l.w_hh.as_slice_mut().expect("standard layout"));
+            for b in [&mut l.b_ih, &mut l.b_hh].into_iter().flatten() {
+                out.push(b.as_slice_mut().expect("standard layout"));
+            }
+        }
+        out.push(self.dense.weight.as_slice_mut().expect("standard layout"));
+        out.push(self.dense.bias.as_slice_mut().expect("standard layout"));
+        out
+    }
+}
+
 /// Moves `b_hh` into `b_ih` (their sum is all the forward uses) so training has one bias.
 pub(crate) fn fold_biases(l: &mut crate::weights::LayerWeights) {
     if let (Some(bi), Some(bh)) = (l.b_ih.as_mut(), l.b_hh.as_mut()) {
@@ -139,12 +178,14 @@ pub struct StepStats {
 /// What the optimizer carries between steps: its step count and, per trained tensor,
 /// its moments (Adam's `exp_avg` / `exp_avg_sq`; SGD's momentum in `m`), held in the
 /// parameters' own host layout so a state saved on one device resumes on the other.
+/// `P` is the model's parameter type: [`ClassifierParams`] for an LSTM classifier,
+/// [`GruClassifierParams`] for a GRU one.
 #[derive(Clone, Debug, PartialEq)]
-pub struct OptimizerState {
+pub struct OptimizerState<P = ClassifierParams> {
     /// Steps taken so far (the next step is `step + 1`).
     pub step: u64,
-    pub m: ClassifierParams,
-    pub v: ClassifierParams,
+    pub m: P,
+    pub v: P,
 }
 
 /// A trainable sequence classifier; the GPU and CPU backends implement it.
@@ -171,6 +212,23 @@ pub trait Classifier {
     /// Restores a state from [`Classifier::optimizer_state`] of a model of the same shape.
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()>;
 
+    /// A GRU model's parameters (a readback on the GPU); an LSTM model has none (its
+    /// are [`params`](Self::params)).
+    fn gru_params(&self) -> Result<GruClassifierParams> {
+        Err(not_a_gru(&self.device_name()))
+    }
+    /// A GRU model's optimizer state, its moments laid out like its parameters.
+    fn gru_optimizer_state(&self) -> Result<OptimizerState<GruClassifierParams>> {
+        Err(not_a_gru(&self.device_name()))
+    }
+    /// Restores a state from [`gru_optimizer_state`](Self::gru_optimizer_state).
+    fn set_gru_optimizer_state(
+        &mut self,
+        _state: &OptimizerState<GruClassifierParams>,
+    ) -> Result<()> {
+        Err(not_a_gru(&self.device_name()))
+    }
+
     /// The first half of [`train_step`](Self::train_step), for data-parallel training:
     /// forward and backward without an update. Returns the gradient of
     /// `Σ_rows loss / denominator` for every trained tensor, flattened in the order of
@@ -191,6 +249,12 @@ pub trait Classifier {
     fn apply_gradients(&mut self, _grads: &[f32]) -> Result<()> {
         Err(split_unsupported(&self.device_name()))
     }
+}
+
+fn not_a_gru(name: &str) -> LstmError {
+    LstmError::Config(format!(
+        "the classifier on {name} is not a GRU classifier: read its parameters with `params`"
+    ))
 }
 
 fn split_unsupported(name: &str) -> LstmError {
