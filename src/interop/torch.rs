@@ -80,6 +80,9 @@ pub(super) fn stack_flags(map: &TensorMap, prefix: &str) -> (usize, bool, bool) 
     (layers, has("weight_ih", 0, 1), has("bias_ih", 0, 0))
 }
 
+/// `(b_ih, b_hh)`, both `None` without bias.
+type Biases = (Option<Array1<f32>>, Option<Array1<f32>>);
+
 /// One layer-direction's tensors, read with the shapes its config gives them.
 pub(super) struct CellTensors<'a> {
     pub map: &'a TensorMap,
@@ -100,11 +103,7 @@ impl CellTensors<'_> {
         Ok(t.into_dimensionality::<Ix1>().expect("checked shape"))
     }
     /// `bias_ih` and `bias_hh` `[n]`, or both `None` for a stack without bias.
-    pub fn biases(
-        &self,
-        bias: bool,
-        n: usize,
-    ) -> Result<(Option<Array1<f32>>, Option<Array1<f32>>)> {
+    pub fn biases(&self, bias: bool, n: usize) -> Result<Biases> {
         Ok(match bias {
             true => (
                 Some(self.vector("bias_ih", n)?),
