@@ -25,8 +25,8 @@ pub mod weights;
 pub use config::{LstmConfig, Peephole};
 pub use error::{LstmError, Result};
 pub use gpu::{
-    GpuContext, GpuForwardOutput, GpuGru, GpuLstm, GpuLstmp, GpuOptions, GpuSequence, GpuState,
-    GpuStream, StepTiling,
+    GpuContext, GpuForwardOutput, GpuGru, GpuGruStream, GpuLstm, GpuLstmp, GpuOptions, GpuSequence,
+    GpuState, GpuStream, StepTiling,
 };
 pub use gru::{GruConfig, GruLayerWeights, GruOptions, GruOutput, GruWeights};
 pub use lstmp::{LstmpConfig, LstmpLayerWeights, LstmpOutput, LstmpWeights};

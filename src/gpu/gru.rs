@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array3, ArrayView3};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 
 use super::context::GpuContext;
 use super::kernels::lstm_step::StepTiling;
 use super::lstm::GpuLstm;
 use super::pack;
+use super::stream::GpuStream;
 use super::weights::GpuWeights;
 use crate::cpu::{GruGradients, GruUpstream, Upstream};
 use crate::error::Result;
@@ -113,5 +114,63 @@ fn lstm_options<'a>(initial: &'a Option<LstmState>, opts: &GruOptions<'a>) -> Fo
     ForwardOptions {
         initial: initial.as_ref(),
         seq_lens: opts.seq_lens,
+    }
+}
+
+/// A stateful GRU stream on the GPU (Keras `GRU(stateful=True)`): the LSTM schedule's
+/// [`GpuStream`] over the GRU's slots, its `h` resident between pushes (the c half
+/// stays zero). Any split of a sequence gives one forward's outputs, bit for bit.
+/// CPU twin: `cpu::CpuGruStream`.
+pub struct GpuGruStream<'m> {
+    inner: GpuStream<'m>,
+    layers: usize,
+    hidden: usize,
+}
+
+impl GpuGru {
+    /// A stream of `batch` rows from a zero state (not for bidirectional models).
+    pub fn stream(&self, batch: usize) -> Result<GpuGruStream<'_>> {
+        Ok(GpuGruStream {
+            inner: self.inner.stream(batch)?,
+            layers: self.config.num_layers,
+            hidden: self.config.hidden_size,
+        })
+    }
+}
+
+impl GpuGruStream<'_> {
+    pub fn batch(&self) -> usize {
+        self.inner.batch()
+    }
+
+    /// Runs the window `x` from the stream's state; the state moves on.
+    pub fn push(&mut self, x: ArrayView3<f32>) -> Result<Array3<f32>> {
+        self.inner.push(x)
+    }
+
+    /// The current state `[L, B, H]` (a readback).
+    pub fn state(&self) -> Result<Array3<f32>> {
+        Ok(self.inner.state()?.h)
+    }
+
+    /// Replaces the whole state `[L, B, H]`.
+    pub fn set_state(&mut self, h: &Array3<f32>) -> Result<()> {
+        self.inner.set_state(&lstm_state(h))
+    }
+
+    /// Zeroes the state of every row.
+    pub fn reset(&mut self) -> Result<()> {
+        self.inner.reset()
+    }
+
+    /// Zeroes the state of the given rows; the other rows carry on.
+    pub fn reset_rows(&mut self, rows: &[usize]) -> Result<()> {
+        self.inner.reset_rows(rows)
+    }
+
+    /// Sets the state of one row: `h` `[L, H]`.
+    pub fn set_row(&mut self, row: usize, h: ArrayView2<f32>) -> Result<()> {
+        let zeros = Array2::zeros((self.layers, self.hidden));
+        self.inner.set_row(row, h, zeros.view())
     }
 }

@@ -39,7 +39,7 @@ pub use adapter::{list_adapters, GpuOptions, LimitsRequest};
 pub use buffers::{GpuSequence, GpuState};
 pub use context::{CreationCounts, GpuContext};
 pub use dispatch_plan::DispatchPlan;
-pub use gru::GpuGru;
+pub use gru::{GpuGru, GpuGruStream};
 pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
 pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};

@@ -35,7 +35,7 @@ impl GpuLstm {
         let cfg = self.config();
         if cfg.bidirectional {
             return Err(LstmError::Config(
-                "a bidirectional LSTM cannot stream: its reverse direction starts at the sequence's end".into(),
+                "a bidirectional model cannot stream: its reverse direction starts at the sequence's end".into(),
             ));
         }
         if batch == 0 {
