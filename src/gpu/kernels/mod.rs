@@ -27,38 +27,27 @@ pub mod softmax_xent;
 
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
-// The step kernels share their activations (`activations.wgsl`), prepended here.
-// A cell's step is its pointwise half plus the recurrent product all cells share.
-pub(crate) const LSTM_STEP: &str = concat!(
-    include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/lstm_step.wgsl"),
-    include_str!("../../../shaders/recurrent_step.wgsl")
-);
-pub(crate) const GRU_STEP: &str = concat!(
-    include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/gru_step.wgsl"),
-    include_str!("../../../shaders/recurrent_step.wgsl")
-);
-pub(crate) const GRU_RESET_BEFORE_STEP: &str = concat!(
-    include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/gru_reset_before_step.wgsl"),
-    include_str!("../../../shaders/recurrent_step.wgsl")
-);
-pub(crate) const LSTM_STEP_BACKWARD: &str = concat!(
-    include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/lstm_step_backward.wgsl"),
-    include_str!("../../../shaders/recurrent_step_backward.wgsl")
-);
-pub(crate) const GRU_STEP_BACKWARD: &str = concat!(
-    include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/gru_step_backward.wgsl"),
-    include_str!("../../../shaders/recurrent_step_backward.wgsl")
-);
-pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str = concat!(
-    include_str!("../../../shaders/activations.wgsl"),
-    include_str!("../../../shaders/gru_reset_before_step_backward.wgsl"),
-    include_str!("../../../shaders/recurrent_step_backward.wgsl")
-);
+/// A step kernel's module: the shared activations (`activations.wgsl`), the cell's
+/// pointwise half (`$cell.wgsl`) and the recurrent product every cell shares (`$shared`).
+macro_rules! cell_shader {
+    ($cell:literal, $shared:literal) => {
+        concat!(
+            include_str!("../../../shaders/activations.wgsl"),
+            include_str!(concat!("../../../shaders/", $cell, ".wgsl")),
+            include_str!(concat!("../../../shaders/", $shared, ".wgsl"))
+        )
+    };
+}
+pub(crate) const LSTM_STEP: &str = cell_shader!("lstm_step", "recurrent_step");
+pub(crate) const GRU_STEP: &str = cell_shader!("gru_step", "recurrent_step");
+pub(crate) const GRU_RESET_BEFORE_STEP: &str =
+    cell_shader!("gru_reset_before_step", "recurrent_step");
+pub(crate) const LSTM_STEP_BACKWARD: &str =
+    cell_shader!("lstm_step_backward", "recurrent_step_backward");
+pub(crate) const GRU_STEP_BACKWARD: &str =
+    cell_shader!("gru_step_backward", "recurrent_step_backward");
+pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str =
+    cell_shader!("gru_reset_before_step_backward", "recurrent_step_backward");
 pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
 pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimizer_update.wgsl");
