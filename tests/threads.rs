@@ -1,5 +1,5 @@
-//! Two CPU threads give the bits of one: the forward (batch halves of each step, row
-//! halves of the input projection), BPTT (row halves of the gradient GEMMs and of dX)
+//! Two CPU threads give the bits of one: the forward (batch halves of each step, at
+//! B = 1 row halves of the step's matrix-vector product, row halves of the input projection), BPTT (row halves of the gradient GEMMs and of dX)
 //! and a few training steps, at shapes large enough for every split to happen. One
 //! test in its own binary: the thread count is process-wide.
 
@@ -50,6 +50,12 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
     let p = model.params().unwrap();
     all.push(p.lstm.layers[0].w_hh.iter().copied().collect());
     all.push(p.dense.weight.iter().copied().collect());
+    // B = 1: each step's matrix-vector product split by its rows (4H = 2048 × 512).
+    let one = LstmConfig::new(8, 512);
+    let w1 = LstmWeights::init(&one, 8).unwrap();
+    let x1 = random_input(&one, 6, 1, 9);
+    let out1 = cpu::forward(&w1, x1.view(), ForwardOptions::default()).unwrap();
+    all.push(out1.y.iter().chain(out1.c_n.iter()).copied().collect());
     all
 }
 
