@@ -119,6 +119,32 @@ fn gru_tensors_are_not_an_lstm() {
     assert!(err.contains("[4H, I]"), "{err}");
 }
 
+/// A state dict keeps `reset_after` in its metadata (PyTorch files, without it, read as
+/// PyTorch's form); a value other than true/false is an error, not a guess.
+#[test]
+fn reset_after_survives_a_state_dict() {
+    for reset_after in [true, false] {
+        let w = GruWeights::init(&GruConfig::new(3, 4).reset_after(reset_after), 2).unwrap();
+        let mut map = TensorMap::default();
+        torch_gru::gru_to_tensors(&w, "gru.", &mut map).unwrap();
+        let back = torch_gru::gru_from_tensors(&map, "gru.").unwrap();
+        assert_eq!(back.config.reset_after, reset_after);
+        assert_eq!(back, w);
+        map.metadata.remove("reset_after");
+        assert!(
+            torch_gru::gru_from_tensors(&map, "gru.")
+                .unwrap()
+                .config
+                .reset_after
+        );
+        map.metadata.insert("reset_after".into(), "maybe".into());
+        let err = torch_gru::gru_from_tensors(&map, "gru.")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("reset_after"), "{err}");
+    }
+}
+
 /// One parameter tensor of a layer-direction, as a flat slice (`None`: absent bias).
 type Field = fn(&mut lstm_wgpu::GruLayerWeights) -> Option<&mut [f32]>;
 

@@ -216,11 +216,11 @@ impl FitObserver for StopAfter {
 /// The uninterrupted run's parameters, and those of a run stopped after epoch 1 (only
 /// its state file left), loaded, restored on `resume_on` and finished.
 fn whole_and_resumed(
+    cfg: GruConfig,
     first: &Device,
     resume_on: &Device,
     tag: &str,
 ) -> (GruClassifierParams, GruClassifierParams) {
-    let cfg = gru_cfg();
     let tcfg = train_cfg(Target::LastStep);
     let mut whole = first.gru_classifier(&params(&cfg), tcfg.clone()).unwrap();
     fit(whole.as_mut(), &data(1), &data(2), &fit_cfg(), &mut ()).unwrap();
@@ -256,7 +256,15 @@ fn whole_and_resumed(
 
 #[test]
 fn cpu_gru_resume_reaches_the_same_weights_bit_for_bit() {
-    let (whole, resumed) = whole_and_resumed(&Device::Cpu, &Device::Cpu, "cpu");
+    // Keras's reset-before GRU resumes as itself (the state file keeps reset_after).
+    let before = gru_cfg().reset_after(false);
+    let (whole, resumed) = whole_and_resumed(before, &Device::Cpu, &Device::Cpu, "cpu-before");
+    assert!(!resumed.gru.config.reset_after);
+    assert!(
+        whole == resumed,
+        "CPU, reset before: resumed GRU weights differ"
+    );
+    let (whole, resumed) = whole_and_resumed(gru_cfg(), &Device::Cpu, &Device::Cpu, "cpu");
     assert!(whole == resumed, "CPU: resumed GRU weights differ");
 }
 
@@ -264,14 +272,14 @@ fn cpu_gru_resume_reaches_the_same_weights_bit_for_bit() {
 fn gpu_gru_resume_reaches_the_same_weights_bit_for_bit() {
     let Some(ctx) = shared_context() else { return };
     let gpu = Device::Gpu(ctx);
-    let (whole, resumed) = whole_and_resumed(&gpu, &gpu, "gpu");
+    let (whole, resumed) = whole_and_resumed(gru_cfg(), &gpu, &gpu, "gpu");
     assert!(whole == resumed, "GPU: resumed GRU weights differ");
 }
 
 #[test]
 fn a_gpu_gru_state_resumes_on_the_cpu_path() {
     let Some(ctx) = shared_context() else { return };
-    let (whole, resumed) = whole_and_resumed(&Device::Gpu(ctx), &Device::Cpu, "cross");
+    let (whole, resumed) = whole_and_resumed(gru_cfg(), &Device::Gpu(ctx), &Device::Cpu, "cross");
     let d = max_diff(&whole, &resumed);
     assert!(d < 1e-3, "GPU → CPU resume drifted by {d}");
 }

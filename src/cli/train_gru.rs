@@ -4,7 +4,7 @@
 //! names, `fc.*`), the training state and `training.png`. The model is the same on
 //! either device (`GpuClassifier::new_gru` trains what `GruClassifier` trains).
 
-use lstm_wgpu::interop::{tensors::TensorMap, torch_gru};
+use lstm_wgpu::interop::tensors::TensorMap;
 use lstm_wgpu::plot::{plot_training, EpochPoint};
 use lstm_wgpu::train::{
     fit_from, Classifier, Device, FitConfig, GruClassifierParams, History, TrainConfig,
@@ -91,11 +91,7 @@ fn save_state(a: &Args, model: &dyn Classifier, history: &History) -> Result<()>
     let state = GruState::capture_as(model, history, resume::notes(a))?;
     let p = &state.params;
     let mut map = TensorMap::default();
-    torch_gru::gru_to_tensors(&p.gru, "gru.", &mut map)?;
-    map.tensors
-        .insert("fc.weight".into(), p.dense.weight.clone().into_dyn());
-    map.tensors
-        .insert("fc.bias".into(), p.dense.bias.clone().into_dyn());
+    lstm_wgpu::train::checkpoint::put_gru_params(&mut map, "", p)?;
     let ckpt = a.out.join(CHECKPOINT_FILE);
     lstm_wgpu::train::checkpoint::write_atomic(&ckpt, &map.to_safetensors_bytes()?)?;
     state.save(&a.out.join(resume::STATE_FILE))

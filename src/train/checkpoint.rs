@@ -79,7 +79,7 @@ pub(crate) fn take_params(map: &TensorMap, prefix: &str) -> Result<ClassifierPar
 
 /// Adds a GRU classifier's `params` to `map` as `{prefix}gru.*` (`nn.GRU`'s names, as
 /// `lstm-wgpu train --cell gru` writes its model) and `{prefix}fc.*`.
-pub(crate) fn put_gru_params(
+pub fn put_gru_params(
     map: &mut TensorMap,
     prefix: &str,
     params: &GruClassifierParams,
