@@ -128,14 +128,21 @@ pub fn bind(
     defaults: &[GraphInput],
     given: &HashMap<String, Value>,
 ) -> Result<Values> {
+    // Older exporters list every weight as an input with a default: name a few only.
     let list = || {
-        let with_default = defaults.iter().map(|i| format!("{i} (has a default)"));
-        declared
+        let shown = defaults
+            .iter()
+            .take(4)
+            .map(|i| format!("{i} (has a default)"));
+        let mut items: Vec<String> = declared
             .iter()
             .map(|i| i.to_string())
-            .chain(with_default)
-            .collect::<Vec<_>>()
-            .join("; ")
+            .chain(shown)
+            .collect();
+        if defaults.len() > 4 {
+            items.push(format!("and {} more with defaults", defaults.len() - 4));
+        }
+        items.join("; ")
     };
     let known = |n: &String| declared.iter().chain(defaults).any(|i| &i.name == n);
     if let Some(name) = given.keys().find(|n| !known(n)) {

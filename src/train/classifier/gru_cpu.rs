@@ -67,8 +67,8 @@ impl GruClassifier {
         })
     }
 
-    /// The current parameters.
-    pub fn gru_params(&self) -> &GruClassifierParams {
+    /// The current parameters, borrowed (`Classifier::gru_params` returns a copy).
+    pub fn params_ref(&self) -> &GruClassifierParams {
         &self.params
     }
 
@@ -207,7 +207,7 @@ fn moments_of(p: &GruClassifierParams, like: &GruClassifierParams) -> Result<Vec
 
 fn not_an_lstm(what: &str) -> LstmError {
     LstmError::Config(format!(
-        "a GRU classifier has no LSTM {what}: read GruClassifier::gru_params"
+        "a GRU classifier has no LSTM {what}: read Classifier::gru_params"
     ))
 }
 
