@@ -13,8 +13,9 @@
 //!   each gets its own Adam step and both count in the clip norm). The GPU therefore
 //!   trains them as two `[3H]` tensors, as the CPU does: their gradients are the packed
 //!   bias gradient's slots (0, 1, 3) and (0, 1, 2), and after every update the packed
-//!   bias is rebuilt from them ([`GruParts::pack`]). Both maps are GEMMs with 0/1
-//!   matrices, exact in f32 (one non-zero product per output).
+//!   bias is rebuilt from them ([`GruParts::pack`]). Both maps are strided copies run
+//!   by the GEMM kernel (`H × 1` times a `[1.0]`, a stride of 4 on the packed side): one
+//!   product per output, exact in f32, and O(H) memory.
 
 use crate::error::Result;
 use crate::gpu::kernels::matmul::{self, MatmulParams};
@@ -57,8 +58,7 @@ impl GruParts {
             .unwrap_or(0)
             .max(h);
         let zeros = new_storage(ctx, "zeros", widest, false);
-        let place =
-            [IH_SLOTS, HH_SLOTS].map(|s| storage_init(ctx, "gru bias slots", &placement(h, s)));
+        let one = storage_init(ctx, "one", &[1.0]);
         let mut parts = GruParts {
             config: cfg.clone(),
             biases: Vec::new(),
@@ -85,17 +85,15 @@ impl GruParts {
             if let (Some(b_ih), Some(b_hh)) = (&w.b_ih, &w.b_hh) {
                 let b = [b_ih, b_hh].map(|b| storage_init(ctx, "gru bias", &b.to_vec()));
                 let gb = [0, 1].map(|_| new_storage(ctx, "gru bias grad", 3 * h, false));
-                for k in 0..2 {
-                    let split = MatmulParams::new(1, 3 * h, 4 * h).b_trans();
-                    parts.mask.push(matmul::prepare(
-                        ctx, split, &g.bias, &place[k], None, &gb[k],
-                    ));
+                for (k, slots) in [IH_SLOTS, HH_SLOTS].iter().enumerate() {
+                    for (gate, &slot) in slots.iter().enumerate() {
+                        // own[gate·H + j] = packed[4j + slot]
+                        let split = MatmulParams::new(h, 1, 1).lda(4).offsets(slot, 0, gate * h);
+                        let d = matmul::prepare(ctx, split, &g.bias, &one, None, &gb[k]);
+                        parts.mask.push(d);
+                    }
                 }
-                let fold = MatmulParams::new(1, 4 * h, 3 * h);
-                parts.pack.extend([
-                    matmul::prepare(ctx, fold, &b[1], &place[1], None, &p.bias),
-                    matmul::prepare(ctx, fold.accumulate(), &b[0], &place[0], None, &p.bias),
-                ]);
+                parts.pack.extend(pack_bias(ctx, h, &b, &one, &p.bias));
                 parts.biases.push(b);
                 parts.bias_grads.push(gb);
             }
@@ -132,14 +130,33 @@ fn record(encoder: &mut wgpu::CommandEncoder, label: &str, dispatches: &[Dispatc
     }
 }
 
-/// `[3H, 4H]` with a one where GRU bias row `g·H + j` sits in the packed interleaved
-/// bias (`4j + slot_g`).
-fn placement(h: usize, slots: [usize; 3]) -> Vec<f32> {
-    let mut m = vec![0.0; 12 * h * h];
-    for (g, &slot) in slots.iter().enumerate() {
-        for j in 0..h {
-            m[(g * h + j) * 4 * h + 4 * j + slot] = 1.0;
-        }
+/// The dispatches that rebuild the packed bias `[H][4]` from `b = [b_ih, b_hh]`:
+/// slots 0–2 from `b_hh` (r, z, n), slot 3 from `b_ih`'s n, then `b_ih`'s r and z added
+/// into slots 0 and 1 (so those hold `b_hr + b_ir`, in the CPU's order).
+fn pack_bias(
+    ctx: &GpuContext,
+    h: usize,
+    b: &[wgpu::Buffer; 2],
+    one: &wgpu::Buffer,
+    packed: &wgpu::Buffer,
+) -> Vec<Dispatch> {
+    // packed[4j + slot] (+)= own[gate·H + j]
+    let copy =
+        |gate: usize, slot: usize| MatmulParams::new(h, 1, 1).ldc(4).offsets(gate * h, 0, slot);
+    let mut out: Vec<Dispatch> = (0..3)
+        .map(|gate| matmul::prepare(ctx, copy(gate, HH_SLOTS[gate]), &b[1], one, None, packed))
+        .collect();
+    out.push(matmul::prepare(
+        ctx,
+        copy(2, IH_SLOTS[2]),
+        &b[0],
+        one,
+        None,
+        packed,
+    ));
+    for (gate, &slot) in IH_SLOTS.iter().enumerate().take(2) {
+        let add = copy(gate, slot).accumulate();
+        out.push(matmul::prepare(ctx, add, &b[0], one, None, packed));
     }
-    m
+    out
 }
