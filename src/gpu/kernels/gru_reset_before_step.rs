@@ -8,7 +8,7 @@ use ndarray::{s, Array2, ArrayView2};
 
 use super::lstm_step::{
     check_fits, dispatch_one, interleave_gate_rows, lens_for, pipeline, unpack, StepOutput,
-    StepParams, StepTiling, SINGLE_STEP_T,
+    StepParams, StepTiling, GEMV_TILE, SINGLE_STEP_T,
 };
 use super::{Cell, Kernels};
 use crate::error::{LstmError, Result};
@@ -17,8 +17,9 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::pack;
 use crate::gru::GruLayerWeights;
 
-/// Units × rows of one `step_reset_n` workgroup (one invocation per unit).
-pub(crate) const RESET_N_TILE: (u32, u32) = (64, 1);
+/// Units × rows of one `step_reset_n` workgroup: `step_gemv`'s split-K tile (its lanes
+/// share a unit's k), so the plan's check of that grid covers this one.
+pub(crate) const RESET_N_TILE: (u32, u32) = GEMV_TILE;
 /// The same for `step_reset_n_rows` (8 invocations of 4 units × 8 rows).
 pub(crate) const RESET_N_ROWS_TILE: (u32, u32) = (32, 8);
 
