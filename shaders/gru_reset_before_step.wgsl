@@ -17,8 +17,9 @@
 //      back and overwrites it with h_t).
 //   2. the n product over the row's r ⊙ h, n and h_t (`reset_n_update`), in the form
 //      that goes with the tiling of dispatch 1:
-//        step_reset_n       (gemv, tiled) one invocation per (unit j, row b), grid
-//                           (ceil(H/64), B): every unit and row its own thread;
+//        step_reset_n       (gemv, tiled) step_gemv's split-K shape: 2 units × 4 rows a
+//                           workgroup, 32 lanes per unit over k, grid (ceil(H/2),
+//                           ceil(B/4)): neighbouring lanes read neighbouring weights;
 //        step_reset_n_rows  (units, rows: software adapters) 8 invocations of 4 units ×
 //                           up to 8 rows each, grid (ceil(H/32), ceil(B/8)): a weight
 //                           loaded once serves 8 rows, an r ⊙ h value 4 units (see
@@ -51,21 +52,49 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     }
 }
 
+var<workgroup> reset_partial: array<f32, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_LANES]
+
+// step_gemv's split-K shape: a workgroup holds GEMV_UNITS units × GEMV_ROWS rows, its
+// GEMV_LANES lanes per unit taking k = lane, lane + GEMV_LANES, … so neighbouring
+// invocations read neighbouring floats of W_hn's row (one invocation per unit walking
+// its whole row would read rows 4·K floats apart), then a tree sum per (unit, row).
 @compute @workgroup_size(64)
-fn step_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    let b = gid.y;
-    if (j >= p.hidden || b >= p.batch) {
-        return;
-    }
+fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let u = li / GEMV_LANES;
+    let lane = li % GEMV_LANES;
+    let j = wg.x * GEMV_UNITS + u;
+    let b0 = wg.y * GEMV_ROWS;
     let kr = p.k_rec;
-    let w0 = (j * 4u + 2u) * kr; // W_hn's row j: slot 2 of unit j
-    let s0 = read_base() + (p.batch + b) * p.hidden; // the row's r ⊙ h (dispatch 1)
-    var acc = 0.0;
-    for (var k = 0u; k < kr; k++) {
-        acc = fma(w_rec[w0 + k], state[s0 + k], acc);
+    var acc: array<f32, 4>; // [GEMV_ROWS]
+    if (j < p.hidden) {
+        let w0 = (j * 4u + 2u) * kr; // W_hn's row j: slot 2 of unit j
+        let s0 = read_base() + (p.batch + b0) * p.hidden; // the rows' r ⊙ h (dispatch 1)
+        for (var k = lane; k < kr; k += GEMV_LANES) {
+            let w = w_rec[w0 + k];
+            for (var r = 0u; r < GEMV_ROWS; r++) {
+                if (b0 + r < p.batch) {
+                    acc[r] = fma(w, state[s0 + r * p.hidden + k], acc[r]);
+                }
+            }
+        }
     }
-    reset_n_update(b, j, acc);
+    for (var r = 0u; r < GEMV_ROWS; r++) {
+        reset_partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane] = acc[r];
+    }
+    workgroupBarrier();
+    for (var s = GEMV_LANES / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            for (var r = 0u; r < GEMV_ROWS; r++) {
+                let i = (u * GEMV_ROWS + r) * GEMV_LANES + lane;
+                reset_partial[i] += reset_partial[i + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    let b = b0 + lane;
+    if (lane < GEMV_ROWS && j < p.hidden && b < p.batch) {
+        reset_n_update(b, j, reset_partial[(u * GEMV_ROWS + lane) * GEMV_LANES]);
+    }
 }
 
 @compute @workgroup_size(8)

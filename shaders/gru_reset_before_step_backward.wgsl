@@ -10,15 +10,22 @@
 //      so the next step's Σ_q dz·w_rec skips W_hn (its share of dh_{t-1} is d(r⊙h)·r,
 //      which dispatch 2 adds to the carry); slot 3 carries ∂n_pre to the input side
 //      (w_ih slot 3 = W_in) and to ∂b_hn, ∂W_hn (the weight gradient pairs slot 3 with
-//      prev's r ⊙ h half, see backward_job.rs).
+//      prev's r ⊙ h half, see backward_job.rs). ∂n_pre also goes, as a plain f32, to
+//      the c half of the carry half this step writes (a GRU has no dc): dispatch 2
+//      reads it there, not from dz.
 //   2. `main_reset_n`, one invocation per (unit k, row b), grid (ceil(H/64), B):
 //        d(r⊙h)_k = Σ_j ∂n_pre[j]·W_hn[j][k];  ∂r_pre = d(r⊙h)_k·h_{t-1}·r(1−r)
 //        carry_h += d(r⊙h)_k·r
-//      It writes only dz's slot 0 while reading the other units' slot 3 (separate
-//      scalars, so no invocation reads what another writes).
-//   Not live (t ≥ lens[b]): dz = 0 and carry_h ← carry_h + rec_h (the forward copied
-//   h); dispatch 2 leaves the row alone. FINAL: carry_h ← carry_h + rec_h = dh_0 only.
-// Gates as the forward cached them: (r, z, n, 0). The c half of `carry` stays 0.
+//      It reads every unit's ∂n_pre from the carry's c half and writes only its own
+//      dz[row][k] and carry_h[b][k], which no other invocation of the dispatch reads.
+//      (Reading ∂n_pre from dz's slot 3 would race with the slot-0 writes: WGSL
+//      §14.5.1 lets a write to one component of a vec4 access all four.)
+//   Not live (t ≥ lens[b]): dz = 0, the c half 0, and carry_h ← carry_h + rec_h (the
+//   forward copied h); dispatch 2 leaves the row alone. FINAL: carry_h ← carry_h + rec_h
+//   = dh_0 only, and the c half it writes 0 (it becomes dc_0).
+// Gates as the forward cached them: (r, z, n, 0). Every step's `update` writes the c
+// half of the half it writes before anything reads it, and no step reads the c half as
+// a dc, so the ∂n_pre scratch left there is never taken for one.
 
 fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     let h = p.hidden;
@@ -46,6 +53,7 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     let dn = dh * (1.0 - g.y) * (1.0 - g.z * g.z);
     let dz_pre = dh * (h_prev - g.z) * g.y * (1.0 - g.y);
     dz[row * h + k] = vec4(0.0, dz_pre, 0.0, dn);
+    carry[wr + (p.batch + b) * h + k] = dn;
     carry[wr + hi] = dh * g.y;
 }
 
@@ -59,14 +67,15 @@ fn main_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let row = step.t_local * p.batch + b;
     let kr = p.k_rec;
+    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let dn0 = wr + (p.batch + b) * h; // the row's ∂n_pre (dispatch 1)
     var d_rh = 0.0;
     for (var j = 0u; j < h; j++) {
         // W_hn[j][k] is slot 2 of unit j; neighbouring invocations read neighbouring k.
-        d_rh = fma(dz[row * h + j].w, w_rec[(4u * j + 2u) * kr + k], d_rh);
+        d_rh = fma(carry[dn0 + j], w_rec[(4u * j + 2u) * kr + k], d_rh);
     }
     let r = gates[row * h + k].x;
     let h_prev = prev[row * 2u * h + k];
-    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
     carry[wr + b * h + k] += d_rh * r;
     dz[row * h + k].x = d_rh * h_prev * r * (1.0 - r);
 }

@@ -325,3 +325,28 @@ fn chunked_gradients_match_the_cpu() {
         60,
     );
 }
+
+/// A reset-before GRU's dW_rec is 2 × 4H·H floats: at a binding limit between that and
+/// w_rec's 4H·H it is refused at construction, naming the limit, while the same size
+/// with the reset gate after the product (one w_rec-sized gradient) is accepted.
+#[test]
+fn reset_before_gradient_past_the_binding_limit_is_refused() {
+    let Some(mut ctx) = try_context() else { return };
+    // H = 8: w_rec 4·8·8·4 = 1024 bytes, its gradient here 2048; w_ih (I = 4) 512.
+    ctx.set_max_binding_bytes(1536);
+    let ctx = Arc::new(ctx);
+    let cfg = GruConfig::new(4, 8);
+    let after = GruWeights::init(&cfg, 80).unwrap();
+    assert!(GpuGru::new(ctx.clone(), &after).is_ok());
+    let before = GruWeights::init(&cfg.reset_after(false), 80).unwrap();
+    match GpuGru::new(ctx, &before) {
+        Err(lstm_wgpu::LstmError::DeviceLimit(msg)) => assert!(
+            msg.contains("recurrent gradient")
+                && msg.contains("2048")
+                && msg.contains("max_storage_buffer_binding_size"),
+            "{msg}"
+        ),
+        Err(e) => panic!("expected a DeviceLimit error, got {e}"),
+        Ok(_) => panic!("a 2048-byte dW_rec past a 1536-byte limit must be refused"),
+    }
+}

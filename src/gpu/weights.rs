@@ -71,15 +71,23 @@ impl GpuWeights {
     ) -> Result<Self> {
         let h = config.hidden_size;
         let limit = ctx.max_binding_bytes();
+        let rec = 4 * h * config.recurrent_width();
         for l in 0..config.num_layers {
+            // A reset-before GRU's dW_rec is twice w_rec (see `zeros_like`): refused here,
+            // at construction, rather than when the first backward binds it.
+            let grad = (cell == Cell::GruResetBefore).then_some(("recurrent gradient", 2 * rec));
             for (name, floats) in [
                 ("weight_ih", 4 * h * config.layer_input_size(l)),
-                ("recurrent weights", 4 * h * config.recurrent_width()),
-            ] {
+                ("recurrent weights", rec),
+            ]
+            .into_iter()
+            .chain(grad)
+            {
                 let bytes = 4 * floats as u64;
                 if bytes > limit {
                     return Err(LstmError::DeviceLimit(format!(
-                        "{name} of layer {l} needs a {bytes}-byte storage binding, the device allows {limit}"
+                        "{name} of layer {l} needs a {bytes}-byte storage binding, the device \
+                         allows {limit} (max_storage_buffer_binding_size)"
                     )));
                 }
             }
@@ -105,7 +113,8 @@ impl GpuWeights {
     /// Zeroed buffers shaped like these weights (their gradients).
     pub fn zeros_like(&self, ctx: &GpuContext) -> Vec<LayerBuffers> {
         let g = |w: &wgpu::Buffer| new_storage(ctx, "grad", (w.size() / 4) as usize, false);
-        // A reset-before GRU's dW_rec spans h and r ⊙ h (see backward_job.rs): twice w_rec.
+        // A reset-before GRU's dW_rec spans h and r ⊙ h (see backward_job.rs): twice
+        // w_rec, which `upload_packed` checked against the binding limit.
         let rec_width = if self.cell == Cell::GruResetBefore {
             2
         } else {

@@ -8,7 +8,7 @@ use ndarray::{s, Array2, ArrayView2};
 
 use super::lstm_step::{
     check_fits, dispatch_one, interleave_gate_rows, lens_for, pipeline, unpack, StepOutput,
-    StepParams, StepTiling, SINGLE_STEP_T,
+    StepParams, StepTiling, GEMV_TILE, SINGLE_STEP_T,
 };
 use super::{Cell, Kernels};
 use crate::error::{LstmError, Result};
@@ -17,8 +17,9 @@ use crate::gpu::context::GpuContext;
 use crate::gpu::pack;
 use crate::gru::GruLayerWeights;
 
-/// Units × rows of one `step_reset_n` workgroup (one invocation per unit).
-pub(crate) const RESET_N_TILE: (u32, u32) = (64, 1);
+/// Units × rows of one `step_reset_n` workgroup: `step_gemv`'s split-K tile (its lanes
+/// share a unit's k), so the plan's check of that grid covers this one.
+pub(crate) const RESET_N_TILE: (u32, u32) = GEMV_TILE;
 /// The same for `step_reset_n_rows` (8 invocations of 4 units × 8 rows).
 pub(crate) const RESET_N_ROWS_TILE: (u32, u32) = (32, 8);
 
@@ -73,6 +74,34 @@ pub fn run(
     tiling: StepTiling,
     poison: bool,
 ) -> Result<StepOutput> {
+    run_cell(
+        ctx,
+        Cell::GruResetBefore,
+        (gx, h),
+        w,
+        active,
+        tiling,
+        poison,
+    )
+}
+
+/// [`run`] for either GRU cell, from host data as that cell's `run` takes it: `Cell::Gru`
+/// (`gru_step::run`, one dispatch, `gx` with b_hn apart, in the kernel's third slot) or
+/// `Cell::GruResetBefore` (both dispatches, every bias folded into `gx`). It lives here,
+/// with [`reset_n`], which picks the second dispatch.
+pub(crate) fn run_cell(
+    ctx: &GpuContext,
+    cell: Cell,
+    (gx, h): (ArrayView2<f32>, ArrayView2<f32>),
+    w: &GruLayerWeights,
+    active: &[bool],
+    tiling: StepTiling,
+    poison: bool,
+) -> Result<StepOutput> {
+    let label = match cell {
+        Cell::GruResetBefore => "gru_reset_before_step",
+        Cell::Gru | Cell::Lstm => "gru_step",
+    };
     let (b, hs) = h.dim();
     for (name, got, want) in [
         ("gx", gx.dim(), (b, 3 * hs)),
@@ -81,7 +110,7 @@ pub fn run(
     ] {
         if got != want || b == 0 || hs == 0 {
             return Err(LstmError::shape(
-                format!("gru_reset_before_step {name}"),
+                format!("{label} {name}"),
                 format!("{want:?}"),
                 format!("{got:?}"),
             ));
@@ -90,17 +119,13 @@ pub fn run(
     let [_, _, w_rec, peep] = pack::gru_layer(w);
     let tiling = tiling.resolve_for(b, ctx.software_kernels());
     let k = ctx.kernels()?;
-    let cell = Cell::GruResetBefore;
-    let first = pipeline(k, cell, tiling, hs, b);
-    let second = reset_n(k, cell, tiling, (hs, b))
-        .ok_or_else(|| LstmError::value("gru_reset_before_step", "no step_reset_n"))?;
-    for grid in [first.1, second.1] {
-        check_fits(
-            ctx,
-            "gru_reset_before_step",
-            &[4 * b * hs, w_rec.len()],
-            grid,
-        )?;
+    let mut kernels = vec![pipeline(k, cell, tiling, hs, b)];
+    kernels.extend(reset_n(k, cell, tiling, (hs, b)));
+    if cell == Cell::GruResetBefore && kernels.len() != 2 {
+        return Err(LstmError::value(label, "no step_reset_n"));
+    }
+    for kernel in &kernels {
+        check_fits(ctx, label, &[4 * b * hs, w_rec.len()], kernel.1)?;
     }
     let params = StepParams {
         batch: b as u32,
@@ -114,21 +139,44 @@ pub fn run(
         parity_flip: 0,
         _pad: [0; 3],
     };
-    // The kernel's slots (r, z, b_hn, n): the twin's gx has b_hn folded into n already.
+    let fill = if poison { f32::NAN } else { 0.0 };
+    // Half 0 of the ping-pong state is read (h, then a c half: zero for `gru_step`, which
+    // never reads it; `fill` for the reset-before step's dispatch 1, which writes r ⊙ h
+    // there before dispatch 2 reads it), half 1 written.
+    let mut state: Vec<f32> = h.iter().copied().collect();
+    let c_read = if cell == Cell::GruResetBefore {
+        fill
+    } else {
+        0.0
+    };
+    state.resize(2 * b * hs, c_read);
+    state.resize(4 * b * hs, fill);
+    let host = [
+        w_rec,
+        peep,
+        interleave_gate_rows(gx_slots(gx, w, cell).view()),
+        state,
+    ];
+    let data = ctx.scoped(label, || {
+        dispatch_one(ctx, &kernels, &params, &host, &lens_for(active), poison)
+    })?;
+    unpack(data, b, hs)
+}
+
+/// `gx` `[B, 3H]` in the kernel's slots (r, z, b_hn, n) `[B, 4H]`: `gru_step` adds b_hn
+/// to the n product (`recurrent_n_bias`); the reset-before twin's gx has it folded into
+/// n already, so its slot is 0.
+fn gx_slots(gx: ArrayView2<f32>, w: &GruLayerWeights, cell: Cell) -> Array2<f32> {
+    let (b, hs) = (gx.nrows(), gx.ncols() / 3);
     let mut gx4 = Array2::zeros((b, 4 * hs));
     gx4.slice_mut(s![.., ..2 * hs])
         .assign(&gx.slice(s![.., ..2 * hs]));
+    if cell == Cell::Gru {
+        let b_hn = crate::cpu::gru_step::recurrent_n_bias(w, true);
+        gx4.slice_mut(s![.., 2 * hs..3 * hs])
+            .assign(&b_hn.broadcast((b, hs)).expect("[H] over rows"));
+    }
     gx4.slice_mut(s![.., 3 * hs..])
         .assign(&gx.slice(s![.., 2 * hs..]));
-    // Half 0 of the ping-pong state is read (h, then the c half dispatch 1 fills with
-    // r ⊙ h), half 1 written.
-    let fill = if poison { f32::NAN } else { 0.0 };
-    let mut state: Vec<f32> = h.iter().copied().collect();
-    state.resize(4 * b * hs, fill);
-    let host = [w_rec, peep, interleave_gate_rows(gx4.view()), state];
-    let data = ctx.scoped("gru_reset_before_step", || {
-        let lens = lens_for(active);
-        dispatch_one(ctx, &[first, second], &params, &host, &lens, poison)
-    })?;
-    unpack(data, b, hs)
+    gx4
 }

@@ -37,6 +37,20 @@ pub fn run(
     active: &[bool],
     poison: bool,
 ) -> Result<(Array2<f32>, Array2<f32>)> {
+    run_cell(ctx, Cell::Gru, "gru_step_backward", w, g, active, poison)
+}
+
+/// [`run`] for either GRU cell (`Cell::GruResetBefore` adds its second dispatch through
+/// `dispatch_step`), `label` naming it in errors and scopes.
+pub(crate) fn run_cell(
+    ctx: &GpuContext,
+    cell: Cell,
+    label: &'static str,
+    w: &GruLayerWeights,
+    g: &GruStepGradsIn,
+    active: &[bool],
+    poison: bool,
+) -> Result<(Array2<f32>, Array2<f32>)> {
     let (b, h) = g.dh.dim();
     let mut dims = vec![
         ("gates", g.gates.dim(), (b, 4 * h)),
@@ -50,7 +64,7 @@ pub fn run(
         .find(|(_, got, want)| got != want || b * h == 0)
     {
         return Err(LstmError::shape(
-            format!("gru_step_backward {name}"),
+            format!("{label} {name}"),
             format!("{want:?}"),
             format!("{got:?}"),
         ));
@@ -62,7 +76,7 @@ pub fn run(
         BACKWARD_TILE
     };
     let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
-    check_fits(ctx, "gru_step_backward", &[4 * b * h, w_rec.len()], grid)?;
+    check_fits(ctx, label, &[4 * b * h, w_rec.len()], grid)?;
     let params = BackwardParams {
         batch: b as u32,
         hidden: h as u32,
@@ -78,7 +92,8 @@ pub fn run(
     let mut carry: Vec<f32> = g.dh.iter().copied().collect();
     carry.resize(2 * b * h, 0.0);
     carry.resize(4 * b * h, fill);
-    // `prev` rows: h_{t-1}, then the c half a GRU never reads.
+    // `prev` rows: h_{t-1}, then the c half the step never reads (a reset-before GRU's
+    // r ⊙ h, which only its weight gradient reads).
     let prev: Vec<f32> = g
         .h_prev
         .rows()
@@ -87,10 +102,10 @@ pub fn run(
         .collect();
     let host = [w_rec, peep, interleave_gate_rows(g.gates), prev, carry];
     let dy = g.dy.map(|dy| dy.iter().copied().collect::<Vec<f32>>());
-    let data = ctx.scoped("gru_step_backward", || {
+    let data = ctx.scoped(label, || {
         dispatch_step(
             ctx,
-            Cell::Gru,
+            cell,
             &params,
             &host,
             dy.as_deref(),
@@ -100,6 +115,6 @@ pub fn run(
     })?;
     let [dz, carry]: [Vec<f32>; 2] = data
         .try_into()
-        .map_err(|_| LstmError::value("gru_step_backward readback", "not two buffers"))?;
+        .map_err(|_| LstmError::value(format!("{label} readback"), "not two buffers"))?;
     Ok((deinterleave_gate_rows(&dz, b, h), block(&carry, 0, b, h)))
 }
