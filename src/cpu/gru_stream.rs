@@ -5,6 +5,7 @@
 use ndarray::{Array3, ArrayView2, ArrayView3, Axis};
 
 use super::gru::gru_forward;
+use super::stream::{check_row, check_stream};
 use crate::error::{LstmError, Result};
 use crate::gru::{GruOptions, GruWeights};
 
@@ -20,16 +21,7 @@ impl<'w> CpuGruStream<'w> {
     pub fn new(weights: &'w GruWeights, batch: usize) -> Result<Self> {
         weights.validate()?;
         let c = &weights.config;
-        if c.bidirectional {
-            return Err(LstmError::Config(
-                "a bidirectional GRU cannot stream: its reverse direction starts at the sequence's end".into(),
-            ));
-        }
-        if batch == 0 {
-            return Err(LstmError::Config(
-                "a stream needs a batch of at least 1".into(),
-            ));
-        }
+        check_stream(c.bidirectional, batch)?;
         Ok(CpuGruStream {
             weights,
             h: Array3::zeros((c.num_layers, batch, c.hidden_size)),
@@ -79,20 +71,7 @@ impl<'w> CpuGruStream<'w> {
 
     /// Sets the state of one row: `h` `[L, H]`.
     pub fn set_row(&mut self, row: usize, h: ArrayView2<f32>) -> Result<()> {
-        let (layers, batch, hidden) = self.h.dim();
-        if row >= batch {
-            return Err(LstmError::value(
-                "stream row",
-                format!("{row} is not below the batch of {batch}"),
-            ));
-        }
-        if h.dim() != (layers, hidden) {
-            return Err(LstmError::shape(
-                "stream row state h",
-                format!("[{layers}, {hidden}]"),
-                format!("{:?}", h.shape()),
-            ));
-        }
+        check_row(self.h.dim(), row, &[h.view()])?;
         self.h.index_axis_mut(Axis(1), row).assign(&h);
         Ok(())
     }

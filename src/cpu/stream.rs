@@ -19,16 +19,7 @@ impl<'w> CpuStream<'w> {
     /// A stream of `batch` rows from a zero state (not for bidirectional models).
     pub fn new(weights: &'w LstmWeights, batch: usize) -> Result<Self> {
         weights.validate()?;
-        if weights.config.bidirectional {
-            return Err(LstmError::Config(
-                "a bidirectional LSTM cannot stream: its reverse direction starts at the sequence's end".into(),
-            ));
-        }
-        if batch == 0 {
-            return Err(LstmError::Config(
-                "a stream needs a batch of at least 1".into(),
-            ));
-        }
+        check_stream(weights.config.bidirectional, batch)?;
         Ok(CpuStream {
             weights,
             state: zero_state(&weights.config, batch),
@@ -83,22 +74,47 @@ impl<'w> CpuStream<'w> {
 
     /// Sets the state of one row: `h`, `c` `[L, H]`.
     pub fn set_row(&mut self, row: usize, h: ArrayView2<f32>, c: ArrayView2<f32>) -> Result<()> {
-        let (layers, batch, hidden) = self.state.h.dim();
-        if row >= batch {
-            return Err(LstmError::value(
-                "stream row",
-                format!("{row} is not below the batch of {batch}"),
-            ));
-        }
-        if h.dim() != (layers, hidden) || c.dim() != (layers, hidden) {
-            return Err(LstmError::shape(
-                "stream row state h / c",
-                format!("[{layers}, {hidden}]"),
-                format!("{:?} / {:?}", h.shape(), c.shape()),
-            ));
-        }
+        check_row(self.state.h.dim(), row, &[h.view(), c.view()])?;
         self.state.h.index_axis_mut(Axis(1), row).assign(&h);
         self.state.c.index_axis_mut(Axis(1), row).assign(&c);
         Ok(())
     }
+}
+
+/// A stream runs forward in time over at least one row.
+pub(super) fn check_stream(bidirectional: bool, batch: usize) -> Result<()> {
+    if bidirectional {
+        return Err(LstmError::Config(
+            "a bidirectional model cannot stream: its reverse direction starts at the sequence's end".into(),
+        ));
+    }
+    if batch == 0 {
+        return Err(LstmError::Config(
+            "a stream needs a batch of at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `row` is a row of a `[L, B, H]` state and every part given for it is `[L, H]`.
+pub(super) fn check_row(
+    (layers, batch, hidden): (usize, usize, usize),
+    row: usize,
+    parts: &[ArrayView2<f32>],
+) -> Result<()> {
+    if row >= batch {
+        return Err(LstmError::value(
+            "stream row",
+            format!("{row} is not below the batch of {batch}"),
+        ));
+    }
+    if parts.iter().any(|p| p.dim() != (layers, hidden)) {
+        let got: Vec<_> = parts.iter().map(|p| p.shape().to_vec()).collect();
+        return Err(LstmError::shape(
+            "stream row state",
+            format!("[{layers}, {hidden}] each"),
+            format!("{got:?}"),
+        ));
+    }
+    Ok(())
 }
