@@ -29,15 +29,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
-# name: (T, B, I, H, layers, bidirectional) — src/bench/shapes.rs
-SHAPES = {
-    "S1": (128, 1, 256, 256, 1, False),
-    "S2": (128, 64, 512, 512, 1, False),
-    "S3": (28, 128, 28, 256, 1, False),
-    "S4": (64, 32, 256, 256, 3, True),
-}
-for _h, _b, _t in [(512, 16, 25), (512, 64, 25), (1024, 16, 25), (256, 16, 150), (512, 1, 25), (1024, 1, 25)]:
-    SHAPES[f"DB-H{_h}-B{_b}-T{_t}"] = (_t, _b, _h, _h, 1, False)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_shapes import SHAPES  # noqa: E402  (lstm-bench's shapes, one list)
 
 
 def median_ms(f, repeats):

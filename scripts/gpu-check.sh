@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/release}"
-SHAPES="${GPU_CHECK_SHAPES:-S1,S2,S3,S4,DB-H512-B16-T25,DB-H1024-B1-T25,DB-H256-B32-T150}"
+# Names lstm-bench knows (scripts/bench_shapes.py; an unknown name stops lstm-bench).
+SHAPES="${GPU_CHECK_SHAPES:-S1,S2,S3,S4,DB-H512-B16-T25,DB-H512-B64-T25,DB-H1024-B16-T25,DB-H256-B16-T150,DB-H512-B1-T25,DB-H1024-B1-T25}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"

@@ -13,15 +13,8 @@ writes nothing for that shape.
 import os
 import sys
 
-# name: (T, B, I, H, layers, bidirectional) — src/bench/shapes.rs
-SHAPES = {
-    "S1": (128, 1, 256, 256, 1, False),
-    "S2": (128, 64, 512, 512, 1, False),
-    "S3": (28, 128, 28, 256, 1, False),
-    "S4": (64, 32, 256, 256, 3, True),
-}
-for h, b, t in [(512, 16, 25), (512, 32, 25), (1024, 32, 25), (1024, 1, 25), (256, 16, 150), (256, 32, 150)]:
-    SHAPES[f"DB-H{h}-B{b}-T{t}"] = (t, b, h, h, 1, False)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_shapes import SHAPES  # noqa: E402  (lstm-bench's shapes, one list)
 
 
 def timed(lstm, x, device):
