@@ -4,7 +4,8 @@
 // Each form ends by calling `cell_update(b, j, acc)`, the cell's pointwise half, which
 // the cell's own shader defines: lstm_step.wgsl (i, f, g, o), gru_step.wgsl (r, z, n) or
 // gru_reset_before_step.wgsl (r, z and r ⊙ h; its second dispatch finishes the step).
-// The host compiles activations.wgsl + <cell>_step.wgsl + this file as one module.
+// The host compiles activations.wgsl + weights_f32.wgsl (or weights_f16.wgsl) +
+// <cell>_step.wgsl + this file as one module.
 // Bindings, the grids of the forms and the cache layout: see lstm_step.wgsl's header.
 
 struct StepParams {
@@ -34,7 +35,7 @@ struct StepIndex {
 
 @group(0) @binding(0) var<uniform> p: StepParams;
 @group(0) @binding(1) var<uniform> step: StepIndex;
-@group(0) @binding(2) var<storage, read> w_rec: array<f32>;
+// binding 2, w_rec, and its reader w_at(i): weights_f32.wgsl or weights_f16.wgsl.
 @group(0) @binding(3) var<storage, read> peep: array<f32>;
 @group(0) @binding(4) var<storage, read> gx: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> lens: array<u32>;
@@ -80,7 +81,7 @@ fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     if (j < p.hidden) {
         let row = j * 4u * kr;
         for (var k = lane; k < kr; k += GEMV_LANES) {
-            let w = vec4(w_rec[row + k], w_rec[row + kr + k], w_rec[row + 2u * kr + k], w_rec[row + 3u * kr + k]);
+            let w = vec4(w_at(row + k), w_at(row + kr + k), w_at(row + 2u * kr + k), w_at(row + 3u * kr + k));
             for (var r = 0u; r < GEMV_ROWS; r++) {
                 if (b0 + r < p.batch) {
                     acc[r] = fma(w, vec4(operand(b0 + r, k)), acc[r]);
@@ -135,7 +136,7 @@ fn step_tiled(
             var w = vec4(0.0);
             if (jj < p.hidden && k < kr) {
                 let row = jj * 4u * kr + k;
-                w = vec4(w_rec[row], w_rec[row + kr], w_rec[row + 2u * kr], w_rec[row + 3u * kr]);
+                w = vec4(w_at(row), w_at(row + kr), w_at(row + 2u * kr), w_at(row + 3u * kr));
             }
             w_tile[kk * TILE_UNITS + e / TILE_K] = w;
             let b = b0 + e / TILE_K;
@@ -207,7 +208,7 @@ fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
         var w: array<vec4<f32>, 4>;
         for (var u = 0u; u < units; u++) {
             let r0 = base[u] + k;
-            w[u] = vec4(w_rec[r0], w_rec[r0 + kr], w_rec[r0 + 2u * kr], w_rec[r0 + 3u * kr]);
+            w[u] = vec4(w_at(r0), w_at(r0 + kr), w_at(r0 + 2u * kr), w_at(r0 + 3u * kr));
         }
         let kk = select(k, k + c_shift, k >= hid);
         for (var r = 0u; r < rows; r++) {

@@ -9,10 +9,7 @@ mod common;
 mod kernel_cases;
 
 use common::*;
-use kernel_cases::{
-    gru_step_backward_cases, gru_step_cases, input_proj_cases, matmul_case, optimizer_case,
-    recurrent_step_backward_cases, recurrent_step_cases,
-};
+use kernel_cases::*;
 use lstm_wgpu::cpu::{self, UpdateRule};
 use lstm_wgpu::gpu::kernels;
 use lstm_wgpu::gpu::kernels::lstm_step_backward::StepGrads;
@@ -105,6 +102,14 @@ fn lstm_step() {
             }
         }
     }
+}
+
+/// `lstm_step` reading f16 weights (`weights_f16.wgsl`) vs the CPU step on the weights
+/// rounded to f16 (cases in tests/kernel_cases/lstm_step_f16.rs).
+#[test]
+fn lstm_step_f16() {
+    let Some(ctx) = shared_context() else { return };
+    lstm_step_f16_cases(&ctx);
 }
 
 /// The shared recurrent products alone, forward in every tiling and backward in both

@@ -9,7 +9,13 @@ use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 fn parse(stem: &str, src: &str) -> (naga::Module, ModuleInfo) {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{stem}.wgsl: {}", e.emit_to_string(src)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+    // The f16-weight step unpacks f16 pairs: a capability (SHADER_F16_IN_F32) that
+    // GpuLstm::new_f16 checks on the adapter.
+    let caps = match stem.ends_with("_f16") {
+        true => Capabilities::SHADER_FLOAT16_IN_FLOAT32,
+        false => Capabilities::default(),
+    };
+    let info = Validator::new(ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{stem}.wgsl does not validate: {}", e.emit_to_string(src)));
     (module, info)
@@ -87,8 +93,8 @@ fn shaders_translate_to_glsl_es() {
 }
 
 /// The tests above cover every file in `shaders/` (`activations.wgsl`,
-/// `recurrent_step.wgsl` and `recurrent_step_backward.wgsl` are parts of the step
-/// kernels, not compiled alone), so a new shader cannot be left out.
+/// `recurrent_step.wgsl`, `recurrent_step_backward.wgsl` and `weights_*.wgsl` are parts
+/// of the step kernels, not compiled alone), so a new shader cannot be left out.
 #[test]
 fn every_shader_file_is_listed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -102,11 +108,17 @@ fn every_shader_file_is_listed() {
                 .map(String::from)
         })
         .filter(|s| {
-            !["activations", "recurrent_step", "recurrent_step_backward"].contains(&s.as_str())
+            let parts = ["activations", "recurrent_step", "recurrent_step_backward"];
+            !parts.contains(&s.as_str()) && !s.starts_with("weights_")
         })
         .collect();
     files.sort();
-    let mut listed: Vec<String> = SHADERS.iter().map(|(s, _)| s.to_string()).collect();
+    // `lstm_step_f16` is `lstm_step.wgsl` with `weights_f16.wgsl` for its weights.
+    let mut listed: Vec<String> = SHADERS
+        .iter()
+        .map(|(s, _)| s.trim_end_matches("_f16").to_string())
+        .collect();
     listed.sort();
+    listed.dedup();
     assert_eq!(files, listed);
 }

@@ -120,7 +120,7 @@ impl GpuLstm {
         // the Full-peephole layout, its r ⊙ h columns land in `peephole` for `GpuGru`.
         let rec_layout = match self.weights.cell {
             Cell::GruResetBefore => crate::Peephole::Full,
-            Cell::Lstm | Cell::Gru => cfg.peephole,
+            Cell::Lstm | Cell::LstmF16 | Cell::Gru => cfg.peephole,
         };
         unpack_forward_backward(cfg, rec_layout, (dims.t, dims.b), data)
     }

@@ -77,6 +77,11 @@ impl BackwardJob {
         up: GpuUpstream,
         grads: &[LayerBuffers],
     ) -> Result<BackwardJob> {
+        if w.cell == Cell::LstmF16 {
+            return Err(LstmError::Config(
+                "f16 weights are for inference: train with GpuLstm::new (f32)".into(),
+            ));
+        }
         let cfg = &w.config;
         let (plan, b, h) = (cache.plan, cache.b, cfg.hidden_size);
         let ld_count = cfg.num_layers * cfg.num_directions();
@@ -186,7 +191,7 @@ impl BackwardJob {
         // 0..H of slots 0, 1 and H..2H of slot 3, where its backward puts ∂n_pre).
         let kr = match w.cell {
             Cell::GruResetBefore => 2 * h,
-            Cell::Lstm | Cell::Gru => cfg.recurrent_width(),
+            Cell::Lstm | Cell::LstmF16 | Cell::Gru => cfg.recurrent_width(),
         };
         let ld = l * cfg.num_directions() + d;
         let rows = self.plan.range(c).len() * cache.b;

@@ -29,6 +29,8 @@ pub struct GpuContext {
     max_binding_bytes: u64,
     /// The device was created with `TIMESTAMP_QUERY` (pass-level GPU timestamps).
     timestamps: bool,
+    /// Shaders may convert f16 ↔ f32 (`unpack2x16float`: the f16 weights' step).
+    f16_unpack: bool,
     /// Use the kernel forms shaped for a CPU running the shaders (see `is_software`).
     software_kernels: bool,
     readbacks: AtomicUsize,
@@ -114,6 +116,8 @@ impl GpuContext {
             max_binding_bytes: limits.max_storage_buffer_binding_size,
             limits,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            f16_unpack: (adapter.get_downlevel_capabilities().flags)
+                .contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             readbacks: AtomicUsize::new(0),
             buffers_created: AtomicUsize::new(0),
@@ -122,6 +126,11 @@ impl GpuContext {
             kernels: OnceLock::new(),
             faults,
         })
+    }
+
+    /// Whether shaders can unpack f16 pairs (`GpuLstm::new_f16` needs it).
+    pub fn has_f16_unpack(&self) -> bool {
+        self.f16_unpack
     }
 
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {

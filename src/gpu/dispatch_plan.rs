@@ -46,7 +46,7 @@ impl GpuLstm {
         let ld = cfg.num_layers * cfg.num_directions();
         let per_step = match self.weights.cell {
             Cell::GruResetBefore => 2,
-            Cell::Lstm | Cell::Gru => 1,
+            Cell::Lstm | Cell::LstmF16 | Cell::Gru => 1,
         };
         Ok(DispatchPlan {
             tiling,

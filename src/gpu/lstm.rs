@@ -66,8 +66,15 @@ pub struct GpuLstm {
 impl GpuLstm {
     /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's limits.
     pub fn new(ctx: Arc<GpuContext>, weights: &LstmWeights) -> Result<Self> {
-        let weights = GpuWeights::upload(&ctx, weights)?;
-        Ok(Self::from_uploaded(ctx, weights))
+        let w = GpuWeights::upload(&ctx, weights)?;
+        Ok(Self::from_uploaded(ctx, w))
+    }
+
+    /// [`GpuLstm::new`] with the recurrent weights stored as f16, f32 math (inference;
+    /// `forward_backward` refuses it; error and speed: BENCHMARKS.md §17).
+    pub fn new_f16(ctx: Arc<GpuContext>, weights: &LstmWeights) -> Result<Self> {
+        let w = GpuWeights::upload_f16(&ctx, weights)?;
+        Ok(Self::from_uploaded(ctx, w))
     }
 
     /// A model over weights already on the GPU (an LSTM's, or a GRU's in its slots).
@@ -93,8 +100,7 @@ impl GpuLstm {
         self.tiling = tiling;
     }
 
-    /// Fill every per-call output and scratch buffer with NaN before running, so that
-    /// any element a kernel forgets to write shows up in a comparison. For tests.
+    /// NaN-fill every per-call output and scratch buffer first (tests: unwritten elements show).
     pub fn set_poison_outputs(&mut self, on: bool) {
         self.poison = on;
     }
@@ -105,9 +111,8 @@ impl GpuLstm {
     }
 
     /// [`GpuLstm::forward`] with GPU timestamps around the input projections and the
-    /// step chains (`None` where the device has no timestamp queries). Each of those
-    /// gets a compute pass of its own, so this records slightly differently from
-    /// `forward`; the results are the same. Still one submit and one readback.
+    /// step chains (`None` without timestamp queries). Each gets a compute pass of its
+    /// own; the results are the same. Still one submit and one readback.
     pub fn forward_profiled(
         &self,
         x: ArrayView3<f32>,

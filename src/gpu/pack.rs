@@ -188,6 +188,15 @@ pub(crate) fn layer_from_gpu(
     }
 }
 
+/// `v` as f16 (IEEE round-to-nearest-even), two to a `u32`: element `2m` in the low
+/// half, `2m + 1` in the high half (`unpack2x16float`'s order); an odd tail pads with 0.
+pub(crate) fn f16_pairs(v: &[f32]) -> Vec<u32> {
+    let bits = |x: f32| u32::from(half::f16::from_f32(x).to_bits());
+    v.chunks(2)
+        .map(|p| bits(p[0]) | (bits(p.get(1).copied().unwrap_or(0.0)) << 16))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! An LSTM's weights on the GPU, in the kernels' layout (`pack.rs`), uploaded once.
 
-use super::buffers::{new_storage, storage_init};
+use super::buffers::{new_storage, storage_init, storage_u32};
 use super::context::GpuContext;
 use super::kernels::Cell;
 use super::pack;
@@ -33,6 +33,22 @@ pub(crate) struct GpuWeights {
 impl GpuWeights {
     /// Validates and uploads `weights`; fails if a weight matrix exceeds the device's limits.
     pub fn upload(ctx: &GpuContext, weights: &LstmWeights) -> Result<Self> {
+        Self::upload_lstm(ctx, weights, Cell::Lstm)
+    }
+
+    /// [`Self::upload`] with the recurrent weights stored as f16 (`weights_f16.wgsl`,
+    /// two to a u32, rounded to nearest even): half the bytes each step reads, f32 math.
+    /// For inference; the backward refuses these weights.
+    pub fn upload_f16(ctx: &GpuContext, weights: &LstmWeights) -> Result<Self> {
+        if !ctx.has_f16_unpack() {
+            return Err(LstmError::DeviceLimit(
+                "f16 weights need shaders that unpack f16 (wgpu's DownlevelFlags::SHADER_F16_IN_F32), which this adapter lacks".into(),
+            ));
+        }
+        Self::upload_lstm(ctx, weights, Cell::LstmF16)
+    }
+
+    fn upload_lstm(ctx: &GpuContext, weights: &LstmWeights, cell: Cell) -> Result<Self> {
         weights.validate()?;
         weights.check_finite()?;
         let packed = weights.layers.iter().map(|w| {
@@ -43,7 +59,7 @@ impl GpuWeights {
                 pack::peephole_vec(w),
             ]
         });
-        Self::upload_packed(ctx, weights.config.clone(), Cell::Lstm, packed)
+        Self::upload_packed(ctx, weights.config.clone(), cell, packed)
     }
 
     /// Uploads a GRU in the LSTM's four gate slots (`pack::gru_layer`, the same for
@@ -98,7 +114,10 @@ impl GpuWeights {
                 .map(|[w_ih, bias, w_rec, peep]| LayerBuffers {
                     w_ih: storage_init(ctx, "w_ih", &w_ih),
                     bias: storage_init(ctx, "bias", &bias),
-                    w_rec: storage_init(ctx, "w_rec", &w_rec),
+                    w_rec: match cell {
+                        Cell::LstmF16 => storage_u32(ctx, "w_rec f16", &pack::f16_pairs(&w_rec)),
+                        _ => storage_init(ctx, "w_rec", &w_rec),
+                    },
                     peep: storage_init(ctx, "peephole", &peep),
                 })
                 .collect())

@@ -68,6 +68,9 @@ pub struct Args {
     /// Skip the LSTMP rows (proj_size = H/4; S1–S3 or the quick shapes, CPU vs GPU).
     #[arg(long)]
     pub no_lstmp: bool,
+    /// Skip the f16-weight rows (GpuLstm::new_f16 at S1–S3 or the quick shapes).
+    #[arg(long)]
+    pub no_f16: bool,
     /// List the shapes and exit.
     #[arg(long)]
     pub list: bool,

@@ -1,13 +1,14 @@
-//! The LSTM's family: the forward of a GRU (`GpuGru`, `cpu::gru_forward`) and of an LSTM
-//! with a projection `P = H/4` (`GpuLstmp`, `cpu::lstmp_forward`) on the selected S1–S3
-//! (or quick) shapes, CPU path vs GPU path, with the largest difference between them.
+//! The LSTM's family and variants: the forward of a GRU (`GpuGru`, `cpu::gru_forward`),
+//! an LSTM with a projection `P = H/4` (`GpuLstmp`, `cpu::lstmp_forward`) and an LSTM
+//! with f16 recurrent weights (`GpuLstm::new_f16`, against the f32 CPU path) on the
+//! selected S1–S3 (or quick) shapes, CPU path vs GPU path, with the largest difference.
 
 use std::sync::Arc;
 
 use lstm_wgpu::bench::Shape;
 use lstm_wgpu::{
-    cpu, ForwardOptions, GpuContext, GpuGru, GpuLstmp, GruConfig, GruOptions, GruWeights,
-    LstmpConfig, LstmpWeights,
+    cpu, ForwardOptions, GpuContext, GpuGru, GpuLstm, GpuLstmp, GruConfig, GruOptions, GruWeights,
+    LstmConfig, LstmWeights, LstmpConfig, LstmpWeights,
 };
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
@@ -23,6 +24,9 @@ use crate::Result;
 pub enum Family {
     Gru,
     Lstmp,
+    /// The LSTM with f16 recurrent weights on the GPU (`GpuLstm::new_f16`) against the
+    /// f32 CPU path: the GPU column's time and its error against f32.
+    LstmF16,
 }
 
 /// A forward from `x`, returning every output (y, h_n, …).
@@ -62,6 +66,26 @@ fn runs<'a>(
             });
             (cpu, gpu)
         }
+        Family::LstmF16 => {
+            let cfg = LstmConfig::new(s.input, s.hidden)
+                .layers(s.layers)
+                .bidirectional(s.bidirectional);
+            let w = LstmWeights::init(&cfg, seed)?;
+            let gpu = ctx
+                .map(|c| GpuLstm::new_f16(Arc::clone(c), &w))
+                .transpose()?;
+            let gpu: Option<Run> = gpu.map(|g| -> Run {
+                Box::new(move |x| {
+                    let o = g.forward(x.view(), ForwardOptions::default())?;
+                    Ok(vec![o.y, o.h_n, o.c_n])
+                })
+            });
+            let cpu: Run = Box::new(move |x| {
+                let o = cpu::forward(&w, x.view(), ForwardOptions::default())?;
+                Ok(vec![o.y, o.h_n, o.c_n])
+            });
+            (cpu, gpu)
+        }
         Family::Lstmp => {
             let cfg = LstmpConfig::new(s.input, s.hidden, (s.hidden / 4).max(1))
                 .layers(s.layers)
@@ -97,6 +121,7 @@ pub fn bench_family(
     let title = match family {
         Family::Gru => "GRU (nn.GRU math, reset after",
         Family::Lstmp => "LSTMP (nn.LSTM proj_size = H/4; GPU: folded, see BENCHMARKS.md §14",
+        Family::LstmF16 => "LSTM, f16 recurrent weights on the GPU (max|Δ| against f32 on the CPU",
     };
     println!("\n{title}; same timing as above)");
     println!(

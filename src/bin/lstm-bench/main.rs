@@ -72,12 +72,16 @@ fn run(a: &Args) -> Result<()> {
         plans.push((shape, row.plan));
     }
     report::print_plans(&plans);
-    let [gru, lstmp] =
-        [(a.no_gru, Family::Gru), (a.no_lstmp, Family::Lstmp)].map(|(skip, f)| match skip {
-            true => Ok(Value::Null),
-            false => family::bench_family(a, f, ctx.as_ref(), &shapes),
-        });
-    let (gru, lstmp) = (gru?, lstmp?);
+    let families = [
+        (a.no_gru, Family::Gru),
+        (a.no_lstmp, Family::Lstmp),
+        (a.no_f16, Family::LstmF16),
+    ];
+    let [gru, lstmp, f16] = families.map(|(skip, f)| match skip {
+        true => Ok(Value::Null),
+        false => family::bench_family(a, f, ctx.as_ref(), &shapes),
+    });
+    let (gru, lstmp, f16) = (gru?, lstmp?, f16?);
     let training = if a.no_train {
         Value::Null
     } else {
@@ -94,6 +98,7 @@ fn run(a: &Args) -> Result<()> {
             "stream_step": streaming,
             "gru_rows": gru,
             "lstmp_rows": lstmp,
+            "f16_rows": f16,
             "adapter": ctx.as_ref().map(|c| c.describe()),
             "software_adapter": ctx.as_ref().map(|c| c.is_software()),
             "timestamps": ctx.as_ref().map(|c| c.has_timestamps()),

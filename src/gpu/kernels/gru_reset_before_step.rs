@@ -100,7 +100,7 @@ pub(crate) fn run_cell(
 ) -> Result<StepOutput> {
     let label = match cell {
         Cell::GruResetBefore => "gru_reset_before_step",
-        Cell::Gru | Cell::Lstm => "gru_step",
+        Cell::Gru | Cell::Lstm | Cell::LstmF16 => "gru_step",
     };
     let (b, hs) = h.dim();
     for (name, got, want) in [

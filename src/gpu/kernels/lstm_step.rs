@@ -41,58 +41,10 @@ pub(crate) struct StepIndex {
     pub _pad: [u32; 2],
 }
 
-/// Hidden units × batch rows of one `step_gemv` workgroup.
-pub(crate) const GEMV_TILE: (u32, u32) = (2, 4);
-/// Hidden units × batch rows of one `step_tiled` workgroup.
-pub(crate) const TILED_TILE: (u32, u32) = (16, 16);
-/// Hidden units × batch rows of one `step_units` workgroup.
-pub(crate) const UNITS_TILE: (u32, u32) = (32, 4);
-/// Hidden units × batch rows of one `step_rows` workgroup.
-pub(crate) const ROWS_TILE: (u32, u32) = (32, 8);
-
-/// Invocations per workgroup of each form (the `@workgroup_size` in `lstm_step.wgsl`).
-pub(crate) fn workgroup_invocations(tiling: StepTiling) -> u32 {
-    match tiling {
-        StepTiling::Gemv | StepTiling::Auto | StepTiling::Tiled => 64,
-        StepTiling::Units | StepTiling::Rows => 8,
-    }
-}
-
-/// Which tiling of the step kernel to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum StepTiling {
-    /// `Gemv` up to [`StepTiling::GEMV_MAX_BATCH`], `Tiled` above; on a software
-    /// adapter (a CPU running the shaders) `Units` and `Rows` instead.
-    #[default]
-    Auto,
-    /// Split-K matrix-vector product: keeps the GPU busy at B = 1.
-    Gemv,
-    /// Register-blocked tile over batch × units: large batches.
-    Tiled,
-    /// One hidden unit per invocation, batch rows uniform, no barriers: small batches
-    /// on software adapters.
-    Units,
-    /// One batch row per invocation, units uniform, no barriers: large batches on
-    /// software adapters.
-    Rows,
-}
-
-impl StepTiling {
-    pub const GEMV_MAX_BATCH: usize = 8;
-
-    /// The tiling `Auto` stands for at this batch size, with the software-adapter
-    /// kernel forms or not ([`crate::GpuContext::software_kernels`]).
-    pub(crate) fn resolve_for(self, batch: usize, software: bool) -> StepTiling {
-        let small = batch <= Self::GEMV_MAX_BATCH;
-        match (self, software) {
-            (StepTiling::Auto, false) if small => StepTiling::Gemv,
-            (StepTiling::Auto, false) => StepTiling::Tiled,
-            (StepTiling::Auto, true) if small => StepTiling::Units,
-            (StepTiling::Auto, true) => StepTiling::Rows,
-            (t, _) => t,
-        }
-    }
-}
+pub use super::step_tiling::StepTiling;
+pub(crate) use super::step_tiling::{
+    workgroup_invocations, GEMV_TILE, ROWS_TILE, TILED_TILE, UNITS_TILE,
+};
 
 /// The index table of chunks of up to `chunk_len` steps: entry `s` is local step `s`
 /// with parity `s % 2`. Every chunk of every direction shares it (see [`parity_flip`]).
@@ -296,12 +248,31 @@ pub fn run(
     tiling: StepTiling,
     poison: bool,
 ) -> Result<StepOutput> {
+    run_cell(ctx, (Cell::Lstm, tiling), gx, (h, c), w, active, poison)
+}
+
+/// [`run`] for `Cell::Lstm` or `Cell::LstmF16` (`lstm_step_f16`: the recurrent weights
+/// uploaded as f16 pairs, `pack::f16_pairs`).
+pub(crate) fn run_cell(
+    ctx: &GpuContext,
+    (cell, tiling): (Cell, StepTiling),
+    gx: ArrayView2<f32>,
+    (h, c): (ArrayView2<f32>, ArrayView2<f32>),
+    w: &LayerWeights,
+    active: &[bool],
+    poison: bool,
+) -> Result<StepOutput> {
     let states = [("h", h.dim()), ("c", c.dim())];
     crate::cpu::reference::check_step(w, &[("gx", gx.dim())], &states, active)?;
+    if cell == Cell::LstmF16 && !ctx.has_f16_unpack() {
+        return Err(LstmError::DeviceLimit(
+            "this adapter cannot unpack f16".into(),
+        ));
+    }
     let (b, hs) = h.dim();
     let w_rec = pack::recurrent_matrix(w);
     let tiling = tiling.resolve_for(b, ctx.software_kernels());
-    let kernel = pipeline(ctx.kernels()?, Cell::Lstm, tiling, hs, b);
+    let kernel = pipeline(ctx.kernels()?, cell, tiling, hs, b);
     check_fits(ctx, "lstm_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
     let params = StepParams {
         batch: b as u32,
@@ -318,8 +289,16 @@ pub fn run(
     // Half 0 of the ping-pong state is read, half 1 written.
     let mut state: Vec<f32> = h.iter().chain(c.iter()).copied().collect();
     state.resize(4 * b * hs, if poison { f32::NAN } else { 0.0 });
+    // `dispatch_one` uploads f32 slices; f16 pairs travel as their bit patterns.
+    let w_host = match cell {
+        Cell::LstmF16 => pack::f16_pairs(&w_rec)
+            .into_iter()
+            .map(f32::from_bits)
+            .collect(),
+        _ => w_rec,
+    };
     let host = [
-        w_rec,
+        w_host,
         pack::peephole_vec(w),
         interleave_gate_rows(gx),
         state,

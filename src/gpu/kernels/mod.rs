@@ -12,6 +12,9 @@ pub(crate) enum Cell {
     /// Keras's `reset_after=False` GRU: the same slots, two dispatches per step (the
     /// second one's pipeline is the forms' `reset_n`).
     GruResetBefore,
+    /// The LSTM with its recurrent weights stored as f16 (`weights_f16.wgsl`): the
+    /// same step, half the bytes; inference only (no backward reads that storage).
+    LstmF16,
 }
 
 pub mod gru_reset_before_step;
@@ -21,55 +24,15 @@ pub mod gru_step_backward;
 pub mod lstm_param_grads;
 pub mod lstm_step;
 pub mod lstm_step_backward;
+pub mod lstm_step_f16;
 pub mod matmul;
 pub mod optimizer_update;
 pub mod softmax_xent;
 
-/// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
-pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
-/// A step kernel's module: the shared activations (`activations.wgsl`), the cell's
-/// pointwise half (`$cell.wgsl`) and the recurrent product every cell shares (`$shared`).
-macro_rules! cell_shader {
-    ($cell:literal, $shared:literal) => {
-        concat!(
-            include_str!("../../../shaders/activations.wgsl"),
-            include_str!(concat!("../../../shaders/", $cell, ".wgsl")),
-            include_str!(concat!("../../../shaders/", $shared, ".wgsl"))
-        )
-    };
-}
-pub(crate) const LSTM_STEP: &str = cell_shader!("lstm_step", "recurrent_step");
-pub(crate) const GRU_STEP: &str = cell_shader!("gru_step", "recurrent_step");
-pub(crate) const GRU_RESET_BEFORE_STEP: &str =
-    cell_shader!("gru_reset_before_step", "recurrent_step");
-pub(crate) const LSTM_STEP_BACKWARD: &str =
-    cell_shader!("lstm_step_backward", "recurrent_step_backward");
-pub(crate) const GRU_STEP_BACKWARD: &str =
-    cell_shader!("gru_step_backward", "recurrent_step_backward");
-pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str =
-    cell_shader!("gru_reset_before_step_backward", "recurrent_step_backward");
-pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
-pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
-pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimizer_update.wgsl");
-pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
-
-/// `(stem, source)` of every shader: the portability test translates each.
-pub const SHADERS: [(&str, &str); 11] = [
-    ("matmul", MATMUL),
-    ("lstm_step", LSTM_STEP),
-    ("gru_step", GRU_STEP),
-    ("lstm_step_backward", LSTM_STEP_BACKWARD),
-    ("gru_step_backward", GRU_STEP_BACKWARD),
-    ("gru_reset_before_step", GRU_RESET_BEFORE_STEP),
-    (
-        "gru_reset_before_step_backward",
-        GRU_RESET_BEFORE_STEP_BACKWARD,
-    ),
-    ("lstm_param_grads", LSTM_PARAM_GRADS),
-    ("softmax_xent", SOFTMAX_XENT),
-    ("optimizer_update", OPTIMIZER_UPDATE),
-    ("probe_empty", PROBE_EMPTY),
-];
+mod sources;
+mod step_tiling;
+pub use sources::SHADERS;
+pub(crate) use sources::*;
 
 /// One bound dispatch of a kernel, made once and recorded any number of times (a job
 /// that runs again creates nothing).
@@ -99,6 +62,7 @@ pub(crate) struct Kernels {
     /// `gru_step`'s, compiled on first use (most contexts never run a GRU).
     gru_step: std::sync::OnceLock<StepPipelines>,
     gru_reset_before_step: std::sync::OnceLock<StepPipelines>,
+    step_f16: std::sync::OnceLock<StepPipelines>,
     device: wgpu::Device,
     pub backward_layout: wgpu::BindGroupLayout,
     /// `lstm_step_backward`'s two forms.
@@ -251,6 +215,7 @@ pub(crate) fn pipeline(
 /// Each kernel's bindings, one letter per binding (see [`layout`]).
 const BINDINGS: [(&str, &str); 6] = [
     ("matmul", "u r r r w"),
+    // lstm_step_f16 and the GRU steps bind the same.
     ("lstm_step", "u d r r r r w w w w"),
     ("lstm_step_backward", "u d r r r r r r w w"),
     ("lstm_param_grads", "u r r r w w"),
@@ -308,13 +273,18 @@ impl Kernels {
                 let src = ("gru_reset_before_step", GRU_RESET_BEFORE_STEP);
                 StepPipelines::new(&self.device, &self.step_layout, src, true)
             }),
+            Cell::LstmF16 => self.step_f16.get_or_init(|| {
+                let src = ("lstm_step_f16", LSTM_STEP_F16);
+                StepPipelines::new(&self.device, &self.step_layout, src, false)
+            }),
         }
     }
 
     /// The backward step kernels of a cell (`gru_step_backward` compiled here on first use).
     pub fn backward_of(&self, cell: Cell) -> &BackwardPipelines {
         match cell {
-            Cell::Lstm => &self.step_backward,
+            // An f16 model never trains (GpuLstm::forward_backward refuses it).
+            Cell::Lstm | Cell::LstmF16 => &self.step_backward,
             Cell::Gru => self.gru_step_backward.get_or_init(|| {
                 BackwardPipelines::new(
                     &self.device,
@@ -367,6 +337,7 @@ impl Kernels {
             step: StepPipelines::new(device, &step_layout, ("lstm_step", LSTM_STEP), false),
             gru_step: std::sync::OnceLock::new(),
             gru_reset_before_step: std::sync::OnceLock::new(),
+            step_f16: std::sync::OnceLock::new(),
             device: device.clone(),
             matmul_layout,
             step_backward: BackwardPipelines::new(

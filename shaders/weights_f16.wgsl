@@ -1,0 +1,12 @@
+// weights_f16.wgsl — the step kernels' recurrent weights stored as f16, two to a u32
+// (element 2m in the low half, 2m+1 in the high half; the host packs them with IEEE
+// round-to-nearest-even), read with `unpack2x16float`, which every adapter has (no
+// SHADER_F16 feature needed). The math stays f32: only the bytes a step streams halve,
+// which is what bounds a B = 1 step on a hardware GPU. Inference only.
+
+@group(0) @binding(2) var<storage, read> w_rec: array<u32>;
+
+fn w_at(i: u32) -> f32 {
+    let pair = unpack2x16float(w_rec[i >> 1u]);
+    return select(pair.x, pair.y, (i & 1u) == 1u);
+}

@@ -1,0 +1,56 @@
+//! The four tilings (forms) of the step kernels (`recurrent_step.wgsl`) and their tiles:
+//! which one runs is picked by the batch size and by whether the adapter is a CPU
+//! running the shaders.
+
+/// Hidden units × batch rows of one `step_gemv` workgroup.
+pub(crate) const GEMV_TILE: (u32, u32) = (2, 4);
+/// Hidden units × batch rows of one `step_tiled` workgroup.
+pub(crate) const TILED_TILE: (u32, u32) = (16, 16);
+/// Hidden units × batch rows of one `step_units` workgroup.
+pub(crate) const UNITS_TILE: (u32, u32) = (32, 4);
+/// Hidden units × batch rows of one `step_rows` workgroup.
+pub(crate) const ROWS_TILE: (u32, u32) = (32, 8);
+
+/// Invocations per workgroup of each form (the `@workgroup_size` in `lstm_step.wgsl`).
+pub(crate) fn workgroup_invocations(tiling: StepTiling) -> u32 {
+    match tiling {
+        StepTiling::Gemv | StepTiling::Auto | StepTiling::Tiled => 64,
+        StepTiling::Units | StepTiling::Rows => 8,
+    }
+}
+
+/// Which tiling of the step kernel to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StepTiling {
+    /// `Gemv` up to [`StepTiling::GEMV_MAX_BATCH`], `Tiled` above; on a software
+    /// adapter (a CPU running the shaders) `Units` and `Rows` instead.
+    #[default]
+    Auto,
+    /// Split-K matrix-vector product: keeps the GPU busy at B = 1.
+    Gemv,
+    /// Register-blocked tile over batch × units: large batches.
+    Tiled,
+    /// One hidden unit per invocation, batch rows uniform, no barriers: small batches
+    /// on software adapters.
+    Units,
+    /// One batch row per invocation, units uniform, no barriers: large batches on
+    /// software adapters.
+    Rows,
+}
+
+impl StepTiling {
+    pub const GEMV_MAX_BATCH: usize = 8;
+
+    /// The tiling `Auto` stands for at this batch size, with the software-adapter
+    /// kernel forms or not ([`crate::GpuContext::software_kernels`]).
+    pub(crate) fn resolve_for(self, batch: usize, software: bool) -> StepTiling {
+        let small = batch <= Self::GEMV_MAX_BATCH;
+        match (self, software) {
+            (StepTiling::Auto, false) if small => StepTiling::Gemv,
+            (StepTiling::Auto, false) => StepTiling::Tiled,
+            (StepTiling::Auto, true) if small => StepTiling::Units,
+            (StepTiling::Auto, true) => StepTiling::Rows,
+            (t, _) => t,
+        }
+    }
+}
