@@ -56,52 +56,35 @@ fn matmul() {
 }
 
 /// `lstm_step.wgsl` in every tiling and peephole mode, some rows past their length: the
-/// new state, the output and the training cache (gates, previous state) of one step.
+/// new state, the output and the training cache (cases in tests/kernel_cases/lstm_step.rs).
 #[test]
 fn lstm_step() {
     let Some(ctx) = shared_context() else { return };
-    let tilings = [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ];
-    for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
-        // (I, H, B): the cases of tests/gpu_forward.rs's former step test, plus a batch
-        // past two 16-row tiles.
-        let shapes = [(1, 1, 1), (3, 7, 5), (9, 33, 17), (4, 65, 2), (6, 33, 40)];
-        for (n, &(i, h, b)) in shapes.iter().enumerate() {
-            let seed = 7 + 10 * n as u64;
-            let w = LstmWeights::init(&LstmConfig::new(i, h).peephole(peephole), seed).unwrap();
-            let lw = &w.layers[0];
-            let gx = random((b, 4 * h), seed + 1);
-            let (h0, c0) = (random((b, h), seed + 2), random((b, h), seed + 3) * 2.0);
-            let active = active_rows(b);
-            let (want_h, want_c) =
-                cpu::lstm_step(gx.view(), h0.view(), c0.view(), lw, &active).unwrap();
-            let (_, _, want_gates) =
-                cpu::lstm_step_with_gates(gx.view(), h0.view(), c0.view(), lw, &active).unwrap();
-            let live = |r: usize| if active[r] { 1.0 } else { 0.0 };
-            let want_y = Array2::from_shape_fn((b, h), |(r, j)| live(r) * want_h[[r, j]]);
-            for tiling in tilings {
-                let state = (h0.view(), c0.view());
-                let got =
-                    kernels::lstm_step::run(&ctx, gx.view(), state, lw, &active, tiling, true)
-                        .unwrap();
-                let tag = format!("{peephole:?} I={i} H={h} B={b} {tiling:?}");
-                for (name, got, want) in [
-                    ("h", &got.h, &want_h),
-                    ("c", &got.c, &want_c),
-                    ("y", &got.y, &want_y),
-                    ("gates", &got.gates, &want_gates),
-                    ("h_prev", &got.h_prev, &h0),
-                    ("c_prev", &got.c_prev, &c0),
-                ] {
-                    assert_close(&format!("{name} {tag}"), got, want, GPU_ATOL, GPU_RTOL);
-                }
-            }
-        }
-    }
+    lstm_step_cases(&ctx);
+}
+
+/// `weights_f32.wgsl`, the step's default weight storage: every bit of f32 weights
+/// reaches the product (against the CPU on the same weights, and measurably away from
+/// the same weights rounded to f16).
+#[test]
+fn weights_f32() {
+    let Some(ctx) = shared_context() else { return };
+    weights_f32_cases(&ctx);
+}
+
+/// Both dispatches of a reset-before GRU step in every tiling of the first, some rows
+/// past their length (cases in tests/kernel_cases/gru_reset_before_step.rs).
+#[test]
+fn gru_reset_before_step() {
+    let Some(ctx) = shared_context() else { return };
+    gru_reset_before_step_cases(&ctx);
+}
+
+/// Both dispatches of a reset-before GRU backward step, in both forms, with and
+/// without `dy` (cases in tests/kernel_cases/gru_reset_before_step.rs).
+#[test]
+fn gru_reset_before_step_backward() {
+    for_each_form(gru_reset_before_step_backward_cases);
 }
 
 /// `lstm_step` reading f16 weights (`weights_f16.wgsl`) vs the CPU step on the weights

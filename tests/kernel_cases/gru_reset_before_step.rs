@@ -1,7 +1,6 @@
 //! `gru_reset_before_step.wgsl` and its backward alone (both dispatches of a step)
-//! against `cpu::gru_step` / `cpu::gru_step_backward` with `reset_after = false`. The
-//! tests live here, not in tests/kernels.rs, which is at its size limit; they run as
-//! `cargo test --test kernels gru_reset_before_step`.
+//! against `cpu::gru_step` / `cpu::gru_step_backward` with `reset_after = false` (the
+//! tests of the same names in tests/kernels.rs run these cases).
 
 use crate::common::*;
 use lstm_wgpu::cpu::{self, gru_step::input_bias, gru_step::n_operand};
@@ -38,7 +37,7 @@ fn pick(active: &[bool], a: &Array2<f32>, other: &Array2<f32>) -> Array2<f32> {
     out
 }
 
-fn forward_cases(ctx: &GpuContext) {
+pub fn gru_reset_before_step_cases(ctx: &GpuContext) {
     let tilings = [
         StepTiling::Gemv,
         StepTiling::Tiled,
@@ -82,7 +81,7 @@ fn forward_cases(ctx: &GpuContext) {
     }
 }
 
-fn backward_cases(ctx: &GpuContext, form: &str) {
+pub fn gru_reset_before_step_backward_cases(ctx: &GpuContext, form: &str) {
     for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
         let (lw, gx, h_prev) = operands(i, h, b, 1300 + 10 * n as u64);
         let zero_bhn = Array1::zeros(h);
@@ -138,19 +137,4 @@ fn backward_cases(ctx: &GpuContext, form: &str) {
             );
         }
     }
-}
-
-/// Both dispatches of a forward step in every tiling of the first, some rows past their
-/// length: the new state, the output, the gates and the r ⊙ h cache.
-#[test]
-fn gru_reset_before_step() {
-    let Some(ctx) = shared_context() else { return };
-    forward_cases(&ctx);
-}
-
-/// Both dispatches of a backward step (first in the tiled `main` and the software
-/// `main_rows` form), then FINAL, with and without `dy`: dz and dh_{t-1}.
-#[test]
-fn gru_reset_before_step_backward() {
-    for_each_form(backward_cases);
 }

@@ -4,10 +4,15 @@
 
 mod gru_reset_before_step;
 mod gru_step;
+mod lstm_step;
 mod lstm_step_f16;
 mod recurrent_step;
 
+pub use gru_reset_before_step::{
+    gru_reset_before_step_backward_cases, gru_reset_before_step_cases,
+};
 pub use gru_step::{gru_step_backward_cases, gru_step_cases};
+pub use lstm_step::{lstm_step_cases, weights_f32_cases};
 pub use lstm_step_f16::lstm_step_f16_cases;
 pub use recurrent_step::{recurrent_step_backward_cases, recurrent_step_cases};
 
