@@ -116,17 +116,7 @@ impl LstmWeights {
         let c = &self.config;
         c.validate()?;
         let d = c.num_directions();
-        if self.layers.len() != c.num_layers * d {
-            return Err(LstmError::shape(
-                "layer-direction count",
-                format!(
-                    "{} (num_layers {} × directions {d})",
-                    c.num_layers * d,
-                    c.num_layers
-                ),
-                self.layers.len().to_string(),
-            ));
-        }
+        check_layer_count(self.layers.len(), c.num_layers, d)?;
         let h = c.hidden_size;
         for l in 0..c.num_layers {
             for dir in 0..d {
@@ -192,6 +182,21 @@ impl LstmWeights {
         }
         Ok(())
     }
+}
+
+/// A stack's layer-direction count: `num_layers × directions` entries.
+pub(crate) fn check_layer_count(len: usize, num_layers: usize, dirs: usize) -> Result<()> {
+    if len != num_layers * dirs {
+        return Err(LstmError::shape(
+            "layer-direction count",
+            format!(
+                "{} (num_layers {num_layers} × directions {dirs})",
+                num_layers * dirs
+            ),
+            len.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a layer-direction's two biases (`bias_ih_{sfx}`, `bias_hh_{sfx}`) against the

@@ -5,24 +5,10 @@
 
 mod common;
 
-use common::{random, shared_context};
+use common::{push_all, random, random_split, shared_context};
 use lstm_wgpu::cpu::{self, CpuGruStream};
 use lstm_wgpu::{GpuGru, GruConfig, GruOptions, GruWeights};
-use ndarray::{concatenate, s, Array2, Array3, ArrayView3, Axis};
-use rand::{Rng, SeedableRng};
-
-/// Random window lengths that add up to `t` (ones included).
-fn random_split(t: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::new();
-    let mut left = t;
-    while left > 0 {
-        let n = rng.random_range(1..=left.min(7));
-        out.push(n);
-        left -= n;
-    }
-    out
-}
+use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
 fn configs() -> Vec<GruConfig> {
     vec![
@@ -30,24 +16,6 @@ fn configs() -> Vec<GruConfig> {
         GruConfig::new(4, 7).layers(2).reset_after(false),
         GruConfig::new(2, 17).batch_first(true),
     ]
-}
-
-/// Pushes `x` through `push` in windows of `split`; returns the outputs joined on time.
-fn push_all(
-    cfg: &GruConfig,
-    x: &Array3<f32>,
-    split: &[usize],
-    mut push: impl FnMut(ArrayView3<f32>) -> Array3<f32>,
-) -> Array3<f32> {
-    let time = if cfg.batch_first { Axis(1) } else { Axis(0) };
-    let mut at = 0;
-    let mut parts = Vec::new();
-    for &n in split {
-        parts.push(push(x.slice_axis(time, (at..at + n).into())));
-        at += n;
-    }
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    concatenate(time, &views).unwrap()
 }
 
 fn input(cfg: &GruConfig, t: usize, b: usize, seed: u64) -> Array3<f32> {
@@ -67,14 +35,18 @@ fn any_split_equals_one_forward_bit_for_bit() {
         let whole = cpu::gru_forward(&w, x.view(), GruOptions::default()).unwrap();
         let split = random_split(t, 60 + k as u64);
         let mut s = CpuGruStream::new(&w, b).unwrap();
-        let y = push_all(&cfg, &x, &split, |win| s.push(win).unwrap());
+        let y = push_all(&x, time(cfg.batch_first), &split, |win| {
+            s.push(win).unwrap()
+        });
         assert_eq!(y, whole.y, "{cfg:?} CPU y, split {split:?}");
         assert_eq!(s.state(), &whole.h_n, "{cfg:?} CPU h_n");
         let Some(ctx) = &ctx else { continue };
         let gpu = GpuGru::new(ctx.clone(), &w).unwrap();
         let whole = gpu.forward(x.view(), GruOptions::default()).unwrap();
         let mut g = gpu.stream(b).unwrap();
-        let y = push_all(&cfg, &x, &split, |win| g.push(win).unwrap());
+        let y = push_all(&x, time(cfg.batch_first), &split, |win| {
+            g.push(win).unwrap()
+        });
         assert_eq!(y, whole.y, "{cfg:?} GPU y, split {split:?}");
         assert_eq!(g.state().unwrap(), whole.h_n, "{cfg:?} GPU h_n");
     }
@@ -159,4 +131,9 @@ fn bad_streams_are_errors() {
     assert!(g.set_row(5, Array2::zeros((1, 3)).view()).is_err());
     assert!(g.set_row(0, Array2::zeros((2, 3)).view()).is_err());
     assert!(g.set_state(&Array3::zeros((1, 3, 3))).is_err());
+}
+
+/// The time axis of a sequence in the config's layout.
+fn time(batch_first: bool) -> Axis {
+    Axis(usize::from(batch_first))
 }

@@ -5,24 +5,10 @@
 
 mod common;
 
-use common::{random_input, shared_context};
+use common::{push_all, random_input, random_split, shared_context};
 use lstm_wgpu::cpu::{self, CpuStream};
 use lstm_wgpu::{ForwardOptions, GpuLstm, LstmConfig, LstmError, LstmState, LstmWeights, Peephole};
-use ndarray::{concatenate, s, Array2, Array3, Axis};
-use rand::{Rng, SeedableRng};
-
-/// Random window lengths that add up to `t` (ones included).
-fn random_split(t: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::new();
-    let mut left = t;
-    while left > 0 {
-        let n = rng.random_range(1..=left.min(7));
-        out.push(n);
-        left -= n;
-    }
-    out
-}
+use ndarray::{s, Array2, Axis};
 
 fn configs() -> Vec<LstmConfig> {
     vec![
@@ -32,24 +18,6 @@ fn configs() -> Vec<LstmConfig> {
             .peephole(Peephole::Full)
             .batch_first(true),
     ]
-}
-
-/// Pushes `x` through `push` in windows of `split`; returns the outputs joined on time.
-fn push_all(
-    cfg: &LstmConfig,
-    x: &Array3<f32>,
-    split: &[usize],
-    mut push: impl FnMut(ndarray::ArrayView3<f32>) -> Array3<f32>,
-) -> Array3<f32> {
-    let time = if cfg.batch_first { Axis(1) } else { Axis(0) };
-    let mut at = 0;
-    let mut parts = Vec::new();
-    for &n in split {
-        parts.push(push(x.slice_axis(time, (at..at + n).into())));
-        at += n;
-    }
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    concatenate(time, &views).unwrap()
 }
 
 #[test]
@@ -63,7 +31,7 @@ fn any_split_equals_one_forward_bit_for_bit() {
         for seed in 0..3 {
             let split = random_split(t, 60 + seed);
             let mut s = CpuStream::new(&w, b).unwrap();
-            let y = push_all(&cfg, &x, &split, |v| s.push(v).unwrap());
+            let y = push_all(&x, time(cfg.batch_first), &split, |v| s.push(v).unwrap());
             assert!(y == whole_cpu.y, "CPU {cfg:?} split {split:?}: y differs");
             assert!(s.state().h == whole_cpu.h_n && s.state().c == whole_cpu.c_n);
 
@@ -71,7 +39,7 @@ fn any_split_equals_one_forward_bit_for_bit() {
             let gpu = GpuLstm::new(ctx, &w).unwrap();
             let whole = gpu.forward(x.view(), ForwardOptions::default()).unwrap();
             let mut g = gpu.stream(b).unwrap();
-            let y = push_all(&cfg, &x, &split, |v| g.push(v).unwrap());
+            let y = push_all(&x, time(cfg.batch_first), &split, |v| g.push(v).unwrap());
             assert!(y == whole.y, "GPU {cfg:?} split {split:?}: y differs");
             let st = g.state().unwrap();
             assert!(
@@ -165,4 +133,9 @@ fn bad_streams_are_errors() {
             Array2::zeros((1, 3)).view()
         )
         .is_err());
+}
+
+/// The time axis of a sequence in the config's layout.
+fn time(batch_first: bool) -> Axis {
+    Axis(usize::from(batch_first))
 }

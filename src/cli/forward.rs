@@ -153,17 +153,7 @@ pub fn run(a: &Args) -> Result<()> {
     };
     weights.config.batch_first = a.batch_first;
     let cfg = &weights.config;
-    let initial = match (&a.h0, &a.c0) {
-        (Some(h), Some(c)) => {
-            let ld = cfg.num_layers * cfg.num_directions();
-            Some(LstmState {
-                h: read_state(h, ld)?,
-                c: read_state(c, ld)?,
-            })
-        }
-        (Some(_), None) => return Err(LstmError::Config("an LSTM's --h0 needs --c0 too".into())),
-        _ => None,
-    };
+    let initial = lstm_state_args(a, cfg.num_layers * cfg.num_directions())?;
     let opts = ForwardOptions {
         initial: initial.as_ref(),
         seq_lens: lens.as_deref(),
@@ -226,18 +216,7 @@ fn run_lstmp(
 ) -> Result<()> {
     w.config.batch_first = a.batch_first;
     let ld = w.config.num_layers * w.config.num_directions();
-    let initial = match (&a.h0, &a.c0) {
-        (Some(h), Some(c)) => Some(LstmState {
-            h: read_state(h, ld)?,
-            c: read_state(c, ld)?,
-        }),
-        (None, None) => None,
-        _ => {
-            return Err(LstmError::Config(
-                "an LSTM's --h0 and --c0 go together".into(),
-            ))
-        }
-    };
+    let initial = lstm_state_args(a, ld)?;
     let opts = ForwardOptions {
         initial: initial.as_ref(),
         seq_lens: lens.as_deref(),
@@ -256,6 +235,20 @@ fn run_lstmp(
         &a.out,
         &[("y", &out.y), ("h_n", &out.h_n), ("c_n", &out.c_n)],
     )
+}
+
+/// `--h0` and `--c0` of an LSTM (or LSTMP), `[L·D, B, ·]` each: both or neither.
+fn lstm_state_args(a: &Args, ld: usize) -> Result<Option<LstmState>> {
+    match (&a.h0, &a.c0) {
+        (Some(h), Some(c)) => Ok(Some(LstmState {
+            h: read_state(h, ld)?,
+            c: read_state(c, ld)?,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(LstmError::Config(
+            "an LSTM's --h0 and --c0 go together".into(),
+        )),
+    }
 }
 
 /// `--seq-lens`, checked against the batch size.

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::GruConfig;
 use crate::error::{LstmError, Result};
-use crate::weights::{check2, check_biases, try_array2, LstmWeights};
+use crate::weights::{check2, check_biases, check_layer_count, try_array2, LstmWeights};
 
 /// Parameters of one layer in one direction, PyTorch's names and shapes.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,17 +70,7 @@ impl GruWeights {
         let c = &self.config;
         c.validate()?;
         let d = c.num_directions();
-        if self.layers.len() != c.num_layers * d {
-            return Err(LstmError::shape(
-                "layer-direction count",
-                format!(
-                    "{} (num_layers {} × directions {d})",
-                    c.num_layers * d,
-                    c.num_layers
-                ),
-                self.layers.len().to_string(),
-            ));
-        }
+        check_layer_count(self.layers.len(), c.num_layers, d)?;
         let h = c.hidden_size;
         for l in 0..c.num_layers {
             for dir in 0..d {

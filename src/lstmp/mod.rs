@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{stack_setters, LstmConfig};
 use crate::error::{LstmError, Result};
 use crate::sequence::{check_inputs, Dims, ForwardOptions, LstmState};
-use crate::weights::{check2, check_biases, try_array2, LstmWeights};
+use crate::weights::{check2, check_biases, check_layer_count, try_array2, LstmWeights};
 
 /// Shape and options: `torch.nn.LSTM(input_size, hidden_size, num_layers, bias,
 /// batch_first, bidirectional, proj_size)`.
@@ -145,13 +145,7 @@ impl LstmpWeights {
         let c = &self.config;
         c.validate()?;
         let d = c.num_directions();
-        if self.layers.len() != c.num_layers * d {
-            return Err(LstmError::shape(
-                "layer-direction count",
-                (c.num_layers * d).to_string(),
-                self.layers.len().to_string(),
-            ));
-        }
+        check_layer_count(self.layers.len(), c.num_layers, d)?;
         let (h, p) = (c.hidden_size, c.proj_size);
         for l in 0..c.num_layers {
             for dir in 0..d {

@@ -150,3 +150,34 @@ pub fn assert_close_slice(name: &str, got: &[f32], want: &[f32], atol: f32, rtol
     let (got, want) = (Array1::from(got.to_vec()), Array1::from(want.to_vec()));
     assert_close(name, &got, &want, atol, rtol);
 }
+
+/// Random window lengths (1 to 7) that add up to `t`: a stream's pushes.
+pub fn random_split(t: usize, seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let mut left = t;
+    while left > 0 {
+        let n = rng.random_range(1..=left.min(7));
+        out.push(n);
+        left -= n;
+    }
+    out
+}
+
+/// Pushes `x` through `push` in windows of `split` along `time` (axis 0 time-major, 1
+/// batch-first); returns the outputs joined on time.
+pub fn push_all(
+    x: &Array3<f32>,
+    time: ndarray::Axis,
+    split: &[usize],
+    mut push: impl FnMut(ndarray::ArrayView3<f32>) -> Array3<f32>,
+) -> Array3<f32> {
+    let mut at = 0;
+    let mut parts = Vec::new();
+    for &n in split {
+        parts.push(push(x.slice_axis(time, (at..at + n).into())));
+        at += n;
+    }
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(time, &views).unwrap()
+}
