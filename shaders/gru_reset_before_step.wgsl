@@ -37,13 +37,13 @@
 fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let h_idx = b * p.hidden + j;
     let c_idx = (p.batch + b) * p.hidden + j;
-    let h_prev = state[read_base() + h_idx];
+    let h_prev = state_get(read_base() + h_idx);
     let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
     let r = sigmoid(g.x + acc.x);
     let z = sigmoid(g.y + acc.y);
     let rh = r * h_prev;
-    state[read_base() + c_idx] = rh;
-    state[write_base() + h_idx] = z;
+    state_set(read_base() + c_idx, rh);
+    state_set(write_base() + h_idx, z);
     if (p.save_cache == 1u) {
         let row = step.t_local * p.batch + b;
         gates[row * p.hidden + j] = vec4(r, z, 0.0, 0.0);
@@ -73,7 +73,7 @@ fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
             let w = w_at(w0 + k);
             for (var r = 0u; r < GEMV_ROWS; r++) {
                 if (b0 + r < p.batch) {
-                    acc[r] = fma(w, state[s0 + r * p.hidden + k], acc[r]);
+                    acc[r] = fma(w, state_get(s0 + r * p.hidden + k), acc[r]);
                 }
             }
         }
@@ -115,7 +115,7 @@ fn step_reset_n_rows(@builtin(local_invocation_index) li: u32, @builtin(workgrou
         let w = vec4(w_at(w0[0] + k), w_at(w0[1] + k), w_at(w0[2] + k), w_at(w0[3] + k));
         for (var r = 0u; r < 8u; r++) {
             if (r < nrows) {
-                acc[r] = fma(w, vec4(state[s0 + r * p.hidden + k]), acc[r]);
+                acc[r] = fma(w, vec4(state_get(s0 + r * p.hidden + k)), acc[r]);
             }
         }
     }
@@ -131,14 +131,14 @@ fn step_reset_n_rows(@builtin(local_invocation_index) li: u32, @builtin(workgrou
 // n and h_t of unit j of row b from acc = W_hn (r ⊙ h) (z waits in the written h slot).
 fn reset_n_update(b: u32, j: u32, acc: f32) {
     let h_idx = b * p.hidden + j;
-    let h_prev = state[read_base() + h_idx];
-    let z = state[write_base() + h_idx];
+    let h_prev = state_get(read_base() + h_idx);
+    let z = state_get(write_base() + h_idx);
     let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
     let n = tanh_stable(g.w + g.z + acc);
     let h_new = n + z * (h_prev - n);
     let live = p.t_base + step.t_local < lens[b];
-    state[write_base() + h_idx] = select(h_prev, h_new, live);
-    state[write_base() + (p.batch + b) * p.hidden + j] = 0.0;
+    state_set(write_base() + h_idx, select(h_prev, h_new, live));
+    state_set(write_base() + (p.batch + b) * p.hidden + j, 0.0);
     let row = step.t_local * p.batch + b;
     y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {

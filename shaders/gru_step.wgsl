@@ -21,7 +21,7 @@
 fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let h_idx = b * p.hidden + j;
     let c_idx = (p.batch + b) * p.hidden + j;
-    let h_prev = state[read_base() + h_idx];
+    let h_prev = state_get(read_base() + h_idx);
     let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
     let r = sigmoid(g.x + acc.x);
     let z = sigmoid(g.y + acc.y);
@@ -29,8 +29,8 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let n = tanh_stable(g.w + r * a);
     let h_new = n + z * (h_prev - n);
     let live = p.t_base + step.t_local < lens[b];
-    state[write_base() + h_idx] = select(h_prev, h_new, live);
-    state[write_base() + c_idx] = 0.0;
+    state_set(write_base() + h_idx, select(h_prev, h_new, live));
+    state_set(write_base() + c_idx, 0.0);
     let row = step.t_local * p.batch + b;
     y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {

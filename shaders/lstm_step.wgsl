@@ -39,8 +39,8 @@
 fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let h_idx = b * p.hidden + j;
     let c_idx = (p.batch + b) * p.hidden + j;
-    let h_prev = state[read_base() + h_idx];
-    let c_prev = state[read_base() + c_idx];
+    let h_prev = state_get(read_base() + h_idx);
+    let c_prev = state_get(read_base() + c_idx);
     var z = acc + gx[(step.t_local * p.batch + b) * p.hidden + j];
     if (p.peephole == 1u) {
         z.x += peep[3u * j] * c_prev;
@@ -56,8 +56,8 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let o = sigmoid(z.w);
     let h_new = o * tanh_stable(c_new);
     let live = p.t_base + step.t_local < lens[b];
-    state[write_base() + h_idx] = select(h_prev, h_new, live);
-    state[write_base() + c_idx] = select(c_prev, c_new, live);
+    state_set(write_base() + h_idx, select(h_prev, h_new, live));
+    state_set(write_base() + c_idx, select(c_prev, c_new, live));
     let row = step.t_local * p.batch + b;
     y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {

@@ -37,8 +37,8 @@ struct MatmulParams {
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+// bindings 1 and 2, a and b, and their readers a_at(i) / b_at(i):
+// matmul_operands_f32.wgsl (or matmul_operands_f32x4.wgsl for `main_quads`).
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
@@ -72,9 +72,9 @@ fn load_a(row: u32, k: u32) -> f32 {
         return 0.0;
     }
     if ((p.flags & A_TRANS) != 0u) {
-        return a[p.a_off + k * p.lda + row];
+        return a_at(p.a_off + k * p.lda + row);
     }
-    return a[p.a_off + row * p.lda + k];
+    return a_at(p.a_off + row * p.lda + k);
 }
 
 fn load_b(k: u32, col: u32) -> f32 {
@@ -82,9 +82,9 @@ fn load_b(k: u32, col: u32) -> f32 {
         return 0.0;
     }
     if ((p.flags & B_TRANS) != 0u) {
-        return b[p.b_off + col * p.ldb + k];
+        return b_at(p.b_off + col * p.ldb + k);
     }
-    return b[p.b_off + k * p.ldb + col];
+    return b_at(p.b_off + k * p.ldb + col);
 }
 
 @compute @workgroup_size(16, 16)
@@ -197,8 +197,8 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
         var av: array<f32, BLOCK>;
         var bv: array<f32, BLOCK>;
         for (var i = 0u; i < BLOCK; i++) {
-            av[i] = a[rows[i] + k * a_k];
-            bv[i] = b[cols[i] + k * b_k];
+            av[i] = a_at(rows[i] + k * a_k);
+            bv[i] = b_at(cols[i] + k * b_k);
         }
         for (var r = 0u; r < BLOCK; r++) {
             for (var q = 0u; q < BLOCK; q++) {

@@ -39,7 +39,8 @@ struct StepIndex {
 @group(0) @binding(3) var<storage, read> peep: array<f32>;
 @group(0) @binding(4) var<storage, read> gx: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> lens: array<u32>;
-@group(0) @binding(6) var<storage, read_write> state: array<f32>;
+// binding 6, state, and its accessors state_get / state_set: state_f32.wgsl or
+// state_f32x4.wgsl.
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 @group(0) @binding(8) var<storage, read_write> gates: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> prev: array<f32>;
@@ -57,9 +58,9 @@ fn write_base() -> u32 {
 // Element k of the recurrent operand of batch row b: h for k < H, c for k ≥ H.
 fn operand(b: u32, k: u32) -> f32 {
     if (k < p.hidden) {
-        return state[read_base() + b * p.hidden + k];
+        return state_get(read_base() + b * p.hidden + k);
     }
-    return state[read_base() + (p.batch + b) * p.hidden + (k - p.hidden)];
+    return state_get(read_base() + (p.batch + b) * p.hidden + (k - p.hidden));
 }
 
 // ---- small batch: split-K GEMV -------------------------------------------------
@@ -213,7 +214,7 @@ fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
         let kk = select(k, k + c_shift, k >= hid);
         for (var r = 0u; r < rows; r++) {
             if (r < nrows) {
-                let s = vec4(state[srow[r] + kk]);
+                let s = vec4(state_get(srow[r] + kk));
                 for (var u = 0u; u < units; u++) {
                     acc[r][u] = fma(w[u], s, acc[r][u]);
                 }

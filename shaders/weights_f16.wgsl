@@ -10,3 +10,9 @@ fn w_at(i: u32) -> f32 {
     let pair = unpack2x16float(w_rec[i >> 1u]);
     return select(pair.x, pair.y, (i & 1u) == 1u);
 }
+
+// Elements i..i+3 (i a multiple of 4): two pairs, for `step_quads`.
+fn w_at4(i: u32) -> vec4<f32> {
+    let q = i >> 1u;
+    return vec4(unpack2x16float(w_rec[q]), unpack2x16float(w_rec[q + 1u]));
+}

@@ -17,13 +17,6 @@ use lstm_wgpu::{
     StepTiling,
 };
 
-const TILINGS: [StepTiling; 4] = [
-    StepTiling::Gemv,
-    StepTiling::Tiled,
-    StepTiling::Units,
-    StepTiling::Rows,
-];
-
 /// `w` with every recurrent matrix (`W_hh`, and `W_ch` for Full peepholes) rounded to f16.
 fn rounded(w: &LstmWeights) -> LstmWeights {
     let round = |m: &ndarray::Array2<f32>| m.mapv(|v| f16::from_f32(v).to_f32());
@@ -48,7 +41,7 @@ fn compare(ctx: &Arc<GpuContext>, cfg: LstmConfig, t: usize, b: usize, lens: Opt
     let want = cpu::forward(&rounded(&w), x.view(), opts).unwrap();
     let mut gpu = GpuLstm::new_f16(ctx.clone(), &w).unwrap();
     gpu.set_poison_outputs(true);
-    for tiling in TILINGS {
+    for tiling in StepTiling::ALL {
         gpu.set_tiling(tiling);
         let got = gpu.forward(x.view(), opts).unwrap();
         let what = format!("f16 {cfg:?} T={t} B={b} {tiling:?}");

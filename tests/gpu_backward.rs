@@ -54,12 +54,7 @@ fn compare_on(
     gpu.set_poison_outputs(true);
     // Every forward tiling writes the training cache; check each (the adapter's own
     // choice would leave the others untested on this machine).
-    for tiling in [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ] {
+    for tiling in StepTiling::ALL {
         gpu.set_tiling(tiling);
         let (out, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
         let tag = format!("{cfg:?} T={t} B={b} lens={lens:?} dy={with_dy} {tiling:?}");

@@ -7,13 +7,6 @@ mod common;
 use common::*;
 use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmConfig, LstmWeights, Peephole, StepTiling};
 
-const TILINGS: [StepTiling; 4] = [
-    StepTiling::Gemv,
-    StepTiling::Tiled,
-    StepTiling::Units,
-    StepTiling::Rows,
-];
-
 /// Runs CPU and GPU (both tilings) on the same random weights and inputs and compares
 /// `y`, `h_n` and `c_n`.
 fn compare(
@@ -35,7 +28,7 @@ fn compare(
     let want = cpu::forward(&w, x.view(), opts).unwrap();
     let mut gpu = GpuLstm::new(ctx, &w).unwrap();
     gpu.set_poison_outputs(true);
-    for tiling in TILINGS {
+    for tiling in StepTiling::ALL {
         gpu.set_tiling(tiling);
         let got = gpu.forward(x.view(), opts).unwrap();
         let tag = format!("{cfg:?} T={t} B={b} init={with_init} lens={lens:?} {tiling:?}");
@@ -160,6 +153,19 @@ fn variable_lengths() {
         Some(&lens),
         602,
     );
+    // 4 | H: the software adapters' quads form (the others fall back to Units/Rows),
+    // both directions, Full peepholes (its c half of the operand), two layers.
+    compare(
+        &LstmConfig::new(3, 8)
+            .peephole(Peephole::Full)
+            .layers(2)
+            .bidirectional(true),
+        5,
+        5,
+        true,
+        Some(&lens),
+        603,
+    );
 }
 
 /// A binding limit of a few steps forces the scheduler to split the sequence into
@@ -189,7 +195,7 @@ fn multi_chunk_long_sequence() {
     let want = cpu::forward(&w, x.view(), opts).unwrap();
     let mut gpu = GpuLstm::new(ctx.clone(), &w).unwrap();
     gpu.set_poison_outputs(true);
-    for tiling in TILINGS {
+    for tiling in StepTiling::ALL {
         gpu.set_tiling(tiling);
         let before = ctx.readback_count();
         let got = gpu.forward(x.view(), opts).unwrap();

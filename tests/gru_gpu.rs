@@ -14,13 +14,6 @@ use lstm_wgpu::interop::{tensors::TensorMap, torch_gru};
 use lstm_wgpu::{cpu, GpuGru, GruConfig, GruOptions, GruWeights, StepTiling};
 use ndarray::{Array3, Ix3};
 
-const TILINGS: [StepTiling; 4] = [
-    StepTiling::Gemv,
-    StepTiling::Tiled,
-    StepTiling::Units,
-    StepTiling::Rows,
-];
-
 /// Every tiling of the GPU forward against the CPU forward on one configuration.
 fn compare(
     ctx: &Arc<lstm_wgpu::GpuContext>,
@@ -48,7 +41,7 @@ fn compare(
     let want = cpu::gru_forward(&w, x.view(), opts).unwrap();
     let mut gpu = GpuGru::new(ctx.clone(), &w).unwrap();
     gpu.set_poison_outputs(true);
-    for tiling in TILINGS {
+    for tiling in StepTiling::ALL {
         gpu.set_tiling(tiling);
         let got = gpu.forward(x.view(), opts).unwrap();
         let what = format!("{cfg:?} T={t} B={b} {tiling:?}");

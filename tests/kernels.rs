@@ -55,12 +55,27 @@ fn matmul() {
     });
 }
 
+/// `matmul_quads.wgsl` (software adapters' `x·Wᵀ` with 4 | K) in both forms of the
+/// context: against the CPU, and bit for bit against `main_rows` (kernel_cases/matmul_quads.rs).
+#[test]
+fn matmul_quads() {
+    for_each_form(|ctx, _| matmul_quads_cases(ctx));
+}
+
 /// `lstm_step.wgsl` in every tiling and peephole mode, some rows past their length: the
 /// new state, the output and the training cache (cases in tests/kernel_cases/lstm_step.rs).
 #[test]
 fn lstm_step() {
     let Some(ctx) = shared_context() else { return };
     lstm_step_cases(&ctx);
+}
+
+/// `step_quads.wgsl`, the software adapters' step form for 4 | H, bit for bit the
+/// sums of `step_rows` for every cell (cases in tests/kernel_cases/step_quads.rs).
+#[test]
+fn step_quads() {
+    let Some(ctx) = shared_context() else { return };
+    step_quads_cases(&ctx);
 }
 
 /// `weights_f32.wgsl`, the step's default weight storage: every bit of f32 weights

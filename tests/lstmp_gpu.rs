@@ -16,13 +16,6 @@ use lstm_wgpu::{
 };
 use ndarray::{Array3, ArrayD, Ix3};
 
-const TILINGS: [StepTiling; 4] = [
-    StepTiling::Gemv,
-    StepTiling::Tiled,
-    StepTiling::Units,
-    StepTiling::Rows,
-];
-
 /// A random input, upstream gradient and initial state for `cfg` (caller's layout).
 struct Case {
     x: Array3<f32>,
@@ -66,7 +59,7 @@ fn compare(ctx: &Arc<GpuContext>, cfg: LstmpConfig, t: usize, b: usize, lens: Op
             seq_lens: lens,
         };
         let want = cpu::lstmp_forward(&w, c.x.view(), opts).unwrap();
-        for tiling in TILINGS {
+        for tiling in StepTiling::ALL {
             gpu.set_tiling(tiling);
             let got = gpu.forward(c.x.view(), opts).unwrap();
             let what = format!("{cfg:?} T={t} B={b} {tiling:?} init={}", initial.is_some());

@@ -2,7 +2,7 @@
 //! SPIR-V (Vulkan), MSL (Metal), HLSL (DX12) and GLSL ES 3.1 (the GL backend): a
 //! shader that only works on the backend CI runs would fail here, without any GPU.
 
-use lstm_wgpu::gpu::kernels::SHADERS;
+use lstm_wgpu::gpu::kernels::shaders;
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 
@@ -23,8 +23,8 @@ fn parse(stem: &str, src: &str) -> (naga::Module, ModuleInfo) {
 
 #[test]
 fn shaders_translate_to_spirv() {
-    for (stem, src) in SHADERS {
-        let (module, info) = parse(stem, src);
+    for (stem, src) in shaders() {
+        let (module, info) = parse(stem, &src);
         let words = spv::write_vec(&module, &info, &spv::Options::default(), None)
             .unwrap_or_else(|e| panic!("{stem} → SPIR-V: {e}"));
         assert!(words.len() > 5, "{stem}: empty SPIR-V");
@@ -37,8 +37,8 @@ fn shaders_translate_to_msl() {
         lang_version: (2, 1),
         ..Default::default()
     };
-    for (stem, src) in SHADERS {
-        let (module, info) = parse(stem, src);
+    for (stem, src) in shaders() {
+        let (module, info) = parse(stem, &src);
         let (text, _) = msl::write_string(&module, &info, &options, &Default::default())
             .unwrap_or_else(|e| panic!("{stem} → MSL: {e}"));
         assert!(text.contains("kernel"), "{stem}: no kernel in the MSL");
@@ -47,8 +47,8 @@ fn shaders_translate_to_msl() {
 
 #[test]
 fn shaders_translate_to_hlsl() {
-    for (stem, src) in SHADERS {
-        let (module, info) = parse(stem, src);
+    for (stem, src) in shaders() {
+        let (module, info) = parse(stem, &src);
         let (options, pipeline) = (hlsl::Options::default(), hlsl::PipelineOptions::default());
         let mut text = String::new();
         hlsl::Writer::new(&mut text, &options, &pipeline)
@@ -63,8 +63,8 @@ fn shaders_translate_to_hlsl() {
 
 #[test]
 fn shaders_translate_to_glsl_es() {
-    for (stem, src) in SHADERS {
-        let (module, info) = parse(stem, src);
+    for (stem, src) in shaders() {
+        let (module, info) = parse(stem, &src);
         for ep in &module.entry_points {
             let pipeline = glsl::PipelineOptions {
                 shader_stage: ep.stage,
@@ -93,8 +93,9 @@ fn shaders_translate_to_glsl_es() {
 }
 
 /// The tests above cover every file in `shaders/` (`activations.wgsl`,
-/// `recurrent_step.wgsl`, `recurrent_step_backward.wgsl` and `weights_*.wgsl` are parts
-/// of the step kernels, not compiled alone), so a new shader cannot be left out.
+/// `recurrent_step.wgsl`, `recurrent_step_backward.wgsl`, `weights_*.wgsl` and
+/// `state_*.wgsl` are parts of the step kernels, `matmul_operands_*.wgsl` of the GEMM's,
+/// not compiled alone), so a new shader cannot be left out.
 #[test]
 fn every_shader_file_is_listed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -109,12 +110,14 @@ fn every_shader_file_is_listed() {
         })
         .filter(|s| {
             let parts = ["activations", "recurrent_step", "recurrent_step_backward"];
-            !parts.contains(&s.as_str()) && !s.starts_with("weights_")
+            let prefixes = ["weights_", "state_", "matmul_operands_"];
+            !parts.contains(&s.as_str()) && !prefixes.iter().any(|p| s.starts_with(p))
         })
         .collect();
     files.sort();
-    // `lstm_step_f16` is `lstm_step.wgsl` with `weights_f16.wgsl` for its weights.
-    let mut listed: Vec<String> = SHADERS
+    // `lstm_step_f16` is `lstm_step.wgsl` with `weights_f16.wgsl` for its weights
+    // (`step_quads_f16` likewise).
+    let mut listed: Vec<String> = shaders()
         .iter()
         .map(|(s, _)| s.trim_end_matches("_f16").to_string())
         .collect();

@@ -392,7 +392,11 @@ impl GpuLstm {
 
     pub(crate) fn record_options(&self, b: usize, train: bool) -> RecordOptions {
         RecordOptions {
-            tiling: self.tiling.resolve_for(b, self.ctx.software_kernels()),
+            tiling: self.tiling.resolve_for(
+                b,
+                self.config().hidden_size,
+                self.ctx.software_kernels(),
+            ),
             poison: self.poison,
             train,
         }

@@ -38,12 +38,7 @@ fn pick(active: &[bool], a: &Array2<f32>, other: &Array2<f32>) -> Array2<f32> {
 }
 
 pub fn gru_reset_before_step_cases(ctx: &GpuContext) {
-    let tilings = [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ];
+    let tilings = StepTiling::ALL;
     for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
         let (lw, gx, h0) = operands(i, h, b, 1200 + 10 * n as u64);
         let active = active_rows(b);

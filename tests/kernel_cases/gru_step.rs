@@ -10,12 +10,7 @@ use ndarray::{s, Array2};
 const SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (3, 7, 5), (9, 33, 17), (6, 33, 40)];
 
 pub fn gru_step_cases(ctx: &GpuContext) {
-    let tilings = [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ];
+    let tilings = StepTiling::ALL;
     for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
         let seed = 900 + 10 * n as u64;
         let w = GruWeights::init(&GruConfig::new(i, h), seed).unwrap();

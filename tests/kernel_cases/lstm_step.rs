@@ -9,12 +9,7 @@ use lstm_wgpu::{GpuContext, LstmConfig, LstmWeights, Peephole, StepTiling};
 use ndarray::Array2;
 
 pub fn lstm_step_cases(ctx: &GpuContext) {
-    let tilings = [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ];
+    let tilings = StepTiling::ALL;
     for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
         // (I, H, B): the cases of tests/gpu_forward.rs's former step test, plus a batch
         // past two 16-row tiles.
@@ -69,12 +64,7 @@ pub fn weights_f32_cases(ctx: &GpuContext) {
             cpu::lstm_step(gx.view(), h0.view(), c0.view(), lw, &active).unwrap();
         let (f16_h, _) =
             cpu::lstm_step(gx.view(), h0.view(), c0.view(), &rounded(lw), &active).unwrap();
-        for tiling in [
-            StepTiling::Gemv,
-            StepTiling::Tiled,
-            StepTiling::Units,
-            StepTiling::Rows,
-        ] {
+        for tiling in StepTiling::ALL {
             let state = (h0.view(), c0.view());
             let got =
                 kernels::lstm_step::run(ctx, gx.view(), state, lw, &active, tiling, true).unwrap();

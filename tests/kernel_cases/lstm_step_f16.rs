@@ -23,12 +23,7 @@ pub fn rounded(w: &LayerWeights) -> LayerWeights {
 }
 
 pub fn lstm_step_f16_cases(ctx: &GpuContext) {
-    let tilings = [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ];
+    let tilings = StepTiling::ALL;
     for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
         for (n, &(i, h, b)) in [(1, 1, 1), (3, 7, 5), (9, 33, 17), (6, 33, 40)]
             .iter()

@@ -23,12 +23,7 @@ fn live_rows(v: &Array2<f32>, active: &[bool]) -> Array2<f32> {
 }
 
 pub fn recurrent_step_cases(ctx: &GpuContext) {
-    let tilings = [
-        StepTiling::Gemv,
-        StepTiling::Tiled,
-        StepTiling::Units,
-        StepTiling::Rows,
-    ];
+    let tilings = StepTiling::ALL;
     for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
         let w = GruWeights::init(&GruConfig::new(i, h), 800 + n as u64).unwrap();
         let lw = &w.layers[0];

@@ -34,7 +34,7 @@ pub(crate) fn reset_n(
 ) -> Option<(&wgpu::ComputePipeline, (u32, u32))> {
     let [per_unit, rows] = k.step_of(cell).reset_n.as_ref()?;
     let (pipeline, tile) = match tiling {
-        StepTiling::Units | StepTiling::Rows => (rows, RESET_N_ROWS_TILE),
+        StepTiling::Units | StepTiling::Rows | StepTiling::Quads => (rows, RESET_N_ROWS_TILE),
         StepTiling::Auto | StepTiling::Gemv | StepTiling::Tiled => (per_unit, RESET_N_TILE),
     };
     let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
@@ -117,7 +117,7 @@ pub(crate) fn run_cell(
         }
     }
     let [_, _, w_rec, peep] = pack::gru_layer(w);
-    let tiling = tiling.resolve_for(b, ctx.software_kernels());
+    let tiling = tiling.resolve_for(b, hs, ctx.software_kernels());
     let k = ctx.kernels()?;
     let mut kernels = vec![pipeline(k, cell, tiling, hs, b)];
     kernels.extend(reset_n(k, cell, tiling, (hs, b)));

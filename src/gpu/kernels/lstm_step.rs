@@ -93,6 +93,7 @@ pub(crate) fn pipeline(
 ) -> (&wgpu::ComputePipeline, (u32, u32)) {
     let forms = k.step_of(cell);
     let (pipeline, tile) = match tiling {
+        StepTiling::Quads => (forms.quads.for_batch(b), super::step_quads::quad_tile(b)),
         StepTiling::Tiled => (&forms.tiled, TILED_TILE),
         StepTiling::Units => (&forms.units, UNITS_TILE),
         StepTiling::Rows => (&forms.rows, ROWS_TILE),
@@ -271,7 +272,7 @@ pub(crate) fn run_cell(
     }
     let (b, hs) = h.dim();
     let w_rec = pack::recurrent_matrix(w);
-    let tiling = tiling.resolve_for(b, ctx.software_kernels());
+    let tiling = tiling.resolve_for(b, hs, ctx.software_kernels());
     let kernel = pipeline(ctx.kernels()?, cell, tiling, hs, b);
     check_fits(ctx, "lstm_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
     let params = StepParams {

@@ -2,123 +2,16 @@
 //! (transposes, leading dimensions, offsets, accumulate, bias as flags), and its
 //! stand-alone use `input_proj`. CPU twin: [`crate::cpu::matmul()`].
 
-use bytemuck::{Pod, Zeroable};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
+pub use super::matmul_params::MatmulParams;
+pub(crate) use super::matmul_params::MATMUL_TILE;
+use super::matmul_quads;
 use super::Dispatch;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{bind_group, storage_init, uniform};
 use crate::gpu::context::GpuContext;
 
-/// Mirrors `MatmulParams` in `shaders/matmul.wgsl`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct MatmulParams {
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub flags: u32,
-    pub lda: u32,
-    pub ldb: u32,
-    pub ldc: u32,
-    pub a_off: u32,
-    pub b_off: u32,
-    pub c_off: u32,
-    pub _pad: [u32; 2],
-}
-
-#[allow(dead_code)] // the transposed and accumulating forms serve training
-impl MatmulParams {
-    pub const A_TRANS: u32 = 1;
-    pub const B_TRANS: u32 = 2;
-    pub const ACCUMULATE: u32 = 4;
-    pub const BIAS: u32 = 8;
-    /// `main_rows` only: lanes over column blocks instead of row blocks (set by
-    /// [`MatmulParams::for_software`] when there are too few rows to fill the lanes).
-    pub const LANES_OVER_COLS: u32 = 16;
-
-    /// `c[m, n] = a[m, k] · b[k, n]`, all row-major and packed.
-    pub fn new(m: usize, n: usize, k: usize) -> Self {
-        MatmulParams {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            flags: 0,
-            lda: k as u32,
-            ldb: n as u32,
-            ldc: n as u32,
-            a_off: 0,
-            b_off: 0,
-            c_off: 0,
-            _pad: [0; 2],
-        }
-    }
-    /// `a` is stored `[k, m]` and used transposed.
-    pub fn a_trans(mut self) -> Self {
-        self.flags |= Self::A_TRANS;
-        self.lda = self.m;
-        self
-    }
-    /// `b` is stored `[n, k]` and used transposed.
-    pub fn b_trans(mut self) -> Self {
-        self.flags |= Self::B_TRANS;
-        self.ldb = self.k;
-        self
-    }
-    pub fn accumulate(mut self) -> Self {
-        self.flags |= Self::ACCUMULATE;
-        self
-    }
-    pub fn bias(mut self) -> Self {
-        self.flags |= Self::BIAS;
-        self
-    }
-    pub fn lda(mut self, ld: usize) -> Self {
-        self.lda = ld as u32;
-        self
-    }
-    pub fn ldb(mut self, ld: usize) -> Self {
-        self.ldb = ld as u32;
-        self
-    }
-    pub fn ldc(mut self, ld: usize) -> Self {
-        self.ldc = ld as u32;
-        self
-    }
-    /// Element offsets of `a`, `b` and `c` in their buffers.
-    pub fn offsets(mut self, a: usize, b: usize, c: usize) -> Self {
-        self.a_off = a as u32;
-        self.b_off = b as u32;
-        self.c_off = c as u32;
-        self
-    }
-    pub fn grid(&self) -> (u32, u32) {
-        (self.n.div_ceil(MATMUL_TILE), self.m.div_ceil(MATMUL_TILE))
-    }
-    /// These parameters for the `main_rows` entry point: with fewer than 64 rows its
-    /// eight lanes (eight row blocks each) would mostly compute clamped copies of the
-    /// last row — 64× the work at M = 1 — so the lanes take column blocks instead.
-    /// Every output is summed in the same order either way.
-    pub fn for_software(mut self) -> Self {
-        if self.m < 64 {
-            self.flags |= Self::LANES_OVER_COLS;
-        }
-        self
-    }
-    /// Grid of the `main_rows` entry point (software adapters), for [`Self::for_software`]'s parameters.
-    pub fn grid_rows(&self) -> (u32, u32) {
-        if self.flags & Self::LANES_OVER_COLS != 0 {
-            (self.n.div_ceil(64), self.m.div_ceil(MATMUL_ROWS_COLS))
-        } else {
-            (self.n.div_ceil(MATMUL_ROWS_COLS), self.m.div_ceil(64))
-        }
-    }
-}
-
-/// Output tile of `matmul.wgsl` (rows and columns).
-pub(crate) const MATMUL_TILE: u32 = 64;
-/// Output columns of one `main_rows` workgroup of `matmul.wgsl` (its rows: 64).
-pub(crate) const MATMUL_ROWS_COLS: u32 = 8;
 /// Records one `matmul.wgsl` dispatch: `c = op(a)·op(b)` (+ `c`) (+ `bias`), as `p` says.
 pub(crate) fn matmul(
     ctx: &GpuContext,
@@ -157,11 +50,15 @@ pub(crate) fn prepare(
         c.as_entire_binding(),
     ];
     let bind_group = bind_group(ctx, &k.matmul_layout, &resources);
-    // A CPU running the shaders gets the barrier-free form (see matmul.wgsl).
-    let (pipeline, grid) = if ctx.software_kernels() {
-        (&k.matmul_rows, p.grid_rows())
-    } else {
-        (&k.matmul, p.grid())
+    let groups = ctx.limits().max_compute_workgroups_per_dimension;
+    // A CPU running the shaders gets the barrier-free forms (see matmul.wgsl), written
+    // out with vec4 loads where the operands allow (matmul_quads.wgsl).
+    let (pipeline, grid) = match ctx.software_kernels() {
+        true if matmul_quads::fits(&p, (a, b), groups) => {
+            (k.matmul_quads(), matmul_quads::grid(&p))
+        }
+        true => (&k.matmul_rows, p.grid_rows()),
+        false => (&k.matmul, p.grid()),
     };
     Dispatch {
         pipeline: pipeline.clone(),

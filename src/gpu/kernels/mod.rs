@@ -26,12 +26,18 @@ pub mod lstm_step;
 pub mod lstm_step_backward;
 pub mod lstm_step_f16;
 pub mod matmul;
+mod matmul_params;
+mod matmul_quads;
 pub mod optimizer_update;
 pub mod softmax_xent;
 
+mod pipelines;
+mod quad_pipelines;
 mod sources;
+mod step_quads;
 mod step_tiling;
-pub use sources::SHADERS;
+pub(crate) use pipelines::{layout, pipeline};
+pub use sources::shaders;
 pub(crate) use sources::*;
 
 /// One bound dispatch of a kernel, made once and recorded any number of times (a job
@@ -56,6 +62,8 @@ pub(crate) struct Kernels {
     pub matmul: wgpu::ComputePipeline,
     /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
     pub matmul_rows: wgpu::ComputePipeline,
+    /// `matmul_quads.wgsl`'s `main_quads`, compiled on first use.
+    matmul_quads: std::sync::OnceLock<wgpu::ComputePipeline>,
     pub step_layout: wgpu::BindGroupLayout,
     /// `lstm_step`'s four forms.
     pub step: StepPipelines,
@@ -85,6 +93,8 @@ pub(crate) struct StepPipelines {
     pub tiled: wgpu::ComputePipeline,
     pub units: wgpu::ComputePipeline,
     pub rows: wgpu::ComputePipeline,
+    /// `step_quads`, per batch row count (software adapters, H % 4 == 0).
+    pub quads: quad_pipelines::QuadPipelines,
     /// A cell whose n product needs every unit's r first (`GruResetBefore`): the
     /// second dispatch of each step, `step_reset_n` and its software form.
     pub reset_n: Option<[wgpu::ComputePipeline; 2]>,
@@ -95,14 +105,15 @@ impl StepPipelines {
     fn new(
         device: &wgpu::Device,
         layout: &wgpu::BindGroupLayout,
-        (stem, src): (&str, &str),
+        source: StepSource,
         reset_n: bool,
     ) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(stem),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
+            label: Some(source.stem),
+            source: wgpu::ShaderSource::Wgsl(source.module().into()),
         });
         StepPipelines {
+            quads: quad_pipelines::QuadPipelines::new(device, layout, source),
             gemv: pipeline(device, layout, &module, "step_gemv"),
             tiled: pipeline(device, layout, &module, "step_tiled"),
             units: pipeline(device, layout, &module, "step_units"),
@@ -141,75 +152,6 @@ impl BackwardPipelines {
             reset_n: reset_n.then(|| pipeline(device, layout, &module, "main_reset_n")),
         }
     }
-}
-
-/// A bind group layout from one letter per binding, in binding order:
-/// `u` uniform, `d` uniform with a dynamic offset, `r` read-only storage, `w` read-write storage.
-pub(crate) fn layout(device: &wgpu::Device, label: &str, kinds: &str) -> wgpu::BindGroupLayout {
-    let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
-        .split_whitespace()
-        .enumerate()
-        .map(|(i, k)| {
-            let ty = match k {
-                "u" => uniform(false),
-                "d" => uniform(true),
-                "r" => storage(true),
-                "w" => storage(false),
-                other => unreachable!("binding kind {other:?} in {label}"),
-            };
-            entry(i as u32, ty)
-        })
-        .collect();
-    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some(label),
-        entries: &entries,
-    })
-}
-
-fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty,
-        count: None,
-    }
-}
-
-fn uniform(dynamic: bool) -> wgpu::BindingType {
-    wgpu::BindingType::Buffer {
-        ty: wgpu::BufferBindingType::Uniform,
-        has_dynamic_offset: dynamic,
-        min_binding_size: None,
-    }
-}
-
-fn storage(read_only: bool) -> wgpu::BindingType {
-    wgpu::BindingType::Buffer {
-        ty: wgpu::BufferBindingType::Storage { read_only },
-        has_dynamic_offset: false,
-        min_binding_size: None,
-    }
-}
-
-pub(crate) fn pipeline(
-    device: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    module: &wgpu::ShaderModule,
-    entry: &str,
-) -> wgpu::ComputePipeline {
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(entry),
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(entry),
-        layout: Some(&pl),
-        module,
-        entry_point: Some(entry),
-        compilation_options: Default::default(),
-        cache: None,
-    })
 }
 
 /// Each kernel's bindings, one letter per binding (see [`layout`]).
@@ -257,25 +199,32 @@ pub(crate) fn check_limits(limits: &wgpu::Limits) -> crate::Result<()> {
 }
 
 impl Kernels {
+    /// `main_quads` (software adapters, `x·Wᵀ` with 4 | K; see `matmul_quads::fits`).
+    pub fn matmul_quads(&self) -> &wgpu::ComputePipeline {
+        self.matmul_quads.get_or_init(|| {
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("matmul_quads"),
+                    source: wgpu::ShaderSource::Wgsl(matmul_quads_module().into()),
+                });
+            pipeline(&self.device, &self.matmul_layout, &module, "main_quads")
+        })
+    }
+
     /// The step kernels of a cell: `lstm_step` or `gru_step` (compiled here on first use).
     pub fn step_of(&self, cell: Cell) -> &StepPipelines {
         match cell {
             Cell::Lstm => &self.step,
             Cell::Gru => self.gru_step.get_or_init(|| {
-                StepPipelines::new(
-                    &self.device,
-                    &self.step_layout,
-                    ("gru_step", GRU_STEP),
-                    false,
-                )
+                StepPipelines::new(&self.device, &self.step_layout, GRU_STEP, false)
             }),
             Cell::GruResetBefore => self.gru_reset_before_step.get_or_init(|| {
-                let src = ("gru_reset_before_step", GRU_RESET_BEFORE_STEP);
+                let src = GRU_RESET_BEFORE_STEP;
                 StepPipelines::new(&self.device, &self.step_layout, src, true)
             }),
             Cell::LstmF16 => self.step_f16.get_or_init(|| {
-                let src = ("lstm_step_f16", LSTM_STEP_F16);
-                StepPipelines::new(&self.device, &self.step_layout, src, false)
+                StepPipelines::new(&self.device, &self.step_layout, LSTM_STEP_F16, false)
             }),
         }
     }
@@ -334,7 +283,8 @@ impl Kernels {
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
-            step: StepPipelines::new(device, &step_layout, ("lstm_step", LSTM_STEP), false),
+            matmul_quads: std::sync::OnceLock::new(),
+            step: StepPipelines::new(device, &step_layout, LSTM_STEP, false),
             gru_step: std::sync::OnceLock::new(),
             gru_reset_before_step: std::sync::OnceLock::new(),
             step_f16: std::sync::OnceLock::new(),

@@ -1,50 +1,142 @@
 //! Every WGSL module the crate compiles, assembled from `shaders/` at build time.
 
+use std::fmt::Write;
+
+macro_rules! shader {
+    ($stem:literal) => {
+        include_str!(concat!("../../../shaders/", $stem, ".wgsl"))
+    };
+}
+
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
-pub(crate) const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
-/// A step kernel's module, its parts in order: the shared activations, for a forward
-/// step the recurrent weights' storage (`weights_f32` or `weights_f16`), the cell's
-/// pointwise half, and the recurrent product every cell shares.
-macro_rules! step_module {
-    ($($part:literal),+) => {
+pub(crate) const MATMUL: &str = concat!(shader!("matmul_operands_f32"), shader!("matmul"));
+
+/// The module of `matmul_quads.wgsl`'s `main_quads` (with `matmul.wgsl`'s `store`).
+pub(crate) fn matmul_quads_module() -> String {
+    let parts = [
+        shader!("matmul_operands_f32x4"),
+        shader!("matmul"),
+        shader!("matmul_quads"),
+    ];
+    parts.concat() + &super::matmul_quads::entry_point()
+}
+/// A backward step kernel's module: the shared activations, the cell's half and the
+/// product every cell shares.
+macro_rules! backward_module {
+    ($cell:literal) => {
         concat!(
-            include_str!("../../../shaders/activations.wgsl"),
-            $(include_str!(concat!("../../../shaders/", $part, ".wgsl"))),+
+            shader!("activations"),
+            shader!($cell),
+            shader!("recurrent_step_backward")
         )
     };
 }
-pub(crate) const LSTM_STEP: &str = step_module!("weights_f32", "lstm_step", "recurrent_step");
-/// `lstm_step` reading f16 weights (inference; `GpuLstm::new_f16`).
-pub(crate) const LSTM_STEP_F16: &str = step_module!("weights_f16", "lstm_step", "recurrent_step");
-pub(crate) const GRU_STEP: &str = step_module!("weights_f32", "gru_step", "recurrent_step");
-pub(crate) const GRU_RESET_BEFORE_STEP: &str =
-    step_module!("weights_f32", "gru_reset_before_step", "recurrent_step");
-pub(crate) const LSTM_STEP_BACKWARD: &str =
-    step_module!("lstm_step_backward", "recurrent_step_backward");
-pub(crate) const GRU_STEP_BACKWARD: &str =
-    step_module!("gru_step_backward", "recurrent_step_backward");
-pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str =
-    step_module!("gru_reset_before_step_backward", "recurrent_step_backward");
-pub(crate) const LSTM_PARAM_GRADS: &str = include_str!("../../../shaders/lstm_param_grads.wgsl");
-pub(crate) const SOFTMAX_XENT: &str = include_str!("../../../shaders/softmax_xent.wgsl");
-pub(crate) const OPTIMIZER_UPDATE: &str = include_str!("../../../shaders/optimizer_update.wgsl");
-pub(crate) const PROBE_EMPTY: &str = include_str!("../../../shaders/probe_empty.wgsl");
 
-/// `(stem, source)` of every shader: the portability test translates each.
-pub const SHADERS: [(&str, &str); 12] = [
-    ("matmul", MATMUL),
-    ("lstm_step", LSTM_STEP),
-    ("lstm_step_f16", LSTM_STEP_F16),
-    ("gru_step", GRU_STEP),
-    ("lstm_step_backward", LSTM_STEP_BACKWARD),
-    ("gru_step_backward", GRU_STEP_BACKWARD),
-    ("gru_reset_before_step", GRU_RESET_BEFORE_STEP),
-    (
-        "gru_reset_before_step_backward",
-        GRU_RESET_BEFORE_STEP_BACKWARD,
-    ),
-    ("lstm_param_grads", LSTM_PARAM_GRADS),
-    ("softmax_xent", SOFTMAX_XENT),
-    ("optimizer_update", OPTIMIZER_UPDATE),
-    ("probe_empty", PROBE_EMPTY),
-];
+/// A forward step kernel's parts; its module is, in order, the shared activations, the
+/// recurrent weights' storage, the state's, the cell's pointwise half and the recurrent
+/// product every cell shares (`recurrent_step.wgsl`, four forms), and for `step_quads`
+/// that form's helpers and its entry point, unrolled for a row count.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepSource {
+    pub stem: &'static str,
+    cell: &'static str,
+    /// `weights_f16.wgsl` instead of `weights_f32.wgsl` / `weights_f32x4.wgsl`.
+    f16: bool,
+}
+
+impl StepSource {
+    /// The module of the four forms (`step_gemv`, `step_tiled`, `step_units`, `step_rows`).
+    pub fn module(&self) -> String {
+        let weights = match self.f16 {
+            true => shader!("weights_f16"),
+            false => shader!("weights_f32"),
+        };
+        self.assemble(weights, shader!("state_f32"))
+    }
+
+    /// The module of `step_quads` for `rows` batch rows per invocation (H % 4 == 0).
+    pub fn quads_module(&self, rows: u32) -> String {
+        let weights = match self.f16 {
+            true => shader!("weights_f16"),
+            false => shader!("weights_f32x4"),
+        };
+        let mut src = self.assemble(weights, shader!("state_f32x4"));
+        src.push_str(shader!("step_quads"));
+        src.push_str(&super::step_quads::entry_point(rows));
+        src
+    }
+
+    fn assemble(&self, weights: &str, state: &str) -> String {
+        let mut src = String::new();
+        for part in [
+            shader!("activations"),
+            weights,
+            state,
+            self.cell,
+            shader!("recurrent_step"),
+        ] {
+            let _ = writeln!(src, "{part}");
+        }
+        src
+    }
+}
+
+pub(crate) const LSTM_STEP: StepSource = StepSource {
+    stem: "lstm_step",
+    cell: shader!("lstm_step"),
+    f16: false,
+};
+/// `lstm_step` reading f16 weights (inference; `GpuLstm::new_f16`).
+pub(crate) const LSTM_STEP_F16: StepSource = StepSource {
+    stem: "lstm_step_f16",
+    cell: shader!("lstm_step"),
+    f16: true,
+};
+pub(crate) const GRU_STEP: StepSource = StepSource {
+    stem: "gru_step",
+    cell: shader!("gru_step"),
+    f16: false,
+};
+pub(crate) const GRU_RESET_BEFORE_STEP: StepSource = StepSource {
+    stem: "gru_reset_before_step",
+    cell: shader!("gru_reset_before_step"),
+    f16: false,
+};
+pub(crate) const LSTM_STEP_BACKWARD: &str = backward_module!("lstm_step_backward");
+pub(crate) const GRU_STEP_BACKWARD: &str = backward_module!("gru_step_backward");
+pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str =
+    backward_module!("gru_reset_before_step_backward");
+pub(crate) const LSTM_PARAM_GRADS: &str = shader!("lstm_param_grads");
+pub(crate) const SOFTMAX_XENT: &str = shader!("softmax_xent");
+pub(crate) const OPTIMIZER_UPDATE: &str = shader!("optimizer_update");
+pub(crate) const PROBE_EMPTY: &str = shader!("probe_empty");
+
+/// `(stem, source)` of every module the crate compiles (the `step_quads` modules at
+/// their largest unrolling, and with f16 weights): the portability test translates each.
+pub fn shaders() -> Vec<(&'static str, String)> {
+    let steps = [LSTM_STEP, LSTM_STEP_F16, GRU_STEP, GRU_RESET_BEFORE_STEP];
+    let fixed = [
+        ("matmul", MATMUL),
+        ("lstm_step_backward", LSTM_STEP_BACKWARD),
+        ("gru_step_backward", GRU_STEP_BACKWARD),
+        (
+            "gru_reset_before_step_backward",
+            GRU_RESET_BEFORE_STEP_BACKWARD,
+        ),
+        ("lstm_param_grads", LSTM_PARAM_GRADS),
+        ("softmax_xent", SOFTMAX_XENT),
+        ("optimizer_update", OPTIMIZER_UPDATE),
+        ("probe_empty", PROBE_EMPTY),
+    ];
+    let rows = *super::step_quads::QUAD_ROWS.last().unwrap_or(&1);
+    steps
+        .iter()
+        .map(|s| (s.stem, s.module()))
+        .chain([
+            ("matmul_quads", matmul_quads_module()),
+            ("step_quads", LSTM_STEP.quads_module(rows)),
+            ("step_quads_f16", LSTM_STEP_F16.quads_module(rows)),
+        ])
+        .chain(fixed.map(|(stem, src)| (stem, src.to_string())))
+        .collect()
+}

@@ -15,7 +15,7 @@ pub(crate) const ROWS_TILE: (u32, u32) = (32, 8);
 pub(crate) fn workgroup_invocations(tiling: StepTiling) -> u32 {
     match tiling {
         StepTiling::Gemv | StepTiling::Auto | StepTiling::Tiled => 64,
-        StepTiling::Units | StepTiling::Rows => 8,
+        StepTiling::Units | StepTiling::Rows | StepTiling::Quads => 8,
     }
 }
 
@@ -36,20 +36,35 @@ pub enum StepTiling {
     /// One batch row per invocation, units uniform, no barriers: large batches on
     /// software adapters.
     Rows,
+    /// `Rows`' sums written out (unrolled by the host) with vec4 loads, for software
+    /// adapters when H % 4 == 0; falls back to `Units`/`Rows` otherwise.
+    Quads,
 }
 
 impl StepTiling {
     pub const GEMV_MAX_BATCH: usize = 8;
 
-    /// The tiling `Auto` stands for at this batch size, with the software-adapter
-    /// kernel forms or not ([`crate::GpuContext::software_kernels`]).
-    pub(crate) fn resolve_for(self, batch: usize, software: bool) -> StepTiling {
+    /// Every tiling a caller can pick (tests run each).
+    pub const ALL: [StepTiling; 5] = [
+        StepTiling::Gemv,
+        StepTiling::Tiled,
+        StepTiling::Units,
+        StepTiling::Rows,
+        StepTiling::Quads,
+    ];
+
+    /// The tiling `Auto` stands for at this batch and hidden size, with the
+    /// software-adapter kernel forms or not ([`crate::GpuContext::software_kernels`]);
+    /// `Quads` where its vec4 loads do not fit H falls back to `Units`/`Rows`.
+    pub(crate) fn resolve_for(self, batch: usize, hidden: usize, software: bool) -> StepTiling {
         let small = batch <= Self::GEMV_MAX_BATCH;
+        let quads = super::step_quads::quads_fit(hidden);
         match (self, software) {
             (StepTiling::Auto, false) if small => StepTiling::Gemv,
             (StepTiling::Auto, false) => StepTiling::Tiled,
-            (StepTiling::Auto, true) if small => StepTiling::Units,
-            (StepTiling::Auto, true) => StepTiling::Rows,
+            (StepTiling::Auto | StepTiling::Quads, _) if quads => StepTiling::Quads,
+            (StepTiling::Auto | StepTiling::Quads, _) if small => StepTiling::Units,
+            (StepTiling::Auto | StepTiling::Quads, _) => StepTiling::Rows,
             (t, _) => t,
         }
     }
