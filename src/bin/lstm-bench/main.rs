@@ -145,7 +145,7 @@ fn print_setup(a: &Args, ctx: Option<&GpuContext>) {
     println!(
         "  kernel forms: {}",
         if ctx.software_kernels() {
-            "software-adapter (barrier-free: matmul main_rows, step_units / step_rows)"
+            "software-adapter (barrier-free, written out: matmul main_quads / main_rows, step_quads; step_units / step_rows where 4 ∤ H)"
         } else {
             "hardware (tiled, workgroup memory: matmul main, step_gemv / step_tiled)"
         }
