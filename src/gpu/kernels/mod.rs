@@ -62,8 +62,8 @@ pub(crate) struct Kernels {
     pub matmul: wgpu::ComputePipeline,
     /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
     pub matmul_rows: wgpu::ComputePipeline,
-    /// `matmul_quads.wgsl`'s `main_quads`, compiled on first use.
-    matmul_quads: std::sync::OnceLock<wgpu::ComputePipeline>,
+    /// `matmul_quads.wgsl`'s two forms, compiled on first use.
+    matmul_quads: std::sync::OnceLock<[wgpu::ComputePipeline; 2]>,
     pub step_layout: wgpu::BindGroupLayout,
     /// `lstm_step`'s four forms.
     pub step: StepPipelines,
@@ -199,17 +199,19 @@ pub(crate) fn check_limits(limits: &wgpu::Limits) -> crate::Result<()> {
 }
 
 impl Kernels {
-    /// `main_quads` (software adapters, `x·Wᵀ` with 4 | K; see `matmul_quads::fits`).
-    pub fn matmul_quads(&self) -> &wgpu::ComputePipeline {
-        self.matmul_quads.get_or_init(|| {
+    /// `matmul_quads.wgsl`'s form `form` (software adapters; see `matmul_quads::form_for`).
+    pub fn matmul_quads(&self, form: matmul_quads::QuadForm) -> &wgpu::ComputePipeline {
+        let forms = self.matmul_quads.get_or_init(|| {
             let module = self
                 .device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some("matmul_quads"),
                     source: wgpu::ShaderSource::Wgsl(matmul_quads_module().into()),
                 });
-            pipeline(&self.device, &self.matmul_layout, &module, "main_quads")
-        })
+            matmul_quads::QuadForm::ALL
+                .map(|f| pipeline(&self.device, &self.matmul_layout, &module, f.entry()))
+        });
+        &forms[form as usize]
     }
 
     /// The step kernels of a cell: `lstm_step` or `gru_step` (compiled here on first use).

@@ -11,14 +11,14 @@ macro_rules! shader {
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = concat!(shader!("matmul_operands_f32"), shader!("matmul"));
 
-/// The module of `matmul_quads.wgsl`'s `main_quads` (with `matmul.wgsl`'s `store`).
+/// The module of `matmul_quads.wgsl`'s two forms (with `matmul.wgsl`'s `store`).
 pub(crate) fn matmul_quads_module() -> String {
     let parts = [
         shader!("matmul_operands_f32x4"),
         shader!("matmul"),
         shader!("matmul_quads"),
     ];
-    parts.concat() + &super::matmul_quads::entry_point()
+    parts.concat() + &super::matmul_quads::entry_points()
 }
 /// A backward step kernel's module: the shared activations, the cell's half and the
 /// product every cell shares.
