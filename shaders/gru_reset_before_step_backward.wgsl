@@ -72,7 +72,7 @@ fn main_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
     var d_rh = 0.0;
     for (var j = 0u; j < h; j++) {
         // W_hn[j][k] is slot 2 of unit j; neighbouring invocations read neighbouring k.
-        d_rh = fma(carry[dn0 + j], w_rec[(4u * j + 2u) * kr + k], d_rh);
+        d_rh = fma(carry[dn0 + j], w_at((4u * j + 2u) * kr + k), d_rh);
     }
     let r = gates[row * h + k].x;
     let h_prev = prev[row * 2u * h + k];

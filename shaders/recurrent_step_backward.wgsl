@@ -27,7 +27,8 @@ struct BackwardIndex {
 
 @group(0) @binding(0) var<uniform> p: BackwardParams;
 @group(0) @binding(1) var<uniform> step: BackwardIndex;
-@group(0) @binding(2) var<storage, read> w_rec: array<f32>;
+// binding 2, w_rec, and its reader w_at(i): weights_f32.wgsl (weights_f32x4.wgsl in the
+// step_backward_quads module).
 @group(0) @binding(3) var<storage, read> peep: array<f32>;
 @group(0) @binding(4) var<storage, read> gates: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> prev: array<f32>;
@@ -80,9 +81,9 @@ fn main(
                 var wh = 0.0;
                 var wc = 0.0;
                 if (q < 4u * h && k < h) {
-                    wh = w_rec[q * kr + k];
+                    wh = w_at(q * kr + k);
                     if (full) {
-                        wc = w_rec[q * kr + h + k];
+                        wc = w_at(q * kr + h + k);
                     }
                 }
                 wh_tile[qq * TILE_UNITS + kk] = wh;
@@ -153,9 +154,9 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
             var wh: array<f32, 4>;
             var wc: array<f32, 4>;
             for (var u = 0u; u < 4u; u++) {
-                wh[u] = w_rec[q * kr + kc[u]];
+                wh[u] = w_at(q * kr + kc[u]);
                 if (full) {
-                    wc[u] = w_rec[q * kr + h + kc[u]];
+                    wc[u] = w_at(q * kr + h + kc[u]);
                 }
             }
             for (var r = 0u; r < 8u; r++) {

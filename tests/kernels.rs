@@ -14,7 +14,7 @@ use lstm_wgpu::cpu::{self, UpdateRule};
 use lstm_wgpu::gpu::kernels;
 use lstm_wgpu::gpu::kernels::lstm_step_backward::StepGrads;
 use lstm_wgpu::gpu::kernels::matmul::MatmulParams;
-use lstm_wgpu::{LstmConfig, LstmWeights, Peephole, StepTiling};
+use lstm_wgpu::{LstmConfig, LstmWeights, StepTiling};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,7 +99,7 @@ fn gru_reset_before_step() {
 /// without `dy` (cases in tests/kernel_cases/gru_reset_before_step.rs).
 #[test]
 fn gru_reset_before_step_backward() {
-    for_each_form(gru_reset_before_step_backward_cases);
+    for_each_form(|ctx, form| gru_reset_before_step_backward_cases(ctx, form, &GRU_RB_SHAPES));
 }
 
 /// `lstm_step` reading f16 weights (`weights_f16.wgsl`) vs the CPU step on the weights
@@ -134,7 +134,7 @@ fn gru_step() {
 /// past their length, with and without `dy` (cases in tests/kernel_cases/gru_step.rs).
 #[test]
 fn gru_step_backward() {
-    for_each_form(gru_step_backward_cases);
+    for_each_form(|ctx, form| gru_step_backward_cases(ctx, form, &GRU_SHAPES));
 }
 
 /// `lstm_step_backward.wgsl` in both forms (tiled `main`, software `main_rows`) and every
@@ -144,59 +144,15 @@ fn gru_step_backward() {
 fn lstm_step_backward() {
     // (H, B): 1×1; H off the 16- and 32-unit tiles; B past the 16-row tile and two of them.
     let shapes = [(1, 1), (7, 5), (33, 17), (65, 2), (9, 40)];
-    for_each_form(|ctx, form| {
-        for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
-            for (n, &(h, b)) in shapes.iter().enumerate() {
-                let seed = 100 + 10 * n as u64;
-                let cfg = LstmConfig::new(3, h).peephole(peephole);
-                let w = LstmWeights::init(&cfg, seed).unwrap();
-                let lw = &w.layers[0];
-                let (dh, dc, dy) = (
-                    random((b, h), seed + 1),
-                    random((b, h), seed + 2),
-                    random((b, h), seed + 3),
-                );
-                let (gates, c_prev) =
-                    (random_gates(b, h, seed + 4), random((b, h), seed + 5) * 2.0);
-                let active = active_rows(b);
-                for with_dy in [false, true] {
-                    // The kernel adds dy on live rows only; the twin takes the sum.
-                    let mut dh_total = dh.clone();
-                    for r in (0..b).filter(|&r| with_dy && active[r]) {
-                        dh_total.row_mut(r).scaled_add(1.0, &dy.row(r));
-                    }
-                    let (cv, gv) = (c_prev.view(), gates.view());
-                    let want =
-                        cpu::lstm_step_backward(dh_total.view(), dc.view(), gv, cv, lw, &active)
-                            .unwrap();
-                    let g = StepGrads {
-                        dh: dh.view(),
-                        dc: dc.view(),
-                        dy: with_dy.then(|| dy.view()),
-                        gates: gv,
-                        c_prev: cv,
-                    };
-                    let got = kernels::lstm_step_backward::run(ctx, lw, &g, &active, true).unwrap();
-                    let tag = format!("{form} {peephole:?} H={h} B={b} dy={with_dy}");
-                    assert_close(&format!("dz {tag}"), &got.0, &want.0, GPU_ATOL, GPU_RTOL);
-                    assert_close(
-                        &format!("dh_prev {tag}"),
-                        &got.1,
-                        &want.1,
-                        GPU_ATOL,
-                        GPU_RTOL,
-                    );
-                    assert_close(
-                        &format!("dc_prev {tag}"),
-                        &got.2,
-                        &want.2,
-                        GPU_ATOL,
-                        GPU_RTOL,
-                    );
-                }
-            }
-        }
-    });
+    for_each_form(|ctx, form| lstm_step_backward_cases(ctx, form, &shapes));
+}
+
+/// `step_backward_quads.wgsl`, the software adapters' backward product for 4 | H, in
+/// every cell against its CPU twin (the shapes of `step_quads`; cases in
+/// tests/kernel_cases/step_quads.rs).
+#[test]
+fn step_backward_quads() {
+    for_each_form(step_backward_quads_cases);
 }
 
 /// `lstm_param_grads.wgsl` with peepholes None and Diagonal: the bias gradient and the

@@ -11,7 +11,7 @@ use ndarray::{s, Array1, Array2};
 
 /// (I, H, B): 1×1×1, H off every tile (17, 33) and past `step_reset_n`'s 64 units (65,
 /// 70), a batch past two 16-row tiles.
-const SHAPES: [(usize, usize, usize); 5] =
+pub const SHAPES: [(usize, usize, usize); 5] =
     [(1, 1, 1), (3, 17, 1), (9, 33, 17), (5, 65, 3), (6, 70, 40)];
 
 /// A layer, a projection with every bias folded (as the twin takes it; the schedule
@@ -76,8 +76,12 @@ pub fn gru_reset_before_step_cases(ctx: &GpuContext) {
     }
 }
 
-pub fn gru_reset_before_step_backward_cases(ctx: &GpuContext, form: &str) {
-    for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
+pub fn gru_reset_before_step_backward_cases(
+    ctx: &GpuContext,
+    form: &str,
+    shapes: &[(usize, usize, usize)],
+) {
+    for (n, &(i, h, b)) in shapes.iter().enumerate() {
         let (lw, gx, h_prev) = operands(i, h, b, 1300 + 10 * n as u64);
         let zero_bhn = Array1::zeros(h);
         let (_, gates) = cpu::gru_step(

@@ -7,7 +7,7 @@ use lstm_wgpu::{GpuContext, GruConfig, GruWeights, StepTiling};
 use ndarray::{s, Array2};
 
 /// (I, H, B) shapes: 1×1×1, H off every tile, a batch past two 16-row tiles.
-const SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (3, 7, 5), (9, 33, 17), (6, 33, 40)];
+pub const SHAPES: [(usize, usize, usize); 4] = [(1, 1, 1), (3, 7, 5), (9, 33, 17), (6, 33, 40)];
 
 pub fn gru_step_cases(ctx: &GpuContext) {
     let tilings = StepTiling::ALL;
@@ -66,8 +66,8 @@ pub fn gru_step_cases(ctx: &GpuContext) {
 
 /// `gru_step_backward.wgsl` alone in the form `ctx` selects, against
 /// `cpu::gru_step_backward` on the gates of a real forward step, with and without `dy`.
-pub fn gru_step_backward_cases(ctx: &GpuContext, form: &str) {
-    for (n, &(i, h, b)) in SHAPES.iter().enumerate() {
+pub fn gru_step_backward_cases(ctx: &GpuContext, form: &str, shapes: &[(usize, usize, usize)]) {
+    for (n, &(i, h, b)) in shapes.iter().enumerate() {
         let seed = 950 + 10 * n as u64;
         let w = GruWeights::init(&GruConfig::new(i, h), seed).unwrap();
         let lw = &w.layers[0];

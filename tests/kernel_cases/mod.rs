@@ -5,20 +5,22 @@
 mod gru_reset_before_step;
 mod gru_step;
 mod lstm_step;
+mod lstm_step_backward;
 mod lstm_step_f16;
 mod matmul_quads;
 mod recurrent_step;
 mod step_quads;
 
 pub use gru_reset_before_step::{
-    gru_reset_before_step_backward_cases, gru_reset_before_step_cases,
+    gru_reset_before_step_backward_cases, gru_reset_before_step_cases, SHAPES as GRU_RB_SHAPES,
 };
-pub use gru_step::{gru_step_backward_cases, gru_step_cases};
+pub use gru_step::{gru_step_backward_cases, gru_step_cases, SHAPES as GRU_SHAPES};
 pub use lstm_step::{lstm_step_cases, weights_f32_cases};
+pub use lstm_step_backward::lstm_step_backward_cases;
 pub use lstm_step_f16::lstm_step_f16_cases;
 pub use matmul_quads::matmul_quads_cases;
 pub use recurrent_step::{recurrent_step_backward_cases, recurrent_step_cases};
-pub use step_quads::step_quads_cases;
+pub use step_quads::{step_backward_quads_cases, step_quads_cases};
 
 use crate::common::*;
 use lstm_wgpu::cpu::{self, UpdateRule};

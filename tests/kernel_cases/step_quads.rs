@@ -2,6 +2,9 @@
 //! against the CPU twin and, bit for bit, against `step_rows`, whose sums it writes out
 //! in the same order; for the LSTM in every peephole mode, both GRU forms and f16 weights.
 
+use super::{
+    gru_reset_before_step_backward_cases, gru_step_backward_cases, lstm_step_backward_cases,
+};
 use crate::common::*;
 use lstm_wgpu::cpu;
 use lstm_wgpu::gpu::kernels::{self, lstm_step::StepOutput};
@@ -91,4 +94,13 @@ fn gru_cases(ctx: &GpuContext, (i, h, b): (usize, usize, usize), seed: u64) {
         let tag = format!("GRU reset_after={reset_after} H={h} B={b}");
         assert_same_bits(&tag, &run(StepTiling::Quads), &run(StepTiling::Rows));
     }
+}
+
+/// The backward steps of every cell in the form `ctx` selects on the shapes above
+/// (`step_backward_quads` on a software adapter) against their CPU twins.
+pub fn step_backward_quads_cases(ctx: &GpuContext, form: &str) {
+    let lstm: Vec<(usize, usize)> = SHAPES.iter().map(|&(_, h, b)| (h, b)).collect();
+    lstm_step_backward_cases(ctx, form, &lstm);
+    gru_step_backward_cases(ctx, form, &SHAPES);
+    gru_reset_before_step_backward_cases(ctx, form, &SHAPES);
 }

@@ -9,6 +9,7 @@ use super::lstm_step::{
     block, check_fits, deinterleave_gate_rows, interleave_gate_rows, lens_for, peephole_code,
     prev_rows, SINGLE_STEP_T,
 };
+use super::step_quads::{quad_tile, quads_fit};
 use super::{Cell, Dispatch};
 use crate::cpu::reference::check_step;
 use crate::error::{LstmError, Result};
@@ -136,10 +137,10 @@ pub(crate) fn prepare(
     let k = ctx.kernels()?;
     // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
     let forms = k.backward_of(cell);
-    let (pipeline, tile) = if ctx.software_kernels() {
-        (&forms.rows, BACKWARD_ROWS_TILE)
-    } else {
-        (&forms.main, BACKWARD_TILE)
+    let (pipeline, tile) = match ctx.software_kernels() {
+        true if quads_fit(h) => (forms.quads.for_batch(b), quad_tile(b)),
+        true => (&forms.rows, BACKWARD_ROWS_TILE),
+        false => (&forms.main, BACKWARD_TILE),
     };
     let resources = [
         bufs.params.as_entire_binding(),

@@ -34,9 +34,11 @@ pub mod softmax_xent;
 mod pipelines;
 mod quad_pipelines;
 mod sources;
+mod step_backward_quads;
 mod step_quads;
 mod step_tiling;
 pub(crate) use pipelines::{layout, pipeline};
+use quad_pipelines::{QuadPipelines, QuadSource};
 pub use sources::shaders;
 pub(crate) use sources::*;
 
@@ -94,7 +96,7 @@ pub(crate) struct StepPipelines {
     pub units: wgpu::ComputePipeline,
     pub rows: wgpu::ComputePipeline,
     /// `step_quads`, per batch row count (software adapters, H % 4 == 0).
-    pub quads: quad_pipelines::QuadPipelines,
+    pub quads: QuadPipelines,
     /// A cell whose n product needs every unit's r first (`GruResetBefore`): the
     /// second dispatch of each step, `step_reset_n` and its software form.
     pub reset_n: Option<[wgpu::ComputePipeline; 2]>,
@@ -113,7 +115,7 @@ impl StepPipelines {
             source: wgpu::ShaderSource::Wgsl(source.module().into()),
         });
         StepPipelines {
-            quads: quad_pipelines::QuadPipelines::new(device, layout, source),
+            quads: QuadPipelines::new(device, layout, QuadSource::Step(source)),
             gemv: pipeline(device, layout, &module, "step_gemv"),
             tiled: pipeline(device, layout, &module, "step_tiled"),
             units: pipeline(device, layout, &module, "step_units"),
@@ -131,6 +133,8 @@ pub(crate) struct BackwardPipelines {
     pub main: wgpu::ComputePipeline,
     /// Barrier-free, for software adapters.
     pub rows: wgpu::ComputePipeline,
+    /// `step_backward_quads`, per batch row count (software adapters, H % 4 == 0).
+    pub quads: QuadPipelines,
     /// `GruResetBefore`'s second dispatch of each step, `main_reset_n`.
     pub reset_n: Option<wgpu::ComputePipeline>,
 }
@@ -139,14 +143,15 @@ impl BackwardPipelines {
     fn new(
         device: &wgpu::Device,
         layout: &wgpu::BindGroupLayout,
-        (stem, src): (&str, &str),
+        source: BackwardSource,
         reset_n: bool,
     ) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(stem),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
+            label: Some(source.stem),
+            source: wgpu::ShaderSource::Wgsl(source.module().into()),
         });
         BackwardPipelines {
+            quads: QuadPipelines::new(device, layout, QuadSource::Backward(source)),
             main: pipeline(device, layout, &module, "main"),
             rows: pipeline(device, layout, &module, "main_rows"),
             reset_n: reset_n.then(|| pipeline(device, layout, &module, "main_reset_n")),
@@ -240,7 +245,7 @@ impl Kernels {
                 BackwardPipelines::new(
                     &self.device,
                     &self.backward_layout,
-                    ("gru_step_backward", GRU_STEP_BACKWARD),
+                    GRU_STEP_BACKWARD,
                     false,
                 )
             }),
@@ -248,10 +253,7 @@ impl Kernels {
                 BackwardPipelines::new(
                     &self.device,
                     &self.backward_layout,
-                    (
-                        "gru_reset_before_step_backward",
-                        GRU_RESET_BEFORE_STEP_BACKWARD,
-                    ),
+                    GRU_RESET_BEFORE_STEP_BACKWARD,
                     true,
                 )
             }),
@@ -295,7 +297,7 @@ impl Kernels {
             step_backward: BackwardPipelines::new(
                 device,
                 &backward_layout,
-                ("lstm_step_backward", LSTM_STEP_BACKWARD),
+                LSTM_STEP_BACKWARD,
                 false,
             ),
             gru_step_backward: std::sync::OnceLock::new(),

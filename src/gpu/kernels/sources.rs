@@ -20,18 +20,6 @@ pub(crate) fn matmul_quads_module() -> String {
     ];
     parts.concat() + &super::matmul_quads::entry_points()
 }
-/// A backward step kernel's module: the shared activations, the cell's half and the
-/// product every cell shares.
-macro_rules! backward_module {
-    ($cell:literal) => {
-        concat!(
-            shader!("activations"),
-            shader!($cell),
-            shader!("recurrent_step_backward")
-        )
-    };
-}
-
 /// A forward step kernel's parts; its module is, in order, the shared activations, the
 /// recurrent weights' storage, the state's, the cell's pointwise half and the recurrent
 /// product every cell shares (`recurrent_step.wgsl`, four forms), and for `step_quads`
@@ -102,10 +90,52 @@ pub(crate) const GRU_RESET_BEFORE_STEP: StepSource = StepSource {
     cell: shader!("gru_reset_before_step"),
     f16: false,
 };
-pub(crate) const LSTM_STEP_BACKWARD: &str = backward_module!("lstm_step_backward");
-pub(crate) const GRU_STEP_BACKWARD: &str = backward_module!("gru_step_backward");
-pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: &str =
-    backward_module!("gru_reset_before_step_backward");
+/// A backward step kernel's parts; its module is the shared activations, the recurrent
+/// weights' storage, the cell's pointwise half and the product every cell shares
+/// (`recurrent_step_backward.wgsl`), and for `step_backward_quads` that form's helpers
+/// and its entry point, unrolled for a row count.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BackwardSource {
+    pub stem: &'static str,
+    cell: &'static str,
+}
+
+impl BackwardSource {
+    pub fn module(&self) -> String {
+        self.assemble(shader!("weights_f32"))
+    }
+
+    /// The module of `step_backward_quads` for `rows` batch rows per invocation.
+    pub fn quads_module(&self, rows: u32) -> String {
+        let mut src = self.assemble(shader!("weights_f32x4"));
+        src.push_str(shader!("step_backward_quads"));
+        src.push_str(&super::step_backward_quads::entry_point(rows));
+        src
+    }
+
+    fn assemble(&self, weights: &str) -> String {
+        let parts = [
+            shader!("activations"),
+            weights,
+            self.cell,
+            shader!("recurrent_step_backward"),
+        ];
+        parts.concat()
+    }
+}
+
+pub(crate) const LSTM_STEP_BACKWARD: BackwardSource = BackwardSource {
+    stem: "lstm_step_backward",
+    cell: shader!("lstm_step_backward"),
+};
+pub(crate) const GRU_STEP_BACKWARD: BackwardSource = BackwardSource {
+    stem: "gru_step_backward",
+    cell: shader!("gru_step_backward"),
+};
+pub(crate) const GRU_RESET_BEFORE_STEP_BACKWARD: BackwardSource = BackwardSource {
+    stem: "gru_reset_before_step_backward",
+    cell: shader!("gru_reset_before_step_backward"),
+};
 pub(crate) const LSTM_PARAM_GRADS: &str = shader!("lstm_param_grads");
 pub(crate) const SOFTMAX_XENT: &str = shader!("softmax_xent");
 pub(crate) const OPTIMIZER_UPDATE: &str = shader!("optimizer_update");
@@ -115,14 +145,13 @@ pub(crate) const PROBE_EMPTY: &str = shader!("probe_empty");
 /// their largest unrolling, and with f16 weights): the portability test translates each.
 pub fn shaders() -> Vec<(&'static str, String)> {
     let steps = [LSTM_STEP, LSTM_STEP_F16, GRU_STEP, GRU_RESET_BEFORE_STEP];
+    let backward = [
+        LSTM_STEP_BACKWARD,
+        GRU_STEP_BACKWARD,
+        GRU_RESET_BEFORE_STEP_BACKWARD,
+    ];
     let fixed = [
         ("matmul", MATMUL),
-        ("lstm_step_backward", LSTM_STEP_BACKWARD),
-        ("gru_step_backward", GRU_STEP_BACKWARD),
-        (
-            "gru_reset_before_step_backward",
-            GRU_RESET_BEFORE_STEP_BACKWARD,
-        ),
         ("lstm_param_grads", LSTM_PARAM_GRADS),
         ("softmax_xent", SOFTMAX_XENT),
         ("optimizer_update", OPTIMIZER_UPDATE),
@@ -132,7 +161,9 @@ pub fn shaders() -> Vec<(&'static str, String)> {
     steps
         .iter()
         .map(|s| (s.stem, s.module()))
+        .chain(backward.iter().map(|s| (s.stem, s.module())))
         .chain([
+            ("step_backward_quads", LSTM_STEP_BACKWARD.quads_module(rows)),
             ("matmul_quads", matmul_quads_module()),
             ("step_quads", LSTM_STEP.quads_module(rows)),
             ("step_quads_f16", LSTM_STEP_F16.quads_module(rows)),
