@@ -1,4 +1,4 @@
-// matmul_quads.wgsl — matmul.wgsl's product for software adapters, written out in two
+// matmul_quads.wgsl — matmul.wgsl's product for software adapters, written out in three
 // forms (the same sums as `main_rows`, in the same order — k ascending, one fma per
 // term — so bit for bit):
 //
@@ -9,6 +9,9 @@
 //                  weight gradients dZᵀ·x): both run along the output's rows and
 //                  columns; one k per step, four rows or columns per vec4 load
 //                  (4 | M, N, lda, ldb, a_off, b_off).
+//   main_quads_nn  op(a) = a [M, K], op(b) = b [K, N] (no transposes: the input
+//                  gradients dZ·W_ih): four k of each row of a per vec4 load, and for
+//                  each of those k four columns of b (4 | K, N, lda, ldb, a_off, b_off).
 //
 // Why (the reasons of step_quads.wgsl): `main_rows` keeps its 8 × 8 accumulators in a
 // private array indexed by loop variables, which a CPU running the shaders keeps in
@@ -21,6 +24,8 @@
 //                                c{r}_{q} = quad_dot(a{r}, b{q}, c{r}_{q})
 //   main_quads_tn: for k:        a{i} = rows 4i..4i+3 of column k; b{j} = columns 4j..
 //                                c{r}_{q} = fma(a{r/4}[r%4], b{q/4}[q%4], c{r}_{q})
+//   main_quads_nn: for k step 4: a{r} = a_at4(row r + k); b{i}_{j} = columns 4j.. of row k+i
+//                                c{r}_{q} = fma(a{r}[i], b{i}_{q/4}[q%4], c{r}_{q}), i = 0..3
 //   then `store` (matmul.wgsl: bias, accumulate) for the rows and columns in bounds.
 // Rows and columns past the product are clamped for the loads and not stored.
 

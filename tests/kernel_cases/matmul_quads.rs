@@ -1,5 +1,6 @@
-//! `matmul_quads.wgsl` alone (see tests/kernels.rs): `main_quads` (op(b) = bᵀ, 4 | K)
-//! and `main_quads_tn` (op(a) = aᵀ, 4 | M and N), 4 | lda, ldb and the offsets, against
+//! `matmul_quads.wgsl` alone (see tests/kernels.rs): `main_quads` (op(b) = bᵀ, 4 | K),
+//! `main_quads_tn` (op(a) = aᵀ, 4 | M and N) and `main_quads_nn` (no transposes, 4 | K
+//! and N), 4 | lda, ldb and the offsets, against
 //! the CPU twin, and bit for bit against `main_rows` on the same numbers placed one
 //! float off alignment (which sends them to `main_rows`).
 
@@ -15,20 +16,23 @@ const ALONG_K: [(usize, usize, usize); 4] = [(1, 1, 4), (17, 70, 8), (33, 7, 36)
 /// (M, N, K) of `main_quads_tn`: one quad each way; M and N past a block, any K.
 const ALONG_ROWS: [(usize, usize, usize); 4] =
     [(4, 4, 1), (20, 72, 7), (36, 8, 33), (128, 68, 130)];
+/// (M, N, K) of `main_quads_nn`: one row and one quad; M, N past a block; K of many quads.
+const ALONG_K_COLS: [(usize, usize, usize); 4] =
+    [(1, 4, 4), (17, 72, 8), (33, 8, 36), (130, 68, 64)];
 
 pub fn matmul_quads_cases(ctx: &GpuContext) {
     let forms = [
         (ALONG_K, MatmulParams::B_TRANS),
         (ALONG_ROWS, MatmulParams::A_TRANS),
+        (ALONG_K_COLS, 0),
     ];
     for (f, (shapes, trans)) in forms.into_iter().enumerate() {
         for (n, &(m, cols, k)) in shapes.iter().enumerate() {
             for flags in [0, MatmulParams::ACCUMULATE, MatmulParams::BIAS] {
-                let mut p = MatmulParams::new(m, cols, k);
-                p = if trans == MatmulParams::A_TRANS {
-                    p.a_trans()
-                } else {
-                    p.b_trans()
+                let mut p = match trans {
+                    MatmulParams::A_TRANS => MatmulParams::new(m, cols, k).a_trans(),
+                    MatmulParams::B_TRANS => MatmulParams::new(m, cols, k).b_trans(),
+                    _ => MatmulParams::new(m, cols, k),
                 };
                 p.flags |= flags;
                 let seed = 2000 + 100 * f as u64 + 10 * (n as u64 * 3 + flags as u64);

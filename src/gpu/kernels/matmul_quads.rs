@@ -1,9 +1,10 @@
-//! `shaders/matmul_quads.wgsl`: `matmul.wgsl`'s product for software adapters in two
+//! `shaders/matmul_quads.wgsl`: `matmul.wgsl`'s product for software adapters in three
 //! written-out forms, their entry points generated here (WGSL cannot unroll; the
 //! shader's header says why that is the point): `main_quads` when both operands run
 //! along k (`x·Wᵀ`, the input projection), `main_quads_tn` when they run along the
-//! output's rows and columns (`aᵀ·b`, the weight gradients). CPU twin:
-//! [`crate::cpu::matmul`]; the kernel test also holds both bit for bit to `main_rows`.
+//! output's rows and columns (`aᵀ·b`, the weight gradients), `main_quads_nn` when a runs
+//! along k and b along the columns (`a·b`, the input gradients). CPU twin:
+//! [`crate::cpu::matmul`]; the kernel test also holds each bit for bit to `main_rows`.
 
 use std::fmt::Write;
 
@@ -14,22 +15,25 @@ pub(crate) const QUAD_COLS: u32 = 8;
 pub(crate) const QUAD_LANES: u32 = 8;
 pub(crate) const QUAD_ROWS: u32 = 16;
 
-/// The two written-out forms.
+/// The three written-out forms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum QuadForm {
     /// `main_quads`: op(a) = a, op(b) = bᵀ; four k per load.
     AlongK,
     /// `main_quads_tn`: op(a) = aᵀ, op(b) = b; four rows or columns per load, k by k.
     AlongRows,
+    /// `main_quads_nn`: op(a) = a, op(b) = b; four k of a row, four columns of b.
+    AlongKCols,
 }
 
 impl QuadForm {
-    pub const ALL: [QuadForm; 2] = [QuadForm::AlongK, QuadForm::AlongRows];
+    pub const ALL: [QuadForm; 3] = [QuadForm::AlongK, QuadForm::AlongRows, QuadForm::AlongKCols];
 
     pub fn entry(self) -> &'static str {
         match self {
             QuadForm::AlongK => "main_quads",
             QuadForm::AlongRows => "main_quads_tn",
+            QuadForm::AlongKCols => "main_quads_nn",
         }
     }
 }
@@ -52,7 +56,8 @@ pub(crate) fn form_for(
     let form = match (flag(MatmulParams::A_TRANS), flag(MatmulParams::B_TRANS)) {
         (false, true) => (QuadForm::AlongK, p.k),
         (true, false) => (QuadForm::AlongRows, p.m | p.n),
-        _ => return None,
+        (false, false) => (QuadForm::AlongKCols, p.k | p.n),
+        (true, true) => return None,
     };
     (fits && four(&[form.1, p.lda, p.ldb, p.a_off, p.b_off])).then_some(form.0)
 }
@@ -65,7 +70,7 @@ pub(crate) fn grid(p: &MatmulParams) -> (u32, u32) {
     )
 }
 
-/// Both entry points.
+/// The three entry points.
 pub(crate) fn entry_points() -> String {
     let mut s = String::new();
     for form in QuadForm::ALL {
@@ -86,6 +91,7 @@ pub(crate) fn entry_points() -> String {
         match form {
             QuadForm::AlongK => along_k(&mut line),
             QuadForm::AlongRows => along_rows(&mut line),
+            QuadForm::AlongKCols => along_k_cols(&mut line),
         }
         epilogue(&mut line);
     }
@@ -139,6 +145,36 @@ fn along_rows(line: &mut impl FnMut(String)) {
                 "        c{r}_{q} = fma(a{}.{}, b{}.{}, c{r}_{q});",
                 a.0, a.1, b.0, b.1
             ));
+        }
+    }
+    line("    }".into());
+}
+
+/// Four k per step: a vec4 of each output row's op(a), and for each of the four k a
+/// vec4 of four columns of op(b).
+fn along_k_cols(line: &mut impl FnMut(String)) {
+    const LANE: [char; 4] = ['x', 'y', 'z', 'w'];
+    for r in 0..QUAD_ROWS {
+        line(format!("    let a_row{r} = quad_a_row(m0 + {r}u);"));
+    }
+    line("    for (var k = 0u; k < p.k; k += 4u) {".into());
+    for i in 0..4 {
+        for j in 0..QUAD_COLS / 4 {
+            let n = 4 * j;
+            line(format!(
+                "        let b{i}_{j} = b_at4(quad_b_cols(k + {i}u, n0 + {n}u));"
+            ));
+        }
+    }
+    for r in 0..QUAD_ROWS {
+        line(format!("        let a{r} = a_at4(a_row{r} + k);"));
+        for q in 0..QUAD_COLS {
+            for (i, lane) in LANE.iter().enumerate() {
+                let (j, col) = (q / 4, LANE[q as usize % 4]);
+                line(format!(
+                    "        c{r}_{q} = fma(a{r}.{lane}, b{i}_{j}.{col}, c{r}_{q});"
+                ));
+            }
         }
     }
     line("    }".into());

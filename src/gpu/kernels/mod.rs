@@ -64,8 +64,8 @@ pub(crate) struct Kernels {
     pub matmul: wgpu::ComputePipeline,
     /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
     pub matmul_rows: wgpu::ComputePipeline,
-    /// `matmul_quads.wgsl`'s two forms, compiled on first use.
-    matmul_quads: std::sync::OnceLock<[wgpu::ComputePipeline; 2]>,
+    /// `matmul_quads.wgsl`'s three forms, compiled on first use.
+    matmul_quads: std::sync::OnceLock<[wgpu::ComputePipeline; 3]>,
     pub step_layout: wgpu::BindGroupLayout,
     /// `lstm_step`'s four forms.
     pub step: StepPipelines,

@@ -11,7 +11,7 @@ macro_rules! shader {
 /// Every WGSL source of the crate, in one place (`probe_empty` serves the benchmark).
 pub(crate) const MATMUL: &str = concat!(shader!("matmul_operands_f32"), shader!("matmul"));
 
-/// The module of `matmul_quads.wgsl`'s two forms (with `matmul.wgsl`'s `store`).
+/// The module of `matmul_quads.wgsl`'s three forms (with `matmul.wgsl`'s `store`).
 pub(crate) fn matmul_quads_module() -> String {
     let parts = [
         shader!("matmul_operands_f32x4"),
