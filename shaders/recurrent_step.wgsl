@@ -5,7 +5,8 @@
 // the cell's own shader defines: lstm_step.wgsl (i, f, g, o), gru_step.wgsl (r, z, n) or
 // gru_reset_before_step.wgsl (r, z and r ⊙ h; its second dispatch finishes the step).
 // The host compiles activations.wgsl + weights_f32.wgsl (or weights_f16.wgsl) +
-// <cell>_step.wgsl + this file as one module.
+// state_f32.wgsl + <cell>_step.wgsl + this file as one module (step_quads.wgsl's module:
+// weights_f32x4.wgsl or weights_f16.wgsl, state_f32x4.wgsl, and step_quads after this).
 // Bindings, the grids of the forms and the cache layout: see lstm_step.wgsl's header.
 
 struct StepParams {

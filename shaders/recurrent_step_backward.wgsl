@@ -4,7 +4,9 @@
 // c-path product of Full peepholes). Each form ends by calling `update(b, k, rec_h, rec_c)`,
 // the cell's pointwise half, defined by lstm_step_backward.wgsl, gru_step_backward.wgsl or
 // gru_reset_before_step_backward.wgsl (whose second dispatch finishes ∂r).
-// The host compiles activations.wgsl + <cell>_step_backward.wgsl + this file as one module.
+// The host compiles activations.wgsl + weights_f32.wgsl + <cell>_step_backward.wgsl +
+// this file as one module (step_backward_quads.wgsl's: weights_f32x4.wgsl, and
+// step_backward_quads after this).
 // Bindings, grids and step bits: see lstm_step_backward.wgsl's header.
 
 struct BackwardParams {

@@ -8,7 +8,7 @@
 // 256-unit, 128-row step (BENCHMARKS.md §18): the `step_rows` loop nest runs at
 // ~4 GFLOP/s; the same block written out, one register per accumulator, with vec4
 // loads of 4 k of each gate row (weights_f32x4.wgsl) and of the state
-// (state_f32x4.wgsl), at 13–28 GFLOP/s. WGSL has no unrolling directive, so the host
+// (state_f32x4.wgsl), at 13–25 GFLOP/s. WGSL has no unrolling directive, so the host
 // writes the entry point (src/gpu/kernels/step_quads.rs) for R batch rows:
 //
 //   grid (ceil(H/32), ceil(B/R)), workgroup 8; invocation: 4 units (16 gate rows) × R rows

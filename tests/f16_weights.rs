@@ -69,6 +69,11 @@ fn f16_weights_equal_the_cpu_on_rounded_weights() {
     compare(&ctx, LstmConfig::new(1, 1), 1, 1, None);
     compare(&ctx, LstmConfig::new(3, 17), 5, 1, None);
     compare(&ctx, LstmConfig::new(7, 33).bias(false), 3, 19, None);
+    // 4 | H: the written-out software form (weights read as f16 pairs, two at a time).
+    let quads = LstmConfig::new(5, 12)
+        .peephole(Peephole::Full)
+        .bidirectional(true);
+    compare(&ctx, quads, 4, 6, Some(&[4, 1, 3, 4, 2, 4]));
     let stacked = LstmConfig::new(4, 6)
         .layers(2)
         .bidirectional(true)

@@ -241,7 +241,7 @@ fn both_backward_kernel_forms() {
             500,
         );
         compare_on(
-            ctx,
+            ctx.clone(),
             &LstmConfig::new(3, 37)
                 .peephole(Peephole::Diagonal)
                 .bidirectional(true),
@@ -251,6 +251,13 @@ fn both_backward_kernel_forms() {
             false,
             501,
         );
+        // 4 | H: the written-out forms on the software side (Full peepholes' c block,
+        // both directions, lengths).
+        let cfg = LstmConfig::new(4, 8)
+            .peephole(Peephole::Full)
+            .layers(2)
+            .bidirectional(true);
+        compare_on(ctx, &cfg, 5, 6, Some(&[5, 2, 3, 5, 1, 4]), true, 502);
     }
 }
 
@@ -287,6 +294,17 @@ fn chunked_sequences() {
             None,
             true,
             2,
+        ),
+        // 4 | H: the written-out software forms across chunk edges.
+        (
+            LstmConfig::new(4, 8)
+                .bidirectional(true)
+                .peephole(Peephole::Full),
+            11,
+            5,
+            Some(vec![11, 4, 7, 11, 2]),
+            true,
+            3,
         ),
     ];
     for (n, (cfg, t, b, lens, dy, steps)) in cases.into_iter().enumerate() {

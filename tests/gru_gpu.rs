@@ -62,6 +62,9 @@ fn awkward_shapes_match_the_cpu() {
     compare(&ctx, GruConfig::new(1, 1), 1, 1, None, 1);
     compare(&ctx, GruConfig::new(3, 17), 5, 1, None, 2);
     compare(&ctx, GruConfig::new(7, 33).bias(false), 3, 19, None, 3);
+    // 4 | H: the written-out software form.
+    let quads = GruConfig::new(5, 12).layers(2).bidirectional(true);
+    compare(&ctx, quads, 4, 6, Some(&[4, 1, 3, 4, 2, 4]), 5);
     compare(
         &ctx,
         GruConfig::new(4, 6)
@@ -150,6 +153,14 @@ fn reset_before_matches_the_cpu() {
     compare(&ctx, cfg(1, 1), 1, 1, None, 70);
     compare(&ctx, cfg(3, 17), 5, 1, None, 71);
     compare(&ctx, cfg(7, 33).bias(false), 3, 19, None, 72);
+    compare(
+        &ctx,
+        cfg(5, 12).bidirectional(true),
+        4,
+        6,
+        Some(&[4, 1, 3, 4, 2, 4]),
+        74,
+    );
     let deep = cfg(4, 6).layers(3).bidirectional(true).batch_first(true);
     compare(&ctx, deep, 6, 5, Some(&[6, 1, 4, 2, 5]), 73);
 }
@@ -290,6 +301,10 @@ fn gradients_match_the_cpu_in_both_kernel_forms() {
         let ctx = Arc::new(ctx);
         compare_gradients(&ctx, GruConfig::new(1, 1), 1, 1, None, 50);
         compare_gradients(&ctx, GruConfig::new(3, 17).bias(false), 4, 5, None, 51);
+        let quads = GruConfig::new(5, 12).bidirectional(true);
+        compare_gradients(&ctx, quads, 4, 6, Some(&[4, 1, 3, 4, 2, 4]), 52);
+        let before = GruConfig::new(5, 12).reset_after(false);
+        compare_gradients(&ctx, before, 4, 6, Some(&[4, 1, 3, 4, 2, 4]), 53);
         compare_gradients(
             &ctx,
             GruConfig::new(4, 6)

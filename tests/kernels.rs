@@ -55,8 +55,9 @@ fn matmul() {
     });
 }
 
-/// `matmul_quads.wgsl` (software adapters' `x·Wᵀ` with 4 | K) in both forms of the
-/// context: against the CPU, and bit for bit against `main_rows` (kernel_cases/matmul_quads.rs).
+/// `matmul_quads.wgsl`'s three forms (software adapters; x·Wᵀ, aᵀ·b, a·b when the loads
+/// align), on each kernel form of the context: against the CPU, and bit for bit against
+/// `main_rows` (kernel_cases/matmul_quads.rs).
 #[test]
 fn matmul_quads() {
     for_each_form(|ctx, _| matmul_quads_cases(ctx));
@@ -148,11 +149,13 @@ fn lstm_step_backward() {
 }
 
 /// `step_backward_quads.wgsl`, the software adapters' backward product for 4 | H, in
-/// every cell against its CPU twin (the shapes of `step_quads`; cases in
-/// tests/kernel_cases/step_quads.rs).
+/// every cell against its CPU twin and bit for bit against `main_rows` (the shapes of
+/// `step_quads`; cases in tests/kernel_cases/step_backward_quads.rs).
 #[test]
 fn step_backward_quads() {
     for_each_form(step_backward_quads_cases);
+    let Some(mut ctx) = try_context() else { return };
+    step_backward_quads_bits(&mut ctx);
 }
 
 /// `lstm_param_grads.wgsl` with peepholes None and Diagonal: the bias gradient and the

@@ -80,6 +80,14 @@ fn awkward_shapes_match_the_cpu() {
     compare(&ctx, LstmpConfig::new(1, 2, 1), 1, 1, None);
     compare(&ctx, LstmpConfig::new(3, 17, 5), 5, 1, None);
     compare(&ctx, LstmpConfig::new(7, 33, 9).bias(false), 3, 19, None);
+    // 4 | H: the written-out software form on the folded layers.
+    compare(
+        &ctx,
+        LstmpConfig::new(5, 12, 4).bidirectional(true),
+        4,
+        6,
+        None,
+    );
     let stacked = LstmpConfig::new(4, 6, 3)
         .layers(3)
         .bidirectional(true)

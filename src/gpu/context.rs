@@ -33,6 +33,8 @@ pub struct GpuContext {
     f16_unpack: bool,
     /// Use the kernel forms shaped for a CPU running the shaders (see `is_software`).
     software_kernels: bool,
+    /// Among those, the written-out forms where a shape allows (see `quad_forms`).
+    quad_forms: bool,
     readbacks: AtomicUsize,
     buffers_created: AtomicUsize,
     buffer_bytes: AtomicU64,
@@ -119,6 +121,7 @@ impl GpuContext {
             f16_unpack: (adapter.get_downlevel_capabilities().flags)
                 .contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
+            quad_forms: true,
             readbacks: AtomicUsize::new(0),
             buffers_created: AtomicUsize::new(0),
             buffer_bytes: AtomicU64::new(0),
@@ -182,6 +185,25 @@ impl GpuContext {
     /// benchmarks compare them). Results agree to rounding either way.
     pub fn set_software_kernels(&mut self, on: bool) {
         self.software_kernels = on;
+    }
+
+    /// Whether the software forms include the written-out ones (`step_quads`,
+    /// `step_backward_quads`, `matmul_quads`: one register per accumulator, vec4 loads)
+    /// where the shape allows them. On by default.
+    pub fn quad_forms(&self) -> bool {
+        self.quad_forms
+    }
+
+    /// `(software_kernels, quad_forms)`: what picks a kernel's form.
+    pub(crate) fn kernel_forms(&self) -> (bool, bool) {
+        (self.software_kernels, self.quad_forms)
+    }
+
+    /// Turns the written-out forms off (or on again): the software forms are then the
+    /// plain barrier-free ones, which sum in the same order, so results are bit for bit
+    /// the same (tests compare the two; benchmarks time them).
+    pub fn set_quad_forms(&mut self, on: bool) {
+        self.quad_forms = on;
     }
 
     /// Whether compute passes can carry GPU timestamps (`TIMESTAMP_QUERY`).

@@ -11,7 +11,7 @@ use super::forward::{self, RecordOptions, RunBuffers, RunInputs};
 use super::host_forward::HostForward;
 use super::kernels::lstm_step::StepTiling;
 use super::plan::{ChunkPlan, MAX_CHUNK_STEPS};
-use super::timer::PassTimer;
+use super::timer::{ForwardProfile, PassTimer};
 use super::weights::GpuWeights;
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
@@ -25,31 +25,6 @@ use crate::weights::LstmWeights;
 pub struct GpuForwardOutput {
     pub y: GpuSequence,
     pub state: GpuState,
-}
-
-/// GPU time of one forward pass from timestamp queries, in seconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ForwardProfile {
-    /// All input projections (the hoisted GEMMs).
-    pub projection_s: f64,
-    /// All step dispatches of all layers and directions.
-    pub steps_s: f64,
-}
-
-impl ForwardProfile {
-    /// Passes alternate projection, steps, projection, steps, … (see `forward::record`).
-    fn from_passes(seconds: &[f64]) -> ForwardProfile {
-        let sum = |parity: usize| seconds.iter().skip(parity).step_by(2).sum();
-        ForwardProfile {
-            projection_s: sum(0),
-            steps_s: sum(1),
-        }
-    }
-
-    /// Kernel time of the whole forward.
-    pub fn total_s(&self) -> f64 {
-        self.projection_s + self.steps_s
-    }
 }
 
 /// An LSTM whose weights live on one GPU.
@@ -391,13 +366,12 @@ impl GpuLstm {
     }
 
     pub(crate) fn record_options(&self, b: usize, train: bool) -> RecordOptions {
+        let shape = (b, self.config().hidden_size);
+        let tiling = self.tiling.resolve_for(shape, self.ctx.kernel_forms());
+        let poison = self.poison;
         RecordOptions {
-            tiling: self.tiling.resolve_for(
-                b,
-                self.config().hidden_size,
-                self.ctx.software_kernels(),
-            ),
-            poison: self.poison,
+            tiling,
+            poison,
             train,
         }
     }

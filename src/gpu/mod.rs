@@ -42,9 +42,10 @@ pub use dispatch_plan::DispatchPlan;
 pub use gru::{GpuGru, GpuGruStream};
 pub use kernels::lstm_step::StepTiling;
 pub use kernels::matmul::input_proj;
-pub use lstm::{ForwardProfile, GpuForwardOutput, GpuLstm};
+pub use lstm::{GpuForwardOutput, GpuLstm};
 pub use lstmp::GpuLstmp;
 pub use stream::GpuStream;
+pub use timer::ForwardProfile;
 
 pub(crate) use backward_job::{BackwardJob, GpuUpstream};
 pub(crate) use buffers::{bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable};

@@ -86,3 +86,28 @@ impl PassTimer {
             .collect()
     }
 }
+
+/// GPU time of one forward pass from timestamp queries, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ForwardProfile {
+    /// All input projections (the hoisted GEMMs).
+    pub projection_s: f64,
+    /// All step dispatches of all layers and directions.
+    pub steps_s: f64,
+}
+
+impl ForwardProfile {
+    /// Passes alternate projection, steps, projection, steps, … (see `forward::record`).
+    pub(crate) fn from_passes(seconds: &[f64]) -> ForwardProfile {
+        let sum = |parity: usize| seconds.iter().skip(parity).step_by(2).sum();
+        ForwardProfile {
+            projection_s: sum(0),
+            steps_s: sum(1),
+        }
+    }
+
+    /// Kernel time of the whole forward.
+    pub fn total_s(&self) -> f64 {
+        self.projection_s + self.steps_s
+    }
+}

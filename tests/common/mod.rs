@@ -116,12 +116,13 @@ pub fn shared_context() -> Option<Arc<GpuContext>> {
 
 /// Runs `f` on a context of its own in each kernel form (`software_kernels` off, then on),
 /// whatever the adapter is: `matmul.wgsl` and `lstm_step_backward.wgsl` have a tiled
-/// `main` and a software-adapter `main_rows`, and both must match the CPU twin.
+/// `main` and software-adapter forms (`main_rows`, or the written-out `*_quads` where
+/// the shape allows), and both must match the CPU twin.
 pub fn for_each_form(mut f: impl FnMut(&GpuContext, &str)) {
     let Some(mut ctx) = try_context() else { return };
     for software in [false, true] {
         ctx.set_software_kernels(software);
-        f(&ctx, if software { "main_rows" } else { "main" });
+        f(&ctx, if software { "software" } else { "main" });
     }
 }
 

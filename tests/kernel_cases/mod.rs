@@ -9,6 +9,7 @@ mod lstm_step_backward;
 mod lstm_step_f16;
 mod matmul_quads;
 mod recurrent_step;
+mod step_backward_quads;
 mod step_quads;
 
 pub use gru_reset_before_step::{
@@ -20,7 +21,8 @@ pub use lstm_step_backward::lstm_step_backward_cases;
 pub use lstm_step_f16::lstm_step_f16_cases;
 pub use matmul_quads::matmul_quads_cases;
 pub use recurrent_step::{recurrent_step_backward_cases, recurrent_step_cases};
-pub use step_quads::{step_backward_quads_cases, step_quads_cases};
+pub use step_backward_quads::{step_backward_quads_bits, step_backward_quads_cases};
+pub use step_quads::step_quads_cases;
 
 use crate::common::*;
 use lstm_wgpu::cpu::{self, UpdateRule};

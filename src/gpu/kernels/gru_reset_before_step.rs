@@ -117,7 +117,7 @@ pub(crate) fn run_cell(
         }
     }
     let [_, _, w_rec, peep] = pack::gru_layer(w);
-    let tiling = tiling.resolve_for(b, hs, ctx.software_kernels());
+    let tiling = tiling.resolve_for((b, hs), ctx.kernel_forms());
     let k = ctx.kernels()?;
     let mut kernels = vec![pipeline(k, cell, tiling, hs, b)];
     kernels.extend(reset_n(k, cell, tiling, (hs, b)));

@@ -1,5 +1,5 @@
 //! `shaders/lstm_step.wgsl`: one fused dispatch per time step (the four gate products,
-//! bias, peepholes, activations and the `c`/`h` update), in four tilings. CPU twin:
+//! bias, peepholes, activations and the `c`/`h` update), in five tilings. CPU twin:
 //! [`crate::cpu::lstm_step()`].
 
 use bytemuck::{Pod, Zeroable};
@@ -272,7 +272,7 @@ pub(crate) fn run_cell(
     }
     let (b, hs) = h.dim();
     let w_rec = pack::recurrent_matrix(w);
-    let tiling = tiling.resolve_for(b, hs, ctx.software_kernels());
+    let tiling = tiling.resolve_for((b, hs), ctx.kernel_forms());
     let kernel = pipeline(ctx.kernels()?, cell, tiling, hs, b);
     check_fits(ctx, "lstm_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
     let params = StepParams {

@@ -138,7 +138,7 @@ pub(crate) fn prepare(
     // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
     let forms = k.backward_of(cell);
     let (pipeline, tile) = match ctx.software_kernels() {
-        true if quads_fit(h) => (forms.quads.for_batch(b), quad_tile(b)),
+        true if quads_fit(h) && ctx.quad_forms() => (forms.quads.for_batch(b), quad_tile(b)),
         true => (&forms.rows, BACKWARD_ROWS_TILE),
         false => (&forms.main, BACKWARD_TILE),
     };

@@ -37,6 +37,7 @@ mod sources;
 mod step_backward_quads;
 mod step_quads;
 mod step_tiling;
+mod wgsl_gen;
 pub(crate) use pipelines::{layout, pipeline};
 use quad_pipelines::{QuadPipelines, QuadSource};
 pub use sources::shaders;
@@ -67,7 +68,7 @@ pub(crate) struct Kernels {
     /// `matmul_quads.wgsl`'s three forms, compiled on first use.
     matmul_quads: std::sync::OnceLock<[wgpu::ComputePipeline; 3]>,
     pub step_layout: wgpu::BindGroupLayout,
-    /// `lstm_step`'s four forms.
+    /// `lstm_step`'s forms.
     pub step: StepPipelines,
     /// `gru_step`'s, compiled on first use (most contexts never run a GRU).
     gru_step: std::sync::OnceLock<StepPipelines>,
@@ -75,7 +76,7 @@ pub(crate) struct Kernels {
     step_f16: std::sync::OnceLock<StepPipelines>,
     device: wgpu::Device,
     pub backward_layout: wgpu::BindGroupLayout,
-    /// `lstm_step_backward`'s two forms.
+    /// `lstm_step_backward`'s forms.
     pub step_backward: BackwardPipelines,
     /// `gru_step_backward`'s, compiled on first use.
     gru_step_backward: std::sync::OnceLock<BackwardPipelines>,
@@ -89,7 +90,8 @@ pub(crate) struct Kernels {
     pub update: wgpu::ComputePipeline,
 }
 
-/// The four forms of one cell's step kernel (`recurrent_step.wgsl`'s entry points).
+/// The forms of one cell's step kernel: `recurrent_step.wgsl`'s four entry points and
+/// the written-out `step_quads`.
 pub(crate) struct StepPipelines {
     pub gemv: wgpu::ComputePipeline,
     pub tiled: wgpu::ComputePipeline,
@@ -127,7 +129,8 @@ impl StepPipelines {
     }
 }
 
-/// The two forms of one cell's backward step (`recurrent_step_backward.wgsl`'s entry points).
+/// The forms of one cell's backward step: `recurrent_step_backward.wgsl`'s two entry
+/// points and the written-out `step_backward_quads`.
 pub(crate) struct BackwardPipelines {
     /// Tiled, workgroup memory.
     pub main: wgpu::ComputePipeline,
@@ -216,7 +219,8 @@ impl Kernels {
             matmul_quads::QuadForm::ALL
                 .map(|f| pipeline(&self.device, &self.matmul_layout, &module, f.entry()))
         });
-        &forms[form as usize]
+        let at = matmul_quads::QuadForm::ALL.iter().position(|&f| f == form);
+        &forms[at.unwrap_or(0)]
     }
 
     /// The step kernels of a cell: `lstm_step` or `gru_step` (compiled here on first use).

@@ -141,8 +141,8 @@ pub(crate) const SOFTMAX_XENT: &str = shader!("softmax_xent");
 pub(crate) const OPTIMIZER_UPDATE: &str = shader!("optimizer_update");
 pub(crate) const PROBE_EMPTY: &str = shader!("probe_empty");
 
-/// `(stem, source)` of every module the crate compiles (the `step_quads` modules at
-/// their largest unrolling, and with f16 weights): the portability test translates each.
+/// `(stem, source)` of every module the crate compiles, the written-out forms at every
+/// row count they are generated for: the portability test translates each.
 pub fn shaders() -> Vec<(&'static str, String)> {
     let steps = [LSTM_STEP, LSTM_STEP_F16, GRU_STEP, GRU_RESET_BEFORE_STEP];
     let backward = [
@@ -157,17 +157,25 @@ pub fn shaders() -> Vec<(&'static str, String)> {
         ("optimizer_update", OPTIMIZER_UPDATE),
         ("probe_empty", PROBE_EMPTY),
     ];
-    let rows = *super::step_quads::QUAD_ROWS.last().unwrap_or(&1);
-    steps
-        .iter()
-        .map(|s| (s.stem, s.module()))
-        .chain(backward.iter().map(|s| (s.stem, s.module())))
-        .chain([
-            ("step_backward_quads", LSTM_STEP_BACKWARD.quads_module(rows)),
-            ("matmul_quads", matmul_quads_module()),
-            ("step_quads", LSTM_STEP.quads_module(rows)),
-            ("step_quads_f16", LSTM_STEP_F16.quads_module(rows)),
-        ])
-        .chain(fixed.map(|(stem, src)| (stem, src.to_string())))
-        .collect()
+    let mut all: Vec<(&'static str, String)> = fixed.map(|(s, src)| (s, src.to_string())).into();
+    all.push(("matmul_quads", matmul_quads_module()));
+    all.extend(steps.iter().map(|s| (s.stem, s.module())));
+    all.extend(backward.iter().map(|s| (s.stem, s.module())));
+    for rows in super::step_quads::QUAD_ROWS {
+        // The f16 module's stem ends in `_f16` (its capability, and its file).
+        for s in steps {
+            let stem = if s.stem.ends_with("_f16") {
+                "step_quads_f16"
+            } else {
+                "step_quads"
+            };
+            all.push((stem, s.quads_module(rows)));
+        }
+        all.extend(
+            backward
+                .iter()
+                .map(|s| ("step_backward_quads", s.quads_module(rows))),
+        );
+    }
+    all
 }

@@ -4,9 +4,10 @@
 //! count on first use. CPU twin: the cell's step ([`crate::cpu::lstm_step()`]); the
 //! kernel test also holds it bit for bit to `step_rows`.
 
-use std::fmt::Write;
+use super::wgsl_gen::Wgsl;
 
-/// Hidden units per invocation and invocations per workgroup.
+/// Hidden units per invocation (a multiple of 4: each invocation then owns whole vec4s
+/// of the state it writes) and invocations per workgroup.
 pub(crate) const QUAD_UNITS: u32 = 4;
 pub(crate) const QUAD_LANES: u32 = 8;
 /// The row counts compiled: the batch picks the smallest that holds it (16 above).
@@ -30,54 +31,38 @@ pub(crate) fn quads_fit(hidden: usize) -> bool {
 
 /// The entry point `step_quads` for `rows` batch rows per invocation.
 pub(crate) fn entry_point(rows: u32) -> String {
-    let units = 0..QUAD_UNITS;
-    let mut s = String::new();
-    let mut line = |text: String| {
-        let _ = writeln!(s, "{text}");
-    };
-    line(format!("@compute @workgroup_size({QUAD_LANES})"));
-    line("fn step_quads(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {".into());
-    line(format!(
+    let mut w = Wgsl::default();
+    w.entry("step_quads", QUAD_LANES);
+    w.line(format!(
         "    let j0 = (wg.x * {QUAD_LANES}u + li) * {QUAD_UNITS}u;"
     ));
-    line(format!("    let b0 = wg.y * {rows}u;"));
-    for u in units.clone() {
-        line(format!("    let w_row{u} = quad_weight_row(j0 + {u}u);"));
+    w.line(format!("    let b0 = wg.y * {rows}u;"));
+    for u in 0..QUAD_UNITS {
+        w.line(format!("    let w_row{u} = quad_weight_row(j0 + {u}u);"));
     }
+    let mut acc = Vec::new();
     for r in 0..rows {
-        line(format!("    let s_row{r} = quad_state_row(b0 + {r}u);"));
-        for u in units.clone() {
-            line(format!("    var a{r}_{u} = vec4(0.0);"));
+        w.line(format!("    let s_row{r} = quad_state_row(b0 + {r}u);"));
+        for u in 0..QUAD_UNITS {
+            w.line(format!("    var a{r}_{u} = vec4(0.0);"));
+            acc.push(format!("a{r}_{u}"));
         }
     }
-    line("    for (var k = 0u; k < p.k_rec; k += 4u) {".into());
-    line("        let kk = quad_k(k);".into());
-    for u in units.clone() {
-        line(format!("        let w{u} = quad_weights(w_row{u}, k);"));
+    w.line("    for (var k = 0u; k < p.k_rec; k += 4u) {");
+    w.line("        let kk = quad_k(k);");
+    for u in 0..QUAD_UNITS {
+        w.line(format!("        let w{u} = quad_weights(w_row{u}, k);"));
     }
     for r in 0..rows {
-        line(format!("        let s{r} = state_get4(s_row{r} + kk);"));
-        for u in units.clone() {
-            line(format!(
+        w.line(format!("        let s{r} = state_get4(s_row{r} + kk);"));
+        for u in 0..QUAD_UNITS {
+            w.line(format!(
                 "        a{r}_{u} = quad_fma(w{u}, s{r}, a{r}_{u});"
             ));
         }
     }
-    line("    }".into());
-    // One call site of the cell's update (a copy per accumulator would multiply the
-    // code the adapter compiles by units × rows; measured slower).
-    let n = rows * QUAD_UNITS;
-    line(format!("    var acc: array<vec4<f32>, {n}>;"));
-    for r in 0..rows {
-        for u in units.clone() {
-            line(format!("    acc[{}] = a{r}_{u};", r * QUAD_UNITS + u));
-        }
-    }
-    line(format!("    for (var q = 0u; q < {n}u; q++) {{"));
-    line(format!(
-        "        quad_finish(b0 + q / {QUAD_UNITS}u, j0 + q % {QUAD_UNITS}u, acc[q]);"
-    ));
-    line("    }".into());
-    line("}".into());
-    s
+    w.line("    }");
+    let finish = format!("quad_finish(b0 + i / {QUAD_UNITS}u, j0 + i % {QUAD_UNITS}u, acc[i]);");
+    w.spill(&[("acc", "vec4<f32>", acc)], rows * QUAD_UNITS, &[finish]);
+    w.finish()
 }
