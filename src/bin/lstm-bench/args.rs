@@ -10,8 +10,11 @@ pub enum Kernels {
     Auto,
     /// Tiled, workgroup memory.
     Hardware,
-    /// Barrier-free forms for CPU adapters.
+    /// Barrier-free forms for CPU adapters, written out where the shape allows.
     Software,
+    /// The barrier-free forms without the written-out ones (`GpuContext::set_quad_forms`):
+    /// the software forms as they were before BENCHMARKS.md §18, same sums.
+    SoftwarePlain,
 }
 
 #[derive(Parser, Debug)]
@@ -49,8 +52,9 @@ pub struct Args {
     /// steadier on a shared machine, meaningful only single-threaded.
     #[arg(long)]
     pub thread_clock: bool,
-    /// Kernel forms: `auto` (the adapter's default), `hardware` (tiled, workgroup memory)
-    /// or `software` (barrier-free forms for CPU adapters); see GpuContext::set_software_kernels.
+    /// Kernel forms: `auto` (the adapter's default), `hardware` (tiled, workgroup memory),
+    /// `software` (barrier-free forms for CPU adapters) or `software-plain` (those without
+    /// the written-out forms); see GpuContext::set_software_kernels and set_quad_forms.
     #[arg(long, value_enum, default_value_t = Kernels::Auto)]
     pub kernels: Kernels,
     /// Threads of the CPU path (1 or 2; default: `LSTM_CPU_THREADS` or 1).

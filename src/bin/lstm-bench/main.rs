@@ -121,6 +121,10 @@ fn gpu_context(a: &Args) -> Result<Option<Arc<GpuContext>>> {
         Kernels::Auto => {}
         Kernels::Hardware => ctx.set_software_kernels(false),
         Kernels::Software => ctx.set_software_kernels(true),
+        Kernels::SoftwarePlain => {
+            ctx.set_software_kernels(true);
+            ctx.set_quad_forms(false);
+        }
     }
     Ok(Some(Arc::new(ctx)))
 }
@@ -144,8 +148,10 @@ fn print_setup(a: &Args, ctx: Option<&GpuContext>) {
     }
     println!(
         "  kernel forms: {}",
-        if ctx.software_kernels() {
-            "software-adapter (barrier-free, written out: matmul main_quads / main_rows, step_quads; step_units / step_rows where 4 ∤ H)"
+        if ctx.software_kernels() && ctx.quad_forms() {
+            "software-adapter (barrier-free, written out: matmul *_quads, step_quads, step_backward_quads, where the shape allows; else main_rows, step_units / step_rows)"
+        } else if ctx.software_kernels() {
+            "software-adapter, plain (barrier-free: matmul main_rows, step_units / step_rows)"
         } else {
             "hardware (tiled, workgroup memory: matmul main, step_gemv / step_tiled)"
         }
