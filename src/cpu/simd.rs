@@ -161,17 +161,23 @@ const MATVEC_SPLIT_FMAS: usize = 1 << 19;
 fn matvec_rows(w: &[f32], k: usize, s: &[f32], z: &mut [f32], split: bool) {
     let n = w.len() / k.max(1);
     let mid = (n / 2) / 4 * 4;
-    if !split || mid == 0 {
+    if !split || mid == 0 || z.len() / n.max(1) > MATVEC_MAX_BATCH {
         for (sr, zr) in s.chunks_exact(k).zip(z.chunks_exact_mut(n)) {
             matvec_acc(w, k, sr, zr);
         }
         return;
     }
-    let (top, bottom): (Vec<_>, Vec<_>) =
-        z.chunks_exact_mut(n).map(|r| r.split_at_mut(mid)).unzip();
+    // The halves of each output row, in arrays sized for the largest batch that gets
+    // here (MATVEC_MAX_BATCH): no allocation in the step loop.
+    let mut top: [&mut [f32]; MATVEC_MAX_BATCH] = Default::default();
+    let mut bottom: [&mut [f32]; MATVEC_MAX_BATCH] = Default::default();
+    let rows = z.len() / n;
+    for (i, r) in z.chunks_exact_mut(n).take(MATVEC_MAX_BATCH).enumerate() {
+        (top[i], bottom[i]) = r.split_at_mut(mid);
+    }
     let (w_top, w_bottom) = w.split_at(mid * k);
-    let half = |w: &[f32], zs: Vec<&mut [f32]>| {
-        for (sr, zr) in s.chunks_exact(k).zip(zs) {
+    let half = |w: &[f32], zs: [&mut [f32]; MATVEC_MAX_BATCH]| {
+        for (sr, zr) in s.chunks_exact(k).zip(zs).take(rows) {
             matvec_acc(w, k, sr, zr);
         }
     };
