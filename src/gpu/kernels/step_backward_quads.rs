@@ -22,31 +22,15 @@ pub(crate) fn entry_point(rows: u32) -> String {
     }
     w.line("    if ((step.bits & FIRST) == 0u) {");
     w.line("        for (var j = 0u; j < p.hidden; j++) {");
-    for g in 0..4 {
-        w.line(format!(
-            "            let wh{g} = w_at4(quad_w(4u * j + {g}u, 0u, k0));"
-        ));
-    }
     for r in 0..rows {
         w.line(format!(
             "            let d{r} = quad_dz_prev(b0 + {r}u, j);"
         ));
-        w.line(format!(
-            "            h{r} = quad_fma4(d{r}, wh0, wh1, wh2, wh3, h{r});"
-        ));
     }
+    product(&mut w, "            ", ("wh", "0u", "h"), rows);
     // Only Full peepholes have a c-path product (a uniform branch, as in `main_rows`).
     w.line("            if (full) {");
-    for g in 0..4 {
-        w.line(format!(
-            "                let wc{g} = w_at4(quad_w(4u * j + {g}u, p.hidden, k0));"
-        ));
-    }
-    for r in 0..rows {
-        w.line(format!(
-            "                c{r} = quad_fma4(d{r}, wc0, wc1, wc2, wc3, c{r});"
-        ));
-    }
+    product(&mut w, "                ", ("wc", "p.hidden", "c"), rows);
     w.line("            }");
     w.line("        }");
     w.line("    }");
@@ -63,4 +47,20 @@ pub(crate) fn entry_point(rows: u32) -> String {
     );
     w.spill(&arrays, rows * QUAD_UNITS, &[update]);
     w.finish()
+}
+
+/// One block of the product for unit j: its four gate rows of W_rec from column `col` on
+/// (named `name0..3`), and each row's `acc{r}` += that row's dz (`d{r}`) times them.
+fn product(w: &mut Wgsl, indent: &str, (name, col, acc): (&str, &str, &str), rows: u32) {
+    for g in 0..4 {
+        w.line(format!(
+            "{indent}let {name}{g} = w_at4(quad_w(4u * j + {g}u, {col}, k0));"
+        ));
+    }
+    let weights = format!("{name}0, {name}1, {name}2, {name}3");
+    for r in 0..rows {
+        w.line(format!(
+            "{indent}{acc}{r} = quad_fma4(d{r}, {weights}, {acc}{r});"
+        ));
+    }
 }
