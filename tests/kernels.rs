@@ -85,7 +85,38 @@ fn step_quads() {
 #[test]
 fn weights_f32() {
     let Some(ctx) = shared_context() else { return };
-    weights_f32_cases(&ctx);
+    weights_f32_cases(&ctx, &[(3, 7, 5), (9, 33, 17)]);
+}
+
+/// `weights_f32x4.wgsl`, `step_quads`' vec4 weight storage (4 | H): the same check.
+#[test]
+fn weights_f32x4() {
+    let Some(ctx) = shared_context() else { return };
+    weights_f32_cases(&ctx, &[(3, 36, 5), (9, 68, 17)]);
+}
+
+/// `state_f32.wgsl` and `state_f32x4.wgsl`, the step's state storage, over whole
+/// sequences (cases in tests/kernel_cases/preludes.rs).
+#[test]
+fn state_f32() {
+    state_cases(false);
+}
+
+#[test]
+fn state_f32x4() {
+    state_cases(true);
+}
+
+/// `matmul_operands_f32.wgsl` and `matmul_operands_f32x4.wgsl`, the GEMM's operand
+/// storage, from every start within a vec4 (cases in tests/kernel_cases/preludes.rs).
+#[test]
+fn matmul_operands_f32() {
+    matmul_operands_f32_cases();
+}
+
+#[test]
+fn matmul_operands_f32x4() {
+    matmul_operands_f32x4_cases();
 }
 
 /// Both dispatches of a reset-before GRU step in every tiling of the first, some rows

@@ -51,8 +51,10 @@ pub fn lstm_step_cases(ctx: &GpuContext) {
 /// rounding them to f16 moves the step by far more than the tolerance, the kernel
 /// matches the CPU on the weights as given and not on their f16 rounding (which is
 /// what `lstm_step_f16` must match instead).
-pub fn weights_f32_cases(ctx: &GpuContext) {
-    for (n, &(i, h, b)) in [(3, 7, 5), (9, 33, 17)].iter().enumerate() {
+/// `shapes` (I, H, B) with 4 ∤ H run the f32 storage of the plain forms
+/// (`weights_f32.wgsl`); with 4 | H the `Quads` tiling reads `weights_f32x4.wgsl`.
+pub fn weights_f32_cases(ctx: &GpuContext, shapes: &[(usize, usize, usize)]) {
+    for (n, &(i, h, b)) in shapes.iter().enumerate() {
         let seed = 300 + 10 * n as u64;
         let mut w = LstmWeights::init(&LstmConfig::new(i, h), seed).unwrap();
         w.layers[0].w_hh = random((4 * h, h), seed + 4) * 4.0;
@@ -68,7 +70,7 @@ pub fn weights_f32_cases(ctx: &GpuContext) {
             let state = (h0.view(), c0.view());
             let got =
                 kernels::lstm_step::run(ctx, gx.view(), state, lw, &active, tiling, true).unwrap();
-            let tag = format!("weights_f32 I={i} H={h} B={b} {tiling:?}");
+            let tag = format!("weights I={i} H={h} B={b} {tiling:?}");
             assert_close(&format!("h {tag}"), &got.h, &want_h, GPU_ATOL, GPU_RTOL);
             assert_close(&format!("c {tag}"), &got.c, &want_c, GPU_ATOL, GPU_RTOL);
             let off = max_diff(&got.h, &f16_h);
