@@ -54,10 +54,7 @@ pub(crate) fn prepare(
     // A CPU running the shaders gets the barrier-free forms (see matmul.wgsl), written
     // out with vec4 loads where the operands allow (matmul_quads.wgsl).
     let sizes = (a.size(), b.size());
-    let quads = ctx
-        .quad_forms()
-        .then(|| matmul_quads::form_for(&p, sizes, groups));
-    let quads = quads.flatten();
+    let quads = matmul_quads::form_for(&p, sizes, groups).filter(|_| ctx.quad_forms());
     let (pipeline, grid) = match (ctx.software_kernels(), quads) {
         (true, Some(form)) => (k.matmul_quads(form), matmul_quads::grid(&p)),
         (true, None) => (&k.matmul_rows, p.grid_rows()),

@@ -39,7 +39,7 @@ mod step_quads;
 mod step_tiling;
 mod wgsl_gen;
 pub(crate) use pipelines::{layout, pipeline};
-use quad_pipelines::{QuadPipelines, QuadSource};
+use quad_pipelines::QuadPipelines;
 pub use sources::shaders;
 pub(crate) use sources::*;
 
@@ -117,7 +117,9 @@ impl StepPipelines {
             source: wgpu::ShaderSource::Wgsl(source.module().into()),
         });
         StepPipelines {
-            quads: QuadPipelines::new(device, layout, QuadSource::Step(source)),
+            quads: QuadPipelines::new((device, layout), (source.stem, "step_quads"), move |rows| {
+                source.quads_module(rows)
+            }),
             gemv: pipeline(device, layout, &module, "step_gemv"),
             tiled: pipeline(device, layout, &module, "step_tiled"),
             units: pipeline(device, layout, &module, "step_units"),
@@ -154,7 +156,11 @@ impl BackwardPipelines {
             source: wgpu::ShaderSource::Wgsl(source.module().into()),
         });
         BackwardPipelines {
-            quads: QuadPipelines::new(device, layout, QuadSource::Backward(source)),
+            quads: QuadPipelines::new(
+                (device, layout),
+                (source.stem, "step_backward_quads"),
+                move |rows| source.quads_module(rows),
+            ),
             main: pipeline(device, layout, &module, "main"),
             rows: pipeline(device, layout, &module, "main_rows"),
             reset_n: reset_n.then(|| pipeline(device, layout, &module, "main_reset_n")),

@@ -5,70 +5,48 @@
 use std::sync::OnceLock;
 
 use super::pipelines::pipeline;
-use super::sources::{BackwardSource, StepSource};
-use super::step_quads::{quad_rows, QUAD_ROWS};
+use super::step_quads::{quad_slot, QUAD_ROWS};
 
-/// Which module a [`QuadPipelines`] compiles.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum QuadSource {
-    Step(StepSource),
-    Backward(BackwardSource),
-}
-
-impl QuadSource {
-    fn stem(&self) -> &'static str {
-        match self {
-            QuadSource::Step(s) => s.stem,
-            QuadSource::Backward(s) => s.stem,
-        }
-    }
-
-    fn module(&self, rows: u32) -> String {
-        match self {
-            QuadSource::Step(s) => s.quads_module(rows),
-            QuadSource::Backward(s) => s.quads_module(rows),
-        }
-    }
-
-    fn entry(&self) -> &'static str {
-        match self {
-            QuadSource::Step(_) => "step_quads",
-            QuadSource::Backward(_) => "step_backward_quads",
-        }
-    }
-}
+/// A module's source for a row count.
+type ModuleFor = Box<dyn Fn(u32) -> String + Send + Sync>;
 
 /// One cell's written-out pipelines, one per row count, each compiled on first use.
 pub(crate) struct QuadPipelines {
     device: wgpu::Device,
     layout: wgpu::BindGroupLayout,
-    source: QuadSource,
+    /// The module's label and entry point.
+    names: (&'static str, &'static str),
+    module: ModuleFor,
     compiled: [OnceLock<wgpu::ComputePipeline>; QUAD_ROWS.len()],
 }
 
 impl QuadPipelines {
-    pub fn new(device: &wgpu::Device, layout: &wgpu::BindGroupLayout, source: QuadSource) -> Self {
+    pub fn new(
+        (device, layout): (&wgpu::Device, &wgpu::BindGroupLayout),
+        names: (&'static str, &'static str),
+        module: impl Fn(u32) -> String + Send + Sync + 'static,
+    ) -> Self {
         QuadPipelines {
             device: device.clone(),
             layout: layout.clone(),
-            source,
+            names,
+            module: Box::new(module),
             compiled: Default::default(),
         }
     }
 
-    /// The pipeline for a batch of `batch` (see [`quad_rows`]).
+    /// The pipeline for a batch of `batch` (see [`super::step_quads::quad_rows`]).
     pub fn for_batch(&self, batch: usize) -> &wgpu::ComputePipeline {
-        let rows = quad_rows(batch);
-        let slot = QUAD_ROWS.iter().position(|&r| r == rows).unwrap_or(0);
+        let slot = quad_slot(batch);
         self.compiled[slot].get_or_init(|| {
-            let source = self.source.module(rows);
+            let source = (self.module)(QUAD_ROWS[slot]);
             let module = self
                 .device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(self.source.stem()),
+                    label: Some(self.names.0),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
                 });
-            pipeline(&self.device, &self.layout, &module, self.source.entry())
+            pipeline(&self.device, &self.layout, &module, self.names.1)
         })
     }
 }

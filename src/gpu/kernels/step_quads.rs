@@ -16,10 +16,15 @@ pub(crate) const QUAD_LANES: u32 = 8;
 /// thread beside one (BENCHMARKS.md §18): not worth a panic in someone's program.
 pub(crate) const QUAD_ROWS: [u32; 4] = [1, 4, 8, 16];
 
+/// Which of [`QUAD_ROWS`] a batch of `batch` takes.
+pub(crate) fn quad_slot(batch: usize) -> usize {
+    let fits = QUAD_ROWS.iter().position(|&r| r as usize >= batch);
+    fits.unwrap_or(QUAD_ROWS.len() - 1)
+}
+
 /// The rows per invocation for a batch of `batch`.
 pub(crate) fn quad_rows(batch: usize) -> u32 {
-    let fits = QUAD_ROWS.iter().find(|&&r| r as usize >= batch);
-    *fits.unwrap_or(&QUAD_ROWS[QUAD_ROWS.len() - 1])
+    QUAD_ROWS[quad_slot(batch)]
 }
 
 /// Hidden units × batch rows of one workgroup.
