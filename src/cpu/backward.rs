@@ -255,7 +255,7 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
             dh0.index_axis_mut(Axis(0), ld).assign(&dh);
             dc0.index_axis_mut(Axis(0), ld).assign(&dc);
             grads[ld] = Some(weight_grads(cfg.bias, w, &cache.steps[ld], &dz, x_flat)?);
-            dx_l += &super::threads::dot_rows(dz.view(), w.w_ih.view(), None);
+            dx_l += &super::threads::dot_rows(dz.view(), w.w_ih.view());
         }
         dy = dx_l
             .into_shape_with_order(x_l.raw_dim())

@@ -4,6 +4,7 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
+use super::projection::Projection;
 use super::simd;
 use crate::error::Result;
 use crate::sequence::{
@@ -162,17 +163,10 @@ impl Direction<'_> {
         step_cache: &mut StepCache,
         out: &mut ndarray::ArrayViewMut3<f32>,
     ) {
-        let (t_len, b, i) = layer_in.dim();
+        let (t_len, b, _) = layer_in.dim();
         let h = self.w.w_hh.ncols();
-        let rows = layer_in
-            .view()
-            .into_shape_with_order((t_len * b, i))
-            .expect("contiguous");
         let bias = self.w.combined_bias();
-        let gx = super::threads::dot_rows(rows, self.w.w_ih.t(), Some(bias.view()));
-        let gx = gx
-            .into_shape_with_order((t_len, b, 4 * h))
-            .expect("contiguous");
+        let mut gx = Projection::new(layer_in.view(), self.w.w_ih.view(), bias);
         let mut z = Array2::zeros((b, 4 * h));
         let step_weights = simd::StepWeights::new(self.w, b);
         for s in 0..t_len {
@@ -182,14 +176,7 @@ impl Direction<'_> {
             let active: Vec<bool> = self.lens.iter().map(|&n| t < n).collect();
             // `lstm_step`'s math, in place and vectorised (see `cpu/simd.rs`).
             step_cache.keep_prev(t, hh, cc);
-            simd::step_in_place(
-                gx.index_axis(Axis(0), t),
-                hh,
-                cc,
-                &step_weights,
-                &active,
-                &mut z,
-            );
+            simd::step_in_place(gx.at(t), hh, cc, &step_weights, &active, &mut z);
             step_cache.keep_gates_from(t, &z, cc, self.w, &active);
             Zip::from(out.index_axis_mut(Axis(0), t).rows_mut())
                 .and(hh.rows())

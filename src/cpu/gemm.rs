@@ -8,7 +8,7 @@
 //! panel and six broadcasts of `s` for 12 FMAs. Without AVX2 + FMA, ndarray's GEMM.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
 /// Rows of `w` (columns of `z`) per panel.
 const NR: usize = 16;
@@ -18,7 +18,19 @@ const MR: usize = 6;
 /// every panel streams past them.
 const MC: usize = 120;
 
-/// `w` `[N, K]` ready for [`PackedWeights::mul_acc`].
+/// How [`PackedWeights::mul`] writes the product `s · wᵀ` into `z`.
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    /// `z += s · wᵀ`.
+    Accumulate,
+    /// `z = s · wᵀ + bias` on every row (`bias` `[N]`): the input projection.
+    AddRow(&'a [f32]),
+    /// `z = s · wᵀ + init` (`init` `[B, N]` row-major, like `z`): the step's recurrent
+    /// product on top of its input projection, without copying the projection first.
+    AddMatrix(&'a [f32]),
+}
+
+/// `w` `[N, K]` ready for [`PackedWeights::mul`].
 pub(crate) struct PackedWeights {
     n: usize,
     k: usize,
@@ -59,11 +71,18 @@ impl PackedWeights {
 
     /// `z += s · wᵀ`: `s` `[B, K]`, `z` `[B, N]` (row-major).
     pub fn mul_acc(&self, s: ArrayView2<f32>, z: &mut ArrayViewMut2<f32>) {
+        self.mul(s, z, Epilogue::Accumulate);
+    }
+
+    /// `s · wᵀ` written into `z` as `epilogue` says: `s` `[B, K]`, `z` `[B, N]`
+    /// (row-major). Each row of `z` is summed the same way whatever `B` is, so splitting
+    /// the rows (over threads, or over time steps) does not change a bit.
+    pub fn mul(&self, s: ArrayView2<f32>, z: &mut ArrayViewMut2<f32>, epilogue: Epilogue) {
         assert_eq!(s.ncols(), self.k, "operand width");
         assert_eq!(z.ncols(), self.n, "output width");
         assert_eq!(s.nrows(), z.nrows(), "batch");
         if let Some(w) = &self.fallback {
-            general_mat_mul(1.0, &s, &w.t(), 1.0, z);
+            fallback_mul(s, w, z, epilogue);
             return;
         }
         let s = s.as_standard_layout();
@@ -72,7 +91,7 @@ impl PackedWeights {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `panels` is only filled (fallback None) when the CPU has AVX2 and FMA.
         unsafe {
-            self.mul_acc_avx2(ss, zs);
+            self.mul_avx2(ss, zs, epilogue);
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("packed weights exist only on x86_64 with AVX2");
@@ -80,21 +99,31 @@ impl PackedWeights {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn mul_acc_avx2(&self, s: &[f32], z: &mut [f32]) {
+    unsafe fn mul_avx2(&self, s: &[f32], z: &mut [f32], epilogue: Epilogue) {
         let n = self.n;
         let rows = z.len() / n;
-        for chunk in (0..rows).step_by(MC) {
-            let chunk_end = (chunk + MC).min(rows);
+        // Blocks of at most MC rows, of equal size (rounded to the kernel's rows): a
+        // short last block would stream all the weights again for a few rows.
+        let block = rows.div_ceil(rows.div_ceil(MC).max(1)).next_multiple_of(MR);
+        for chunk in (0..rows).step_by(block.max(1)) {
+            let chunk_end = (chunk + block).min(rows);
             for p in 0..n.div_ceil(NR) {
-                self.panel_rows(p, chunk..chunk_end, s, z);
+                self.panel_rows(p, chunk..chunk_end, s, z, epilogue);
             }
         }
     }
 
-    /// Rows `range` of `z` += those rows of `s` times panel `p`.
+    /// Rows `range` of `z` from those rows of `s` times panel `p`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn panel_rows(&self, p: usize, range: std::ops::Range<usize>, s: &[f32], z: &mut [f32]) {
+    unsafe fn panel_rows(
+        &self,
+        p: usize,
+        range: std::ops::Range<usize>,
+        s: &[f32],
+        z: &mut [f32],
+        epilogue: Epilogue,
+    ) {
         let (n, k) = (self.n, self.k);
         let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
         let cols = NR.min(n - p * NR);
@@ -112,15 +141,39 @@ impl PackedWeights {
                     _ => kernel::<1>(panel, &s[r0 * k..], k),
                 };
                 for (r, a) in acc.iter().enumerate().take(mr) {
-                    let zr = &mut z[(r0 + r) * n + p * NR..][..cols];
-                    for (zv, av) in zr.iter_mut().zip(a) {
-                        *zv += av;
+                    let at = (r0 + r) * n + p * NR;
+                    let zr = &mut z[at..][..cols];
+                    let add = match epilogue {
+                        Epilogue::Accumulate => None,
+                        Epilogue::AddRow(bias) => Some(&bias[p * NR..][..cols]),
+                        Epilogue::AddMatrix(init) => Some(&init[at..][..cols]),
+                    };
+                    match add {
+                        None => zr.iter_mut().zip(a).for_each(|(zv, av)| *zv += av),
+                        Some(add) => {
+                            for ((zv, av), bv) in zr.iter_mut().zip(a).zip(add) {
+                                *zv = av + bv;
+                            }
+                        }
                     }
                 }
                 r0 += mr;
             }
         }
     }
+}
+
+/// [`PackedWeights::mul`] through ndarray's GEMM, for CPUs without AVX2 + FMA.
+fn fallback_mul(s: ArrayView2<f32>, w: &Array2<f32>, z: &mut ArrayViewMut2<f32>, e: Epilogue) {
+    let n = w.nrows();
+    match e {
+        Epilogue::Accumulate => {}
+        Epilogue::AddRow(bias) => z.assign(&ArrayView1::from(&bias[..n])),
+        Epilogue::AddMatrix(init) => {
+            z.assign(&ArrayView2::from_shape(z.dim(), init).expect("[B, N]"))
+        }
+    }
+    general_mat_mul(1.0, &s, &w.t(), 1.0, z);
 }
 
 fn has_avx2_fma() -> bool {
@@ -164,8 +217,22 @@ unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize) -> [[f32; N
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::{s, Array1};
     use rand::{Rng, SeedableRng};
 
+    fn random(shape: (usize, usize), rng: &mut impl Rng) -> Array2<f32> {
+        Array2::from_shape_simple_fn(shape, || rng.random_range(-1.0f32..1.0))
+    }
+
+    fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+        a.iter()
+            .zip(b.iter())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    }
+
+    /// Every epilogue against ndarray's GEMM; the output NaN-poisoned where it is
+    /// overwritten.
     #[test]
     fn matches_ndarray_gemm() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
@@ -176,20 +243,63 @@ mod tests {
             (6, 32, 40),
             (13, 44, 37),
             (128, 1024, 64),
+            (130, 20, 5),
         ] {
-            let s = Array2::from_shape_simple_fn((b, k), || rng.random_range(-1.0f32..1.0));
-            let w = Array2::from_shape_simple_fn((n, k), || rng.random_range(-1.0f32..1.0));
-            let z0 = Array2::from_shape_simple_fn((b, n), || rng.random_range(-1.0f32..1.0));
-            let mut want = z0.clone();
-            general_mat_mul(1.0, &s, &w.t(), 1.0, &mut want);
-            let mut got = z0.clone();
-            PackedWeights::new(w.view()).mul_acc(s.view(), &mut got.view_mut());
-            let err = got
+            let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+            let (z0, bias) = (random((b, n), &mut rng), random((1, n), &mut rng));
+            let packed = PackedWeights::new(w.view());
+            let mut product = Array2::zeros((b, n));
+            general_mat_mul(1.0, &s, &w.t(), 0.0, &mut product);
+            let bias_row = bias.row(0).to_owned();
+            let cases: [(Epilogue, Array2<f32>); 3] = [
+                (Epilogue::Accumulate, &z0 + &product),
+                (
+                    Epilogue::AddRow(bias_row.as_slice().unwrap()),
+                    &product + &bias_row,
+                ),
+                (Epilogue::AddMatrix(z0.as_slice().unwrap()), &z0 + &product),
+            ];
+            for (i, (epilogue, want)) in cases.into_iter().enumerate() {
+                let mut got = match epilogue {
+                    Epilogue::Accumulate => z0.clone(),
+                    _ => Array2::from_elem((b, n), f32::NAN),
+                };
+                packed.mul(s.view(), &mut got.view_mut(), epilogue);
+                let err = max_diff(&got, &want);
+                assert!(
+                    err < 1e-5 * k as f32,
+                    "B={b} N={n} K={k} epilogue {i}: error {err}"
+                );
+            }
+        }
+    }
+
+    /// A row's bits do not depend on which rows it is computed with (the projection's
+    /// time chunks and the threads' halves rely on it).
+    #[test]
+    fn rows_do_not_depend_on_the_split() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        let (b, n, k) = (131, 70, 53);
+        let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+        let bias: Array1<f32> = random((1, n), &mut rng).row(0).to_owned();
+        let packed = PackedWeights::new(w.view());
+        let epilogue = Epilogue::AddRow(bias.as_slice().unwrap());
+        let mut whole = Array2::from_elem((b, n), f32::NAN);
+        packed.mul(s.view(), &mut whole.view_mut(), epilogue);
+        for split in [1, 5, 6, 7, 120, 121] {
+            let mut parts = Array2::from_elem((b, n), f32::NAN);
+            let (top, bottom) = parts.view_mut().split_at(ndarray::Axis(0), split);
+            for (rows, mut out) in [
+                (s.slice(s![..split, ..]), top),
+                (s.slice(s![split.., ..]), bottom),
+            ] {
+                packed.mul(rows, &mut out, epilogue);
+            }
+            let same = whole
                 .iter()
-                .zip(want.iter())
-                .map(|(g, w)| (g - w).abs())
-                .fold(0.0f32, f32::max);
-            assert!(err < 1e-5 * k as f32, "B={b} N={n} K={k}: error {err}");
+                .zip(parts.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "split at {split}");
         }
     }
 }

@@ -6,6 +6,7 @@ use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
 use super::gru_fast::GruStepper;
 use super::gru_step::input_bias;
+use super::projection::Projection;
 use crate::error::Result;
 use crate::gru::{check_gru_inputs, GruLayerWeights, GruOptions, GruOutput, GruWeights};
 use crate::sequence::{from_time_major, to_time_major};
@@ -119,17 +120,10 @@ impl GruDirection<'_> {
         mut out: ndarray::ArrayViewMut3<f32>,
         keep: bool,
     ) -> Option<(Array3<f32>, Array3<f32>)> {
-        let (t_len, b, i) = layer_in.dim();
+        let (t_len, b, _) = layer_in.dim();
         let hs = h.ncols();
-        let rows = layer_in
-            .view()
-            .into_shape_with_order((t_len * b, i))
-            .expect("contiguous");
         let bias = input_bias(self.w, self.reset_after);
-        let gx = super::threads::dot_rows(rows, self.w.w_ih.t(), Some(bias.view()));
-        let gx = gx
-            .into_shape_with_order((t_len, b, 3 * hs))
-            .expect("contiguous");
+        let mut gx = Projection::new(layer_in.view(), self.w.w_ih.view(), bias);
         let mut stepper = GruStepper::new(self.w, self.reset_after, b);
         let mut h_new = Array2::zeros((b, hs));
         let mut kept = keep.then(|| {
@@ -142,7 +136,7 @@ impl GruDirection<'_> {
             // The reverse direction walks t = T-1 … 0; a row is idle while t ≥ its length.
             let t = if self.reverse { t_len - 1 - s } else { s };
             let gates = kept.as_mut().map(|(g, _)| g.index_axis_mut(Axis(0), t));
-            stepper.step(gx.index_axis(Axis(0), t), h.view(), h_new.view_mut(), gates);
+            stepper.step(gx.at(t), h.view(), h_new.view_mut(), gates);
             if let Some((_, hp)) = kept.as_mut() {
                 hp.index_axis_mut(Axis(0), t).assign(h);
             }

@@ -33,9 +33,7 @@ pub(crate) fn weight_grads(
     let diagonal = matches!(w.peephole, PeepholeWeights::Diagonal(_));
     let (db, dp) = lstm_param_grads(dz.view(), gates, c_prev.view(), diagonal)?;
     let peephole = match (&w.peephole, dp) {
-        (PeepholeWeights::Full(_), _) => {
-            PeepholeWeights::Full(dot_rows(dz.t(), c_prev.view(), None))
-        }
+        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(dot_rows(dz.t(), c_prev.view())),
         (PeepholeWeights::Diagonal(_), Some(p)) => PeepholeWeights::Diagonal(p),
         _ => PeepholeWeights::None,
     };
@@ -45,8 +43,8 @@ pub(crate) fn weight_grads(
         (None, None)
     };
     Ok(LayerWeights {
-        w_ih: dot_rows(dz.t(), x_flat, None),
-        w_hh: dot_rows(dz.t(), h_prev.view(), None),
+        w_ih: dot_rows(dz.t(), x_flat),
+        w_hh: dot_rows(dz.t(), h_prev.view()),
         b_ih,
         b_hh,
         peephole,

@@ -3,6 +3,7 @@
 
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 
+use super::projection::Projection;
 use super::reference::sigmoid;
 use super::Upstream;
 use crate::error::{LstmError, Result};
@@ -119,18 +120,11 @@ fn run_direction(
         c_prev: Array3::zeros((t_len, b, hs)),
         m: Array3::zeros((t_len, b, hs)),
     };
-    // The input projection of every step at once, as the LSTM's schedule hoists it.
-    let rows = x
-        .view()
-        .into_shape_with_order((t_len * b, x.dim().2))
-        .expect("contiguous");
-    let gx = super::threads::dot_rows(rows, w.w_ih.t(), Some(bias.view()));
-    let gx = gx
-        .into_shape_with_order((t_len, b, 4 * hs))
-        .expect("contiguous");
+    // The input projection, hoisted out of the recurrence as in the LSTM's schedule.
+    let mut gx = Projection::new(x.view(), w.w_ih.view(), bias);
     for s in 0..t_len {
         let t = if reverse { t_len - 1 - s } else { s };
-        let z = &gx.index_axis(Axis(0), t) + &h.dot(&w.w_hh.t());
+        let z = &gx.at(t) + &h.dot(&w.w_hh.t());
         let gates = activate(z.view());
         let block = |g: usize| gates.slice(s![.., g * hs..(g + 1) * hs]);
         let c_new = &block(1) * &*c + &block(0) * &block(2);

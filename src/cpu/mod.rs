@@ -44,6 +44,7 @@ mod gru_stream;
 pub mod lstm_param_grads;
 pub mod lstmp;
 pub mod optimizer_update;
+mod projection;
 pub mod reference;
 mod simd;
 pub mod softmax_xent;

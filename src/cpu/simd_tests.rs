@@ -34,6 +34,14 @@ fn exp_sigmoid_tanh_match_std() {
     assert_eq!(tanh(-50.0), -1.0);
 }
 
+/// `pow2` is exactly `2^n` over the whole range `exp` reaches.
+#[test]
+fn pow2_is_exact() {
+    for n in -126..=127 {
+        assert_eq!(pow2(n as f32), 2.0f32.powi(n), "2^{n}");
+    }
+}
+
 /// The fast step against the readable `lstm_step`, every peephole mode, batches on
 /// both sides of the matrix-vector threshold, an inactive row, H not a multiple of 16.
 #[test]

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
 /// Threads of the CPU path: 0 until first asked, then `LSTM_CPU_THREADS` or 1.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -70,31 +70,23 @@ pub(crate) fn join<RA: Send, RB: Send>(
 }
 
 /// Whether an `m × k × n` product is worth splitting over two threads.
-fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
+pub(crate) fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
     threads() > 1 && m >= 2 && m * k * n >= 1 << 20
 }
 
-/// `a · b` (+ `bias` on every row), with `a`'s rows split in two halves over the pool
-/// when [`threads`] is 2 and the product is large. Each output row is computed by the
-/// same kernel either way, so the result does not depend on the split.
-pub(crate) fn dot_rows(
-    a: ArrayView2<f32>,
-    b: ArrayView2<f32>,
-    bias: Option<ArrayView1<f32>>,
-) -> Array2<f32> {
+/// `a · b`, with `a`'s rows split in two halves over the pool when [`threads`] is 2 and
+/// the product is large. Each output row is computed by the same kernel either way, so
+/// the result does not depend on the split.
+pub(crate) fn dot_rows(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     let (m, k) = a.dim();
     let n = b.ncols();
     let product = |a: ArrayView2<f32>| -> Array2<f32> {
         let c = a.dot(&b);
-        let mut c = if c.is_standard_layout() {
+        if c.is_standard_layout() {
             c
         } else {
             c.as_standard_layout().into_owned()
-        };
-        if let Some(bias) = bias {
-            c += &bias;
         }
-        c
     };
     if !worth_splitting(m, k, n) {
         return product(a);
