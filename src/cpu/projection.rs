@@ -114,3 +114,39 @@ fn project(w: &Weights, rows: ArrayView2<f32>, out: ArrayViewMut2<f32>, bias: &[
     let (out_top, out_bottom) = out.split_at(Axis(0), m / 2);
     super::threads::join(true, || one(top, out_top), || one(bottom, out_bottom));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array3, Axis};
+    use rand::{Rng, SeedableRng};
+
+    /// Every step's projection, walked forward and backward (as the reverse direction
+    /// does), against the whole product at once: packed with one step per chunk, packed
+    /// with several, and through ndarray's GEMM.
+    #[test]
+    fn every_step_matches_the_whole_product() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        // (T, B, I, N): 1 step per chunk (B·N = 2^18); 3 steps per chunk, T not a
+        // multiple of 3; too few rows to pack.
+        for &(t_len, b, i, n) in &[(20, 64, 5, 4096), (40, 29, 7, 2996), (7, 3, 6, 40)] {
+            let x = Array3::from_shape_simple_fn((t_len, b, i), || rng.random_range(-1.0f32..1.0));
+            let w = Array2::from_shape_simple_fn((n, i), || rng.random_range(-1.0f32..1.0));
+            let bias = Array1::from_shape_simple_fn(n, || rng.random_range(-1.0f32..1.0));
+            let rows = x.view().into_shape_with_order((t_len * b, i)).unwrap();
+            let want = (rows.dot(&w.t()) + &bias)
+                .into_shape_with_order((t_len, b, n))
+                .unwrap();
+            let mut proj = Projection::new(x.view(), w.view(), bias.clone());
+            for t in (0..t_len).chain((0..t_len).rev()) {
+                let got = proj.at(t);
+                let err = got
+                    .iter()
+                    .zip(want.index_axis(Axis(0), t))
+                    .map(|(g, w)| (g - w).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(err < 1e-5, "T={t_len} B={b} N={n} t={t}: error {err}");
+            }
+        }
+    }
+}
