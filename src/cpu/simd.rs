@@ -200,48 +200,50 @@ fn matvec_acc(w: &[f32], k_len: usize, s: &[f32], z: &mut [f32]) {
     matvec_acc_body(w, k_len, s, z);
 }
 
-/// Four rows at a time share each load of `s`; two 8-wide partial sums per row keep
-/// the FMA units busy. (The compiler's own vectorisation of the plain loop stays 2-wide.)
+/// Eight rows at a time share each load of `s`, one 8-wide partial sum per row: eight
+/// independent FMA chains, as the two FMA pipes need. (4 rows × 16 k with two sums per
+/// row measured 15.6 µs per 1024 × 256 product against 11.0 for this; the compiler's own
+/// vectorisation of the plain loop stays 2-wide.) Every row is summed the same way
+/// whichever block it is in, so a split of the rows does not change its bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn matvec_acc_avx2(w: &[f32], k_len: usize, s: &[f32], z: &mut [f32]) {
-    use std::arch::x86_64::*;
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
-        _mm_cvtss_f32(q)
-    }
     let rows = z.len();
     assert!(w.len() >= rows * k_len && s.len() >= k_len);
-    let k16 = k_len / 16 * 16;
-    let sp = s.as_ptr();
     let mut r = 0;
-    while r < rows {
-        let n = (rows - r).min(4);
-        let mut acc = [_mm256_setzero_ps(); 8];
-        let wp: [*const f32; 4] =
-            std::array::from_fn(|i| w.as_ptr().add((r + i.min(n - 1)) * k_len));
-        let mut k = 0;
-        while k < k16 {
-            let s0 = _mm256_loadu_ps(sp.add(k));
-            let s1 = _mm256_loadu_ps(sp.add(k + 8));
-            for i in 0..4 {
-                acc[2 * i] = _mm256_fmadd_ps(_mm256_loadu_ps(wp[i].add(k)), s0, acc[2 * i]);
-                acc[2 * i + 1] =
-                    _mm256_fmadd_ps(_mm256_loadu_ps(wp[i].add(k + 8)), s1, acc[2 * i + 1]);
-            }
-            k += 16;
+    while r + 8 <= rows {
+        rows_dot_avx2::<8>(&w[r * k_len..], k_len, s, &mut z[r..r + 8]);
+        r += 8;
+    }
+    for r in r..rows {
+        rows_dot_avx2::<1>(&w[r * k_len..], k_len, s, &mut z[r..r + 1]);
+    }
+}
+
+/// `z[i] += w_i · s` for the `R` rows of `w` (row stride `k_len`) starting at its first.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn rows_dot_avx2<const R: usize>(w: &[f32], k_len: usize, s: &[f32], z: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= (R - 1) * k_len + k_len && s.len() >= k_len && z.len() >= R);
+    let k8 = k_len / 8 * 8;
+    let (wp, sp) = (w.as_ptr(), s.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); R];
+    for k in (0..k8).step_by(8) {
+        let x = _mm256_loadu_ps(sp.add(k));
+        for (i, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(_mm256_loadu_ps(wp.add(i * k_len + k)), x, *a);
         }
-        for i in 0..n {
-            let mut sum = hsum(_mm256_add_ps(acc[2 * i], acc[2 * i + 1]));
-            for (kk, &sk) in s.iter().enumerate().take(k_len).skip(k16) {
-                sum = (*wp[i].add(kk)).mul_add(sk, sum);
-            }
-            z[r + i] += sum;
+    }
+    for (i, a) in acc.iter().enumerate() {
+        let q = _mm_add_ps(_mm256_castps256_ps128(*a), _mm256_extractf128_ps(*a, 1));
+        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let mut sum = _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+        for k in k8..k_len {
+            sum = w[i * k_len + k].mul_add(s[k], sum);
         }
-        r += n;
+        z[i] += sum;
     }
 }
 
