@@ -69,7 +69,7 @@ struct PackedBackward {
 impl PackedBackward {
     /// `None` at small batch, where packing costs more than it saves (as in the forward).
     fn new(w: &LayerWeights, batch: usize) -> Option<Self> {
-        (batch > super::simd::MATVEC_MAX_BATCH).then(|| PackedBackward {
+        (batch > super::matvec::MATVEC_MAX_BATCH).then(|| PackedBackward {
             w_hh: PackedWeights::new(w.w_hh.t()),
             w_ch: match &w.peephole {
                 PeepholeWeights::Full(m) => Some(PackedWeights::new(m.t())),

@@ -1,12 +1,13 @@
 //! The CPU schedule's GRU step: [`super::gru_step()`]'s math with the recurrent product
-//! run by the LSTM's step GEMM (`simd::recurrent`: weights packed once per
+//! run by the LSTM's step GEMM (`matvec::recurrent`: weights packed once per
 //! layer-direction, AVX2/FMA matvec or micro-kernel) into scratch reused across steps,
 //! instead of a general GEMM that packs the weights and allocates on every step.
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::gemm::PackedWeights;
-use super::simd::{recurrent, sigmoid, tanh, MATVEC_MAX_BATCH};
+use super::matvec::{recurrent, MATVEC_MAX_BATCH};
+use super::simd::{sigmoid, tanh};
 use crate::gru::GruLayerWeights;
 
 /// One layer-direction's recurrent weights ready for every step of a batch of `b` rows.

@@ -4,7 +4,9 @@
 //!   twins of `shaders/<stem>.wgsl`;
 //! - [`forward`](mod@forward): the sequence schedule (hoisted input projection, one
 //!   step per time step), running the step through `simd` (in place, vectorised);
-//! - `simd` and `gemm`: the AVX2/FMA fast path and its packed recurrent GEMM;
+//! - `simd`, `gemm`, `matvec` and `projection`: the AVX2/FMA fast path (the step, its
+//!   packed GEMM, the small-batch matrix-vector product, and the input projection a
+//!   chunk of steps at a time);
 //! - [`backward`](mod@backward): BPTT and its step and parameter-gradient twins;
 //! - [`softmax_xent`](mod@softmax_xent), [`optimizer_update`](mod@optimizer_update):
 //!   twins of the training kernels.
@@ -43,6 +45,7 @@ pub mod gru_step;
 mod gru_stream;
 pub mod lstm_param_grads;
 pub mod lstmp;
+mod matvec;
 pub mod optimizer_update;
 mod projection;
 pub mod reference;
