@@ -8,7 +8,8 @@
 //! gradients come afterwards from products over all steps at once:
 //! `dW_ih = dZᵀ·X`, `dW_hh = dZᵀ·H_prev`, `db = Σ dZ`, `dX = dZ·W_ih`.
 
-use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
 
 use super::forward::{forward_impl, ForwardCache, StepCache};
 use super::gemm::PackedWeights;
@@ -56,7 +57,21 @@ pub fn lstm_step_backward(
 ) -> Result<(Array2<f32>, Array2<f32>, Array2<f32>)> {
     let states = [("dh", dh.dim()), ("dc", dc.dim()), ("c_prev", c_prev.dim())];
     super::reference::check_step(w, &[("gates", gates.dim())], &states, active)?;
-    Ok(step_backward(dh, dc, gates, c_prev, w, active, None))
+    let (mut dh, mut dc) = (dh.to_owned(), dc.to_owned());
+    let mut dz = Array2::zeros(gates.raw_dim());
+    let mut scratch = Array2::zeros(dh.raw_dim());
+    let state = (&mut dh, &mut dc);
+    step_backward(
+        state,
+        gates,
+        c_prev,
+        w,
+        active,
+        None,
+        dz.view_mut(),
+        &mut scratch,
+    );
+    Ok((dz, dh, dc))
 }
 
 /// The recurrent matrices of one layer-direction packed once for all T backward steps
@@ -79,69 +94,63 @@ impl PackedBackward {
     }
 }
 
-/// [`lstm_step_backward`] with optionally prepacked recurrent matrices.
+/// [`lstm_step_backward`] in place, with optionally prepacked recurrent matrices: `dh`
+/// and `dc` hold the gradients reaching `h_t` and `c_t` on entry and those reaching
+/// `h_{t-1}` and `c_{t-1}` on exit; `dz` (zero on entry) receives the live rows' gate
+/// gradients; `scratch` is `[B, H]` of any content. No allocation.
+#[allow(clippy::too_many_arguments)]
 fn step_backward(
-    dh: ArrayView2<f32>,
-    dc: ArrayView2<f32>,
+    (dh, dc): (&mut Array2<f32>, &mut Array2<f32>),
     gates: ArrayView2<f32>,
     c_prev: ArrayView2<f32>,
     w: &LayerWeights,
     active: &[bool],
     packed: Option<&PackedBackward>,
-) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+    mut dz: ArrayViewMut2<f32>,
+    scratch: &mut Array2<f32>,
+) {
     let hs = dh.ncols();
-    let mut dz = Array2::<f32>::zeros(gates.raw_dim());
-    let mut dc_prev = dc.as_standard_layout().into_owned();
     let diag = match &w.peephole {
         PeepholeWeights::Diagonal(p) => p.as_slice(),
         _ => None,
     };
-    let (dh_s, gates_s, cp_s) = (
-        dh.as_standard_layout(),
-        gates.as_standard_layout(),
-        c_prev.as_standard_layout(),
-    );
-    let dh_v = dh_s.as_slice().expect("standard layout");
+    let (gates_s, cp_s) = (gates.as_standard_layout(), c_prev.as_standard_layout());
     let gates_v = gates_s.as_slice().expect("standard layout");
     let cp_v = cp_s.as_slice().expect("standard layout");
     for (b, &on) in active.iter().enumerate() {
         if !on {
             continue;
         }
-        let (dhr, gr, cpr) = (
-            &dh_v[b * hs..(b + 1) * hs],
-            &gates_v[b * 4 * hs..(b + 1) * 4 * hs],
-            &cp_v[b * hs..(b + 1) * hs],
-        );
-        let mut dzr = dz.row_mut(b);
-        let mut dcr = dc_prev.row_mut(b);
-        match (dzr.as_slice_mut(), dcr.as_slice_mut()) {
-            (Some(dzr), Some(dcr)) => backward_row(dhr, gr, cpr, diag, dzr, dcr),
-            _ => unreachable!("owned arrays are standard layout"),
+        let (gr, cpr) = (&gates_v[b * 4 * hs..][..4 * hs], &cp_v[b * hs..][..hs]);
+        let (dhr, mut dzr, mut dcr) = (dh.row(b), dz.row_mut(b), dc.row_mut(b));
+        match (dhr.as_slice(), dzr.as_slice_mut(), dcr.as_slice_mut()) {
+            (Some(dhr), Some(dzr), Some(dcr)) => backward_row(dhr, gr, cpr, diag, dzr, dcr),
+            _ => unreachable!("the backward's arrays are standard layout"),
         }
     }
-    let mut dh_prev;
+    // dh_{t-1} = dz·W_hh into `scratch`, then swapped in; rows that are not live pass
+    // dh through (their state was copied forward).
     match packed {
         Some(p) => {
-            dh_prev = Array2::zeros(dh.raw_dim());
-            p.w_hh.mul_acc(dz.view(), &mut dh_prev.view_mut());
+            scratch.fill(0.0);
+            p.w_hh.mul_acc(dz.view(), &mut scratch.view_mut());
             if let Some(w_ch) = &p.w_ch {
-                w_ch.mul_acc(dz.view(), &mut dc_prev.view_mut());
+                w_ch.mul_acc(dz.view(), &mut dc.view_mut());
             }
         }
         None => {
-            dh_prev = dz.dot(&w.w_hh);
+            general_mat_mul(1.0, &dz, &w.w_hh, 0.0, scratch);
             if let PeepholeWeights::Full(w_ch) = &w.peephole {
-                dc_prev += &dz.dot(w_ch);
+                general_mat_mul(1.0, &dz, w_ch, 1.0, dc);
             }
         }
     }
     for (b, &on) in active.iter().enumerate() {
         if !on {
-            dh_prev.row_mut(b).assign(&dh.row(b));
+            scratch.row_mut(b).assign(&dh.row(b));
         }
     }
-    (dz, dh_prev, dc_prev)
+    std::mem::swap(dh, scratch);
 }
 
 avx2_dispatch!(
@@ -365,27 +374,33 @@ fn backward_direction(
     let (t_len, b, h) = dy.dim();
     let packed = PackedBackward::new(w, b);
     let mut dz_all = Array3::<f32>::zeros((t_len, b, 4 * h));
+    let mut scratch = Array2::zeros((b, h));
+    let mut active = vec![false; b];
     for s in 0..t_len {
         // Reverse of the forward's order: the forward direction from T-1 down.
         let t = if reverse { s } else { t_len - 1 - s };
-        let active: Vec<bool> = lens.iter().map(|&n| t < n).collect();
-        let mut dh_in = dh.clone();
-        for (bi, &on) in active.iter().enumerate() {
-            if on {
-                dh_in.row_mut(bi).scaled_add(1.0, &dy.slice(s![t, bi, ..]));
+        let dy_t = dy.index_axis(Axis(0), t);
+        for (((on, &n), mut dh_row), dy_row) in active
+            .iter_mut()
+            .zip(lens)
+            .zip(dh.rows_mut())
+            .zip(dy_t.rows())
+        {
+            *on = t < n;
+            if *on {
+                dh_row += &dy_row;
             }
         }
-        let (dz, dhp, dcp) = step_backward(
-            dh_in.view(),
-            dc.view(),
+        step_backward(
+            (&mut dh, &mut dc),
             sc.gates.index_axis(Axis(0), t),
             sc.c_prev.index_axis(Axis(0), t),
             w,
             &active,
             packed.as_ref(),
+            dz_all.index_axis_mut(Axis(0), t),
+            &mut scratch,
         );
-        dz_all.index_axis_mut(Axis(0), t).assign(&dz);
-        (dh, dc) = (dhp, dcp);
     }
     let dz = dz_all
         .into_shape_with_order((t_len * b, 4 * h))

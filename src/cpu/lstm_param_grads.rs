@@ -2,7 +2,7 @@
 //! and the weight gradients of one layer-direction that backward assembles from it and
 //! the products over all steps.
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayView3, Axis};
 
 use super::forward::StepCache;
 use super::threads::dot_rows;
@@ -10,21 +10,16 @@ use crate::error::{LstmError, Result};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// The weight gradients of one layer-direction from all its steps' `dZ` at once.
-pub(crate) fn weight_grads(
+pub(crate) fn weight_grads<'a>(
     bias: bool,
     w: &LayerWeights,
-    sc: &StepCache,
+    sc: &'a StepCache,
     dz: &Array2<f32>,
     x_flat: ArrayView2<f32>,
 ) -> Result<LayerWeights> {
     let (rows, h) = (dz.nrows(), dz.ncols() / 4);
-    let flat = |a: &Array3<f32>| {
-        a.view()
-            .into_shape_with_order((rows, h))
-            .expect("contiguous")
-            .to_owned()
-    };
-    let (h_prev, c_prev) = (flat(&sc.h_prev), flat(&sc.c_prev));
+    let flat = |a: ArrayView3<'a, f32>| a.into_shape_with_order((rows, h)).expect("contiguous");
+    let (h_prev, c_prev) = (flat(sc.h_prev.view()), flat(sc.c_prev.view()));
     let gates = sc
         .gates
         .view()
