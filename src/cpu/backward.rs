@@ -179,31 +179,60 @@ fn backward_row_body(
     let (dzi, rest) = dz[..4 * hs].split_at_mut(hs);
     let (dzf, rest) = rest.split_at_mut(hs);
     let (dzg, dzo) = rest.split_at_mut(hs);
-    let none = [0.0f32; 0];
-    let (pi, pf, po) = match diag {
-        Some(p) => (&p[..hs], &p[hs..2 * hs], &p[2 * hs..3 * hs]),
-        None => (&none[..], &none[..], &none[..]),
-    };
-    for j in 0..hs {
-        let (i, f, g, o, cp) = (gi[j], gf[j], gg[j], go[j], c_prev[j]);
-        let tc = super::simd::tanh(f * cp + i * g);
-        let dz_o = dh[j] * tc * o * (1.0 - o);
-        let mut dct = dc[j] + dh[j] * o * (1.0 - tc * tc);
-        if diag.is_some() {
-            dct += dz_o * po[j];
+    match diag {
+        None => {
+            for j in 0..hs {
+                let unit = backward_unit::<false>(
+                    dh[j],
+                    [gi[j], gf[j], gg[j], go[j]],
+                    c_prev[j],
+                    dc[j],
+                    [0.0; 3],
+                );
+                [dzi[j], dzf[j], dzg[j], dzo[j], dc[j]] = unit;
+            }
         }
-        let dz_i = dct * g * i * (1.0 - i);
-        let dz_f = dct * cp * f * (1.0 - f);
-        let mut dcp = dct * f;
-        if diag.is_some() {
-            dcp += dz_i * pi[j] + dz_f * pf[j];
+        Some(p) => {
+            let (pi, pf, po) = (&p[..hs], &p[hs..2 * hs], &p[2 * hs..3 * hs]);
+            for j in 0..hs {
+                let unit = backward_unit::<true>(
+                    dh[j],
+                    [gi[j], gf[j], gg[j], go[j]],
+                    c_prev[j],
+                    dc[j],
+                    [pi[j], pf[j], po[j]],
+                );
+                [dzi[j], dzf[j], dzg[j], dzo[j], dc[j]] = unit;
+            }
         }
-        dzi[j] = dz_i;
-        dzf[j] = dz_f;
-        dzg[j] = dct * i * (1.0 - g * g);
-        dzo[j] = dz_o;
-        dc[j] = dcp;
     }
+}
+
+/// One unit of [`backward_row`]: `[dz_i, dz_f, dz_g, dz_o, dc_{t-1}]` from the gradients
+/// `dh`, `dc` reaching it, its gates `[i, f, g, o]` and `c_{t-1}`; the diagonal peepholes
+/// `[p_i, p_f, p_o]` count only when `DIAG` (a constant, so that both loops vectorise:
+/// a runtime test on empty peephole slices had kept the loop scalar).
+#[inline(always)]
+fn backward_unit<const DIAG: bool>(
+    dh: f32,
+    [i, f, g, o]: [f32; 4],
+    cp: f32,
+    dc: f32,
+    [pi, pf, po]: [f32; 3],
+) -> [f32; 5] {
+    let tc = super::simd::tanh(f * cp + i * g);
+    let dz_o = dh * tc * o * (1.0 - o);
+    let mut dct = dc + dh * o * (1.0 - tc * tc);
+    if DIAG {
+        dct += dz_o * po;
+    }
+    let dz_i = dct * g * i * (1.0 - i);
+    let dz_f = dct * cp * f * (1.0 - f);
+    let mut dcp = dct * f;
+    if DIAG {
+        dcp += dz_i * pi + dz_f * pf;
+    }
+    [dz_i, dz_f, dct * i * (1.0 - g * g), dz_o, dcp]
 }
 
 /// Upstream gradients of the loss; any may be absent (treated as zero).
