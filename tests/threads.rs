@@ -1,5 +1,6 @@
-//! Two CPU threads give the bits of one: the forward (batch halves of each step, at
-//! B = 1 row halves of the step's matrix-vector product, row halves of the input projection), BPTT (row halves of the gradient GEMMs and of dX)
+//! Two CPU threads give the bits of one: the forward (batch halves of each training
+//! step, hidden-unit halves of each inference layer-direction at any batch, row halves of
+//! the input projection), BPTT (row halves of the gradient GEMMs and of dX)
 //! and a few training steps, at shapes large enough for every split to happen. One
 //! test in its own binary: the thread count is process-wide.
 
@@ -56,6 +57,31 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
     let x1 = random_input(&one, 6, 1, 9);
     let out1 = cpu::forward(&w1, x1.view(), ForwardOptions::default()).unwrap();
     all.push(out1.y.iter().chain(out1.c_n.iter()).copied().collect());
+    // Inference at B = 16: each layer-direction split by hidden units (H = 100, so the
+    // halves are 56 + 44 units), both directions, diagonal peepholes, rows that stop early
+    // (the reverse direction's rows start late) and a random initial state.
+    let peep = LstmConfig::new(24, 100)
+        .layers(2)
+        .bidirectional(true)
+        .peephole(Peephole::Diagonal);
+    // T = 12 projects through ndarray's GEMM a gate block at a time, T = 64 (1,024 rows)
+    // through the packed kernel.
+    let w2 = LstmWeights::init(&peep, 10).unwrap();
+    for t in [12, 64] {
+        let x2 = random_input(&peep, t, 16, 11);
+        let lens: Vec<usize> = (0..16).map(|i| t - (i * 7) % t).collect();
+        let initial = lstm_wgpu::LstmState {
+            h: random((4, 16, 100), 12),
+            c: random((4, 16, 100), 13),
+        };
+        let opts = ForwardOptions {
+            initial: Some(&initial),
+            seq_lens: Some(&lens),
+        };
+        let out2 = cpu::forward(&w2, x2.view(), opts).unwrap();
+        let (y, h_n, c_n) = (out2.y.iter(), out2.h_n.iter(), out2.c_n.iter());
+        all.push(y.chain(h_n).chain(c_n).copied().collect());
+    }
     all
 }
 

@@ -164,15 +164,19 @@ impl Direction<'_> {
         out: &mut ndarray::ArrayViewMut3<f32>,
     ) {
         let (t_len, b, _) = layer_in.dim();
+        let order = (0..t_len).map(|s| if self.reverse { t_len - 1 - s } else { s });
+        if step_cache.gates.is_empty() && super::unit_split::applies(self.w, b) {
+            super::unit_split::forward(self.w, layer_in, (hh, cc), order, self.lens, out);
+            return;
+        }
         let h = self.w.w_hh.ncols();
         let bias = self.w.combined_bias();
         let mut gx = Projection::new(layer_in.view(), self.w.w_ih.view(), bias);
         let mut z = Array2::zeros((b, 4 * h));
         let step_weights = simd::StepWeights::new(self.w, b);
-        for s in 0..t_len {
-            // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
-            // so each one starts at its own last step.
-            let t = if self.reverse { t_len - 1 - s } else { s };
+        // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
+        // so each one starts at its own last step.
+        for t in order {
             let active: Vec<bool> = self.lens.iter().map(|&n| t < n).collect();
             // `lstm_step`'s math, in place and vectorised (see `cpu/simd.rs`).
             step_cache.keep_prev(t, hh, cc);

@@ -42,23 +42,31 @@ pub(crate) struct PackedWeights {
 
 impl PackedWeights {
     pub fn new(w: ArrayView2<f32>) -> PackedWeights {
-        let (n, k) = w.dim();
+        Self::from_blocks(&[w])
+    }
+
+    /// The rows of `blocks` (same width), one after the other, packed as one matrix
+    /// without gathering them first (a hidden-unit half of a layer's weights is four
+    /// blocks of rows, one per gate).
+    pub fn from_blocks(blocks: &[ArrayView2<f32>]) -> PackedWeights {
+        let k = blocks.first().map_or(0, |b| b.ncols());
+        let rows: Vec<_> = blocks.iter().flat_map(|b| b.rows()).collect();
+        let n = rows.len();
         if !has_avx2_fma() {
+            let fallback = Array2::from_shape_fn((n, k), |(r, kk)| rows[r][kk]);
             return PackedWeights {
                 n,
                 k,
                 panels: Vec::new(),
-                fallback: Some(w.to_owned()),
+                fallback: Some(fallback),
             };
         }
         let np = n.div_ceil(NR);
         let mut panels = vec![0.0f32; np * k * NR];
-        for p in 0..np {
-            for r in 0..NR.min(n - p * NR) {
-                let row = w.row(p * NR + r);
-                for (kk, &v) in row.iter().enumerate() {
-                    panels[(p * k + kk) * NR + r] = v;
-                }
+        for (i, row) in rows.iter().enumerate() {
+            let (p, r) = (i / NR, i % NR);
+            for (kk, &v) in row.iter().enumerate() {
+                panels[(p * k + kk) * NR + r] = v;
             }
         }
         PackedWeights {

@@ -25,7 +25,7 @@ pub(crate) fn recurrent(
     if s.nrows() <= MATVEC_MAX_BATCH {
         let (k, n) = (w.ncols(), w.nrows());
         if let (Some(ws), Some(ss), Some(zs)) = (w.as_slice(), s.as_slice(), z.as_slice_mut()) {
-            let split = super::threads::threads() > 1 && n * k >= MATVEC_SPLIT_FMAS;
+            let split = super::threads::may_split() && n * k >= MATVEC_SPLIT_FMAS;
             matvec_rows(ws, k, ss, zs, split);
             return;
         }

@@ -36,6 +36,7 @@ macro_rules! avx2_dispatch {
 }
 
 pub mod backward;
+mod backward_inputs;
 pub mod forward;
 mod gemm;
 pub mod gru;
@@ -53,6 +54,7 @@ mod simd;
 pub mod softmax_xent;
 pub mod stream;
 mod threads;
+mod unit_split;
 
 pub use backward::{backward, forward_train, lstm_step_backward, Gradients, Upstream};
 pub use forward::{forward, ForwardCache, StepCache};

@@ -39,6 +39,16 @@ pub(crate) struct Projection<'a> {
 impl<'a> Projection<'a> {
     /// The projection of `x` `[T, B, I]` (standard layout) through `w_ih` `[N, I]`.
     pub fn new(x: ArrayView3<'a, f32>, w_ih: ArrayView2<'a, f32>, bias: Array1<f32>) -> Self {
+        Self::from_blocks(x, vec![w_ih], bias)
+    }
+
+    /// [`Projection::new`] through the rows of `blocks` one after the other (`N` in all).
+    pub fn from_blocks(
+        x: ArrayView3<'a, f32>,
+        blocks: Vec<ArrayView2<'a, f32>>,
+        bias: Array1<f32>,
+    ) -> Self {
+        let n = blocks.iter().map(|b| b.nrows()).sum::<usize>();
         let (t_len, batch, i) = x.dim();
         let rows = x
             .into_shape_with_order((t_len * batch, i))
@@ -46,20 +56,20 @@ impl<'a> Projection<'a> {
         let packed = t_len * batch >= PACKED_MIN_ROWS;
         // ndarray's GEMM packs W_ih again on every call: all steps at once.
         let steps_per_chunk = match packed {
-            true => CHUNK_FLOATS / (batch * w_ih.nrows()).max(1),
+            true => CHUNK_FLOATS / (batch * n).max(1),
             false => t_len,
         };
         let steps_per_chunk = steps_per_chunk.clamp(1, t_len.max(1));
         Projection {
             rows,
             w: match packed {
-                true => Weights::Packed(PackedWeights::new(w_ih)),
-                false => Weights::Plain(w_ih),
+                true => Weights::Packed(PackedWeights::from_blocks(&blocks)),
+                false => Weights::Plain(blocks),
             },
             bias,
             batch,
             steps_per_chunk,
-            buf: Array2::zeros((steps_per_chunk * batch, w_ih.nrows())),
+            buf: Array2::zeros((steps_per_chunk * batch, n)),
             chunk: None,
         }
     }
@@ -91,8 +101,9 @@ impl<'a> Projection<'a> {
 /// `W_ih` as the projection multiplies by it.
 enum Weights<'a> {
     Packed(PackedWeights),
-    /// Through ndarray's GEMM (few rows: see [`PACKED_MIN_ROWS`]).
-    Plain(ArrayView2<'a, f32>),
+    /// Through ndarray's GEMM, a block of rows at a time (few rows: see
+    /// [`PACKED_MIN_ROWS`]).
+    Plain(Vec<ArrayView2<'a, f32>>),
 }
 
 /// `out = rows · wᵀ + bias`, the rows split in two halves over the CPU path's threads when
@@ -101,9 +112,14 @@ fn project(w: &Weights, rows: ArrayView2<f32>, out: ArrayViewMut2<f32>, bias: &[
     let (m, k) = rows.dim();
     let one = |rows: ArrayView2<f32>, mut out: ArrayViewMut2<f32>| match w {
         Weights::Packed(p) => p.mul(rows, &mut out, Epilogue::AddRow(bias)),
-        Weights::Plain(w) => {
+        Weights::Plain(blocks) => {
             out.assign(&ArrayView1::from(bias));
-            general_mat_mul(1.0, &rows, &w.t(), 1.0, &mut out);
+            let mut at = 0;
+            for w in blocks {
+                let mut cols = out.slice_mut(s![.., at..at + w.nrows()]);
+                general_mat_mul(1.0, &rows, &w.t(), 1.0, &mut cols);
+                at += w.nrows();
+            }
         }
     };
     if !super::threads::worth_splitting(m, k, out.ncols()) {

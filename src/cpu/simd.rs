@@ -56,7 +56,7 @@ pub(crate) fn step_in_place(
     let (b, hs) = h.dim();
     // Handing half to the pool's parked worker costs a few µs: worth it from ~0.5M FMAs.
     let split =
-        super::threads::threads() > 1 && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 19;
+        super::threads::may_split() && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 19;
     step_split(gx, h, c, sw, active, z, split);
 }
 
@@ -94,39 +94,61 @@ const SPLIT_MIN_ROWS: usize = 4;
 /// [`step_in_place`] on a block of batch rows (all views row-major).
 fn step_rows(
     gx: ArrayView2<f32>,
-    mut h: ArrayViewMut2<f32>,
-    mut c: ArrayViewMut2<f32>,
+    h: ArrayViewMut2<f32>,
+    c: ArrayViewMut2<f32>,
     sw: &StepWeights,
     active: &[bool],
     mut z: ArrayViewMut2<f32>,
 ) {
-    let w = sw.w;
-    let hs = h.ncols();
-    match (sw.w_hh.as_ref(), gx.as_slice()) {
-        (Some(packed), Some(gx)) => packed.mul(h.view(), &mut z, Epilogue::AddMatrix(gx)),
-        _ => {
-            z.assign(&gx);
-            recurrent(h.view(), &w.w_hh, sw.w_hh.as_ref(), &mut z);
-        }
-    }
-    if let PeepholeWeights::Full(w_ch) = &w.peephole {
-        recurrent(c.view(), w_ch, sw.w_ch.as_ref(), &mut z);
-    }
-    let diag = match &w.peephole {
+    pre_activations(gx, h.view(), c.view(), sw, z.view_mut());
+    let diag = match &sw.w.peephole {
         PeepholeWeights::Diagonal(p) => p.as_slice(),
         _ => None,
     };
+    cells(z.view(), h, c, diag, active);
+}
+
+/// `z = gx + h·W_hhᵀ (+ c·W_chᵀ with Full peepholes)`: the step's gate pre-activations
+/// `[B, 4H']` for the `4H'` rows of `sw`'s weights.
+pub(crate) fn pre_activations(
+    gx: ArrayView2<f32>,
+    h: ArrayView2<f32>,
+    c: ArrayView2<f32>,
+    sw: &StepWeights,
+    mut z: ArrayViewMut2<f32>,
+) {
+    let w = sw.w;
+    match (sw.w_hh.as_ref(), gx.as_slice()) {
+        (Some(packed), Some(gx)) => packed.mul(h, &mut z, Epilogue::AddMatrix(gx)),
+        _ => {
+            z.assign(&gx);
+            recurrent(h, &w.w_hh, sw.w_hh.as_ref(), &mut z);
+        }
+    }
+    if let PeepholeWeights::Full(w_ch) = &w.peephole {
+        recurrent(c, w_ch, sw.w_ch.as_ref(), &mut z);
+    }
+}
+
+/// The pointwise update of the live rows: `h`, `c` `[B, H']` from `z` `[B, 4H']` (and `c`),
+/// with diagonal peepholes `[3H']` if given.
+pub(crate) fn cells(
+    z: ArrayView2<f32>,
+    mut h: ArrayViewMut2<f32>,
+    mut c: ArrayViewMut2<f32>,
+    diag: Option<&[f32]>,
+    active: &[bool],
+) {
+    let hs = h.ncols();
     for (b, &on) in active.iter().enumerate() {
         if !on {
             continue;
         }
-        let zr = z.row(b);
-        let zr = zr.as_slice().expect("z is standard layout");
-        let mut hr = h.row_mut(b);
-        let hr = hr.as_slice_mut().expect("h is standard layout");
-        let mut cr = c.row_mut(b);
-        let cr = cr.as_slice_mut().expect("c is standard layout");
-        cell_row(&zr[..4 * hs], hr, cr, diag);
+        let (zr, mut hr, mut cr) = (z.row(b), h.row_mut(b), c.row_mut(b));
+        match (zr.as_slice(), hr.as_slice_mut(), cr.as_slice_mut()) {
+            (Some(zr), Some(hr), Some(cr)) => cell_row(&zr[..4 * hs], hr, cr, diag),
+            _ => unreachable!("the step's rows are contiguous"),
+        }
     }
 }
 

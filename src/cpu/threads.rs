@@ -28,6 +28,25 @@ pub fn threads() -> usize {
     }
 }
 
+thread_local! {
+    /// Set while this thread runs one side of a [`join`]: work there stays on it.
+    static IN_SPLIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether work may be split over a second thread here: two threads configured, and not
+/// already inside one side of a split (a nested split would only queue behind itself).
+pub(crate) fn may_split() -> bool {
+    threads() > 1 && !IN_SPLIT.with(|s| s.get())
+}
+
+/// Runs `f` marked as one side of a split (see [`may_split`]).
+fn as_split_side<R>(f: impl FnOnce() -> R) -> R {
+    let before = IN_SPLIT.with(|s| s.replace(true));
+    let r = f();
+    IN_SPLIT.with(|s| s.set(before));
+    r
+}
+
 /// Sets [`threads`] for every later CPU call in this process (clamped to 1..=2).
 pub fn set_threads(n: usize) {
     THREADS.store(n.clamp(1, 2), Ordering::Relaxed);
@@ -60,8 +79,8 @@ pub(crate) fn join<RA: Send, RB: Send>(
         Some(p) if split => {
             let mut rb = None;
             let ra = p.in_place_scope(|s| {
-                s.spawn(|_| rb = Some(b()));
-                a()
+                s.spawn(|_| rb = Some(as_split_side(b)));
+                as_split_side(a)
             });
             (ra, rb.expect("the scope waits for its spawned work"))
         }
@@ -71,7 +90,7 @@ pub(crate) fn join<RA: Send, RB: Send>(
 
 /// Whether an `m × k × n` product is worth splitting over two threads.
 pub(crate) fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
-    threads() > 1 && m >= 2 && m * k * n >= 1 << 20
+    may_split() && m >= 2 && m * k * n >= 1 << 20
 }
 
 /// `a · b`, with `a`'s rows split in two halves over the pool when [`threads`] is 2 and

@@ -1,0 +1,142 @@
+//! A layer-direction's forward on two threads, split by hidden units: each thread owns
+//! the rows of `W_ih`, `W_hh`, the bias and the peepholes of half the units and runs
+//! their whole recurrence (projection, product, cell update), reading all of `h_{t-1}`
+//! and writing its half of `h_t` and `c_t`; one join per step. Splitting the batch
+//! instead makes both threads stream all the weights: with units, each streams half, and
+//! at B ≥ 16 the product ran 14–70 % faster on two threads (BENCHMARKS.md §19). Every
+//! unit is computed by the same kernels in the same order as on one thread: same bits.
+
+use std::ops::Range;
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, Axis};
+
+use super::gemm::{Epilogue, PackedWeights};
+use super::matvec::MATVEC_MAX_BATCH;
+use super::projection::Projection;
+use super::simd::cells;
+use crate::weights::{LayerWeights, PeepholeWeights};
+
+/// Whether [`forward`] applies: two threads free, a batch above the matrix-vector size
+/// (there `matvec` splits the product's rows), peepholes that read only a unit's own
+/// cell (a Full `W_ch·c_{t-1}` reads all of them), and a step of ≥ 0.5M FMAs (below,
+/// the join costs about what the half saves: measured for the batch split, BENCHMARKS.md §9).
+pub(crate) fn applies(w: &LayerWeights, batch: usize) -> bool {
+    let h = w.w_hh.ncols();
+    super::threads::may_split()
+        && batch > MATVEC_MAX_BATCH
+        && !matches!(w.peephole, PeepholeWeights::Full(_))
+        && h >= 16
+        && batch * 4 * h * h >= 1 << 19
+}
+
+/// The rows `g·H + u` of `m` (`[4H, K]` or `[3H, K]`) for each gate g and unit u: one
+/// block per gate, as views (no copy of the weights).
+fn gate_blocks<'a>(m: ArrayView2<'a, f32>, units: &Range<usize>) -> Vec<ArrayView2<'a, f32>> {
+    let h = m.nrows() / 4;
+    (0..4)
+        .map(|g| m.slice_move(s![g * h + units.start..g * h + units.end, ..]))
+        .collect()
+}
+
+/// `v`'s entries `g·H + u` (a `[gates·H]` bias or peephole vector) for units `units`.
+fn gate_entries(v: &Array1<f32>, gates: usize, units: &Range<usize>) -> Array1<f32> {
+    let h = v.len() / gates;
+    (0..gates)
+        .flat_map(|g| v.slice(s![g * h + units.start..g * h + units.end]).to_vec())
+        .collect()
+}
+
+/// Runs all steps over `layer_in` `[T, B, I]` from `(h, c)` (left holding the final
+/// state), writing `h_t` into `out` `[T, B, H]` for live rows, like the one-thread
+/// `Direction::forward` without a training cache. `order` lists the steps.
+pub(crate) fn forward(
+    w: &LayerWeights,
+    layer_in: &Array3<f32>,
+    (h, c): (&mut Array2<f32>, &mut Array2<f32>),
+    order: impl Iterator<Item = usize>,
+    lens: &[usize],
+    out: &mut ArrayViewMut3<f32>,
+) {
+    let (b, hs) = h.dim();
+    let mid = (hs / 2).next_multiple_of(8).min(hs);
+    let bias = w.combined_bias();
+    let half = |units: Range<usize>| Half {
+        gx: Projection::from_blocks(
+            layer_in.view(),
+            gate_blocks(w.w_ih.view(), &units),
+            gate_entries(&bias, 4, &units),
+        ),
+        w_hh: PackedWeights::from_blocks(&gate_blocks(w.w_hh.view(), &units)),
+        diag: match &w.peephole {
+            PeepholeWeights::Diagonal(p) => Some(gate_entries(p, 3, &units)),
+            _ => None,
+        },
+        z: Array2::zeros((b, 4 * units.len())),
+        units,
+    };
+    let mut parts = [half(0..mid), half(mid..hs)];
+    let mut h_next = Array2::zeros((b, hs));
+    let mut active = vec![false; b];
+    for t in order {
+        active.iter_mut().zip(lens).for_each(|(on, &n)| *on = t < n);
+        let (h_top, h_bottom) = h_next.view_mut().split_at(Axis(1), mid);
+        let (c_top, c_bottom) = c.view_mut().split_at(Axis(1), mid);
+        let [p0, p1] = &mut parts;
+        let h_prev = h.view();
+        super::threads::join(
+            true,
+            || p0.step(t, h_prev, (h_top, c_top), &active),
+            || p1.step(t, h_prev, (h_bottom, c_bottom), &active),
+        );
+        std::mem::swap(h, &mut h_next);
+        let mut out_t = out.index_axis_mut(Axis(0), t);
+        for ((mut o, hr), &on) in out_t.rows_mut().into_iter().zip(h.rows()).zip(&active) {
+            if on {
+                o.assign(&hr);
+            }
+        }
+    }
+}
+
+/// One thread's half of the units.
+struct Half<'a> {
+    units: Range<usize>,
+    gx: Projection<'a>,
+    w_hh: PackedWeights,
+    diag: Option<Array1<f32>>,
+    /// `[B, 4·units]` scratch.
+    z: Array2<f32>,
+}
+
+impl Half<'_> {
+    /// Step `t`: `h_prev` `[B, H]` is the whole state before the step; `h`, `c`
+    /// `[B, units]` this half's new and (in place) cell state.
+    fn step(
+        &mut self,
+        t: usize,
+        h_prev: ArrayView2<f32>,
+        (mut h, c): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
+        active: &[bool],
+    ) {
+        let gx = self.gx.at(t);
+        let gx = gx
+            .as_slice()
+            .expect("a projection chunk is standard layout");
+        self.w_hh
+            .mul(h_prev, &mut self.z.view_mut(), Epilogue::AddMatrix(gx));
+        // Rows past their length keep their state.
+        for (b, &on) in active.iter().enumerate() {
+            if !on {
+                h.row_mut(b)
+                    .assign(&h_prev.row(b).slice(s![self.units.clone()]));
+            }
+        }
+        cells(
+            self.z.view(),
+            h,
+            c,
+            self.diag.as_ref().and_then(|d| d.as_slice()),
+            active,
+        );
+    }
+}
