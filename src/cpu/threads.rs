@@ -8,18 +8,21 @@ use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-/// Threads of the CPU path: 0 until first asked, then `LSTM_CPU_THREADS` or 1.
+/// Threads of the CPU path: 0 until first asked, then `LSTM_CPU_THREADS` or the default.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// How many threads the CPU path uses (1 or 2). Default 1, or `LSTM_CPU_THREADS`; see
-/// BENCHMARKS.md for the measurements behind the default.
+/// How many threads the CPU path uses (1 or 2): `LSTM_CPU_THREADS`, else 2 where the
+/// machine has two cores or more. Two give the bits of one, and since the hidden-unit
+/// split of the forward and the batch split of the backward step they were faster at
+/// every measured shape or equal (BENCHMARKS.md §19).
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
         0 => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let n = std::env::var("LSTM_CPU_THREADS")
                 .ok()
                 .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(1)
+                .unwrap_or(cores)
                 .clamp(1, 2);
             THREADS.store(n, Ordering::Relaxed);
             n
