@@ -98,15 +98,22 @@ pub(crate) fn forward_impl(
     let mut state = zero_state(cfg, b);
 
     let mut layer_in = to_time_major(cfg, &x);
+    // A cache from an earlier call lends its arrays where the shapes match: everything in
+    // them is overwritten below, so a training loop's steps allocate (and fault in) none.
+    let old = cache.as_deref_mut().map(std::mem::take).unwrap_or_default();
+    let (mut old_inputs, mut old_steps) = (old.layer_inputs.into_iter(), old.steps.into_iter());
     if let Some(c) = cache.as_deref_mut() {
-        *c = ForwardCache {
-            lens: lens.clone(),
-            ..Default::default()
-        };
+        c.lens = lens.clone();
     }
     for l in 0..cfg.num_layers {
         if let Some(c) = cache.as_deref_mut() {
-            c.layer_inputs.push(layer_in.clone());
+            c.layer_inputs.push(match old_inputs.next() {
+                Some(mut a) if a.dim() == layer_in.dim() => {
+                    a.assign(&layer_in);
+                    a
+                }
+                _ => layer_in.clone(),
+            });
         }
         let mut layer_out = Array3::<f32>::zeros((t_len, b, cfg.output_size()));
         for d in 0..cfg.num_directions() {
@@ -121,7 +128,11 @@ pub(crate) fn forward_impl(
                 .index_axis(Axis(0), ld)
                 .as_standard_layout()
                 .into_owned();
-            let mut step_cache = StepCache::new(t_len, b, cfg.hidden_size, cache.is_some());
+            let (hs, keep) = (cfg.hidden_size, cache.is_some());
+            let mut step_cache = match old_steps.next() {
+                Some(old) if keep && old.gates.dim() == (t_len, b, 4 * hs) => old,
+                _ => StepCache::new(t_len, b, hs, keep),
+            };
             let run = Direction {
                 w: &weights.layers[ld],
                 reverse: d == 1,

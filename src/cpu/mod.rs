@@ -57,7 +57,7 @@ pub mod stream;
 mod threads;
 mod unit_split;
 
-pub use backward::{backward, forward_train, Gradients, Upstream};
+pub use backward::{backward, forward_train, forward_train_into, Gradients, Upstream};
 pub use forward::{forward, ForwardCache, StepCache};
 pub use gru::{gru_forward, gru_forward_train, GruCache};
 pub use gru_backward::{gru_backward, GruGradients, GruUpstream};

@@ -21,6 +21,8 @@ pub struct CpuClassifier {
     step: u64,
     /// `(Σ loss·count, Σ correct, Σ count)` since the last `take_running_stats`.
     running: (f64, f64, f64),
+    /// The last training forward's cache, kept so that the next one reuses its arrays.
+    cache: cpu::ForwardCache,
 }
 
 impl CpuClassifier {
@@ -41,34 +43,29 @@ impl CpuClassifier {
             cfg,
             step: 0,
             running: (0.0, 0.0, 0.0),
+            cache: cpu::ForwardCache::default(),
         })
     }
 
-    #[allow(clippy::type_complexity)]
+    /// The LSTM's output, the head's features and the logits; with `cache`, a training
+    /// forward that fills it.
     fn forward(
         &self,
         x: ArrayView3<f32>,
         seq_lens: Option<&[usize]>,
-        train: bool,
-    ) -> Result<(
-        LstmOutput,
-        Option<cpu::ForwardCache>,
-        Array2<f32>,
-        Array2<f32>,
-    )> {
+        cache: Option<&mut cpu::ForwardCache>,
+    ) -> Result<(LstmOutput, Array2<f32>, Array2<f32>)> {
         let opts = ForwardOptions {
             initial: None,
             seq_lens,
         };
-        let (out, cache) = if train {
-            let (o, c) = cpu::forward_train(&self.params.lstm, x, opts)?;
-            (o, Some(c))
-        } else {
-            (cpu::forward(&self.params.lstm, x, opts)?, None)
+        let out = match cache {
+            Some(c) => cpu::forward_train_into(&self.params.lstm, x, opts, c)?,
+            None => cpu::forward(&self.params.lstm, x, opts)?,
         };
         let feat = head_features(&self.params.lstm.config, self.cfg.target, &out.y, &out.h_n);
         let logits = feat.dot(&self.params.dense.weight.t()) + &self.params.dense.bias;
-        Ok((out, cache, feat, logits))
+        Ok((out, feat, logits))
     }
 
     /// The loss's gradient (scaled by `1/denominator`, or by 1/the batch's row count)
@@ -112,7 +109,8 @@ impl CpuClassifier {
         batch: &Batch,
         denominator: Option<f32>,
     ) -> Result<(ClassifierParams, StepStats)> {
-        let (out, cache, feat, logits) = self.forward(batch.x, batch.seq_lens, true)?;
+        let mut cache = std::mem::take(&mut self.cache);
+        let (out, feat, logits) = self.forward(batch.x, batch.seq_lens, Some(&mut cache))?;
         let (dlogits, stats) = self.loss(batch, &logits, denominator)?;
         let mut dense_grads = ClassifierParams {
             lstm: self.params.lstm.clone(),
@@ -128,13 +126,13 @@ impl CpuClassifier {
             out.y.dim(),
             out.h_n.dim(),
         );
-        let cache = cache.ok_or_else(|| LstmError::value("forward cache", "missing"))?;
         let up = Upstream {
             dy: dy.as_ref().map(|a| a.view()),
             dh_n: Some(dh_n.view()),
             dc_n: None,
         };
         let g = cpu::backward(&self.params.lstm, &cache, up)?;
+        self.cache = cache;
         dense_grads.lstm = g.params;
         self.running.0 += f64::from(stats.loss * stats.count);
         self.running.1 += f64::from(stats.correct);
@@ -199,12 +197,12 @@ impl Classifier for CpuClassifier {
     }
 
     fn evaluate(&self, batch: &Batch) -> Result<StepStats> {
-        let (_, _, _, logits) = self.forward(batch.x, batch.seq_lens, false)?;
+        let (_, _, logits) = self.forward(batch.x, batch.seq_lens, None)?;
         Ok(self.loss(batch, &logits, None)?.1)
     }
 
     fn logits(&self, x: ArrayView3<f32>, seq_lens: Option<&[usize]>) -> Result<Array2<f32>> {
-        Ok(self.forward(x, seq_lens, false)?.3)
+        Ok(self.forward(x, seq_lens, None)?.2)
     }
 
     fn params(&self) -> Result<ClassifierParams> {
