@@ -177,42 +177,34 @@ fn backward_row_body(
     dc: &mut [f32],
 ) {
     let hs = dh.len();
-    let (gi, gf, gg, go) = (
-        &gates[..hs],
-        &gates[hs..2 * hs],
-        &gates[2 * hs..3 * hs],
-        &gates[3 * hs..4 * hs],
-    );
+    match diag {
+        None => backward_units::<false>((dh, gates, c_prev), (dz, dc), |_| [0.0; 3]),
+        Some(p) => {
+            let (pi, pf, po) = (&p[..hs], &p[hs..2 * hs], &p[2 * hs..3 * hs]);
+            backward_units::<true>((dh, gates, c_prev), (dz, dc), |j| [pi[j], pf[j], po[j]])
+        }
+    }
+}
+
+/// [`backward_unit`] over a row's units (`gates`, `dz` `[4H]`, the rest `[H]`), the
+/// diagonal peepholes of unit j from `peep(j)`.
+#[inline(always)]
+fn backward_units<const DIAG: bool>(
+    (dh, gates, c_prev): (&[f32], &[f32], &[f32]),
+    (dz, dc): (&mut [f32], &mut [f32]),
+    peep: impl Fn(usize) -> [f32; 3],
+) {
+    let hs = dh.len();
+    let (gi, gf) = (&gates[..hs], &gates[hs..2 * hs]);
+    let (gg, go) = (&gates[2 * hs..3 * hs], &gates[3 * hs..4 * hs]);
     let (c_prev, dc) = (&c_prev[..hs], &mut dc[..hs]);
     let (dzi, rest) = dz[..4 * hs].split_at_mut(hs);
     let (dzf, rest) = rest.split_at_mut(hs);
     let (dzg, dzo) = rest.split_at_mut(hs);
-    match diag {
-        None => {
-            for j in 0..hs {
-                let unit = backward_unit::<false>(
-                    dh[j],
-                    [gi[j], gf[j], gg[j], go[j]],
-                    c_prev[j],
-                    dc[j],
-                    [0.0; 3],
-                );
-                [dzi[j], dzf[j], dzg[j], dzo[j], dc[j]] = unit;
-            }
-        }
-        Some(p) => {
-            let (pi, pf, po) = (&p[..hs], &p[hs..2 * hs], &p[2 * hs..3 * hs]);
-            for j in 0..hs {
-                let unit = backward_unit::<true>(
-                    dh[j],
-                    [gi[j], gf[j], gg[j], go[j]],
-                    c_prev[j],
-                    dc[j],
-                    [pi[j], pf[j], po[j]],
-                );
-                [dzi[j], dzf[j], dzg[j], dzo[j], dc[j]] = unit;
-            }
-        }
+    for j in 0..hs {
+        let g = [gi[j], gf[j], gg[j], go[j]];
+        let unit = backward_unit::<DIAG>(dh[j], g, c_prev[j], dc[j], peep(j));
+        [dzi[j], dzf[j], dzg[j], dzo[j], dc[j]] = unit;
     }
 }
 
