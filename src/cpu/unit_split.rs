@@ -2,9 +2,10 @@
 //! the rows of `W_ih`, `W_hh`, the bias and the peepholes of half the units and runs
 //! their whole recurrence (projection, product, cell update), reading all of `h_{t-1}`
 //! and writing its half of `h_t` and `c_t`; one join per step. Splitting the batch
-//! instead makes both threads stream all the weights: with units, each streams half, and
-//! at B ≥ 16 the product ran 14–70 % faster on two threads (BENCHMARKS.md §19). Every
-//! unit is computed by the same kernels in the same order as on one thread: same bits.
+//! instead makes both threads stream all the weights: with units, each streams half (the
+//! step's product alone ran 14–72 % faster at B ≥ 16 in a probe, whole forwards 5–17 %;
+//! BENCHMARKS.md §19). Every unit is computed by the same kernels in the same order as on
+//! one thread: same bits.
 
 use std::ops::Range;
 
@@ -29,8 +30,8 @@ pub(crate) fn applies(w: &LayerWeights, batch: usize) -> bool {
         && batch * 4 * h * h >= 1 << 19
 }
 
-/// The rows `g·H + u` of `m` (`[4H, K]` or `[3H, K]`) for each gate g and unit u: one
-/// block per gate, as views (no copy of the weights).
+/// The rows `g·H + u` of `m` `[4H, K]` for each gate g and unit u: one block per gate,
+/// as views (no copy of the weights).
 fn gate_blocks<'a>(m: ArrayView2<'a, f32>, units: &Range<usize>) -> Vec<ArrayView2<'a, f32>> {
     let h = m.nrows() / 4;
     (0..4)
