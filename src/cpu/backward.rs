@@ -15,6 +15,7 @@ use super::backward_inputs::{check_cache, upstream_dy};
 use super::forward::{forward_impl, ForwardCache, StepCache};
 use super::lstm_param_grads::weight_grads;
 use super::lstm_step_backward::{step_backward, PackedBackward};
+use super::simd::mark_live;
 use crate::error::{LstmError, Result};
 use crate::sequence::{from_time_major, ForwardOptions, LstmOutput};
 use crate::weights::{LayerWeights, LstmWeights};
@@ -152,17 +153,16 @@ fn backward_direction(
     for s in 0..t_len {
         // Reverse of the forward's order: the forward direction from T-1 down.
         let t = if reverse { s } else { t_len - 1 - s };
+        mark_live(&mut active, lens, t);
         let dy_t = dy.index_axis(Axis(0), t);
-        for (((on, &n), mut dh_row), dy_row) in active
-            .iter_mut()
-            .zip(lens)
-            .zip(dh.rows_mut())
+        for ((mut dh_row, dy_row), _) in dh
+            .rows_mut()
+            .into_iter()
             .zip(dy_t.rows())
+            .zip(&active)
+            .filter(|(_, &on)| on)
         {
-            *on = t < n;
-            if *on {
-                dh_row += &dy_row;
-            }
+            dh_row += &dy_row;
         }
         step_backward(
             (&mut dh, &mut dc),

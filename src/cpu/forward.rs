@@ -2,7 +2,7 @@
 //! time step for every layer and direction, the step run in place by `simd` (the same
 //! math as [`super::lstm_step`]). Optionally keeps what backward needs.
 
-use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
+use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
 use super::projection::Projection;
 use super::simd;
@@ -187,20 +187,14 @@ impl Direction<'_> {
         let step_weights = simd::StepWeights::new(self.w, b);
         // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
         // so each one starts at its own last step.
+        let mut active = vec![false; b];
         for t in order {
-            let active: Vec<bool> = self.lens.iter().map(|&n| t < n).collect();
+            simd::mark_live(&mut active, self.lens, t);
             // `lstm_step`'s math, in place and vectorised (see `cpu/simd.rs`).
             step_cache.keep_prev(t, hh, cc);
             simd::step_in_place(gx.at(t), hh, cc, &step_weights, &active, &mut z);
             step_cache.keep_gates_from(t, &z, cc, self.w, &active);
-            Zip::from(out.index_axis_mut(Axis(0), t).rows_mut())
-                .and(hh.rows())
-                .and(&active)
-                .for_each(|mut o, hr, &on| {
-                    if on {
-                        o.assign(&hr);
-                    }
-                });
+            simd::copy_live_rows(out.index_axis_mut(Axis(0), t), hh.view(), &active);
         }
     }
 }

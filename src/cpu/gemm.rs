@@ -187,7 +187,7 @@ fn fallback_mul(s: ArrayView2<f32>, w: &Array2<f32>, z: &mut ArrayViewMut2<f32>,
 /// Rows for the next micro-kernel call with `left` rows to go. A call of M rows keeps
 /// 2M accumulators; the FMA units need 8 in flight (2 pipes × 4 cycles of latency), so
 /// calls of 1–3 rows run at their latency, not the FMA rate. A tail of 7–9 rows goes as
-/// 4 + 3, 4 + 4 or 5 + 4 rather than 6 + 1, 6 + 2 or 6 + 3 (S4's 32 rows: 6% faster).
+/// 4 + 3, 4 + 4 or 5 + 4 rather than 6 + 1, 6 + 2 or 6 + 3 (S4, 32 rows: 1.5 % faster).
 fn kernel_rows(left: usize) -> usize {
     match left {
         7 | 8 => 4,

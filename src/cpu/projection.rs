@@ -8,7 +8,7 @@
 //! stays in cache until its steps have read it.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2};
 
 use super::gemm::{Epilogue, PackedWeights};
 
@@ -106,11 +106,9 @@ enum Weights<'a> {
     Plain(Vec<ArrayView2<'a, f32>>),
 }
 
-/// `out = rows · wᵀ + bias`, the rows split in two halves over the CPU path's threads when
-/// it has two and the product is large (each row's bits are the same either way).
+/// `out = rows · wᵀ + bias`, by row halves over the CPU path's threads when that pays.
 fn project(w: &Weights, rows: ArrayView2<f32>, out: ArrayViewMut2<f32>, bias: &[f32]) {
-    let (m, k) = rows.dim();
-    let one = |rows: ArrayView2<f32>, mut out: ArrayViewMut2<f32>| match w {
+    super::threads::by_row_halves(rows, out, |rows, mut out| match w {
         Weights::Packed(p) => p.mul(rows, &mut out, Epilogue::AddRow(bias)),
         Weights::Plain(blocks) => {
             out.assign(&ArrayView1::from(bias));
@@ -121,14 +119,7 @@ fn project(w: &Weights, rows: ArrayView2<f32>, out: ArrayViewMut2<f32>, bias: &[
                 at += w.nrows();
             }
         }
-    };
-    if !super::threads::worth_splitting(m, k, out.ncols()) {
-        one(rows, out);
-        return;
-    }
-    let (top, bottom) = rows.split_at(Axis(0), m / 2);
-    let (out_top, out_bottom) = out.split_at(Axis(0), m / 2);
-    super::threads::join(true, || one(top, out_top), || one(bottom, out_bottom));
+    });
 }
 
 #[cfg(test)]

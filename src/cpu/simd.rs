@@ -9,7 +9,7 @@
 //! exp that the compiler vectorises (AVX2 + FMA where the CPU has them, chosen at run
 //! time).
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::{recurrent, MATVEC_MAX_BATCH};
@@ -150,6 +150,23 @@ pub(crate) fn cells(
             _ => unreachable!("the step's rows are contiguous"),
         }
     }
+}
+
+/// `active[b]`: whether row b's sequence is live at step `t` (`t` below its length).
+pub(crate) fn mark_live(active: &mut [bool], lens: &[usize], t: usize) {
+    active.iter_mut().zip(lens).for_each(|(on, &n)| *on = t < n);
+}
+
+/// `out[b] = h[b]` for the live rows (`out` `[B, H]`, the step's slice of the output).
+pub(crate) fn copy_live_rows(mut out: ArrayViewMut2<f32>, h: ArrayView2<f32>, active: &[bool]) {
+    Zip::from(out.rows_mut())
+        .and(h.rows())
+        .and(active)
+        .for_each(|mut o, hr, &on| {
+            if on {
+                o.assign(&hr);
+            }
+        });
 }
 
 avx2_dispatch!(

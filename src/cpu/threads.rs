@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 /// Threads of the CPU path: 0 until first asked, then `LSTM_CPU_THREADS` or the default.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -92,28 +93,34 @@ pub(crate) fn join<RA: Send, RB: Send>(
 }
 
 /// Whether an `m × k × n` product is worth splitting over two threads.
-pub(crate) fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
+fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
     may_split() && m >= 2 && m * k * n >= 1 << 20
 }
 
-/// `a · b`, with `a`'s rows split in two halves over the pool when [`threads`] is 2 and
-/// the product is large. Each output row is computed by the same kernel either way, so
-/// the result does not depend on the split.
-pub(crate) fn dot_rows(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+/// `f(a, out)` for `out` `[M, N]` computed row by row from `a` `[M, K]`: the rows split
+/// in two halves over the pool when [`threads`] is 2 (and not already split) and the
+/// product is large. Each output row is computed by the same kernel either way, so the
+/// result does not depend on the split.
+pub(crate) fn by_row_halves(
+    a: ArrayView2<f32>,
+    out: ArrayViewMut2<f32>,
+    f: impl Fn(ArrayView2<f32>, ArrayViewMut2<f32>) + Sync,
+) {
     let (m, k) = a.dim();
-    let n = b.ncols();
-    let product = |a: ArrayView2<f32>| -> Array2<f32> {
-        let c = a.dot(&b);
-        if c.is_standard_layout() {
-            c
-        } else {
-            c.as_standard_layout().into_owned()
-        }
-    };
-    if !worth_splitting(m, k, n) {
-        return product(a);
+    if !worth_splitting(m, k, out.ncols()) {
+        f(a, out);
+        return;
     }
     let (top, bottom) = a.split_at(Axis(0), m / 2);
-    let (p, q) = join(true, || product(top), || product(bottom));
-    ndarray::concatenate(Axis(0), &[p.view(), q.view()]).expect("same widths")
+    let (out_top, out_bottom) = out.split_at(Axis(0), m / 2);
+    join(true, || f(top, out_top), || f(bottom, out_bottom));
+}
+
+/// `a · b` through ndarray's GEMM, [`by_row_halves`].
+pub(crate) fn dot_rows(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    by_row_halves(a, c.view_mut(), |a, mut c| {
+        general_mat_mul(1.0, &a, &b, 0.0, &mut c)
+    });
+    c
 }

@@ -14,7 +14,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::MATVEC_MAX_BATCH;
 use super::projection::Projection;
-use super::simd::cells;
+use super::simd::{cells, copy_live_rows, mark_live};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// Whether [`forward`] applies: two threads free, a batch above the matrix-vector size
@@ -79,7 +79,7 @@ pub(crate) fn forward(
     let mut h_next = Array2::zeros((b, hs));
     let mut active = vec![false; b];
     for t in order {
-        active.iter_mut().zip(lens).for_each(|(on, &n)| *on = t < n);
+        mark_live(&mut active, lens, t);
         let (h_top, h_bottom) = h_next.view_mut().split_at(Axis(1), mid);
         let (c_top, c_bottom) = c.view_mut().split_at(Axis(1), mid);
         let [p0, p1] = &mut parts;
@@ -90,12 +90,7 @@ pub(crate) fn forward(
             || p1.step(t, h_prev, (h_bottom, c_bottom), &active),
         );
         std::mem::swap(h, &mut h_next);
-        let mut out_t = out.index_axis_mut(Axis(0), t);
-        for ((mut o, hr), &on) in out_t.rows_mut().into_iter().zip(h.rows()).zip(&active) {
-            if on {
-                o.assign(&hr);
-            }
-        }
+        copy_live_rows(out.index_axis_mut(Axis(0), t), h.view(), &active);
     }
 }
 
