@@ -71,11 +71,12 @@ pub(crate) fn grid(p: &MatmulParams) -> (u32, u32) {
 pub(crate) fn entry_points() -> String {
     let mut w = Wgsl::default();
     for form in QuadForm::ALL {
-        w.entry(form.entry(), GEMM_LANES);
-        w.line(format!(
-            "    let n0 = (wg.x * {GEMM_LANES}u + li) * {GEMM_COLS}u;"
-        ));
-        w.line(format!("    let m0 = wg.y * {GEMM_ROWS}u;"));
+        w.tile_entry(
+            form.entry(),
+            GEMM_LANES,
+            ("n0", GEMM_COLS),
+            ("m0", GEMM_ROWS),
+        );
         let mut acc = Vec::new();
         for r in 0..GEMM_ROWS {
             for q in 0..GEMM_COLS {
@@ -103,17 +104,11 @@ fn along_k(w: &mut Wgsl) {
         w.line(format!("    let a_row{r} = quad_a_row(m0 + {r}u);"));
     }
     w.line("    for (var k = 0u; k < p.k; k += 4u) {");
-    for q in 0..GEMM_COLS {
-        w.line(format!("        let b{q} = b_at4(b_col{q} + k);"));
-    }
-    for r in 0..GEMM_ROWS {
-        w.line(format!("        let a{r} = a_at4(a_row{r} + k);"));
-        for q in 0..GEMM_COLS {
-            w.line(format!(
-                "        c{r}_{q} = quad_dot(a{r}, b{q}, c{r}_{q});"
-            ));
-        }
-    }
+    w.outer_products(
+        (GEMM_COLS, |q| format!("let b{q} = b_at4(b_col{q} + k)")),
+        (GEMM_ROWS, |r| format!("let a{r} = a_at4(a_row{r} + k)")),
+        |r, q| format!("c{r}_{q} = quad_dot(a{r}, b{q}, c{r}_{q})"),
+    );
     w.line("    }");
 }
 

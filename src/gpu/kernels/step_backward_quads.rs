@@ -10,11 +10,12 @@ use super::wgsl_gen::Wgsl;
 /// The entry point `step_backward_quads` for `rows` batch rows per invocation.
 pub(crate) fn entry_point(rows: u32) -> String {
     let mut w = Wgsl::default();
-    w.entry("step_backward_quads", QUAD_LANES);
-    w.line(format!(
-        "    let k0 = (wg.x * {QUAD_LANES}u + li) * {QUAD_UNITS}u;"
-    ));
-    w.line(format!("    let b0 = wg.y * {rows}u;"));
+    w.tile_entry(
+        "step_backward_quads",
+        QUAD_LANES,
+        ("k0", QUAD_UNITS),
+        ("b0", rows),
+    );
     w.line("    let full = p.peephole == 2u;");
     for r in 0..rows {
         w.line(format!("    var h{r} = vec4(0.0);"));

@@ -40,11 +40,7 @@ pub(crate) fn quads_fit(hidden: usize) -> bool {
 /// The entry point `step_quads` for `rows` batch rows per invocation.
 pub(crate) fn entry_point(rows: u32) -> String {
     let mut w = Wgsl::default();
-    w.entry("step_quads", QUAD_LANES);
-    w.line(format!(
-        "    let j0 = (wg.x * {QUAD_LANES}u + li) * {QUAD_UNITS}u;"
-    ));
-    w.line(format!("    let b0 = wg.y * {rows}u;"));
+    w.tile_entry("step_quads", QUAD_LANES, ("j0", QUAD_UNITS), ("b0", rows));
     for u in 0..QUAD_UNITS {
         w.line(format!("    let w_row{u} = quad_weight_row(j0 + {u}u);"));
     }
@@ -58,17 +54,13 @@ pub(crate) fn entry_point(rows: u32) -> String {
     }
     w.line("    for (var k = 0u; k < p.k_rec; k += 4u) {");
     w.line("        let kk = quad_k(k);");
-    for u in 0..QUAD_UNITS {
-        w.line(format!("        let w{u} = quad_weights(w_row{u}, k);"));
-    }
-    for r in 0..rows {
-        w.line(format!("        let s{r} = state_get4(s_row{r} + kk);"));
-        for u in 0..QUAD_UNITS {
-            w.line(format!(
-                "        a{r}_{u} = quad_fma(w{u}, s{r}, a{r}_{u});"
-            ));
-        }
-    }
+    w.outer_products(
+        (QUAD_UNITS, |u| {
+            format!("let w{u} = quad_weights(w_row{u}, k)")
+        }),
+        (rows, |r| format!("let s{r} = state_get4(s_row{r} + kk)")),
+        |r, u| format!("a{r}_{u} = quad_fma(w{u}, s{r}, a{r}_{u})"),
+    );
     w.line("    }");
     let finish = format!("quad_finish(b0 + i / {QUAD_UNITS}u, j0 + i % {QUAD_UNITS}u, acc[i]);");
     w.spill(&[("acc", "vec4<f32>", acc)], rows * QUAD_UNITS, &[finish]);
