@@ -12,7 +12,7 @@
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
 use super::backward_inputs::{check_cache, upstream_dy};
-use super::forward::{forward_impl, ForwardCache, StepCache};
+use super::forward::{forward_impl, fresh_packs, ForwardCache, StepCache};
 use super::lstm_param_grads::weight_grads;
 use super::lstm_step_backward::{step_backward, PackedBackward};
 use super::simd::mark_live;
@@ -39,7 +39,7 @@ pub fn forward_train(
     opts: ForwardOptions,
 ) -> Result<(LstmOutput, ForwardCache)> {
     let mut cache = ForwardCache::default();
-    let out = forward_impl(weights, x, opts, Some(&mut cache))?;
+    let out = forward_impl(weights, &fresh_packs(weights), x, opts, Some(&mut cache))?;
     Ok((out, cache))
 }
 
@@ -52,7 +52,7 @@ pub fn forward_train_into(
     opts: ForwardOptions,
     cache: &mut ForwardCache,
 ) -> Result<LstmOutput> {
-    forward_impl(weights, x, opts, Some(cache))
+    forward_impl(weights, &fresh_packs(weights), x, opts, Some(cache))
 }
 
 /// Upstream gradients of the loss; any may be absent (treated as zero).

@@ -4,7 +4,7 @@
 
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
-use super::projection::Projection;
+use super::packs::LayerPacks;
 use super::simd;
 use crate::error::Result;
 use crate::sequence::{
@@ -79,12 +79,20 @@ pub fn forward(
     x: ArrayView3<f32>,
     opts: ForwardOptions,
 ) -> Result<LstmOutput> {
-    forward_impl(weights, x, opts, None)
+    forward_impl(weights, &fresh_packs(weights), x, opts, None)
 }
 
-/// [`forward`] that also fills `cache` with what backward needs, when given.
+/// Packs for one call over `weights` (one per layer-direction).
+pub(crate) fn fresh_packs(weights: &LstmWeights) -> Vec<LayerPacks> {
+    let n = weights.layers.len();
+    (0..n).map(|_| LayerPacks::new(false)).collect()
+}
+
+/// [`forward`] through `packs` (one per layer-direction of `weights`, from `weights`),
+/// and filling `cache` with what backward needs, when given.
 pub(crate) fn forward_impl(
     weights: &LstmWeights,
+    packs: &[LayerPacks],
     x: ArrayView3<f32>,
     opts: ForwardOptions,
     mut cache: Option<&mut ForwardCache>,
@@ -135,6 +143,7 @@ pub(crate) fn forward_impl(
             };
             let run = Direction {
                 w: &weights.layers[ld],
+                packs: &packs[ld],
                 reverse: d == 1,
                 lens: &lens,
             };
@@ -159,6 +168,7 @@ pub(crate) fn forward_impl(
 /// One layer-direction of the forward.
 struct Direction<'a> {
     w: &'a LayerWeights,
+    packs: &'a LayerPacks,
     reverse: bool,
     lens: &'a [usize],
 }
@@ -177,14 +187,15 @@ impl Direction<'_> {
         let (t_len, b, _) = layer_in.dim();
         let order = (0..t_len).map(|s| if self.reverse { t_len - 1 - s } else { s });
         if step_cache.gates.is_empty() && super::unit_split::applies(self.w, b) {
-            super::unit_split::forward(self.w, layer_in, (hh, cc), order, self.lens, out);
+            let w = (self.w, self.packs);
+            super::unit_split::forward(w, layer_in, (hh, cc), order, self.lens, out);
             return;
         }
         let h = self.w.w_hh.ncols();
         let bias = self.w.combined_bias();
-        let mut gx = Projection::new(layer_in.view(), self.w.w_ih.view(), bias);
+        let mut gx = self.packs.projection(layer_in.view(), self.w, bias);
         let mut z = Array2::zeros((b, 4 * h));
-        let step_weights = simd::StepWeights::new(self.w, b);
+        let step_weights = simd::StepWeights::new(self.w, b, self.packs);
         // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
         // so each one starts at its own last step.
         let mut active = vec![false; b];

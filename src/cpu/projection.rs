@@ -21,7 +21,7 @@ const CHUNK_FLOATS: usize = 1 << 18;
 /// per weight, and the packed kernel gains ~10 % over ndarray's GEMM (which packs small
 /// blocks as it goes), so below ~1,000 rows the packing costs more than it saves
 /// (measured: T = 25, B = 16, H = 1024 lost 20 % packed).
-const PACKED_MIN_ROWS: usize = 1024;
+pub(crate) const PACKED_MIN_ROWS: usize = 1024;
 
 /// `gx[t] = x[t] · W_ihᵀ + b` `[B, N]` for each step `t` of a `[T, B, I]` input.
 pub(crate) struct Projection<'a> {
@@ -37,35 +37,45 @@ pub(crate) struct Projection<'a> {
 }
 
 impl<'a> Projection<'a> {
-    /// The projection of `x` `[T, B, I]` (standard layout) through `w_ih` `[N, I]`.
+    /// The projection of `x` `[T, B, I]` (standard layout) through `w_ih` `[N, I]`,
+    /// packing `w_ih` for this projection alone from [`PACKED_MIN_ROWS`] rows.
     pub fn new(x: ArrayView3<'a, f32>, w_ih: ArrayView2<'a, f32>, bias: Array1<f32>) -> Self {
-        Self::from_blocks(x, vec![w_ih], bias)
+        let (t_len, batch, _) = x.dim();
+        match t_len * batch >= PACKED_MIN_ROWS {
+            true => Self::with(x, Weights::Owned(PackedWeights::new(w_ih)), bias),
+            false => Self::plain(x, vec![w_ih], bias),
+        }
     }
 
-    /// [`Projection::new`] through the rows of `blocks` one after the other (`N` in all).
-    pub fn from_blocks(
+    /// [`Projection::new`] through weights packed already (`N` rows).
+    pub fn packed(x: ArrayView3<'a, f32>, w: &'a PackedWeights, bias: Array1<f32>) -> Self {
+        Self::with(x, Weights::Packed(w), bias)
+    }
+
+    /// [`Projection::new`] through ndarray's GEMM and the rows of `blocks` one after the
+    /// other (`N` in all), all steps at once (ndarray packs `W_ih` on every call).
+    pub fn plain(
         x: ArrayView3<'a, f32>,
         blocks: Vec<ArrayView2<'a, f32>>,
         bias: Array1<f32>,
     ) -> Self {
-        let n = blocks.iter().map(|b| b.nrows()).sum::<usize>();
+        Self::with(x, Weights::Plain(blocks), bias)
+    }
+
+    fn with(x: ArrayView3<'a, f32>, w: Weights<'a>, bias: Array1<f32>) -> Self {
+        let n = bias.len();
         let (t_len, batch, i) = x.dim();
         let rows = x
             .into_shape_with_order((t_len * batch, i))
             .expect("the layer input is standard layout");
-        let packed = t_len * batch >= PACKED_MIN_ROWS;
-        // ndarray's GEMM packs W_ih again on every call: all steps at once.
-        let steps_per_chunk = match packed {
-            true => CHUNK_FLOATS / (batch * n).max(1),
-            false => t_len,
+        let steps_per_chunk = match w {
+            Weights::Plain(_) => t_len,
+            _ => CHUNK_FLOATS / (batch * n).max(1),
         };
         let steps_per_chunk = steps_per_chunk.clamp(1, t_len.max(1));
         Projection {
             rows,
-            w: match packed {
-                true => Weights::Packed(PackedWeights::from_blocks(&blocks)),
-                false => Weights::Plain(blocks),
-            },
+            w,
             bias,
             batch,
             steps_per_chunk,
@@ -100,7 +110,10 @@ impl<'a> Projection<'a> {
 
 /// `W_ih` as the projection multiplies by it.
 enum Weights<'a> {
-    Packed(PackedWeights),
+    /// Packed for this projection alone.
+    Owned(PackedWeights),
+    /// Packed by the caller, perhaps for many calls.
+    Packed(&'a PackedWeights),
     /// Through ndarray's GEMM, a block of rows at a time (few rows: see
     /// [`PACKED_MIN_ROWS`]).
     Plain(Vec<ArrayView2<'a, f32>>),
@@ -109,7 +122,7 @@ enum Weights<'a> {
 /// `out = rows · wᵀ + bias`, by row halves over the CPU path's threads when that pays.
 fn project(w: &Weights, rows: ArrayView2<f32>, out: ArrayViewMut2<f32>, bias: &[f32]) {
     super::threads::by_row_halves(rows, out, |rows, mut out| match w {
-        Weights::Packed(p) => p.mul(rows, &mut out, Epilogue::AddRow(bias)),
+        Weights::Owned(p) | &Weights::Packed(p) => p.mul(rows, &mut out, Epilogue::AddRow(bias)),
         Weights::Plain(blocks) => {
             out.assign(&ArrayView1::from(bias));
             let mut at = 0;

@@ -13,27 +13,25 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::{recurrent, MATVEC_MAX_BATCH};
+use super::packs::LayerPacks;
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// A layer-direction's weights as the step uses them: above the matrix-vector batch
 /// size, the recurrent matrices packed once for all T steps.
 pub(crate) struct StepWeights<'a> {
     w: &'a LayerWeights,
-    w_hh: Option<PackedWeights>,
-    w_ch: Option<PackedWeights>,
+    w_hh: Option<&'a PackedWeights>,
+    w_ch: Option<&'a PackedWeights>,
 }
 
 impl<'a> StepWeights<'a> {
-    pub fn new(w: &'a LayerWeights, batch: usize) -> StepWeights<'a> {
-        let pack =
-            |m: &Array2<f32>| (batch > MATVEC_MAX_BATCH).then(|| PackedWeights::new(m.view()));
+    /// `w` for a batch of `batch` rows, its packed forms from `packs` (`w`'s).
+    pub fn new(w: &'a LayerWeights, batch: usize, packs: &'a LayerPacks) -> StepWeights<'a> {
+        let packed = batch > MATVEC_MAX_BATCH;
         StepWeights {
             w,
-            w_hh: pack(&w.w_hh),
-            w_ch: match &w.peephole {
-                PeepholeWeights::Full(m) => pack(m),
-                _ => None,
-            },
+            w_hh: packed.then(|| packs.w_hh(w)),
+            w_ch: packed.then(|| packs.w_ch(w)).flatten(),
         }
     }
 }
@@ -118,15 +116,15 @@ pub(crate) fn pre_activations(
     mut z: ArrayViewMut2<f32>,
 ) {
     let w = sw.w;
-    match (sw.w_hh.as_ref(), gx.as_slice()) {
+    match (sw.w_hh, gx.as_slice()) {
         (Some(packed), Some(gx)) => packed.mul(h, &mut z, Epilogue::AddMatrix(gx)),
         _ => {
             z.assign(&gx);
-            recurrent(h, &w.w_hh, sw.w_hh.as_ref(), &mut z);
+            recurrent(h, &w.w_hh, sw.w_hh, &mut z);
         }
     }
     if let PeepholeWeights::Full(w_ch) = &w.peephole {
-        recurrent(c, w_ch, sw.w_ch.as_ref(), &mut z);
+        recurrent(c, w_ch, sw.w_ch, &mut z);
     }
 }
 

@@ -59,7 +59,8 @@ fn step_in_place_matches_lstm_step() {
                 crate::cpu::lstm_step(gx.view(), h0.view(), c0.view(), w, &active).unwrap();
             let (mut h, mut c) = (h0.clone(), c0.clone());
             let mut z = Array2::zeros((b, 4 * hs));
-            let sw = StepWeights::new(w, b);
+            let packs = LayerPacks::new(false);
+            let sw = StepWeights::new(w, b, &packs);
             step_in_place(gx.view(), &mut h, &mut c, &sw, &active, &mut z);
             // The same step with the batch split over two threads: identical bits.
             let (mut h2, mut c2) = (h0.clone(), c0.clone());

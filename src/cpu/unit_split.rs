@@ -13,6 +13,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut
 
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::MATVEC_MAX_BATCH;
+use super::packs::LayerPacks;
 use super::projection::Projection;
 use super::simd::{cells, copy_live_rows, mark_live};
 use crate::weights::{LayerWeights, PeepholeWeights};
@@ -30,15 +31,6 @@ pub(crate) fn applies(w: &LayerWeights, batch: usize) -> bool {
         && batch * 4 * h * h >= 1 << 19
 }
 
-/// The rows `g·H + u` of `m` `[4H, K]` for each gate g and unit u: one block per gate,
-/// as views (no copy of the weights).
-fn gate_blocks<'a>(m: ArrayView2<'a, f32>, units: &Range<usize>) -> Vec<ArrayView2<'a, f32>> {
-    let h = m.nrows() / 4;
-    (0..4)
-        .map(|g| m.slice_move(s![g * h + units.start..g * h + units.end, ..]))
-        .collect()
-}
-
 /// `v`'s entries `g·H + u` (a `[gates·H]` bias or peephole vector) for units `units`.
 fn gate_entries(v: &Array1<f32>, gates: usize, units: &Range<usize>) -> Array1<f32> {
     let h = v.len() / gates;
@@ -51,7 +43,7 @@ fn gate_entries(v: &Array1<f32>, gates: usize, units: &Range<usize>) -> Array1<f
 /// state), writing `h_t` into `out` `[T, B, H]` for live rows, like the one-thread
 /// `Direction::forward` without a training cache. `order` lists the steps.
 pub(crate) fn forward(
-    w: &LayerWeights,
+    (w, packs): (&LayerWeights, &LayerPacks),
     layer_in: &Array3<f32>,
     (h, c): (&mut Array2<f32>, &mut Array2<f32>),
     order: impl Iterator<Item = usize>,
@@ -61,13 +53,15 @@ pub(crate) fn forward(
     let (b, hs) = h.dim();
     let mid = (hs / 2).next_multiple_of(8).min(hs);
     let bias = w.combined_bias();
-    let half = |units: Range<usize>| Half {
-        gx: Projection::from_blocks(
+    let half = |i: usize, units: Range<usize>| Half {
+        gx: packs.half_projection(
+            i,
+            &units,
             layer_in.view(),
-            gate_blocks(w.w_ih.view(), &units),
+            w,
             gate_entries(&bias, 4, &units),
         ),
-        w_hh: PackedWeights::from_blocks(&gate_blocks(w.w_hh.view(), &units)),
+        w_hh: packs.half_w_hh(i, &units, w),
         diag: match &w.peephole {
             PeepholeWeights::Diagonal(p) => Some(gate_entries(p, 3, &units)),
             _ => None,
@@ -75,7 +69,7 @@ pub(crate) fn forward(
         z: Array2::zeros((b, 4 * units.len())),
         units,
     };
-    let mut parts = [half(0..mid), half(mid..hs)];
+    let mut parts = [half(0, 0..mid), half(1, mid..hs)];
     let mut h_next = Array2::zeros((b, hs));
     let mut active = vec![false; b];
     for t in order {
@@ -98,7 +92,7 @@ pub(crate) fn forward(
 struct Half<'a> {
     units: Range<usize>,
     gx: Projection<'a>,
-    w_hh: PackedWeights,
+    w_hh: &'a PackedWeights,
     diag: Option<Array1<f32>>,
     /// `[B, 4·units]` scratch.
     z: Array2<f32>,

@@ -133,7 +133,7 @@ fn gpu_context(a: &Args) -> Result<Option<Arc<GpuContext>>> {
 fn print_setup(a: &Args, ctx: Option<&GpuContext>) {
     println!("lstm-bench — LSTM forward, CPU path vs GPU path, f32, no peepholes");
     println!(
-        "CPU path: lstm_wgpu::cpu::forward, {} thread(s), timed by {}",
+        "CPU path: lstm_wgpu::cpu::CpuLstm (weights packed once), {} thread(s), timed by {}",
         cpu::threads(),
         if a.thread_clock {
             "the thread's on-CPU time (--thread-clock)"

@@ -104,8 +104,10 @@ pub fn bench_shape(a: &Args, ctx: Option<&Arc<GpuContext>>, s: &Shape) -> Result
     let mut row = Row::default();
     let mut cpu_out = None;
     if !a.gpu_only {
+        // Packed once, like the GPU model's upload (the warm-up run packs).
+        let model = cpu::CpuLstm::new(&weights)?;
         let (secs, out) = median_time(a.repeats, a.slow_seconds, a.thread_clock, || {
-            cpu::forward(&weights, x.view(), ForwardOptions::default())
+            model.forward(x.view(), ForwardOptions::default())
         })?;
         row.cpu_s = Some(secs);
         cpu_out = Some(out);

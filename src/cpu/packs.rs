@@ -1,0 +1,118 @@
+//! A layer-direction's weights packed for the CPU kernels, each packed the first time a
+//! forward needs it and kept as long as the packs live.
+//!
+//! A one-off [`super::forward`] builds fresh packs per call (packing costs ~1 ns per
+//! weight, so it packs only what its shape repays); a [`super::CpuLstm`] keeps them
+//! across calls, like ONNX Runtime's session pre-packing its initializers, and then
+//! packs the input projection's `W_ih` at any number of rows.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use ndarray::{s, Array1, ArrayView2};
+
+use super::gemm::PackedWeights;
+use super::projection::{Projection, PACKED_MIN_ROWS};
+use crate::weights::{LayerWeights, PeepholeWeights};
+
+/// The packed forms of one layer-direction's weights (see the module doc).
+pub(crate) struct LayerPacks {
+    /// Whether the packs outlive the call (a prepared model).
+    kept: bool,
+    w_ih: OnceLock<PackedWeights>,
+    w_hh: OnceLock<PackedWeights>,
+    w_ch: OnceLock<PackedWeights>,
+    /// The two hidden-unit halves of the two-thread forward (`super::unit_split`).
+    halves: [HalfPacks; 2],
+}
+
+/// One hidden-unit half's rows of `W_ih` and `W_hh`, packed.
+#[derive(Default)]
+pub(crate) struct HalfPacks {
+    pub w_ih: OnceLock<PackedWeights>,
+    pub w_hh: OnceLock<PackedWeights>,
+}
+
+impl LayerPacks {
+    /// Empty packs; `kept` says whether they will serve more than one call.
+    pub fn new(kept: bool) -> LayerPacks {
+        LayerPacks {
+            kept,
+            w_ih: OnceLock::new(),
+            w_hh: OnceLock::new(),
+            w_ch: OnceLock::new(),
+            halves: Default::default(),
+        }
+    }
+
+    /// Whether the input projection of `rows` (`T·B`) rows goes through packed weights.
+    pub fn packs_projection(&self, rows: usize) -> bool {
+        self.kept || rows >= PACKED_MIN_ROWS
+    }
+
+    /// The input projection of `x` `[T, B, I]` through `w`'s `W_ih`, plus `bias`.
+    pub fn projection<'a>(
+        &'a self,
+        x: ndarray::ArrayView3<'a, f32>,
+        w: &'a LayerWeights,
+        bias: Array1<f32>,
+    ) -> Projection<'a> {
+        let (t, b, _) = x.dim();
+        match self.packs_projection(t * b) {
+            true => Projection::packed(x, pack(&self.w_ih, &[w.w_ih.view()]), bias),
+            false => Projection::plain(x, vec![w.w_ih.view()], bias),
+        }
+    }
+
+    /// `W_hh` packed.
+    pub fn w_hh(&self, w: &LayerWeights) -> &PackedWeights {
+        pack(&self.w_hh, &[w.w_hh.view()])
+    }
+
+    /// `W_ch` packed, with Full peepholes.
+    pub fn w_ch(&self, w: &LayerWeights) -> Option<&PackedWeights> {
+        match &w.peephole {
+            PeepholeWeights::Full(m) => Some(pack(&self.w_ch, &[m.view()])),
+            _ => None,
+        }
+    }
+
+    /// The projection of half `i` (units `units`) of `x` through its rows of `W_ih`.
+    pub fn half_projection<'a>(
+        &'a self,
+        i: usize,
+        units: &Range<usize>,
+        x: ndarray::ArrayView3<'a, f32>,
+        w: &'a LayerWeights,
+        bias: Array1<f32>,
+    ) -> Projection<'a> {
+        let (t, b, _) = x.dim();
+        let blocks = gate_blocks(w.w_ih.view(), units);
+        match self.packs_projection(t * b) {
+            true => Projection::packed(x, pack(&self.halves[i].w_ih, &blocks), bias),
+            false => Projection::plain(x, blocks, bias),
+        }
+    }
+
+    /// Half `i`'s (units `units`) rows of `W_hh`, packed.
+    pub fn half_w_hh(&self, i: usize, units: &Range<usize>, w: &LayerWeights) -> &PackedWeights {
+        pack(&self.halves[i].w_hh, &gate_blocks(w.w_hh.view(), units))
+    }
+}
+
+/// `cell`'s packed weights, packing the rows of `blocks` first if it is empty.
+fn pack<'a>(cell: &'a OnceLock<PackedWeights>, blocks: &[ArrayView2<f32>]) -> &'a PackedWeights {
+    cell.get_or_init(|| PackedWeights::from_blocks(blocks))
+}
+
+/// The rows `g·H + u` of `m` `[4H, K]` for each gate g and unit u: one block per gate,
+/// as views (no copy of the weights).
+pub(crate) fn gate_blocks<'a>(
+    m: ArrayView2<'a, f32>,
+    units: &Range<usize>,
+) -> Vec<ArrayView2<'a, f32>> {
+    let h = m.nrows() / 4;
+    (0..4)
+        .map(|g| m.slice_move(s![g * h + units.start..g * h + units.end, ..]))
+        .collect()
+}
