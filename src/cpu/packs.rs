@@ -1,7 +1,7 @@
 //! A layer-direction's weights packed for the CPU kernels, each packed the first time a
 //! forward needs it and kept as long as the packs live.
 //!
-//! A one-off [`super::forward`] builds fresh packs per call (packing costs ~1 ns per
+//! A one-off [`super::forward()`] builds fresh packs per call (packing costs ~1 ns per
 //! weight, so it packs only what its shape repays); a [`super::CpuLstm`] keeps them
 //! across calls, like ONNX Runtime's session pre-packing its initializers, and then
 //! packs the input projection's `W_ih` at any number of rows.
