@@ -51,12 +51,26 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
     let p = model.params().unwrap();
     all.push(p.lstm.layers[0].w_hh.iter().copied().collect());
     all.push(p.dense.weight.iter().copied().collect());
-    // B = 1: each step's matrix-vector product split by its rows (4H = 2048 × 512).
-    let one = LstmConfig::new(8, 512);
-    let w1 = LstmWeights::init(&one, 8).unwrap();
-    let x1 = random_input(&one, 6, 1, 9);
-    let out1 = cpu::forward(&w1, x1.view(), ForwardOptions::default()).unwrap();
-    all.push(out1.y.iter().chain(out1.c_n.iter()).copied().collect());
+    // B ≤ 4: each step's matrix-vector products split by their rows (4H = 1200 × 300,
+    // rows with a tail past the 8-wide loads; with Full peepholes 1024 × 256 twice).
+    let small = [
+        (LstmConfig::new(8, 300).bidirectional(true), 1),
+        (LstmConfig::new(8, 300), 3),
+        (LstmConfig::new(8, 256).peephole(Peephole::Full), 2),
+    ];
+    for (one, b) in small {
+        let w1 = LstmWeights::init(&one, 8).unwrap();
+        let x1 = random_input(&one, 6, b, 9);
+        for out1 in [
+            cpu::forward(&w1, x1.view(), ForwardOptions::default()).unwrap(),
+            cpu::CpuLstm::new(&w1)
+                .unwrap()
+                .forward(x1.view(), ForwardOptions::default())
+                .unwrap(),
+        ] {
+            all.push(out1.y.iter().chain(out1.c_n.iter()).copied().collect());
+        }
+    }
     // Inference at B = 16: each layer-direction split by hidden units (H = 100, so the
     // halves are 56 + 44 units), both directions, diagonal peepholes, rows that stop early
     // (the reverse direction's rows start late) and a random initial state.
