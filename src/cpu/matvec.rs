@@ -36,11 +36,11 @@ pub(crate) fn recurrent(
 /// Smallest matrix-vector product (FMAs per batch row) split over two threads: at
 /// B = 1 a step is one such product. From H = 256 (262K, ~11 µs) two halves pay a
 /// little (S1 with two threads 2.7 → 2.5 ms, BENCHMARKS.md §19); below, the hand-off to
-/// the pool's worker costs about what the half saves.
+/// the worker (rayon's, when measured) cost about what the half saves.
 const MATVEC_SPLIT_FMAS: usize = 1 << 18;
 
 /// `z[b] += w · s[b]` for every batch row (`s` `[B, K]`, `z` `[B, N]`, row-major); with
-/// `split`, the first half of `w`'s rows on this thread and the second on the pool's
+/// `split`, the first half of `w`'s rows on this thread and the second on the CPU path's
 /// worker. Each output row's sum is computed alone, the same way either way, so the
 /// bits do not depend on the split.
 fn matvec_rows(w: &[f32], k: usize, s: &[f32], z: &mut [f32], split: bool) {

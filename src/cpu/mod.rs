@@ -58,6 +58,7 @@ pub mod softmax_xent;
 pub mod stream;
 mod threads;
 mod unit_split;
+mod worker;
 
 pub use backward::{backward, forward_train, forward_train_into, Gradients, Upstream};
 pub use forward::{forward, ForwardCache, StepCache};

@@ -42,7 +42,7 @@ impl<'a> StepWeights<'a> {
 /// measured slower: a small `z` stays in cache, a fresh slice of `gx` each step does not.)
 ///
 /// Rows are independent, so with [`super::threads::threads`] > 1 and enough work the batch is
-/// split in two halves, the second on the CPU path's pool worker (`threads::join`).
+/// split in two halves, the second on the CPU path's worker (`threads::join`).
 pub(crate) fn step_in_place(
     gx: ArrayView2<f32>,
     h: &mut Array2<f32>,
@@ -52,7 +52,7 @@ pub(crate) fn step_in_place(
     z: &mut Array2<f32>,
 ) {
     let (b, hs) = h.dim();
-    // Handing half to the pool's parked worker costs a few µs: worth it from ~0.5M FMAs.
+    // Handing half to the worker cost a few µs (rayon's): worth it from ~0.5M FMAs.
     let split =
         super::threads::may_split() && b >= 2 * SPLIT_MIN_ROWS && b * 4 * hs * hs >= 1 << 19;
     step_split(gx, h, c, sw, active, z, split);

@@ -1,10 +1,9 @@
-//! How many threads the CPU path uses (1 or 2), settable per process, and the
-//! persistent pool that runs the second: a step's batch halves, the input projection's
+//! How many threads the CPU path uses (1 or 2), settable per process, and the splits
+//! that hand half of the work to its second thread (`super::worker`): a step's batch halves, the input projection's
 //! row halves and the gradient GEMMs' row halves run on it. Every split divides rows
 //! whose arithmetic does not depend on the split, so two threads give the bits of one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
@@ -56,39 +55,16 @@ pub fn set_threads(n: usize) {
     THREADS.store(n.clamp(1, 2), Ordering::Relaxed);
 }
 
-/// The pool, started on first use and kept: handing work to a parked worker costs a
-/// few microseconds, where spawning a thread cost ~20.
-fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        // One worker: the calling thread runs the other half itself (see `join`).
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(|i| format!("lstm-cpu-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
-}
-
-/// Runs `a` and `b`, on two threads when `split` (and the pool could start): `a` on
-/// the calling thread, `b` on the pool's worker. (`ThreadPool::join` would move both
-/// to the pool and park the caller: one hand-off more per call.)
+/// Runs `a` and `b`, on two threads when `split`: `a` on the calling thread, `b` on the
+/// CPU path's worker (`super::worker`).
 pub(crate) fn join<RA: Send, RB: Send>(
     split: bool,
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    match pool() {
-        Some(p) if split => {
-            let mut rb = None;
-            let ra = p.in_place_scope(|s| {
-                s.spawn(|_| rb = Some(as_split_side(b)));
-                as_split_side(a)
-            });
-            (ra, rb.expect("the scope waits for its spawned work"))
-        }
-        _ => (a(), b()),
+    match split {
+        true => super::worker::join(|| as_split_side(a), || as_split_side(b)),
+        false => (a(), b()),
     }
 }
 
@@ -98,7 +74,7 @@ fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
 }
 
 /// `f(a, out)` for `out` `[M, N]` computed row by row from `a` `[M, K]`: the rows split
-/// in two halves over the pool when [`threads`] is 2 (and not already split) and the
+/// in two halves over the two threads when [`threads`] is 2 (and not already split) and the
 /// product is large. Each output row is computed by the same kernel either way, so the
 /// result does not depend on the split.
 pub(crate) fn by_row_halves(
