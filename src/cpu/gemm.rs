@@ -135,40 +135,48 @@ impl PackedWeights {
         let (n, k) = (self.n, self.k);
         let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
         let cols = NR.min(n - p * NR);
-        {
-            let rows = range.end;
-            let mut r0 = range.start;
-            while r0 < rows {
-                let mr = kernel_rows(rows - r0);
-                let acc = match mr {
-                    6 => kernel::<6>(panel, &s[r0 * k..], k),
-                    5 => kernel::<5>(panel, &s[r0 * k..], k),
-                    4 => kernel::<4>(panel, &s[r0 * k..], k),
-                    3 => kernel::<3>(panel, &s[r0 * k..], k),
-                    2 => kernel::<2>(panel, &s[r0 * k..], k),
-                    _ => kernel::<1>(panel, &s[r0 * k..], k),
-                };
-                for (r, a) in acc.iter().enumerate().take(mr) {
-                    let at = (r0 + r) * n + p * NR;
-                    let zr = &mut z[at..][..cols];
-                    let add = match epilogue {
-                        Epilogue::Accumulate => None,
-                        Epilogue::AddRow(bias) => Some(&bias[p * NR..][..cols]),
-                        Epilogue::AddMatrix(init) => Some(&init[at..][..cols]),
-                    };
-                    match add {
-                        None => zr.iter_mut().zip(a).for_each(|(zv, av)| *zv += av),
-                        Some(add) => {
-                            for ((zv, av), bv) in zr.iter_mut().zip(a).zip(add) {
-                                *zv = av + bv;
-                            }
-                        }
-                    }
-                }
-                r0 += mr;
+        let mut r0 = range.start;
+        while r0 < range.end {
+            let mr = kernel_rows(range.end - r0);
+            let at = r0 * n + p * NR;
+            assert!(z.len() >= (r0 + mr - 1) * n + p * NR + cols);
+            // z = sum + add, where Accumulate adds z itself (z + sum: the same bits).
+            let (add, add_stride) = match epilogue {
+                Epilogue::Accumulate => (z[at..].as_ptr(), n),
+                Epilogue::AddRow(bias) => (bias[p * NR..][..cols].as_ptr(), 0),
+                Epilogue::AddMatrix(init) => (init[..z.len()][at..].as_ptr(), n),
+            };
+            let dest = Dest {
+                z: z[at..].as_mut_ptr(),
+                n,
+                add,
+                add_stride,
+                cols,
+            };
+            let s = &s[r0 * k..];
+            match mr {
+                6 => kernel::<6>(panel, s, k, dest),
+                5 => kernel::<5>(panel, s, k, dest),
+                4 => kernel::<4>(panel, s, k, dest),
+                3 => kernel::<3>(panel, s, k, dest),
+                2 => kernel::<2>(panel, s, k, dest),
+                _ => kernel::<1>(panel, s, k, dest),
             }
+            r0 += mr;
         }
     }
+}
+
+/// Where a micro-kernel call writes its `M × 16` sums: `z[r·n + c] = sum + add[r·add_stride
+/// + c]` for its rows r and the panel's first `cols` columns. The callers check the
+/// bounds (`add` may be `z` itself).
+#[derive(Clone, Copy)]
+struct Dest {
+    z: *mut f32,
+    n: usize,
+    add: *const f32,
+    add_stride: usize,
+    cols: usize,
 }
 
 /// [`PackedWeights::mul`] through ndarray's GEMM, for CPUs without AVX2 + FMA.
@@ -207,11 +215,13 @@ fn has_avx2_fma() -> bool {
     }
 }
 
-/// `M` rows of `s` (row stride `k`) times one `[K][16]` panel: the `M × 16` products.
+/// `M` rows of `s` (row stride `k`) times one `[K][16]` panel, the `M × 16` sums
+/// written to `dest` from registers (through a buffer only for a panel's partial last
+/// columns).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize) -> [[f32; NR]; MR] {
+unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest: Dest) {
     use std::arch::x86_64::*;
     assert!(panel.len() >= k * NR && s.len() >= (M - 1) * k + k);
     let mut acc = [[_mm256_setzero_ps(); 2]; M];
@@ -226,12 +236,20 @@ unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize) -> [[f32; N
             a[1] = _mm256_fmadd_ps(x, b1, a[1]);
         }
     }
-    let mut out = [[0.0f32; NR]; MR];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
-        _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+    for (r, a) in acc.iter().enumerate() {
+        let (zp, ap) = (dest.z.add(r * dest.n), dest.add.add(r * dest.add_stride));
+        if dest.cols == NR {
+            _mm256_storeu_ps(zp, _mm256_add_ps(a[0], _mm256_loadu_ps(ap)));
+            _mm256_storeu_ps(zp.add(8), _mm256_add_ps(a[1], _mm256_loadu_ps(ap.add(8))));
+            continue;
+        }
+        let mut sums = [0.0f32; NR];
+        _mm256_storeu_ps(sums.as_mut_ptr(), a[0]);
+        _mm256_storeu_ps(sums.as_mut_ptr().add(8), a[1]);
+        for (c, v) in sums.iter().enumerate().take(dest.cols) {
+            *zp.add(c) = v + *ap.add(c);
+        }
     }
-    out
 }
 
 #[cfg(test)]
