@@ -35,6 +35,8 @@ fn a_prepared_model_matches_forward_and_repeats_its_bits() {
             .peephole(Peephole::Diagonal),
         // Full peepholes (W_ch packed at B > 4, matrix-vector at B ≤ 4), no bias.
         LstmConfig::new(9, 24).peephole(Peephole::Full).bias(false),
+        // 4H = 120: a partial last panel of 16 rows; I = 7, H = 30: k loops with tails.
+        LstmConfig::new(7, 30).peephole(Peephole::Full),
         // Three layers of one direction: a pack used for the wrong layer would show.
         LstmConfig::new(20, 20).layers(3),
     ];
