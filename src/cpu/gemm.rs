@@ -152,6 +152,8 @@ impl PackedWeights {
                 add,
                 add_stride,
                 cols,
+                // The next panel (this one at the last), fetched while this one is used.
+                next: self.panels[(p + 1).min(n.div_ceil(NR) - 1) * k * NR..].as_ptr(),
             };
             let s = &s[r0 * k..];
             match mr {
@@ -177,6 +179,8 @@ struct Dest {
     add: *const f32,
     add_stride: usize,
     cols: usize,
+    /// A panel to prefetch into L2, line by line as this one is read.
+    next: *const f32,
 }
 
 /// [`PackedWeights::mul`] through ndarray's GEMM, for CPUs without AVX2 + FMA.
@@ -228,6 +232,11 @@ unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest: Dest)
     let pp = panel.as_ptr();
     let sp = s.as_ptr();
     for kk in 0..k {
+        // One line of the next panel per line of this one: at K = 1024 a panel (64 KiB)
+        // comes from L3 or memory, and the first rows' call stalled on it (a quarter of
+        // the samples at DB H = 1024 B = 16); fetched ahead, it is in L2 when its turn
+        // comes (that shape 112 → 86 ms, BENCHMARKS.md §20).
+        _mm_prefetch::<_MM_HINT_T1>(dest.next.add(kk * NR) as *const i8);
         let b0 = _mm256_loadu_ps(pp.add(kk * NR));
         let b1 = _mm256_loadu_ps(pp.add(kk * NR + 8));
         for (r, a) in acc.iter_mut().enumerate() {
