@@ -2,7 +2,7 @@
 """The CPU path beside PyTorch and ONNX Runtime, in one run on one machine (issue 14).
 
   /work/venv/bin/python scripts/cpu_peers.py [--shapes S1,S2,...] [--threads 1,2]
-                                             [--repeats 7] [--no-train] [--json OUT]
+                                             [--repeats 7] [--rounds 3] [--no-train] [--json OUT]
 
 For each thread count it runs, one after the other so that they never compete:
   - the crate: `target/release/lstm-bench --cpu-only --threads N --json` (build it first:
@@ -14,7 +14,9 @@ For each thread count it runs, one after the other so that they never compete:
   - the training step in PyTorch (same model, Adam, clip 1), and, unless --no-train,
     an epoch of the bundled 8,000 digits in the crate (`lstm-wgpu train --epochs 1`),
     PyTorch and Keras (`KERAS_BACKEND=torch`, when keras is installed).
-It prints one table: milliseconds (medians) and crate / best-peer ratios, and checks
+The crate and the peers alternate for --rounds rounds (a slow spell of a shared machine
+then falls on both). It prints one table: milliseconds (the median of the rounds'
+medians) and crate / best-peer ratios, and checks
 that ORT and the crate (`lstm-wgpu forward --device cpu` on PyTorch's state dict) give
 PyTorch's outputs (max |Δ|).
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,8 +58,9 @@ def crate_bench(shapes, threads, repeats, train):
     return rows, step
 
 
-def torch_and_ort(name, threads, repeats, work):
-    """(torch ms, ORT ms, max |ORT − torch|, max |crate − torch|) for one shape."""
+def torch_and_ort(name, threads, repeats, work, check=True):
+    """(torch ms, ORT ms, max |ORT − torch|, max |crate − torch|) for one shape (the
+    differences None without `check`)."""
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -80,6 +84,8 @@ def torch_and_ort(name, threads, repeats, work):
     feed = {"x": x.numpy()}
     ort_y = sess.run(["y"], feed)[0]
     ort_ms = median_ms(lambda: sess.run(None, feed), repeats)
+    if not check:
+        return torch_ms, ort_ms, None, None
     save_file({k: v.contiguous() for k, v in lstm.state_dict().items()}, os.path.join(d, "w.safetensors"))
     np.save(os.path.join(d, "x.npy"), x.numpy())
     subprocess.run([os.path.join(BIN, "lstm-wgpu"), "forward", "--device", "cpu", "--format", "torch",
@@ -141,6 +147,7 @@ def main():
     ap.add_argument("--shapes", default=",".join(SHAPES))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -151,16 +158,31 @@ def main():
     work = tempfile.mkdtemp(prefix="cpu-peers-")
     for n in map(int, a.threads.split(",")):
         torch.set_num_threads(n)
-        crate, crate_step = crate_bench(shapes, n, a.repeats, not a.no_train)
-        print(f"\n## {n} thread(s): ms, medians of {a.repeats}; ratio = crate / best of PyTorch and ORT")
+        # Rounds alternate the crate and the peers, so that a slow spell of this shared
+        # machine falls on both; each time is the median over the rounds' medians.
+        runs = {s: [] for s in shapes}
+        steps, pt_steps, diffs = [], [], {}
+        for r in range(a.rounds):
+            crate, crate_step = crate_bench(shapes, n, a.repeats, not a.no_train)
+            steps.append(crate_step)
+            for s in shapes:
+                pt, ort_ms, d_ort, d_ours = torch_and_ort(s, n, a.repeats, work, check=r == 0)
+                runs[s].append((crate[s], pt, ort_ms))
+                diffs.setdefault(s, (d_ort, d_ours))
+            if not a.no_train:
+                pt_steps.append(torch_train_step(n, a.repeats))
+        print(f"\n## {n} thread(s): ms, medians of {a.repeats} runs, median of {a.rounds} alternated rounds; "
+              "ratio = crate / best of PyTorch and ORT")
         print(f"{'shape':<18}{'crate':>10}{'PyTorch':>10}{'ORT':>10}{'ratio':>8}{'|ORT-pt|':>10}{'|crate-pt|':>11}")
         for s in shapes:
-            pt, ort_ms, d_ort, d_ours = torch_and_ort(s, n, a.repeats, work)
-            ratio = crate[s] / min(pt, ort_ms)
-            result[f"{s}/{n}"] = dict(crate=crate[s], torch=pt, ort=ort_ms, ratio=ratio, d_ort=d_ort, d_crate=d_ours)
-            print(f"{s:<18}{crate[s]:>10.2f}{pt:>10.2f}{ort_ms:>10.2f}{ratio:>8.2f}{d_ort:>10.1e}{d_ours:>11.1e}")
+            c, pt, ort_ms = (statistics.median(v) for v in zip(*runs[s]))
+            (d_ort, d_ours), ratio = diffs[s], c / min(pt, ort_ms)
+            result[f"{s}/{n}"] = dict(crate=c, torch=pt, ort=ort_ms, ratio=ratio, d_ort=d_ort, d_crate=d_ours,
+                                      rounds=runs[s])
+            print(f"{s:<18}{c:>10.2f}{pt:>10.2f}{ort_ms:>10.2f}{ratio:>8.2f}{d_ort:>10.1e}{d_ours:>11.1e}")
         if not a.no_train:
-            pt_step = torch_train_step(n, a.repeats)
+            crate_step = statistics.median(steps) if None not in steps else None
+            pt_step = statistics.median(pt_steps)
             crate_epoch, pt_epoch, keras_epoch = epochs(n)
             result[f"train/{n}"] = dict(crate_step=crate_step, torch_step=pt_step, crate_epoch=crate_epoch,
                                         torch_epoch=pt_epoch, keras_epoch=keras_epoch)
