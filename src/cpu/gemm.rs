@@ -63,10 +63,48 @@ impl PackedWeights {
         }
         let np = n.div_ceil(NR);
         let mut panels = vec![0.0f32; np * k * NR];
-        for (i, row) in rows.iter().enumerate() {
-            let (p, r) = (i / NR, i % NR);
-            for (kk, &v) in row.iter().enumerate() {
-                panels[(p * k + kk) * NR + r] = v;
+        let panel_len = (k * NR).max(1);
+        // The transpose of a row-major matrix (`W_hhᵀ` in the backward, `dZᵀ` in the
+        // weight gradients): each k of a panel is 16 contiguous floats of one row.
+        // The transpose of a row-major matrix, or of a block of its columns (`W_hhᵀ` in
+        // the backward, `dZᵀ` in the weight gradients): each k of a panel is 16
+        // contiguous floats of one of its rows.
+        let transposed: Option<Vec<&[f32]>> = match blocks {
+            [b] => {
+                let t = b.reversed_axes();
+                let row = |kk| t.index_axis_move(ndarray::Axis(0), kk).to_slice();
+                (0..k).map(row).collect()
+            }
+            _ => None,
+        };
+        if let Some(t) = transposed {
+            for (p, panel) in panels.chunks_exact_mut(panel_len).enumerate() {
+                let cols = NR.min(n - p * NR);
+                for (dst, src) in panel.chunks_exact_mut(NR).zip(&t) {
+                    match cols {
+                        // A constant length: two vector moves, not a call to memcpy.
+                        NR => dst.copy_from_slice(&src[p * NR..p * NR + NR]),
+                        _ => dst[..cols].copy_from_slice(&src[p * NR..][..cols]),
+                    }
+                }
+            }
+        } else {
+            // Rows of their own: 16 of them side by side, k by k.
+            let slices: Option<Vec<&[f32]>> = rows.iter().map(|r| r.to_slice()).collect();
+            for (p, panel) in panels.chunks_exact_mut(panel_len).enumerate() {
+                let group = p * NR..((p + 1) * NR).min(n);
+                for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                    match &slices {
+                        Some(sl) => dst
+                            .iter_mut()
+                            .zip(&sl[group.clone()])
+                            .for_each(|(d, r)| *d = r[kk]),
+                        None => dst
+                            .iter_mut()
+                            .zip(&rows[group.clone()])
+                            .for_each(|(d, r)| *d = r[kk]),
+                    }
+                }
             }
         }
         PackedWeights {

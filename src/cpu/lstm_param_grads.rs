@@ -5,7 +5,7 @@
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayView3, Axis};
 
 use super::forward::StepCache;
-use super::threads::dot_rows;
+use super::grad_gemm::transposed_products;
 use crate::error::{LstmError, Result};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
@@ -27,8 +27,12 @@ pub(crate) fn weight_grads<'a>(
         .expect("contiguous");
     let diagonal = matches!(w.peephole, PeepholeWeights::Diagonal(_));
     let (db, dp) = lstm_param_grads(dz.view(), gates, c_prev.view(), diagonal)?;
+    let full = matches!(w.peephole, PeepholeWeights::Full(_));
+    let rights = [x_flat.view(), h_prev.view(), c_prev.view()];
+    let mut products = transposed_products(dz.view(), &rights[..2 + full as usize]).into_iter();
+    let (w_ih, w_hh) = (products.next(), products.next());
     let peephole = match (&w.peephole, dp) {
-        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(dot_rows(dz.t(), c_prev.view())),
+        (PeepholeWeights::Full(_), _) => PeepholeWeights::Full(products.next().expect("dW_ch")),
         (PeepholeWeights::Diagonal(_), Some(p)) => PeepholeWeights::Diagonal(p),
         _ => PeepholeWeights::None,
     };
@@ -38,8 +42,8 @@ pub(crate) fn weight_grads<'a>(
         (None, None)
     };
     Ok(LayerWeights {
-        w_ih: dot_rows(dz.t(), x_flat),
-        w_hh: dot_rows(dz.t(), h_prev.view()),
+        w_ih: w_ih.expect("dW_ih"),
+        w_hh: w_hh.expect("dW_hh"),
         b_ih,
         b_hh,
         peephole,

@@ -39,6 +39,7 @@ pub mod backward;
 mod backward_inputs;
 pub mod forward;
 mod gemm;
+mod grad_gemm;
 pub mod gru;
 pub mod gru_backward;
 mod gru_fast;
