@@ -67,6 +67,26 @@ pub struct Upstream<'a> {
 
 /// BPTT through the whole stack, from a [`forward_train`] cache.
 pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Result<Gradients> {
+    backward_impl(weights, cache, up, true)
+}
+
+/// [`backward`] without `∂L/∂x` (`dx` comes back empty, `[0, 0, 0]`): a model trained
+/// from its first layer needs none, and it is a `[T·B, 4H] × [4H, I]` product (2–3 %
+/// of the seed model's training step).
+pub fn backward_without_dx(
+    weights: &LstmWeights,
+    cache: &ForwardCache,
+    up: Upstream,
+) -> Result<Gradients> {
+    backward_impl(weights, cache, up, false)
+}
+
+fn backward_impl(
+    weights: &LstmWeights,
+    cache: &ForwardCache,
+    up: Upstream,
+    want_dx: bool,
+) -> Result<Gradients> {
     weights.validate()?;
     let cfg = &weights.config;
     let (h, dirs) = (cfg.hidden_size, cfg.num_directions());
@@ -113,7 +133,9 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
             dh0.index_axis_mut(Axis(0), ld).assign(&dh);
             dc0.index_axis_mut(Axis(0), ld).assign(&dc);
             grads[ld] = Some(weight_grads(cfg.bias, w, &cache.steps[ld], &dz, x_flat)?);
-            dx_l += &super::threads::dot_rows(dz.view(), w.w_ih.view());
+            if l > 0 || want_dx {
+                dx_l += &super::threads::dot_rows(dz.view(), w.w_ih.view());
+            }
         }
         dy = dx_l
             .into_shape_with_order(x_l.raw_dim())
@@ -128,7 +150,10 @@ pub fn backward(weights: &LstmWeights, cache: &ForwardCache, up: Upstream) -> Re
             config: cfg.clone(),
             layers,
         },
-        dx: from_time_major(cfg, dy),
+        dx: match want_dx {
+            true => from_time_major(cfg, dy),
+            false => Array3::zeros((0, 0, 0)),
+        },
         dh0,
         dc0,
     })

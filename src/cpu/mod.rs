@@ -61,7 +61,9 @@ mod threads;
 mod unit_split;
 mod worker;
 
-pub use backward::{backward, forward_train, forward_train_into, Gradients, Upstream};
+pub use backward::{
+    backward, backward_without_dx, forward_train, forward_train_into, Gradients, Upstream,
+};
 pub use forward::{forward, ForwardCache, StepCache};
 pub use gru::{gru_forward, gru_forward_train, GruCache};
 pub use gru_backward::{gru_backward, GruGradients, GruUpstream};

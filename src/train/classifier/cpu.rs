@@ -131,7 +131,7 @@ impl CpuClassifier {
             dh_n: Some(dh_n.view()),
             dc_n: None,
         };
-        let g = cpu::backward(&self.params.lstm, &cache, up)?;
+        let g = cpu::backward_without_dx(&self.params.lstm, &cache, up)?;
         self.cache = cache;
         dense_grads.lstm = g.params;
         self.running.0 += f64::from(stats.loss * stats.count);
