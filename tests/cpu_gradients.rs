@@ -273,7 +273,10 @@ fn a_reused_cache_gives_a_fresh_caches_results() {
         assert!(params(&g) == params(&g_fresh), "call {k}: weight gradients");
         // Without dx: the same weight gradients (of both layers), no dx.
         let no_dx = cpu::backward_without_dx(&w, &kept, up).unwrap();
-        assert!(params(&no_dx) == params(&g), "call {k}: weight gradients without dx");
+        assert!(
+            params(&no_dx) == params(&g),
+            "call {k}: weight gradients without dx"
+        );
         assert!(bits(&no_dx.dh0) == bits(&g.dh0), "call {k}: dh0 without dx");
         assert_eq!(no_dx.dx.len(), 0);
     }

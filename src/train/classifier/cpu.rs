@@ -5,8 +5,8 @@ use ndarray::{Array2, ArrayView3, Axis};
 use super::flat::{flatten, param_slices, standardize, unflatten_into};
 use super::head::{head_features, head_upstream};
 use super::model::{
-    check_denominator, rows_and_weights, Batch, Classifier, ClassifierParams, OptimizerState,
-    StepStats,
+    check_denominator, rows_and_weights, Batch, Classifier, ClassifierParams, Dense,
+    OptimizerState, StepStats,
 };
 use crate::cpu::{self, optimizer_update, softmax_xent, Upstream};
 use crate::error::{LstmError, Result};
@@ -112,12 +112,10 @@ impl CpuClassifier {
         let mut cache = std::mem::take(&mut self.cache);
         let (out, feat, logits) = self.forward(batch.x, batch.seq_lens, Some(&mut cache))?;
         let (dlogits, stats) = self.loss(batch, &logits, denominator)?;
-        let mut dense_grads = ClassifierParams {
-            lstm: self.params.lstm.clone(),
-            dense: self.params.dense.clone(),
+        let dense = Dense {
+            weight: dlogits.t().dot(&feat),
+            bias: dlogits.sum_axis(Axis(0)),
         };
-        dense_grads.dense.weight = dlogits.t().dot(&feat);
-        dense_grads.dense.bias = dlogits.sum_axis(Axis(0));
         let dfeat = dlogits.dot(&self.params.dense.weight);
         let (dh_n, dy) = head_upstream(
             &self.params.lstm.config,
@@ -133,11 +131,14 @@ impl CpuClassifier {
         };
         let g = cpu::backward_without_dx(&self.params.lstm, &cache, up)?;
         self.cache = cache;
-        dense_grads.lstm = g.params;
+        let grads = ClassifierParams {
+            lstm: g.params,
+            dense,
+        };
         self.running.0 += f64::from(stats.loss * stats.count);
         self.running.1 += f64::from(stats.correct);
         self.running.2 += f64::from(stats.count);
-        Ok((dense_grads, stats))
+        Ok((grads, stats))
     }
 
     /// One optimizer step with `grads` (laid out like the parameters).
