@@ -19,7 +19,8 @@ use crate::weights::LstmWeights;
 ///
 /// Results are [`super::forward()`]'s to float rounding (below 1,024 rows `T·B` that one
 /// sums the input projection with ndarray's GEMM instead), the same on every call and on
-/// one thread or two. `Send + Sync`: threads may share one model.
+/// one thread or two. `Send + Sync`: threads may share one model. The packed copies sit
+/// beside the weights: up to twice their memory.
 pub struct CpuLstm {
     weights: LstmWeights,
     /// One per layer-direction (`l·D + d`).
