@@ -1,9 +1,9 @@
 //! `dZᵀ · A` for the weight gradients (`A` = the layer's inputs, `h_{t-1}`, `c_{t-1}`,
 //! each `[T·B, n]`): sums over all T·B rows, through the packed kernel.
 //!
-//! ndarray's GEMM packed the transposed `dZ` (strided) on every call and ran at ~70 %
-//! of the packed kernel's rate; with it the weight gradients were a third of a training
-//! step. Here `dZ` is packed once per chunk of [`CHUNK_ROWS`] rows for all the `A`s at
+//! Through ndarray's GEMM, which packs the transposed `dZ` (strided) on every call, the
+//! weight gradients were 36 % of the seed model's training step (its kernel 28 %, its
+//! packing 8 %; BENCHMARKS.md §20). Here `dZ` is packed once per chunk of [`CHUNK_ROWS`] rows for all the `A`s at
 //! once (`dZᵀ` as the kernel's weights: 16 of its columns per panel, read 16 contiguous
 //! floats at a time), the `A`s transposed beside each other are the kernel's rows, and
 //! the chunks' products accumulate in k order. Two threads split `dZ`'s columns: each
