@@ -7,11 +7,13 @@
 //! 6 × 16 AVX2/FMA micro-kernel over them: 12 accumulators, per k two loads of the
 //! panel and six broadcasts of `s` for 12 FMAs. Without AVX2 + FMA, ndarray's GEMM.
 
+use std::borrow::Cow;
+
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
 /// Rows of `w` (columns of `z`) per panel.
-const NR: usize = 16;
+pub(crate) const NR: usize = 16;
 /// Rows of `s` per micro-kernel call.
 const MR: usize = 6;
 /// Rows of `s` per pass over all panels: 120 rows of a 1024-wide `s` stay in L2 while
@@ -30,7 +32,8 @@ pub(crate) enum Epilogue<'a> {
     AddMatrix(&'a [f32]),
 }
 
-/// `w` `[N, K]` ready for [`PackedWeights::mul`].
+/// `w` `[N, K]` ready for [`PackedWeights::mul`] (the default: `0 × 0`, to repack).
+#[derive(Default)]
 pub(crate) struct PackedWeights {
     n: usize,
     k: usize,
@@ -49,23 +52,25 @@ impl PackedWeights {
     /// without gathering them first (a hidden-unit half of a layer's weights is four
     /// blocks of rows, one per gate).
     pub fn from_blocks(blocks: &[ArrayView2<f32>]) -> PackedWeights {
+        let mut packed = PackedWeights::default();
+        packed.repack(blocks);
+        packed
+    }
+
+    /// [`PackedWeights::from_blocks`] into this one's memory (a loop packing one chunk
+    /// after another allocates once).
+    pub fn repack(&mut self, blocks: &[ArrayView2<f32>]) {
         let k = blocks.first().map_or(0, |b| b.ncols());
         let rows: Vec<_> = blocks.iter().flat_map(|b| b.rows()).collect();
         let n = rows.len();
+        (self.n, self.k) = (n, k);
         if !has_avx2_fma() {
-            let fallback = Array2::from_shape_fn((n, k), |(r, kk)| rows[r][kk]);
-            return PackedWeights {
-                n,
-                k,
-                panels: Vec::new(),
-                fallback: Some(fallback),
-            };
+            self.fallback = Some(Array2::from_shape_fn((n, k), |(r, kk)| rows[r][kk]));
+            return;
         }
-        let np = n.div_ceil(NR);
-        let mut panels = vec![0.0f32; np * k * NR];
-        let panel_len = (k * NR).max(1);
-        // The transpose of a row-major matrix (`W_hhᵀ` in the backward, `dZᵀ` in the
-        // weight gradients): each k of a panel is 16 contiguous floats of one row.
+        self.panels.clear();
+        self.panels.resize(n.div_ceil(NR) * k * NR, 0.0);
+        let panels = self.panels.chunks_exact_mut((k * NR).max(1));
         // The transpose of a row-major matrix, or of a block of its columns (`W_hhᵀ` in
         // the backward, `dZᵀ` in the weight gradients): each k of a panel is 16
         // contiguous floats of one of its rows.
@@ -78,7 +83,7 @@ impl PackedWeights {
             _ => None,
         };
         if let Some(t) = transposed {
-            for (p, panel) in panels.chunks_exact_mut(panel_len).enumerate() {
+            for (p, panel) in panels.enumerate() {
                 let cols = NR.min(n - p * NR);
                 for (dst, src) in panel.chunks_exact_mut(NR).zip(&t) {
                     match cols {
@@ -88,30 +93,20 @@ impl PackedWeights {
                     }
                 }
             }
-        } else {
-            // Rows of their own: 16 of them side by side, k by k.
-            let slices: Option<Vec<&[f32]>> = rows.iter().map(|r| r.to_slice()).collect();
-            for (p, panel) in panels.chunks_exact_mut(panel_len).enumerate() {
-                let group = p * NR..((p + 1) * NR).min(n);
-                for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                    match &slices {
-                        Some(sl) => dst
-                            .iter_mut()
-                            .zip(&sl[group.clone()])
-                            .for_each(|(d, r)| *d = r[kk]),
-                        None => dst
-                            .iter_mut()
-                            .zip(&rows[group.clone()])
-                            .for_each(|(d, r)| *d = r[kk]),
-                    }
-                }
-            }
+            return;
         }
-        PackedWeights {
-            n,
-            k,
-            panels,
-            fallback: None,
+        // Rows of their own (copied first where strided): 16 side by side, k by k.
+        let rows: Vec<Cow<[f32]>> = rows
+            .iter()
+            .map(|r| {
+                r.to_slice()
+                    .map_or_else(|| Cow::Owned(r.to_vec()), Cow::Borrowed)
+            })
+            .collect();
+        for (group, panel) in rows.chunks(NR).zip(panels) {
+            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst.iter_mut().zip(group).for_each(|(d, r)| *d = r[kk]);
+            }
         }
     }
 
@@ -300,91 +295,5 @@ unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest: Dest)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::{s, Array1};
-    use rand::{Rng, SeedableRng};
-
-    fn random(shape: (usize, usize), rng: &mut impl Rng) -> Array2<f32> {
-        Array2::from_shape_simple_fn(shape, || rng.random_range(-1.0f32..1.0))
-    }
-
-    fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
-        a.iter()
-            .zip(b.iter())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max)
-    }
-
-    /// Every epilogue against ndarray's GEMM; the output NaN-poisoned where it is
-    /// overwritten.
-    #[test]
-    fn matches_ndarray_gemm() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        // Row counts around the 6-row kernel, column counts around the 16-wide panel.
-        for &(b, n, k) in &[
-            (1, 16, 8),
-            (5, 17, 3),
-            (6, 32, 40),
-            (13, 44, 37),
-            (128, 1024, 64),
-            (130, 20, 5),
-        ] {
-            let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
-            let (z0, bias) = (random((b, n), &mut rng), random((1, n), &mut rng));
-            let packed = PackedWeights::new(w.view());
-            let mut product = Array2::zeros((b, n));
-            general_mat_mul(1.0, &s, &w.t(), 0.0, &mut product);
-            let bias_row = bias.row(0).to_owned();
-            let cases: [(Epilogue, Array2<f32>); 3] = [
-                (Epilogue::Accumulate, &z0 + &product),
-                (
-                    Epilogue::AddRow(bias_row.as_slice().unwrap()),
-                    &product + &bias_row,
-                ),
-                (Epilogue::AddMatrix(z0.as_slice().unwrap()), &z0 + &product),
-            ];
-            for (i, (epilogue, want)) in cases.into_iter().enumerate() {
-                let mut got = match epilogue {
-                    Epilogue::Accumulate => z0.clone(),
-                    _ => Array2::from_elem((b, n), f32::NAN),
-                };
-                packed.mul(s.view(), &mut got.view_mut(), epilogue);
-                let err = max_diff(&got, &want);
-                assert!(
-                    err < 1e-5 * k as f32,
-                    "B={b} N={n} K={k} epilogue {i}: error {err}"
-                );
-            }
-        }
-    }
-
-    /// A row's bits do not depend on which rows it is computed with (the projection's
-    /// time chunks and the threads' halves rely on it).
-    #[test]
-    fn rows_do_not_depend_on_the_split() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
-        let (b, n, k) = (131, 70, 53);
-        let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
-        let bias: Array1<f32> = random((1, n), &mut rng).row(0).to_owned();
-        let packed = PackedWeights::new(w.view());
-        let epilogue = Epilogue::AddRow(bias.as_slice().unwrap());
-        let mut whole = Array2::from_elem((b, n), f32::NAN);
-        packed.mul(s.view(), &mut whole.view_mut(), epilogue);
-        for split in [1, 5, 6, 7, 120, 121] {
-            let mut parts = Array2::from_elem((b, n), f32::NAN);
-            let (top, bottom) = parts.view_mut().split_at(ndarray::Axis(0), split);
-            for (rows, mut out) in [
-                (s.slice(s![..split, ..]), top),
-                (s.slice(s![split.., ..]), bottom),
-            ] {
-                packed.mul(rows, &mut out, epilogue);
-            }
-            let same = whole
-                .iter()
-                .zip(parts.iter())
-                .all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "split at {split}");
-        }
-    }
-}
+#[path = "gemm_tests.rs"]
+mod tests;

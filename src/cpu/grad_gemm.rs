@@ -9,9 +9,11 @@
 //! the chunks' products accumulate in k order. Two threads split `dZ`'s columns: each
 //! packs and multiplies its own half.
 
+use std::ops::Range;
+
 use ndarray::{s, Array2, ArrayView2};
 
-use super::gemm::{Epilogue, PackedWeights};
+use super::gemm::{Epilogue, PackedWeights, NR as PANEL};
 
 /// Rows of `dZ` (time steps × batch) per packed chunk: `[512][16]` panels (32 KiB, with
 /// the kernel's prefetch of the next one).
@@ -37,6 +39,8 @@ pub(crate) fn transposed_products(
     // one such product per half of `dZ`'s columns.
     let mut halves = [Array2::<f32>::zeros((m, mid)), Array2::zeros((m, n - mid))];
     let mut lhs = Array2::<f32>::zeros((m, CHUNK_ROWS.min(rows)));
+    // Each half's packed chunk of `dZ`, repacked in place chunk after chunk.
+    let mut packs: [PackedWeights; 2] = Default::default();
     for c0 in (0..rows).step_by(CHUNK_ROWS) {
         let c1 = (c0 + CHUNK_ROWS).min(rows);
         if lhs.ncols() != c1 - c0 {
@@ -48,15 +52,19 @@ pub(crate) fn transposed_products(
             lhs.slice_mut(s![at..at + a.ncols(), ..]).assign(&part.t());
             at += a.ncols();
         }
-        let [top, bottom] = &mut halves;
+        let ([top, bottom], [p0, p1]) = (&mut halves, &mut packs);
         let chunk = dz.slice(s![c0..c1, ..]);
-        let product = |cols: std::ops::Range<usize>, out: &mut Array2<f32>| {
+        let product = |cols: Range<usize>, out: &mut Array2<f32>, packed: &mut PackedWeights| {
             if !cols.is_empty() {
-                let packed = PackedWeights::new(chunk.slice(s![.., cols]).t());
+                packed.repack(&[chunk.slice(s![.., cols]).t()]);
                 packed.mul(lhs.view(), &mut out.view_mut(), Epilogue::Accumulate);
             }
         };
-        super::threads::join(split, || product(0..mid, top), || product(mid..n, bottom));
+        super::threads::join(
+            split,
+            || product(0..mid, top, p0),
+            || product(mid..n, bottom, p1),
+        );
     }
     let mut at = 0;
     let mut out: Vec<Array2<f32>> = widths.iter().map(|&w| Array2::zeros((n, w))).collect();
@@ -69,9 +77,6 @@ pub(crate) fn transposed_products(
     }
     out
 }
-
-/// Columns of `dZ` per packed panel (`gemm`'s).
-const PANEL: usize = 16;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! How many threads the CPU path uses (1 or 2), settable per process, and the splits
-//! that hand half of the work to its second thread (`super::worker`): a step's batch halves, the input projection's
-//! row halves and the gradient GEMMs' row halves run on it. Every split divides rows
-//! whose arithmetic does not depend on the split, so two threads give the bits of one.
+//! that hand half of the work to its second thread (`super::worker`): a step's batch
+//! halves, the input projection's row halves and the gradient GEMMs' row halves run on
+//! it. Every split divides rows whose arithmetic does not depend on the split, so two
+//! threads give the bits of one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -96,6 +96,25 @@ impl Worker {
             self.sleeping.store(false, SeqCst);
         }
     }
+
+    fn claim(&self) -> bool {
+        self.claimed
+            .compare_exchange(false, true, Acquire, Relaxed)
+            .is_ok()
+    }
+
+    /// Spins until the posted job is done, yielding the core now and then in case the
+    /// worker is waiting for it.
+    fn wait_done(&self) {
+        let mut spins = 0u32;
+        while self.state.load(Acquire) != DONE {
+            spins = spins.wrapping_add(1);
+            match spins % 1024 {
+                0 => std::thread::yield_now(),
+                _ => std::hint::spin_loop(),
+            }
+        }
+    }
 }
 
 /// Runs `a` here and `b` on the worker, both to completion (a panic in either is
@@ -132,27 +151,6 @@ pub(crate) fn join<RA, RB: Send>(
         resume_unwind(p);
     }
     (ra, rb.expect("the worker ran the job"))
-}
-
-impl Worker {
-    fn claim(&self) -> bool {
-        self.claimed
-            .compare_exchange(false, true, Acquire, Relaxed)
-            .is_ok()
-    }
-
-    /// Spins until the posted job is done, yielding the core now and then in case the
-    /// worker is waiting for it.
-    fn wait_done(&self) {
-        let mut spins = 0u32;
-        while self.state.load(Acquire) != DONE {
-            spins = spins.wrapping_add(1);
-            match spins % 1024 {
-                0 => std::thread::yield_now(),
-                _ => std::hint::spin_loop(),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

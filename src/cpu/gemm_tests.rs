@@ -1,0 +1,122 @@
+//! Tests of `gemm.rs`: the packed kernel against ndarray's GEMM, its rows' independence
+//! of the split, and the packing of every layout.
+
+use super::*;
+use ndarray::{s, Array1};
+use rand::{Rng, SeedableRng};
+
+fn random(shape: (usize, usize), rng: &mut impl Rng) -> Array2<f32> {
+    Array2::from_shape_simple_fn(shape, || rng.random_range(-1.0f32..1.0))
+}
+
+fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
+/// Every epilogue against ndarray's GEMM; the output NaN-poisoned where it is
+/// overwritten.
+#[test]
+fn matches_ndarray_gemm() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    // Row counts around the 6-row kernel, column counts around the 16-wide panel.
+    for &(b, n, k) in &[
+        (1, 16, 8),
+        (5, 17, 3),
+        (6, 32, 40),
+        (13, 44, 37),
+        (128, 1024, 64),
+        (130, 20, 5),
+    ] {
+        let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+        let (z0, bias) = (random((b, n), &mut rng), random((1, n), &mut rng));
+        let packed = PackedWeights::new(w.view());
+        let mut product = Array2::zeros((b, n));
+        general_mat_mul(1.0, &s, &w.t(), 0.0, &mut product);
+        let bias_row = bias.row(0).to_owned();
+        let cases: [(Epilogue, Array2<f32>); 3] = [
+            (Epilogue::Accumulate, &z0 + &product),
+            (
+                Epilogue::AddRow(bias_row.as_slice().unwrap()),
+                &product + &bias_row,
+            ),
+            (Epilogue::AddMatrix(z0.as_slice().unwrap()), &z0 + &product),
+        ];
+        for (i, (epilogue, want)) in cases.into_iter().enumerate() {
+            let mut got = match epilogue {
+                Epilogue::Accumulate => z0.clone(),
+                _ => Array2::from_elem((b, n), f32::NAN),
+            };
+            packed.mul(s.view(), &mut got.view_mut(), epilogue);
+            let err = max_diff(&got, &want);
+            assert!(
+                err < 1e-5 * k as f32,
+                "B={b} N={n} K={k} epilogue {i}: error {err}"
+            );
+        }
+    }
+}
+
+/// Every way a matrix reaches the packing (rows of its own, a transpose, a block of
+/// a transpose's columns, a strided view, blocks of rows, a repack over a larger
+/// pack) gives the same panels, so the same bits.
+#[test]
+fn every_layout_packs_the_same() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let (b, n, k) = (9, 37, 21);
+    let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+    let wt = w.t().as_standard_layout().into_owned();
+    let wide_t = ndarray::concatenate![ndarray::Axis(1), wt, random((k, 5), &mut rng)];
+    let mut doubled = Array2::zeros((n, 2 * k));
+    doubled.slice_mut(s![.., ..;2]).assign(&w);
+    let mut reused = PackedWeights::new(random((70, 40), &mut rng).view());
+    reused.repack(&[w.view()]);
+    let packs = [
+        PackedWeights::new(wt.t()),
+        PackedWeights::new(wide_t.slice(s![.., ..n]).t()),
+        PackedWeights::new(doubled.slice(s![.., ..;2])),
+        PackedWeights::from_blocks(&[w.slice(s![..20, ..]), w.slice(s![20.., ..])]),
+        reused,
+    ];
+    let product = |p: &PackedWeights| {
+        let mut z = Array2::from_elem((b, n), f32::NAN);
+        let zero = vec![0.0; n];
+        p.mul(s.view(), &mut z.view_mut(), Epilogue::AddRow(&zero));
+        z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    let want = product(&PackedWeights::new(w.view()));
+    for (i, p) in packs.iter().enumerate() {
+        assert!(product(p) == want, "layout {i}");
+    }
+}
+
+/// A row's bits do not depend on which rows it is computed with (the projection's
+/// time chunks and the threads' halves rely on it).
+#[test]
+fn rows_do_not_depend_on_the_split() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+    let (b, n, k) = (131, 70, 53);
+    let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+    let bias: Array1<f32> = random((1, n), &mut rng).row(0).to_owned();
+    let packed = PackedWeights::new(w.view());
+    let epilogue = Epilogue::AddRow(bias.as_slice().unwrap());
+    let mut whole = Array2::from_elem((b, n), f32::NAN);
+    packed.mul(s.view(), &mut whole.view_mut(), epilogue);
+    for split in [1, 5, 6, 7, 120, 121] {
+        let mut parts = Array2::from_elem((b, n), f32::NAN);
+        let (top, bottom) = parts.view_mut().split_at(ndarray::Axis(0), split);
+        for (rows, mut out) in [
+            (s.slice(s![..split, ..]), top),
+            (s.slice(s![split.., ..]), bottom),
+        ] {
+            packed.mul(rows, &mut out, epilogue);
+        }
+        let same = whole
+            .iter()
+            .zip(parts.iter())
+            .all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "split at {split}");
+    }
+}
