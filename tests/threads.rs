@@ -1,15 +1,18 @@
 //! Two CPU threads give the bits of one: the forward (batch halves of each training
 //! step, hidden-unit halves of each inference layer-direction at any batch, row halves of
 //! the input projection), BPTT (row halves of the gradient GEMMs and of dX)
-//! and a few training steps, at shapes large enough for every split to happen. One
-//! test in its own binary: the thread count is process-wide.
+//! and a few training steps, at shapes large enough for every split to happen. And the
+//! AVX2 kernels give the bits of the AVX-512 ones (`cpu::set_avx512`). One test in its
+//! own binary: the thread count and the instruction set are process-wide.
 
 mod common;
 
 use common::{random, random_input};
 use lstm_wgpu::cpu::{self, Upstream};
 use lstm_wgpu::train::{Batch, Classifier, ClassifierParams, CpuClassifier, TrainConfig};
-use lstm_wgpu::{ForwardOptions, LstmConfig, LstmWeights, Peephole};
+use lstm_wgpu::{
+    ForwardOptions, GruConfig, GruOptions, GruWeights, LstmConfig, LstmWeights, Peephole,
+};
 
 /// Forward, backward and three training steps; everything they return, flattened.
 fn run_all(threads: usize) -> Vec<Vec<f32>> {
@@ -103,16 +106,27 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
             all.push(y.chain(h_n).chain(c_n).copied().collect());
         }
     }
+    // The GRU's pointwise update (its own vectorised loop), both directions.
+    let gru = GruConfig::new(24, 40).bidirectional(true);
+    let wg = GruWeights::init(&gru, 14).unwrap();
+    let xg = random((9, 16, 24), 15);
+    let og = cpu::gru_forward(&wg, xg.view(), GruOptions::default()).unwrap();
+    all.push(og.y.iter().chain(og.h_n.iter()).copied().collect());
     all
 }
 
 #[test]
-fn two_threads_give_the_bits_of_one() {
+fn two_threads_and_avx2_give_the_bits_of_one_thread_and_avx512() {
     let one = run_all(1);
     let two = run_all(2);
+    cpu::set_avx512(false);
+    let avx2 = run_all(1);
+    cpu::set_avx512(true);
     cpu::set_threads(1);
-    for (k, (a, b)) in one.iter().zip(&two).enumerate() {
-        let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(same, "output {k} differs between one and two threads");
+    for (what, other) in [("two threads", &two), ("AVX2", &avx2)] {
+        for (k, (a, b)) in one.iter().zip(other).enumerate() {
+            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "output {k} differs between one thread and {what}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! of the split, and the packing of every layout.
 
 use super::*;
+use crate::cpu::isa::Isa;
 use ndarray::{s, Array1};
 use rand::{Rng, SeedableRng};
 
@@ -118,5 +119,41 @@ fn rows_do_not_depend_on_the_split() {
             .zip(parts.iter())
             .all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same, "split at {split}");
+    }
+}
+
+/// The AVX-512 kernel gives the AVX2 kernel's bits, every epilogue, at row counts
+/// around the 6-row kernel, partial last panels and K from 1 (on a CPU with AVX-512;
+/// elsewhere there is one kernel and nothing to compare).
+#[test]
+fn every_isa_gives_the_same_bits() {
+    if !Isa::Avx512.available() {
+        eprintln!("no AVX-512 on this CPU: one kernel, nothing to compare");
+        return;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    for &(b, n, k) in &[(1, 16, 1), (7, 17, 3), (13, 45, 29), (64, 130, 256)] {
+        let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+        let (z0, bias) = (random((b, n), &mut rng), random((1, n), &mut rng));
+        let packed = PackedWeights::new(w.view());
+        let bias = bias.as_slice().unwrap();
+        let epilogues = [
+            Epilogue::Accumulate,
+            Epilogue::AddRow(bias),
+            Epilogue::AddMatrix(z0.as_slice().unwrap()),
+        ];
+        for (i, &epilogue) in epilogues.iter().enumerate() {
+            let run = |isa| {
+                let mut z = match epilogue {
+                    Epilogue::Accumulate => z0.clone(),
+                    _ => Array2::from_elem((b, n), f32::NAN),
+                };
+                packed.mul_on(isa, s.view(), &mut z.view_mut(), epilogue);
+                z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            let (narrow, wide) = (run(Isa::Avx2), run(Isa::Avx512));
+            assert!(!wide.contains(&f32::NAN.to_bits()), "B={b} N={n} K={k}");
+            assert!(narrow == wide, "B={b} N={n} K={k} epilogue {i}");
+        }
     }
 }

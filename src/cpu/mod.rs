@@ -11,9 +11,10 @@
 //! - [`softmax_xent`](mod@softmax_xent), [`optimizer_update`](mod@optimizer_update):
 //!   twins of the training kernels.
 
-/// `fn $name(args)` that runs `$body(args)` compiled for AVX2 + FMA when the CPU has
-/// them (checked at run time) and the portable build of the same body otherwise: the
-/// vectorised pointwise loops of the CPU path all dispatch this way.
+/// `fn $name(args)` that runs `$body(args)` compiled for AVX-512 or else AVX2 + FMA when
+/// the CPU has them (checked at run time) and the portable build of the same body
+/// otherwise: the vectorised pointwise loops of the CPU path all dispatch this way. The
+/// builds differ in vector width only, each lane's operations are the same: same bits.
 macro_rules! avx2_dispatch {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
         $(#[$meta])*
@@ -24,10 +25,15 @@ macro_rules! avx2_dispatch {
                 unsafe fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has the features `avx2` is compiled for.
-                    unsafe { avx2($($arg),*) };
-                    return;
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                match $crate::cpu::isa::Isa::best() {
+                    // SAFETY: the CPU has the features each build is compiled for.
+                    Some($crate::cpu::isa::Isa::Avx512) => return unsafe { avx512($($arg),*) },
+                    Some($crate::cpu::isa::Isa::Avx2) => return unsafe { avx2($($arg),*) },
+                    None => {}
                 }
             }
             $body($($arg),*)
@@ -45,6 +51,7 @@ pub mod gru_backward;
 mod gru_fast;
 pub mod gru_step;
 mod gru_stream;
+pub(crate) mod isa;
 pub mod lstm_param_grads;
 mod lstm_step_backward;
 pub mod lstmp;
@@ -69,6 +76,7 @@ pub use gru::{gru_forward, gru_forward_train, GruCache};
 pub use gru_backward::{gru_backward, GruGradients, GruUpstream};
 pub use gru_step::{gru_step, gru_step_backward, GruStepGrads};
 pub use gru_stream::CpuGruStream;
+pub use isa::set_avx512;
 pub use lstm_param_grads::lstm_param_grads;
 pub use lstm_step_backward::lstm_step_backward;
 pub(crate) use lstmp::check_lstmp_upstream;
