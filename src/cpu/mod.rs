@@ -4,7 +4,7 @@
 //!   twins of `shaders/<stem>.wgsl`;
 //! - [`forward`](mod@forward): the sequence schedule (hoisted input projection, one
 //!   step per time step), running the step through `simd` (in place, vectorised);
-//! - `simd`, `gemm`, `matvec` and `projection`: the AVX2/FMA fast path (the step, its
+//! - `simd`, `gemm`, `matvec` and `projection`: the vectorised fast path (the step, its
 //!   packed GEMM, the small-batch matrix-vector product, and the input projection a
 //!   chunk of steps at a time);
 //! - [`backward`](mod@backward): BPTT and its step and parameter-gradient twins;
