@@ -17,18 +17,24 @@ use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+/// Jobs the caller took back unstarted (for the tests).
+#[cfg(test)]
+static TAKEN_BACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// How long the worker spins for the next job before it parks.
 const SPIN_IDLE: Duration = Duration::from_micros(300);
 
 const IDLE: u8 = 0;
 const POSTED: u8 = 1;
-const DONE: u8 = 2;
+const RUNNING: u8 = 2;
+const DONE: u8 = 3;
 
 /// A type-erased `&mut` to the caller's job closure.
 type JobPtr = *mut (dyn FnMut() + Send);
 
 struct Worker {
-    /// IDLE → POSTED (by the caller, job set) → DONE (by the worker) → IDLE (caller).
+    /// IDLE → POSTED (by the caller, job set) → RUNNING (the worker took it) → DONE (by
+    /// the worker) → IDLE (caller); or POSTED → IDLE: the caller took the job back.
     state: AtomicU8,
     /// Whether the worker is parked or about to park (the caller must unpark it).
     sleeping: AtomicBool,
@@ -67,6 +73,13 @@ impl Worker {
     fn serve(&self) -> ! {
         loop {
             self.wait_for_job();
+            if self
+                .state
+                .compare_exchange(POSTED, RUNNING, Acquire, Relaxed)
+                .is_err()
+            {
+                continue; // the caller took it back
+            }
             // SAFETY: POSTED (acquired above) publishes `job`, whose closure outlives
             // the call: the caller does not return before it sees DONE.
             let job = unsafe { (*self.job.get()).take() }.expect("a posted job");
@@ -119,7 +132,8 @@ impl Worker {
 
 /// Runs `a` here and `b` on the worker, both to completion (a panic in either is
 /// resumed here after both finish); both here, one after the other (the same way), if
-/// the worker is busy with another caller's job or could not start.
+/// the worker is busy with another caller's job, could not start, or has not begun `b`
+/// by the time `a` is done.
 pub(crate) fn join<RA, RB: Send>(
     a: impl FnOnce() -> RA,
     b: impl FnOnce() -> RB + Send,
@@ -133,7 +147,8 @@ pub(crate) fn join<RA, RB: Send>(
     let mut task = || rb = Some(b.take().expect("run once")());
     let task: &mut (dyn FnMut() + Send + '_) = &mut task;
     // SAFETY: only the lifetime is erased; this function does not return (nor unwind)
-    // before the worker has finished with the closure (DONE).
+    // before the worker has finished with the closure (DONE) or the caller has taken
+    // it back unstarted (POSTED → IDLE).
     let task: JobPtr = unsafe { std::mem::transmute(task) };
     unsafe { *w.job.get() = Some(task) };
     w.state.store(POSTED, SeqCst);
@@ -141,16 +156,30 @@ pub(crate) fn join<RA, RB: Send>(
         w.thread.get().expect("set at spawn").unpark();
     }
     let ra = catch_unwind(AssertUnwindSafe(a));
-    w.wait_done();
-    // SAFETY: DONE (acquired in wait_done) publishes `panic`.
-    let b_panic = unsafe { (*w.panic.get()).take() };
+    // Not started yet (its core busy with something else, or parked): `b` runs here
+    // rather than waiting for the worker to be scheduled.
+    let b_panic = match w.state.compare_exchange(POSTED, IDLE, Acquire, Relaxed) {
+        Ok(_) => {
+            #[cfg(test)]
+            TAKEN_BACK.fetch_add(1, Relaxed);
+            // SAFETY: the worker never took the job (it takes it only by POSTED →
+            // RUNNING), so nothing else touches the closure.
+            unsafe { *w.job.get() = None };
+            catch_unwind(AssertUnwindSafe(|| unsafe { (*task)() })).err()
+        }
+        Err(_) => {
+            w.wait_done();
+            // SAFETY: DONE (acquired in wait_done) publishes `panic`.
+            unsafe { (*w.panic.get()).take() }
+        }
+    };
     w.state.store(IDLE, Relaxed);
     w.claimed.store(false, Release);
     let ra = ra.unwrap_or_else(|p| resume_unwind(p));
     if let Some(p) = b_panic {
         resume_unwind(p);
     }
-    (ra, rb.expect("the worker ran the job"))
+    (ra, rb.expect("the job ran"))
 }
 
 #[cfg(test)]
@@ -159,9 +188,16 @@ mod tests {
 
     #[test]
     fn both_halves_run_and_return() {
-        // (Other tests may hold the worker for a while: then b runs here.)
+        // (Other tests may hold the worker for a while: then b runs here. `a` takes
+        // 50 µs, time for the worker to begin b before the caller would take it back.)
         let here = std::thread::current().id();
-        let elsewhere = (0..100_000).any(|_| join(|| (), || std::thread::current().id()).1 != here);
+        let busy = || {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_micros(50) {
+                std::hint::spin_loop();
+            }
+        };
+        let elsewhere = (0..20_000).any(|_| join(busy, || std::thread::current().id()).1 != here);
         assert!(elsewhere, "b always ran on the caller");
         for n in 0..2000u64 {
             let mut left = vec![0u64; 64];
@@ -191,6 +227,32 @@ mod tests {
                 });
             }
         });
+    }
+
+    /// A job the worker has not begun when `a` is done is taken back and run here (a
+    /// parked worker takes a while to wake): every result is right whichever side ran
+    /// it, also for the jobs posted right after one was taken back.
+    #[test]
+    fn an_unstarted_job_runs_here() {
+        use super::{SPIN_IDLE, TAKEN_BACK};
+        use std::sync::atomic::Ordering::Relaxed;
+        let before = TAKEN_BACK.load(Relaxed);
+        for n in 0..400u64 {
+            if n % 4 == 0 {
+                std::thread::sleep(SPIN_IDLE * 2);
+            }
+            let mut out = [0u64; 8];
+            let (ra, rb) = join(
+                || n,
+                || {
+                    out.iter_mut().for_each(|v| *v = n);
+                    2 * n
+                },
+            );
+            assert_eq!((ra, rb), (n, 2 * n));
+            assert!(out.iter().all(|&v| v == n));
+        }
+        assert!(TAKEN_BACK.load(Relaxed) > before, "no job was taken back");
     }
 
     /// A panic on either side reaches the caller after both sides have finished.
