@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use ndarray::{s, Array1, ArrayView2};
 
 use super::gemm::PackedWeights;
-use super::projection::{Projection, PACKED_MIN_ROWS};
+use super::projection::{packing_pays, Projection};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// The packed forms of one layer-direction's weights (see the module doc).
@@ -47,7 +47,7 @@ impl LayerPacks {
 
     /// Whether the input projection of `rows` (`T·B`) rows goes through packed weights.
     pub fn packs_projection(&self, rows: usize) -> bool {
-        self.kept || rows >= PACKED_MIN_ROWS
+        self.kept || packing_pays(rows)
     }
 
     /// The input projection of `x` `[T, B, I]` through `w`'s `W_ih`, plus `bias`.

@@ -21,7 +21,13 @@ const CHUNK_FLOATS: usize = 1 << 18;
 /// per weight, and the packed kernel gains ~10 % over ndarray's GEMM (which packs small
 /// blocks as it goes), so below ~1,000 rows the packing costs more than it saves
 /// (measured: T = 25, B = 16, H = 1024 lost 20 % packed).
-pub(crate) const PACKED_MIN_ROWS: usize = 1024;
+const PACKED_MIN_ROWS: usize = 1024;
+
+/// Whether packing `W_ih` for one projection of `rows` rows (`T·B`) pays (see
+/// [`PACKED_MIN_ROWS`]).
+pub(crate) fn packing_pays(rows: usize) -> bool {
+    rows >= PACKED_MIN_ROWS
+}
 
 /// `gx[t] = x[t] · W_ihᵀ + b` `[B, N]` for each step `t` of a `[T, B, I]` input.
 pub(crate) struct Projection<'a> {
@@ -41,7 +47,7 @@ impl<'a> Projection<'a> {
     /// packing `w_ih` for this projection alone from [`PACKED_MIN_ROWS`] rows.
     pub fn new(x: ArrayView3<'a, f32>, w_ih: ArrayView2<'a, f32>, bias: Array1<f32>) -> Self {
         let (t_len, batch, _) = x.dim();
-        match t_len * batch >= PACKED_MIN_ROWS {
+        match packing_pays(t_len * batch) {
             true => Self::with(x, Weights::Owned(PackedWeights::new(w_ih)), bias),
             false => Self::plain(x, vec![w_ih], bias),
         }
