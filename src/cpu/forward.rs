@@ -196,6 +196,7 @@ impl Direction<'_> {
         let mut gx = self.packs.projection(layer_in.view(), self.w, bias);
         let mut z = Array2::zeros((b, 4 * h));
         let step_weights = simd::StepWeights::new(self.w, b, self.packs);
+        let mut from_zero = simd::starts_from_zero(hh, cc, self.w);
         // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
         // so each one starts at its own last step.
         let mut active = vec![false; b];
@@ -203,7 +204,11 @@ impl Direction<'_> {
             simd::mark_live(&mut active, self.lens, t);
             // `lstm_step`'s math, in place and vectorised (see `cpu/simd.rs`).
             step_cache.keep_prev(t, hh, cc);
-            simd::step_in_place(gx.at(t), hh, cc, &step_weights, &active, &mut z);
+            let sw = match std::mem::take(&mut from_zero) {
+                true => step_weights.for_zero_state(),
+                false => step_weights,
+            };
+            simd::step_in_place(gx.at(t), hh, cc, &sw, &active, &mut z);
             step_cache.keep_gates_from(t, &z, cc, self.w, &active);
             simd::copy_live_rows(out.index_axis_mut(Axis(0), t), hh.view(), &active);
         }

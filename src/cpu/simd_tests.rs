@@ -77,3 +77,45 @@ fn step_in_place_matches_lstm_step() {
         }
     }
 }
+
+/// From a zero state (`c` too with Full peepholes) the step may skip its recurrent
+/// products, and gives the values of the step that computes them (`==`: a zero may
+/// differ in sign); a state with one non-zero value does not skip.
+#[test]
+fn a_step_from_zero_skips_the_products() {
+    for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+        for b in [1, MATVEC_MAX_BATCH + 3] {
+            let hs = 37;
+            let cfg = LstmConfig::new(5, hs).peephole(peephole);
+            let w = &LstmWeights::init(&cfg, 9).unwrap().layers[0];
+            let gx = random(b, 4 * hs, 1, 2.0);
+            let c0 = match peephole {
+                Peephole::Full => Array2::zeros((b, hs)),
+                _ => random(b, hs, 3, 3.0),
+            };
+            let mut h0 = Array2::zeros((b, hs));
+            assert!(starts_from_zero(&h0, &c0, w), "{peephole:?}: zero state");
+            let active = vec![true; b];
+            let packs = LayerPacks::new(false);
+            let sw = StepWeights::new(w, b, &packs);
+            let run = |sw: &StepWeights, h0: &Array2<f32>| {
+                let (mut h, mut c) = (h0.clone(), c0.clone());
+                let mut z = Array2::from_elem((b, 4 * hs), f32::NAN);
+                step_in_place(gx.view(), &mut h, &mut c, sw, &active, &mut z);
+                (h, c)
+            };
+            let (full, skipped) = (run(&sw, &h0), run(&sw.for_zero_state(), &h0));
+            assert!(full.0.iter().all(|v| v.is_finite()));
+            assert_eq!(full, skipped, "{peephole:?} B={b}");
+            h0[[b - 1, hs - 1]] = 0.5;
+            assert!(!starts_from_zero(&h0, &c0, w), "{peephole:?}: h not zero");
+        }
+    }
+    let full = LstmConfig::new(5, 8).peephole(Peephole::Full);
+    let w = &LstmWeights::init(&full, 9).unwrap().layers[0];
+    let c = Array2::from_elem((2, 8), 0.25);
+    assert!(
+        !starts_from_zero(&Array2::zeros((2, 8)), &c, w),
+        "Full: c not zero"
+    );
+}

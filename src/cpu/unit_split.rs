@@ -72,7 +72,9 @@ pub(crate) fn forward(
     let mut parts = [half(0, 0..mid), half(1, mid..hs)];
     let mut h_next = Array2::zeros((b, hs));
     let mut active = vec![false; b];
+    let mut from_zero = super::simd::starts_from_zero(h, c, w);
     for t in order {
+        let recurrent = !std::mem::take(&mut from_zero);
         mark_live(&mut active, lens, t);
         let (h_top, h_bottom) = h_next.view_mut().split_at(Axis(1), mid);
         let (c_top, c_bottom) = c.view_mut().split_at(Axis(1), mid);
@@ -80,8 +82,8 @@ pub(crate) fn forward(
         let h_prev = h.view();
         super::threads::join(
             true,
-            || p0.step(t, h_prev, (h_top, c_top), &active),
-            || p1.step(t, h_prev, (h_bottom, c_bottom), &active),
+            || p0.step((t, recurrent), h_prev, (h_top, c_top), &active),
+            || p1.step((t, recurrent), h_prev, (h_bottom, c_bottom), &active),
         );
         std::mem::swap(h, &mut h_next);
         copy_live_rows(out.index_axis_mut(Axis(0), t), h.view(), &active);
@@ -100,20 +102,26 @@ struct Half<'a> {
 
 impl Half<'_> {
     /// Step `t`: `h_prev` `[B, H]` is the whole state before the step; `h`, `c`
-    /// `[B, units]` this half's new and (in place) cell state.
+    /// `[B, units]` this half's new and (in place) cell state. Without `recurrent` (a
+    /// zero state, `simd::starts_from_zero`) `z` is the projection alone.
     fn step(
         &mut self,
-        t: usize,
+        (t, recurrent): (usize, bool),
         h_prev: ArrayView2<f32>,
         (mut h, c): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
         active: &[bool],
     ) {
         let gx = self.gx.at(t);
-        let gx = gx
-            .as_slice()
-            .expect("a projection chunk is standard layout");
-        self.w_hh
-            .mul(h_prev, &mut self.z.view_mut(), Epilogue::AddMatrix(gx));
+        match recurrent {
+            true => {
+                let gx = gx
+                    .as_slice()
+                    .expect("a projection chunk is standard layout");
+                self.w_hh
+                    .mul(h_prev, &mut self.z.view_mut(), Epilogue::AddMatrix(gx));
+            }
+            false => self.z.assign(&gx),
+        }
         // Rows past their length keep their state.
         for (b, &on) in active.iter().enumerate() {
             if !on {
