@@ -3,11 +3,11 @@
 //!
 //! Through ndarray's GEMM, which packs the transposed `dZ` (strided) on every call, the
 //! weight gradients were 36 % of the seed model's training step (its kernel 28 %, its
-//! packing 8 %; BENCHMARKS.md §20). Here `dZ` is packed once per chunk of [`CHUNK_ROWS`] rows for all the `A`s at
-//! once (`dZᵀ` as the kernel's weights: 16 of its columns per panel, read 16 contiguous
-//! floats at a time), the `A`s transposed beside each other are the kernel's rows, and
-//! the chunks' products accumulate in k order. Two threads split `dZ`'s columns: each
-//! packs and multiplies its own half.
+//! packing 8 %; BENCHMARKS.md §20). Here `dZ` is packed once per chunk of
+//! [`CHUNK_ROWS`] rows for all the `A`s at once (`dZᵀ` as the kernel's weights: 16 of
+//! its columns per panel, read 16 contiguous floats at a time), the `A`s transposed
+//! beside each other are the kernel's rows, and the chunks' products accumulate in k
+//! order. Two threads split `dZ`'s columns: each packs and multiplies its own half.
 
 use std::ops::Range;
 
@@ -29,7 +29,7 @@ pub(crate) fn transposed_products(
     let (rows, n) = dz.dim();
     let widths: Vec<usize> = rights.iter().map(|a| a.ncols()).collect();
     let m: usize = widths.iter().sum();
-    let split = super::threads::may_split() && rows * m * n >= 1 << 20 && n >= 2 * PANEL;
+    let split = n >= 2 * PANEL && super::threads::worth_splitting(n, rows, m);
     let mid = if split {
         (n / 2).next_multiple_of(PANEL)
     } else {

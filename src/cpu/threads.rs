@@ -70,7 +70,7 @@ pub(crate) fn join<RA: Send, RB: Send>(
 }
 
 /// Whether an `m × k × n` product is worth splitting over two threads.
-fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
+pub(crate) fn worth_splitting(m: usize, k: usize, n: usize) -> bool {
     may_split() && m >= 2 && m * k * n >= 1 << 20
 }
 
