@@ -38,14 +38,14 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let h_idx = b * p.hidden + j;
     let c_idx = (p.batch + b) * p.hidden + j;
     let h_prev = state_get(read_base() + h_idx);
-    let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
+    let g = gx_at(b, j);
     let r = sigmoid(g.x + acc.x);
     let z = sigmoid(g.y + acc.y);
     let rh = r * h_prev;
     state_set(read_base() + c_idx, rh);
     state_set(write_base() + h_idx, z);
     if (p.save_cache == 1u) {
-        let row = step.t_local * p.batch + b;
+        let row = local_t() * p.batch + b;
         gates[row * p.hidden + j] = vec4(r, z, 0.0, 0.0);
         prev[row * 2u * p.hidden + j] = h_prev;
         prev[row * 2u * p.hidden + p.hidden + j] = rh;
@@ -60,6 +60,7 @@ var<workgroup> reset_partial: array<f32, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_L
 // its whole row would read rows 4·K floats apart), then a tree sum per (unit, row).
 @compute @workgroup_size(64)
 fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    enter_direction(wg);
     let u = li / GEMV_LANES;
     let lane = li % GEMV_LANES;
     let j = wg.x * GEMV_UNITS + u;
@@ -67,7 +68,7 @@ fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
     let kr = p.k_rec;
     var acc: array<f32, 4>; // [GEMV_ROWS]
     if (j < p.hidden) {
-        let w0 = (j * 4u + 2u) * kr; // W_hn's row j: slot 2 of unit j
+        let w0 = unit_row(j) + 2u * kr; // W_hn's row j: slot 2 of unit j
         let s0 = read_base() + (p.batch + b0) * p.hidden; // the rows' r ⊙ h (dispatch 1)
         for (var k = lane; k < kr; k += GEMV_LANES) {
             let w = w_at(w0 + k);
@@ -99,6 +100,7 @@ fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
 
 @compute @workgroup_size(8)
 fn step_reset_n_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    enter_direction(wg);
     let j0 = (wg.x * 8u + li) * 4u;
     let b0 = wg.y * 8u;
     let nrows = min(8u, p.batch - b0);
@@ -107,7 +109,7 @@ fn step_reset_n_rows(@builtin(local_invocation_index) li: u32, @builtin(workgrou
     // are dropped), and where the rows' r ⊙ h start.
     var w0: array<u32, 4>;
     for (var u = 0u; u < 4u; u++) {
-        w0[u] = (min(j0 + u, p.hidden - 1u) * 4u + 2u) * kr;
+        w0[u] = unit_row(min(j0 + u, p.hidden - 1u)) + 2u * kr;
     }
     let s0 = read_base() + (p.batch + b0) * p.hidden;
     var acc: array<vec4<f32>, 8>; // [row], the 4 units as a vec4
@@ -133,14 +135,14 @@ fn reset_n_update(b: u32, j: u32, acc: f32) {
     let h_idx = b * p.hidden + j;
     let h_prev = state_get(read_base() + h_idx);
     let z = state_get(write_base() + h_idx);
-    let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
+    let g = gx_at(b, j);
     let n = tanh_stable(g.w + g.z + acc);
     let h_new = n + z * (h_prev - n);
-    let live = p.t_base + step.t_local < lens[b];
+    let live = p.t_base + local_t() < lens[b];
     state_set(write_base() + h_idx, select(h_prev, h_new, live));
     state_set(write_base() + (p.batch + b) * p.hidden + j, 0.0);
-    let row = step.t_local * p.batch + b;
-    y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+    let row = local_t() * p.batch + b;
+    y[y_index(row, j)] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {
         let r = gates[row * p.hidden + j].x;
         gates[row * p.hidden + j] = select(vec4(0.0), vec4(r, z, n, 0.0), live);

@@ -22,17 +22,17 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let h_idx = b * p.hidden + j;
     let c_idx = (p.batch + b) * p.hidden + j;
     let h_prev = state_get(read_base() + h_idx);
-    let g = gx[(step.t_local * p.batch + b) * p.hidden + j];
+    let g = gx_at(b, j);
     let r = sigmoid(g.x + acc.x);
     let z = sigmoid(g.y + acc.y);
     let a = acc.z + g.z;
     let n = tanh_stable(g.w + r * a);
     let h_new = n + z * (h_prev - n);
-    let live = p.t_base + step.t_local < lens[b];
+    let live = p.t_base + local_t() < lens[b];
     state_set(write_base() + h_idx, select(h_prev, h_new, live));
     state_set(write_base() + c_idx, 0.0);
-    let row = step.t_local * p.batch + b;
-    y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+    let row = local_t() * p.batch + b;
+    y[y_index(row, j)] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {
         gates[row * p.hidden + j] = select(vec4(0.0), vec4(r, z, n, a), live);
         prev[row * 2u * p.hidden + j] = h_prev;

@@ -41,25 +41,25 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let c_idx = (p.batch + b) * p.hidden + j;
     let h_prev = state_get(read_base() + h_idx);
     let c_prev = state_get(read_base() + c_idx);
-    var z = acc + gx[(step.t_local * p.batch + b) * p.hidden + j];
+    var z = acc + gx_at(b, j);
     if (p.peephole == 1u) {
-        z.x += peep[3u * j] * c_prev;
-        z.y += peep[3u * j + 1u] * c_prev;
+        z.x += peep_at(j, 0u) * c_prev;
+        z.y += peep_at(j, 1u) * c_prev;
     }
     let i = sigmoid(z.x);
     let f = sigmoid(z.y);
     let g = tanh_stable(z.z);
     let c_new = f * c_prev + i * g;
     if (p.peephole == 1u) {
-        z.w += peep[3u * j + 2u] * c_new;
+        z.w += peep_at(j, 2u) * c_new;
     }
     let o = sigmoid(z.w);
     let h_new = o * tanh_stable(c_new);
-    let live = p.t_base + step.t_local < lens[b];
+    let live = p.t_base + local_t() < lens[b];
     state_set(write_base() + h_idx, select(h_prev, h_new, live));
     state_set(write_base() + c_idx, select(c_prev, c_new, live));
-    let row = step.t_local * p.batch + b;
-    y[row * p.out_stride + p.out_offset + j] = select(0.0, h_new, live);
+    let row = local_t() * p.batch + b;
+    y[y_index(row, j)] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {
         gates[row * p.hidden + j] = select(vec4(0.0), vec4(i, f, g, o), live);
         prev[row * 2u * p.hidden + j] = h_prev;

@@ -22,9 +22,13 @@ struct StepParams {
     // serves every chunk, so a sequence of any length needs a table of one chunk.
     t_base: u32,
     parity_flip: u32,
+    // 1, or 2 when both directions of a bidirectional layer run in one dispatch (grid
+    // z = 2, see `enter_direction`): gx is then [Tc][B][2][H] vec4, one GEMM's output.
+    gx_dirs: u32,
+    // The chunk's step count: the reverse direction of such a dispatch steps through
+    // the chunk from its end.
+    chunk_len: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 struct StepIndex {
@@ -46,12 +50,50 @@ struct StepIndex {
 @group(0) @binding(8) var<storage, read_write> gates: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> prev: array<f32>;
 
+// The direction this workgroup steps. A dispatch of one layer-direction has a grid
+// z of 1 and every buffer its own (dir = 0). A dispatch of both directions of a
+// bidirectional layer (grid z = 2, p.gx_dirs = 2, single chunk, inference only) binds
+// buffers that hold the directions one after the other (`w_rec` [2][H][4][K], `peep`
+// [2][3H], `state` [2][2][2][B][H]; `y`'s columns as ever), and direction 1 walks the
+// chunk backwards from the step index the forward direction gets: one dispatch per
+// time step of the layer instead of two. Every entry point calls this first.
+var<private> dir: u32;
+
+fn enter_direction(wg: vec3<u32>) {
+    dir = wg.z;
+}
+
+// The chunk-local time step this invocation computes.
+fn local_t() -> u32 {
+    return select(step.t_local, p.chunk_len - 1u - step.t_local, dir == 1u);
+}
+
 // Start of the half of `state` this step reads, and of the half it writes.
 fn read_base() -> u32 {
-    return (step.parity ^ p.parity_flip) * 2u * p.batch * p.hidden;
+    return (2u * dir + (step.parity ^ p.parity_flip)) * 2u * p.batch * p.hidden;
 }
 fn write_base() -> u32 {
-    return (1u - (step.parity ^ p.parity_flip)) * 2u * p.batch * p.hidden;
+    return (2u * dir + 1u - (step.parity ^ p.parity_flip)) * 2u * p.batch * p.hidden;
+}
+
+// Element index in `w_rec` of unit j's first gate row.
+fn unit_row(j: u32) -> u32 {
+    return (dir * p.hidden + j) * 4u * p.k_rec;
+}
+
+// The input projection (+ bias) of unit j of batch row b at this step, four gates.
+fn gx_at(b: u32, j: u32) -> vec4<f32> {
+    return gx[((local_t() * p.batch + b) * p.gx_dirs + dir) * p.hidden + j];
+}
+
+// Where unit j of output row `row` (local step · B + batch row) goes in `y`.
+fn y_index(row: u32, j: u32) -> u32 {
+    return row * p.out_stride + p.out_offset + dir * p.hidden + j;
+}
+
+// Diagonal peephole g (0 i, 1 f, 2 o) of unit j.
+fn peep_at(j: u32, g: u32) -> f32 {
+    return peep[3u * (dir * p.hidden + j) + g];
 }
 
 // sigmoid and tanh_stable come from activations.wgsl, prepended at compile time.
@@ -74,6 +116,7 @@ var<workgroup> partial: array<vec4<f32>, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_L
 
 @compute @workgroup_size(64)
 fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    enter_direction(wg);
     let u = li / GEMV_LANES;
     let lane = li % GEMV_LANES;
     let j = wg.x * GEMV_UNITS + u;
@@ -81,7 +124,7 @@ fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     let kr = p.k_rec;
     var acc: array<vec4<f32>, 4>;
     if (j < p.hidden) {
-        let row = j * 4u * kr;
+        let row = unit_row(j);
         for (var k = lane; k < kr; k += GEMV_LANES) {
             let w = vec4(w_at(row + k), w_at(row + kr + k), w_at(row + 2u * kr + k), w_at(row + 3u * kr + k));
             for (var r = 0u; r < GEMV_ROWS; r++) {
@@ -125,6 +168,7 @@ fn step_tiled(
     @builtin(local_invocation_index) li: u32,
     @builtin(workgroup_id) wg: vec3<u32>,
 ) {
+    enter_direction(wg);
     let j0 = wg.x * TILE_UNITS;
     let b0 = wg.y * TILE_ROWS;
     let kr = p.k_rec;
@@ -137,7 +181,7 @@ fn step_tiled(
             let jj = j0 + e / TILE_K;
             var w = vec4(0.0);
             if (jj < p.hidden && k < kr) {
-                let row = jj * 4u * kr + k;
+                let row = unit_row(jj) + k;
                 w = vec4(w_at(row), w_at(row + kr), w_at(row + 2u * kr), w_at(row + 3u * kr));
             }
             w_tile[kk * TILE_UNITS + e / TILE_K] = w;
@@ -195,7 +239,7 @@ fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
     // Clamped so that every load stays in bounds; the results of clamped units are dropped.
     var base: array<u32, 4>;
     for (var u = 0u; u < units; u++) {
-        base[u] = min(j0 + u, hid - 1u) * 4u * kr;
+        base[u] = unit_row(min(j0 + u, hid - 1u));
     }
     // Where each batch row's operand starts; element k of it is at `+ k` for the h
     // block and `+ k - H + B·H` for the c block (Full peepholes, k ≥ H).
@@ -233,10 +277,12 @@ fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
 
 @compute @workgroup_size(8)
 fn step_units(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    enter_direction(wg);
     step_block(li, wg, 4u);
 }
 
 @compute @workgroup_size(8)
 fn step_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    enter_direction(wg);
     step_block(li, wg, 8u);
 }

@@ -32,7 +32,7 @@ struct Quad {
 
 // Element index of unit j's first gate row in w_rec (clamped to the last unit).
 fn quad_weight_row(j: u32) -> u32 {
-    return min(j, p.hidden - 1u) * 4u * p.k_rec;
+    return unit_row(min(j, p.hidden - 1u));
 }
 
 // Where batch row b's operand starts in the state half this step reads (clamped).

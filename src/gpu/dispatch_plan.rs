@@ -4,6 +4,7 @@
 use super::kernels::lstm_step::{self, StepTiling};
 use super::kernels::Cell;
 use super::lstm::GpuLstm;
+use super::stacked::fuses_directions;
 use crate::error::Result;
 
 /// The launches of one forward (see [`GpuLstm::dispatch_plan`]).
@@ -15,10 +16,14 @@ pub struct DispatchPlan {
     pub step_workgroups: (u32, u32),
     /// Invocations per workgroup of the step kernel.
     pub step_invocations: u32,
+    /// Directions one step dispatch steps (its grid z): 2 for a bidirectional layer's
+    /// forward of one chunk, else 1.
+    pub step_directions: u32,
     /// Chunks of the sequence (one input-projection GEMM each, per layer-direction).
     pub chunks: usize,
-    /// Dispatches per forward: per layer-direction one projection per chunk and one
-    /// step per time step (two for a GRU with the reset gate before the product).
+    /// Dispatches per forward: per layer-direction (per layer when a dispatch steps both
+    /// directions) one projection per chunk and one step per time step (two for a GRU
+    /// with the reset gate before the product).
     pub dispatches: usize,
 }
 
@@ -26,7 +31,8 @@ impl DispatchPlan {
     /// Invocations of one step dispatch.
     pub fn step_threads(&self) -> u64 {
         let (x, y) = self.step_workgroups;
-        u64::from(x) * u64::from(y) * u64::from(self.step_invocations)
+        let groups = u64::from(x) * u64::from(y) * u64::from(self.step_directions);
+        groups * u64::from(self.step_invocations)
     }
 }
 
@@ -43,7 +49,9 @@ impl GpuLstm {
             cfg.hidden_size,
             b,
         );
-        let ld = cfg.num_layers * cfg.num_directions();
+        let dirs = cfg.num_directions();
+        let both = fuses_directions(&self.ctx, &self.weights, (&plan, b), false);
+        let sets = cfg.num_layers * if both { 1 } else { dirs };
         let per_step = match self.weights.cell {
             Cell::GruResetBefore => 2,
             Cell::Lstm | Cell::LstmF16 | Cell::Gru => 1,
@@ -52,8 +60,9 @@ impl GpuLstm {
             tiling,
             step_workgroups: grid,
             step_invocations: lstm_step::workgroup_invocations(tiling),
+            step_directions: if both { 2 } else { 1 },
             chunks: plan.count,
-            dispatches: ld * (plan.count + per_step * t),
+            dispatches: sets * (plan.count + per_step * t),
         })
     }
 }

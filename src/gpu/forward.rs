@@ -19,9 +19,11 @@ use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
 use super::kernels::matmul::{self, MatmulParams};
 use super::kernels::Dispatch;
 use super::plan::ChunkPlan;
+use super::stacked::{fuses_directions, StackedLayer};
 use super::weights::GpuWeights;
 use crate::error::Result;
 
+mod both_directions;
 pub(crate) mod record;
 
 /// The inputs of one recorded forward.
@@ -102,11 +104,16 @@ pub(crate) fn directed(range: Range<usize>, reverse: bool) -> Box<dyn Iterator<I
     }
 }
 
-/// One chunk of one layer-direction: its input projection, then its steps.
+/// One chunk of one layer-direction (or of both directions of a layer): its input
+/// projection, then its steps.
 struct ChunkWork {
     projection: Dispatch,
     steps: wgpu::BindGroup,
     range: std::ops::Range<usize>,
+    /// Steps walk the chunk backwards (the reverse direction on its own).
+    reverse: bool,
+    /// Directions per step dispatch: its grid z.
+    directions: u32,
 }
 
 /// Everything one forward of a `(T, B)` shape needs on the GPU.
@@ -120,8 +127,13 @@ pub(crate) struct ForwardJob {
     index: IndexTable,
     /// Per layer set, per chunk: outputs (all layers when training, else two ping-pong sets).
     y_sets: Vec<Vec<wgpu::Buffer>>,
-    /// Per layer-direction `[2][2][B][H]`: (h, c) ping-pong halves.
+    /// Per layer-direction `[2][2][B][H]`: (h, c) ping-pong halves; with both
+    /// directions per dispatch, per layer `[2]` of those (see [`ForwardJob::state_slot`]).
     states: Vec<wgpu::Buffer>,
+    /// Both directions of a layer step in one dispatch (`both_directions.rs`).
+    both_directions: bool,
+    /// Then: each layer's weights stacked, copied in at the start of a run.
+    stacked: Vec<StackedLayer>,
     /// Training: per layer-direction, per chunk (see [`TrainCache`]).
     gates: Vec<Vec<wgpu::Buffer>>,
     prev: Vec<Vec<wgpu::Buffer>>,
@@ -182,6 +194,11 @@ impl ForwardJob {
         if let Some((_, grid)) = reset_n {
             lstm_step::check_fits(ctx, "gru_reset_before_step", &[], grid)?;
         }
+        let both_directions = fuses_directions(ctx, w, (&plan, b), opts.train);
+        let (state_sets, gx_dirs) = match both_directions {
+            true => (layers, 2),
+            false => (layers * dirs, 1),
+        };
         let mut job = ForwardJob {
             step_kernel: (pipeline.clone(), grid),
             reset_n: reset_n.map(|(p, grid)| (p.clone(), grid)),
@@ -191,9 +208,11 @@ impl ForwardJob {
             train: opts.train,
             lens: storage_u32(ctx, "seq lens", &vec![0; b]),
             index: lstm_step::index_table(ctx, plan.len)?,
-            states: (0..layers * dirs)
-                .map(|_| scratch("state", 4 * bh))
+            states: (0..state_sets)
+                .map(|_| scratch("state", gx_dirs * 4 * bh))
                 .collect(),
+            both_directions,
+            stacked: Vec::new(),
             gates: per_ld_chunk("gates", 4 * bh),
             prev: per_ld_chunk("prev", 2 * bh),
             h_n: scratch("h_n", layers * dirs * bh),
@@ -203,10 +222,19 @@ impl ForwardJob {
             layers,
             dirs,
             hidden: h,
-            _keep: vec![scratch("gx", plan.len * b * 4 * h)],
+            _keep: vec![scratch("gx", gx_dirs * plan.len * b * 4 * h)],
         };
         job.work = job.bind_all(ctx, w, inputs.x_chunks)?;
         Ok(job)
+    }
+
+    /// Where layer-direction `ld`'s state lives: its buffer and byte offset.
+    fn state_slot(&self, ld: usize) -> (&wgpu::Buffer, u64) {
+        let bytes = 4 * 4 * (self.b * self.hidden) as u64;
+        match self.both_directions {
+            true => (&self.states[ld / 2], (ld % 2) as u64 * bytes),
+            false => (&self.states[ld], 0),
+        }
     }
 
     fn set_of(&self, l: usize) -> usize {
@@ -217,15 +245,14 @@ impl ForwardJob {
         }
     }
 
-    /// The dispatches of every layer-direction and chunk, bound once.
+    /// The dispatches of every layer and chunk, bound once: per layer-direction, or
+    /// per layer with both directions in each dispatch (`both_directions.rs`).
     fn bind_all(
         &mut self,
         ctx: &GpuContext,
         w: &GpuWeights,
         x_chunks: &[wgpu::Buffer],
     ) -> Result<Vec<Vec<ChunkWork>>> {
-        let cfg = &w.config;
-        let (b, h) = (self.b, self.hidden);
         let gx = self._keep[0].clone();
         let mut all = Vec::with_capacity(self.layers * self.dirs);
         for l in 0..self.layers {
@@ -234,66 +261,91 @@ impl ForwardJob {
             } else {
                 self.y_sets[self.set_of(l - 1)].clone()
             };
+            if self.both_directions {
+                all.push(vec![self.bind_both_directions(
+                    ctx,
+                    w,
+                    l,
+                    &input_set[0],
+                    &gx,
+                )?]);
+                continue;
+            }
             for d in 0..self.dirs {
-                let ld = l * self.dirs + d;
-                let lw = &w.layers[ld];
-                let params = |range: &Range<usize>| StepParams {
-                    batch: b as u32,
-                    hidden: h as u32,
-                    k_rec: cfg.recurrent_width() as u32,
-                    peephole: w.peephole_code(),
-                    out_stride: (self.dirs * h) as u32,
-                    out_offset: (d * h) as u32,
-                    save_cache: self.train as u32,
-                    t_base: range.start as u32,
-                    parity_flip: lstm_step::parity_flip(self.plan.t, range.start, d == 1),
-                    _pad: [0; 3],
-                };
-                let mut chunks = Vec::new();
-                for c in directed(0..self.plan.count, d == 1) {
-                    let range = self.plan.range(c);
-                    let step_params = uniform(ctx, "step params", &params(&range));
-                    let (gates, prev) = match self.train {
-                        true => (&self.gates[ld][c], &self.prev[ld][c]),
-                        false => (ctx.dummy(), ctx.dummy()),
-                    };
-                    let proj = MatmulParams::new(range.len() * b, 4 * h, cfg.layer_input_size(l))
-                        .b_trans()
-                        .bias();
-                    let bufs = StepBuffers {
-                        params: &step_params,
-                        w_rec: &lw.w_rec,
-                        peep: &lw.peep,
-                        gx: &gx,
-                        lens: &self.lens,
-                        state: &self.states[ld],
-                        out: &self.y_sets[self.set_of(l)][c],
-                        gates,
-                        prev,
-                    };
-                    chunks.push(ChunkWork {
-                        projection: matmul::prepare(
-                            ctx,
-                            proj,
-                            &input_set[c],
-                            &lw.w_ih,
-                            Some(&lw.bias),
-                            &gx,
-                        ),
-                        steps: lstm_step::bind(ctx, &self.index, &bufs)?,
-                        range,
-                    });
-                }
-                all.push(chunks);
+                all.push(self.bind_direction(ctx, w, (l, d), &input_set, &gx)?);
             }
         }
         Ok(all)
     }
 
-    /// Timed passes when profiling: a projection and a step chain per chunk of every
-    /// layer-direction.
+    /// The step uniforms of direction `d`'s chunk `range` (one direction per dispatch).
+    fn step_params(&self, w: &GpuWeights, range: Range<usize>, d: usize) -> StepParams {
+        let h = self.hidden;
+        StepParams {
+            batch: self.b as u32,
+            hidden: h as u32,
+            k_rec: w.config.recurrent_width() as u32,
+            peephole: w.peephole_code(),
+            out_stride: (self.dirs * h) as u32,
+            out_offset: (d * h) as u32,
+            save_cache: self.train as u32,
+            t_base: range.start as u32,
+            parity_flip: lstm_step::parity_flip(self.plan.t, range.start, d == 1),
+            gx_dirs: 1,
+            chunk_len: range.len() as u32,
+            _pad: 0,
+        }
+    }
+
+    /// Layer `l`, direction `d`'s chunks in the direction's order, each projecting its
+    /// chunk of `input_set` into `gx`.
+    fn bind_direction(
+        &self,
+        ctx: &GpuContext,
+        w: &GpuWeights,
+        (l, d): (usize, usize),
+        input_set: &[wgpu::Buffer],
+        gx: &wgpu::Buffer,
+    ) -> Result<Vec<ChunkWork>> {
+        let (b, h) = (self.b, self.hidden);
+        let ld = l * self.dirs + d;
+        let lw = &w.layers[ld];
+        let mut chunks = Vec::new();
+        for c in directed(0..self.plan.count, d == 1) {
+            let range = self.plan.range(c);
+            let step_params = uniform(ctx, "step params", &self.step_params(w, range.clone(), d));
+            let (gates, prev) = match self.train {
+                true => (&self.gates[ld][c], &self.prev[ld][c]),
+                false => (ctx.dummy(), ctx.dummy()),
+            };
+            let proj = MatmulParams::new(range.len() * b, 4 * h, w.config.layer_input_size(l))
+                .b_trans()
+                .bias();
+            let bufs = StepBuffers {
+                params: &step_params,
+                w_rec: &lw.w_rec,
+                peep: &lw.peep,
+                gx,
+                lens: &self.lens,
+                state: &self.states[ld],
+                out: &self.y_sets[self.set_of(l)][c],
+                gates,
+                prev,
+            };
+            chunks.push(ChunkWork {
+                projection: matmul::prepare(ctx, proj, &input_set[c], &lw.w_ih, Some(&lw.bias), gx),
+                steps: lstm_step::bind(ctx, &self.index, &bufs)?,
+                range,
+                reverse: d == 1,
+                directions: 1,
+            });
+        }
+        Ok(chunks)
+    }
+
+    /// Timed passes when profiling: a projection and a step chain per recorded chunk.
     pub fn pass_count(&self) -> u32 {
-        (2 * self.layers * self.dirs * self.plan.count) as u32
+        (2 * self.work.iter().map(Vec::len).sum::<usize>()) as u32
     }
 
     /// The last layer's output chunks.

@@ -4,8 +4,9 @@
 //! - `buffers`: every buffer and bind group, and the GPU-resident data types;
 //! - `pack` and `weights`: the kernels' weight layout, uploaded once;
 //! - [`kernels`]: one file per shader (uniform struct, tiles, dispatch recording);
-//! - `forward`: the schedule (chunk plan, per-step dispatches in one pass) — it uses
-//!   the kernels, never the reverse; `lstm`: [`GpuLstm`], the public model on top;
+//! - `forward`: the schedule (chunk plan, per-step dispatches in one pass, both
+//!   directions of a layer per dispatch where `stacked` says so) — it uses the
+//!   kernels, never the reverse; `lstm`: [`GpuLstm`], the public model on top;
 //!   `gru`: [`GpuGru`], a GRU run by the same schedule (its weights in the LSTM's slots);
 //!   `lstmp`: [`GpuLstmp`], an LSTM with a projection run as LSTMs over `o ⊙ tanh c`
 //!   (`lstmp_fold`: the folded weights and the chain rule back);
@@ -31,6 +32,7 @@ mod lstmp;
 mod lstmp_fold;
 pub(crate) mod pack;
 mod plan;
+mod stacked;
 mod stream;
 mod timer;
 mod weights;

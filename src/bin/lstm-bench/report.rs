@@ -163,8 +163,12 @@ pub fn print_plans(rows: &[(&Shape, Option<lstm_wgpu::gpu::DispatchPlan>)]) {
     for (shape, plan) in rows {
         let Some(p) = plan else { continue };
         let (x, y) = p.step_workgroups;
+        let z = match p.step_directions {
+            1 => String::new(),
+            n => format!("×{n}"),
+        };
         println!(
-            "  {:<18} {:?}: {x}×{y} workgroups × {} = {} invocations per step; {} chunk(s), {} dispatches",
+            "  {:<18} {:?}: {x}×{y}{z} workgroups × {} = {} invocations per step; {} chunk(s), {} dispatches",
             shape.name,
             p.tiling,
             p.step_invocations,

@@ -26,9 +26,8 @@ impl ForwardJob {
     }
 
     /// Every (layer-direction, chunk) item, in recording order.
-    fn items(&self) -> impl Iterator<Item = (usize, &ChunkWork)> {
-        let per_ld = self.work.iter().enumerate();
-        per_ld.flat_map(|(ld, chunks)| chunks.iter().map(move |c| (ld, c)))
+    fn items(&self) -> impl Iterator<Item = &ChunkWork> {
+        self.work.iter().flatten()
     }
 
     fn item_count(&self) -> usize {
@@ -40,7 +39,7 @@ impl ForwardJob {
     pub fn segments(&self, max_steps: usize) -> Vec<Range<usize>> {
         let mut out = Vec::new();
         let (mut start, mut steps) = (0, 0);
-        for (i, (_, c)) in self.items().enumerate() {
+        for (i, c) in self.items().enumerate() {
             if steps > 0 && steps + c.range.len() > max_steps {
                 out.push(start..i);
                 (start, steps) = (i, 0);
@@ -62,26 +61,32 @@ impl ForwardJob {
     ) {
         let sbytes = 4 * (self.b * self.hidden) as u64;
         if items.start == 0 {
-            for (ld, st) in self.states.iter().enumerate() {
-                encoder.copy_buffer_to_buffer(&initial.h, ld as u64 * sbytes, st, 0, sbytes);
-                encoder.copy_buffer_to_buffer(&initial.c, ld as u64 * sbytes, st, sbytes, sbytes);
+            for ld in 0..self.layers * self.dirs {
+                let (st, at) = self.state_slot(ld);
+                let from = ld as u64 * sbytes;
+                encoder.copy_buffer_to_buffer(&initial.h, from, st, at, sbytes);
+                encoder.copy_buffer_to_buffer(&initial.c, from, st, at + sbytes, sbytes);
+            }
+            for layer in &self.stacked {
+                layer.record_copies(encoder);
             }
         }
         let kernel = (&self.step_kernel.0, self.step_kernel.1);
         let last = items.end == self.item_count();
         {
             let mut pass = None;
-            for (ld, c) in self.items().skip(items.start).take(items.len()) {
+            for c in self.items().skip(items.start).take(items.len()) {
                 let t = timer.as_deref_mut();
                 c.projection
                     .record(next_pass(encoder, &mut pass, t, "input projection"));
                 let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
-                let local = directed(0..c.range.len(), ld % self.dirs == 1);
+                let local = directed(0..c.range.len(), c.reverse);
+                let (bg, index, dirs) = (&c.steps, &self.index, c.directions);
                 match &self.reset_n {
-                    None => lstm_step::record(pass, kernel, &c.steps, &self.index, local),
+                    None => lstm_step::record(pass, kernel, dirs, bg, index, local),
                     Some((p, grid)) => {
                         let kernels = [kernel, (p, *grid)];
-                        gru_reset_before_step::record(pass, kernels, &c.steps, &self.index, local);
+                        gru_reset_before_step::record(pass, kernels, dirs, bg, index, local);
                     }
                 }
             }
@@ -89,10 +94,11 @@ impl ForwardJob {
         if last {
             // After T steps the newest state is in half T % 2 (step s reads half s % 2).
             let fin = (self.plan.t % 2) as u64 * 2 * sbytes;
-            for (ld, st) in self.states.iter().enumerate() {
-                let at = ld as u64 * sbytes;
-                encoder.copy_buffer_to_buffer(st, fin, &self.h_n, at, sbytes);
-                encoder.copy_buffer_to_buffer(st, fin + sbytes, &self.c_n, at, sbytes);
+            for ld in 0..self.layers * self.dirs {
+                let (st, from) = self.state_slot(ld);
+                let (from, to) = (from + fin, ld as u64 * sbytes);
+                encoder.copy_buffer_to_buffer(st, from, &self.h_n, to, sbytes);
+                encoder.copy_buffer_to_buffer(st, from + sbytes, &self.c_n, to, sbytes);
             }
         }
     }

@@ -42,10 +42,11 @@ pub(crate) fn reset_n(
 }
 
 /// Records the chunk-local steps `ts` (in order), each as `first` then `second`, both
-/// bound by `bg` at the step's dynamic offset (like `lstm_step::record`).
+/// bound by `bg` at the step's dynamic offset, over `directions` (like `lstm_step::record`).
 pub(crate) fn record(
     pass: &mut wgpu::ComputePass,
     [first, second]: [(&wgpu::ComputePipeline, (u32, u32)); 2],
+    directions: u32,
     bg: &wgpu::BindGroup,
     index: &IndexTable,
     ts: impl Iterator<Item = usize>,
@@ -54,7 +55,7 @@ pub(crate) fn record(
         pass.set_bind_group(0, bg, &[index.offset(t)]);
         for (pipeline, grid) in [first, second] {
             pass.set_pipeline(pipeline);
-            pass.dispatch_workgroups(grid.0, grid.1, 1);
+            pass.dispatch_workgroups(grid.0, grid.1, directions);
         }
     }
 }
@@ -137,7 +138,9 @@ pub(crate) fn run_cell(
         save_cache: 1,
         t_base: SINGLE_STEP_T,
         parity_flip: 0,
-        _pad: [0; 3],
+        gx_dirs: 1,
+        chunk_len: 1,
+        _pad: 0,
     };
     let fill = if poison { f32::NAN } else { 0.0 };
     // Half 0 of the ping-pong state is read (h, then a c half: zero for `gru_step`, which

@@ -29,7 +29,12 @@ pub(crate) struct StepParams {
     pub t_base: u32,
     /// Flips the table's parity: the chunk's direction and position (see [`parity_flip`]).
     pub parity_flip: u32,
-    pub _pad: [u32; 3],
+    /// 1, or 2 when one dispatch steps both directions of a bidirectional layer (grid
+    /// z = 2; `gx` then interleaves them, `[Tc][B][2][H]` vec4).
+    pub gx_dirs: u32,
+    /// The chunk's step count (the reverse direction of such a dispatch starts at its end).
+    pub chunk_len: u32,
+    pub _pad: u32,
 }
 
 /// Mirrors `StepIndex` in `shaders/lstm_step.wgsl`; one per step of a chunk at a dynamic offset.
@@ -130,10 +135,13 @@ pub(crate) fn bind(
     ))
 }
 
-/// Records the chunk-local steps `ts` (in order), bound by `bg` (see [`bind`]).
+/// Records the chunk-local steps `ts` (in order), bound by `bg` (see [`bind`]), each one
+/// dispatch of `grid` for each of `directions` (1, or 2 when the dispatch steps both
+/// directions of a layer: its grid z).
 pub(crate) fn record(
     pass: &mut wgpu::ComputePass,
     (pipeline, grid): (&wgpu::ComputePipeline, (u32, u32)),
+    directions: u32,
     bg: &wgpu::BindGroup,
     index: &IndexTable,
     ts: impl Iterator<Item = usize>,
@@ -141,7 +149,7 @@ pub(crate) fn record(
     pass.set_pipeline(pipeline);
     for t in ts {
         pass.set_bind_group(0, bg, &[index.offset(t)]);
-        pass.dispatch_workgroups(grid.0, grid.1, 1);
+        pass.dispatch_workgroups(grid.0, grid.1, directions);
     }
 }
 
@@ -285,7 +293,9 @@ pub(crate) fn run_cell(
         save_cache: 1,
         t_base: SINGLE_STEP_T,
         parity_flip: 0,
-        _pad: [0; 3],
+        gx_dirs: 1,
+        chunk_len: 1,
+        _pad: 0,
     };
     // Half 0 of the ping-pong state is read, half 1 written.
     let mut state: Vec<f32> = h.iter().chain(c.iter()).copied().collect();
@@ -356,7 +366,7 @@ pub(crate) fn dispatch_one(
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut pass = encoder.begin_compute_pass(&Default::default());
     for &kernel in kernels {
-        record(&mut pass, kernel, &bg, &index, 0..1);
+        record(&mut pass, kernel, 1, &bg, &index, 0..1);
     }
     drop(pass);
     let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));

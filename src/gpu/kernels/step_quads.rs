@@ -41,6 +41,7 @@ pub(crate) fn quads_fit(hidden: usize) -> bool {
 pub(crate) fn entry_point(rows: u32) -> String {
     let mut w = Wgsl::default();
     w.tile_entry("step_quads", QUAD_LANES, ("j0", QUAD_UNITS), ("b0", rows));
+    w.line("    enter_direction(wg);");
     for u in 0..QUAD_UNITS {
         w.line(format!("    let w_row{u} = quad_weight_row(j0 + {u}u);"));
     }

@@ -1,0 +1,67 @@
+//! Both directions of a bidirectional layer in one dispatch per time step: the job
+//! stacks the layer's two weight sets into buffers of its own (`gpu/stacked.rs`), one GEMM projects the
+//! input for both (`[T·B, 2·4H]`, the directions side by side in each row), and every
+//! step dispatch has a grid z of 2 (`recurrent_step.wgsl`'s `enter_direction`), the
+//! reverse direction walking the chunk from its end. A layer's steps then take T
+//! dispatches instead of 2T, each with twice the workgroups.
+//!
+//! Only for a forward of one chunk without the training cache: over several chunks the
+//! two directions walk them in opposite orders, and the backward reads each direction's
+//! cache on its own. Those forwards keep one dispatch per layer-direction and step.
+
+use super::{ChunkWork, ForwardJob};
+use crate::error::Result;
+use crate::gpu::buffers::uniform;
+use crate::gpu::context::GpuContext;
+use crate::gpu::kernels::lstm_step::{self, StepBuffers, StepParams};
+use crate::gpu::kernels::matmul::{self, MatmulParams};
+use crate::gpu::stacked::StackedLayer;
+use crate::gpu::weights::GpuWeights;
+
+impl ForwardJob {
+    /// Layer `l`'s one chunk with both directions per dispatch, reading `input`
+    /// (`[T, B, I_l]`) and projecting into `gx` (`[T][B][2][4H]`); the stacked weights
+    /// go to `self.stacked`.
+    pub(super) fn bind_both_directions(
+        &mut self,
+        ctx: &GpuContext,
+        w: &GpuWeights,
+        l: usize,
+        input: &wgpu::Buffer,
+        gx: &wgpu::Buffer,
+    ) -> Result<ChunkWork> {
+        let cfg = &w.config;
+        let (b, h, t) = (self.b, self.hidden, self.plan.t);
+        let stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
+        let [w_ih, bias, w_rec, peep] = &stacked.parts;
+        let params = StepParams {
+            gx_dirs: 2,
+            out_offset: 0,
+            ..self.step_params(w, 0..t, 0)
+        };
+        let step_params = uniform(ctx, "step params", &params);
+        let bufs = StepBuffers {
+            params: &step_params,
+            w_rec,
+            peep,
+            gx,
+            lens: &self.lens,
+            state: &self.states[l],
+            out: &self.y_sets[self.set_of(l)][0],
+            gates: ctx.dummy(),
+            prev: ctx.dummy(),
+        };
+        let proj = MatmulParams::new(t * b, 2 * 4 * h, cfg.layer_input_size(l))
+            .b_trans()
+            .bias();
+        let work = ChunkWork {
+            projection: matmul::prepare(ctx, proj, input, w_ih, Some(bias), gx),
+            steps: lstm_step::bind(ctx, &self.index, &bufs)?,
+            range: 0..t,
+            reverse: false,
+            directions: 2,
+        };
+        self.stacked.push(stacked);
+        Ok(work)
+    }
+}

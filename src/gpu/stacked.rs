@@ -1,0 +1,70 @@
+//! Both directions of a bidirectional layer stacked for one dispatch per time step
+//! (`forward/both_directions.rs` binds them): whether a forward does that, and the
+//! layer's weights stacked direction after direction.
+
+use super::buffers::new_storage;
+use super::context::GpuContext;
+use super::plan::ChunkPlan;
+use super::weights::{GpuWeights, LayerBuffers};
+
+/// Whether a forward of `plan` at batch `b` steps both directions of each layer in one
+/// dispatch: a bidirectional inference of one chunk whose stacked buffers (twice a
+/// direction's `gx`, `w_ih` and `w_rec`) fit the device's binding limit.
+pub(crate) fn fuses_directions(
+    ctx: &GpuContext,
+    w: &GpuWeights,
+    (plan, b): (&ChunkPlan, usize),
+    train: bool,
+) -> bool {
+    let cfg = &w.config;
+    let h = cfg.hidden_size;
+    let widest_input = (0..cfg.num_layers).map(|l| cfg.layer_input_size(l)).max();
+    let floats = [
+        plan.len * b,
+        widest_input.unwrap_or(0),
+        cfg.recurrent_width(),
+    ];
+    let fits = floats
+        .iter()
+        .all(|&f| 2 * 4 * 4 * (f * h) as u64 <= ctx.max_binding_bytes());
+    cfg.num_directions() == 2 && plan.count == 1 && !train && fits
+}
+
+/// One bidirectional layer's weights stacked direction after direction (`w_ih`
+/// `[2·4H, I]`, `bias` `[2·4H]`, `w_rec` `[2][H][4][K]`, `peep` `[2][3H]`), and the
+/// per-direction buffers they are copied from at the start of every run: a job sees
+/// the weights as they are when it runs (training updates them in place), and the
+/// backward and the optimizer keep binding each direction's own buffers.
+pub(crate) struct StackedLayer {
+    pub parts: [wgpu::Buffer; 4],
+    sources: [[wgpu::Buffer; 4]; 2],
+}
+
+impl StackedLayer {
+    pub fn new(ctx: &GpuContext, directions: [&LayerBuffers; 2]) -> StackedLayer {
+        let each = |w: &LayerBuffers| {
+            [
+                w.w_ih.clone(),
+                w.bias.clone(),
+                w.w_rec.clone(),
+                w.peep.clone(),
+            ]
+        };
+        let sources = directions.map(each);
+        let parts = std::array::from_fn(|i| {
+            let floats = (sources[0][i].size() / 4) as usize;
+            new_storage(ctx, "stacked weights", 2 * floats, false)
+        });
+        StackedLayer { parts, sources }
+    }
+
+    /// Copies both directions' weights into the stacked buffers.
+    pub fn record_copies(&self, encoder: &mut wgpu::CommandEncoder) {
+        for (d, source) in self.sources.iter().enumerate() {
+            for (part, from) in self.parts.iter().zip(source) {
+                let size = from.size();
+                encoder.copy_buffer_to_buffer(from, 0, part, d as u64 * size, size);
+            }
+        }
+    }
+}
