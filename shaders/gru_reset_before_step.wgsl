@@ -70,7 +70,7 @@ fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
     if (j < p.hidden) {
         let w0 = unit_row(j) + 2u * kr; // W_hn's row j: slot 2 of unit j
         let s0 = read_base() + (p.batch + b0) * p.hidden; // the rows' r ⊙ h (dispatch 1)
-        for (var k = lane; k < kr; k += GEMV_LANES) {
+        for (var k = lane; k < k_end(); k += GEMV_LANES) {
             let w = w_at(w0 + k);
             for (var r = 0u; r < GEMV_ROWS; r++) {
                 if (b0 + r < p.batch) {
@@ -113,7 +113,7 @@ fn step_reset_n_rows(@builtin(local_invocation_index) li: u32, @builtin(workgrou
     }
     let s0 = read_base() + (p.batch + b0) * p.hidden;
     var acc: array<vec4<f32>, 8>; // [row], the 4 units as a vec4
-    for (var k = 0u; k < kr; k++) {
+    for (var k = 0u; k < k_end(); k++) {
         let w = vec4(w_at(w0[0] + k), w_at(w0[1] + k), w_at(w0[2] + k), w_at(w0[3] + k));
         for (var r = 0u; r < 8u; r++) {
             if (r < nrows) {

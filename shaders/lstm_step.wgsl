@@ -11,9 +11,10 @@
 //   activations and the previous (h, c) of every step; past a length the gates are 0.
 //
 // Bindings:
-//   0 p          uniform  sizes (StepParams in src/gpu/kernels.rs)
-//   1 step       uniform  {t_local, parity}, one entry per step of a chunk at a dynamic
-//                         offset; the chunk's uniform adds t_base and flips the parity
+//   0 p          uniform  sizes (StepParams in src/gpu/kernels/lstm_step.rs)
+//   1 step       uniform  {t_local, parity, from_zero}, one entry per step of a chunk at
+//                         a dynamic offset; the chunk's uniform adds t_base and flips the
+//                         parity; from_zero skips the products (a first step from zeros)
 //   2 w_rec      [H][4][K]  recurrent weights, the 4 gate rows of a unit adjacent
 //   3 peep       [H][3]     diagonal peepholes (i, f, o); a dummy otherwise
 //   4 gx         [Tc][B][H] vec4 input projection of this chunk, gates (i, f, g, o)
@@ -21,6 +22,8 @@
 //   6 state      [2][2][B][H]  two ping-pong halves, each an h block then a c block;
 //                           step reads half `parity` and writes the other
 //   7 y          [Tc][B][out_stride]  this direction's columns start at out_offset
+//   (With both directions of a layer in one dispatch, w_rec, peep, gx and state hold
+//   the two directions: see recurrent_step.wgsl's `enter_direction`.)
 //   8 gates      [Tc][B][H] vec4  (i, f, g, o) after activation   (training only)
 //   9 prev       [Tc][B][2H]      (h_{t-1}, c_{t-1})              (training only)
 //

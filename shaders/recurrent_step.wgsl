@@ -34,8 +34,11 @@ struct StepParams {
 struct StepIndex {
     t_local: u32,
     parity: u32,
+    // 1 for a direction's first step from an all-zero state: every recurrent product
+    // is then +0, as the accumulators already are (w · ±0 + +0 = +0), so the forms skip
+    // the products (`k_end`) and give the same bits.
+    from_zero: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: StepParams;
@@ -66,6 +69,11 @@ fn enter_direction(wg: vec3<u32>) {
 // The chunk-local time step this invocation computes.
 fn local_t() -> u32 {
     return select(step.t_local, p.chunk_len - 1u - step.t_local, dir == 1u);
+}
+
+// Where the recurrent products' k loops end: K, or 0 on a step from a zero state.
+fn k_end() -> u32 {
+    return select(p.k_rec, 0u, step.from_zero == 1u);
 }
 
 // Start of the half of `state` this step reads, and of the half it writes.
@@ -125,7 +133,7 @@ fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     var acc: array<vec4<f32>, 4>;
     if (j < p.hidden) {
         let row = unit_row(j);
-        for (var k = lane; k < kr; k += GEMV_LANES) {
+        for (var k = lane; k < k_end(); k += GEMV_LANES) {
             let w = vec4(w_at(row + k), w_at(row + kr + k), w_at(row + 2u * kr + k), w_at(row + 3u * kr + k));
             for (var r = 0u; r < GEMV_ROWS; r++) {
                 if (b0 + r < p.batch) {
@@ -173,7 +181,7 @@ fn step_tiled(
     let b0 = wg.y * TILE_ROWS;
     let kr = p.k_rec;
     var acc: array<vec4<f32>, 4>;
-    for (var k0 = 0u; k0 < kr; k0 += TILE_K) {
+    for (var k0 = 0u; k0 < k_end(); k0 += TILE_K) {
         for (var i = 0u; i < 4u; i++) {
             let e = li + 64u * i;
             let kk = e % TILE_K;
@@ -250,7 +258,7 @@ fn step_block(li: u32, wg: vec3<u32>, rows: u32) {
     }
     let c_shift = p.batch * hid - hid;
     var acc: array<array<vec4<f32>, 4>, 8>; // [row][unit]
-    for (var k = 0u; k < kr; k++) {
+    for (var k = 0u; k < k_end(); k++) {
         var w: array<vec4<f32>, 4>;
         for (var u = 0u; u < units; u++) {
             let r0 = base[u] + k;

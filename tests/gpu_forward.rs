@@ -347,3 +347,47 @@ fn both_directions_in_one_dispatch() {
         "one dispatch per direction changed the bits"
     );
 }
+
+/// Without an initial state each direction's first step skips its recurrent products
+/// (all +0 from a zero state); given zeros explicitly, it runs them. The bits are the
+/// same in every tiling and peephole mode (Full reads `c` in the product too).
+#[test]
+fn a_forward_from_zeros_gives_the_bits_of_an_explicit_zero_state() {
+    let Some(ctx) = shared_context() else { return };
+    let (t, b) = (6, 3);
+    for (n, peephole) in [Peephole::None, Peephole::Diagonal, Peephole::Full]
+        .into_iter()
+        .enumerate()
+    {
+        let cfg = LstmConfig::new(4, 8)
+            .layers(2)
+            .bidirectional(true)
+            .peephole(peephole);
+        let w = LstmWeights::init(&cfg, 720 + n as u64).unwrap();
+        let x = random_input(&cfg, t, b, 730 + n as u64);
+        let shape = (cfg.num_layers * cfg.num_directions(), b, cfg.hidden_size);
+        let zeros = lstm_wgpu::LstmState {
+            h: ndarray::Array3::zeros(shape),
+            c: ndarray::Array3::zeros(shape),
+        };
+        let explicit = ForwardOptions {
+            initial: Some(&zeros),
+            seq_lens: Some(&[6, 2, 5]),
+        };
+        let implicit = ForwardOptions {
+            initial: None,
+            ..explicit
+        };
+        let mut gpu = GpuLstm::new(ctx.clone(), &w).unwrap();
+        gpu.set_poison_outputs(true);
+        for tiling in StepTiling::ALL {
+            gpu.set_tiling(tiling);
+            let [a, b] = [implicit, explicit].map(|o| gpu.forward(x.view(), o).unwrap());
+            let bits = |o: &lstm_wgpu::LstmOutput| {
+                let all = o.y.iter().chain(&o.h_n).chain(&o.c_n);
+                all.map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert!(bits(&a) == bits(&b), "{peephole:?} {tiling:?}");
+        }
+    }
+}

@@ -13,7 +13,7 @@ use ndarray::{s, Array3, ArrayView3, Axis};
 
 use crate::cpu;
 use crate::error::{LstmError, Result};
-use crate::gpu::{storage_init, GpuLstm, GpuState, RunInputs};
+use crate::gpu::{storage_init, GpuLstm, GpuState, RunInputs, Start};
 use crate::sequence::{check_inputs, lengths, to_time_major, zero_state, ForwardOptions};
 
 /// One layer-direction's record; every array is time-major `[T, B, H]` and zero past a
@@ -135,7 +135,7 @@ pub fn record_gates_gpu(
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         let inputs = RunInputs {
             x_chunks: &x_chunks,
-            initial: &initial,
+            initial: Start::From(&initial),
             lens: &lens,
             b,
         };

@@ -8,7 +8,7 @@ use super::backward_job::{BackwardJob, GpuUpstream};
 use super::buffers::storage_init;
 use super::buffers::GpuState;
 use super::context::GpuContext;
-use super::forward::{RunInputs, TrainCache};
+use super::forward::{RunInputs, Start, TrainCache};
 use super::kernels::Cell;
 use super::lstm::GpuLstm;
 use super::pack;
@@ -62,10 +62,6 @@ impl GpuLstm {
         let dims = check_inputs(cfg, &x, &opts)?;
         check_upstream(self, &up, dims.t, dims.b)?;
         let plan = self.plan(dims.t, dims.b)?;
-        let init = opts
-            .initial
-            .cloned()
-            .unwrap_or_else(|| crate::sequence::zero_state(cfg, dims.b));
         let lens = lengths(dims, &opts);
         let ctx = &self.ctx;
         let flat = |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
@@ -78,11 +74,11 @@ impl GpuLstm {
         };
         let data = ctx.scoped("forward and backward", || {
             let x_chunks = chunks("x", &to_time_major(cfg, &x));
-            let initial = GpuState::upload(ctx, &init);
+            let initial = opts.initial.map(|s| GpuState::upload(ctx, s));
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let inputs = RunInputs {
                 x_chunks: &x_chunks,
-                initial: &initial,
+                initial: initial.as_ref().map_or(Start::Zero, Start::From),
                 lens: &lens,
                 b: dims.b,
             };

@@ -26,12 +26,22 @@ use crate::error::Result;
 mod both_directions;
 pub(crate) mod record;
 
+/// Where a run's `(h, c)` starts.
+#[derive(Clone, Copy)]
+pub(crate) enum Start<'a> {
+    /// `[L·D, B, H]` buffers of `h_0` and `c_0`, copied in.
+    From(&'a GpuState),
+    /// All zeros (PyTorch's default): the state buffers are cleared, and each
+    /// direction's first step skips its recurrent products (`StepIndex::from_zero`:
+    /// every product would be +0, so the bits are the same).
+    Zero,
+}
+
 /// The inputs of one recorded forward.
 pub(crate) struct RunInputs<'a> {
     /// Time-major `[Tc, B, I]` per chunk of the plan.
     pub x_chunks: &'a [wgpu::Buffer],
-    /// `[L·D, B, H]`.
-    pub initial: &'a GpuState,
+    pub initial: Start<'a>,
     /// Valid length of each batch row.
     pub lens: &'a [usize],
     pub b: usize,
@@ -114,6 +124,8 @@ struct ChunkWork {
     reverse: bool,
     /// Directions per step dispatch: its grid z.
     directions: u32,
+    /// The first chunk its direction steps (the last chunk for the reverse one).
+    first: bool,
 }
 
 /// Everything one forward of a `(T, B)` shape needs on the GPU.
@@ -335,6 +347,7 @@ impl ForwardJob {
             chunks.push(ChunkWork {
                 projection: matmul::prepare(ctx, proj, &input_set[c], &lw.w_ih, Some(&lw.bias), gx),
                 steps: lstm_step::bind(ctx, &self.index, &bufs)?,
+                first: c == if d == 1 { self.plan.count - 1 } else { 0 },
                 range,
                 reverse: d == 1,
                 directions: 1,

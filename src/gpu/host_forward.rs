@@ -4,7 +4,7 @@
 use super::buffers::{new_storage, GpuState};
 use super::context::GpuContext;
 use super::forward::record::SEGMENT_STEPS;
-use super::forward::{lens_u32, ForwardJob, RecordOptions, RunInputs};
+use super::forward::{lens_u32, ForwardJob, RecordOptions, RunInputs, Start};
 use super::plan::ChunkPlan;
 use super::timer::PassTimer;
 use super::weights::GpuWeights;
@@ -48,7 +48,7 @@ impl HostForward {
         };
         let inputs = RunInputs {
             x_chunks: &x_chunks,
-            initial: &initial,
+            initial: Start::Zero,
             lens: &[],
             b,
         };
@@ -69,14 +69,14 @@ impl HostForward {
         self.job.plan == *plan && self.job.b == b && self.job.tiling == opts.tiling && !opts.train
     }
 
-    /// One run: writes the inputs (time-major `x`, state `[L·D, B, H]` h then c, lengths),
-    /// records, submits and reads back `[y chunks…, h_n, c_n]`, and the seconds of each
-    /// timed pass when given a timer.
+    /// One run: writes the inputs (time-major `x`, state `[L·D, B, H]` h then c or
+    /// `None` for zeros, lengths), records, submits and reads back `[y chunks…, h_n,
+    /// c_n]`, and the seconds of each timed pass when given a timer.
     pub fn run(
         &self,
         ctx: &GpuContext,
         x: &[f32],
-        (h0, c0): (&[f32], &[f32]),
+        initial: Option<(&[f32], &[f32])>,
         lens: &[usize],
         mut timer: Option<PassTimer>,
     ) -> Result<HostRun> {
@@ -87,17 +87,23 @@ impl HostForward {
                 .write_buffer(buf, 0, bytemuck::cast_slice(&x[at..at + n]));
             at += n;
         }
-        ctx.queue
-            .write_buffer(&self.initial.h, 0, bytemuck::cast_slice(h0));
-        ctx.queue
-            .write_buffer(&self.initial.c, 0, bytemuck::cast_slice(c0));
+        let start = match initial {
+            Some((h0, c0)) => {
+                ctx.queue
+                    .write_buffer(&self.initial.h, 0, bytemuck::cast_slice(h0));
+                ctx.queue
+                    .write_buffer(&self.initial.c, 0, bytemuck::cast_slice(c0));
+                Start::From(&self.initial)
+            }
+            None => Start::Zero,
+        };
         ctx.queue
             .write_buffer(&self.job.lens, 0, bytemuck::cast_slice(&lens_u32(lens)));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         match timer.as_mut() {
             // Profiled runs keep one command buffer (their timestamps are one set).
-            Some(t) => self.job.record(&mut encoder, &self.initial, Some(t)),
-            None => self.record_in_segments(ctx, &mut encoder, &self.initial)?,
+            Some(t) => self.job.record(&mut encoder, start, Some(t)),
+            None => self.record_in_segments(ctx, &mut encoder, start)?,
         }
         let sources = self
             .job
@@ -132,7 +138,7 @@ impl HostForward {
         &self,
         ctx: &GpuContext,
         encoder: &mut wgpu::CommandEncoder,
-        initial: &GpuState,
+        initial: Start,
     ) -> Result<()> {
         let mut segments = self.job.segments(SEGMENT_STEPS);
         let last = segments.pop().unwrap_or(0..0);
@@ -165,7 +171,7 @@ impl HostForward {
         ctx.queue
             .write_buffer(&self.job.lens, 0, bytemuck::cast_slice(&lens_u32(&lens)));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        self.record_in_segments(ctx, &mut encoder, state)?;
+        self.record_in_segments(ctx, &mut encoder, Start::From(state))?;
         encoder.copy_buffer_to_buffer(&self.job.h_n, 0, &state.h, 0, state.h.size());
         encoder.copy_buffer_to_buffer(&self.job.c_n, 0, &state.c, 0, state.c.size());
         let pairs: Vec<(&wgpu::Buffer, &wgpu::Buffer, u64)> = (self.job.y_chunks().iter())

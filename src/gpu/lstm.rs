@@ -7,7 +7,7 @@ use ndarray::{Array3, ArrayView3};
 
 use super::buffers::{storage_init, GpuSequence, GpuState};
 use super::context::GpuContext;
-use super::forward::{self, RecordOptions, RunBuffers, RunInputs};
+use super::forward::{self, RecordOptions, RunBuffers, RunInputs, Start};
 use super::host_forward::HostForward;
 use super::kernels::lstm_step::StepTiling;
 use super::plan::{ChunkPlan, MAX_CHUNK_STEPS};
@@ -16,8 +16,8 @@ use super::weights::GpuWeights;
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::sequence::{
-    check_inputs, from_time_major, lengths, to_time_major, zero_state, Dims, ForwardOptions,
-    LstmOutput, LstmState,
+    check_inputs, from_time_major, lengths, to_time_major, Dims, ForwardOptions, LstmOutput,
+    LstmState,
 };
 use crate::weights::LstmWeights;
 
@@ -106,12 +106,9 @@ impl GpuLstm {
         let dims = check_inputs(cfg, &x, &opts)?;
         let plan = self.plan(dims.t, dims.b)?;
         let xt = to_time_major(cfg, &x);
-        let init = opts
-            .initial
-            .cloned()
-            .unwrap_or_else(|| zero_state(cfg, dims.b));
         let lens = lengths(dims, &opts);
         let ctx = &self.ctx;
+        let initial = opts.initial;
         let opts = self.record_options(dims.b, false);
         let (data, timing) = ctx.scoped("forward pass", || {
             let mut cache = self.host_forward.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,7 +127,9 @@ impl GpuLstm {
             let flat =
                 |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
             let x_flat = xt.as_slice().expect("to_time_major gives standard layout");
-            let run = job.run(ctx, x_flat, (&flat(&init.h), &flat(&init.c)), &lens, timer)?;
+            let init = initial.map(|s| (flat(&s.h), flat(&s.c)));
+            let init = init.as_ref().map(|(h, c)| (h.as_slice(), c.as_slice()));
+            let run = job.run(ctx, x_flat, init, &lens, timer)?;
             let profile = run.pass_seconds.map(|s| ForwardProfile::from_passes(&s));
             Ok((run.data, profile))
         })?;
@@ -193,18 +192,10 @@ impl GpuLstm {
             .unwrap_or_else(|| vec![x.t; x.b]);
         let ctx = &self.ctx;
         ctx.scoped("resident forward pass", || {
-            let zeros;
-            let initial = match initial {
-                Some(s) => s,
-                None => {
-                    zeros = GpuState::upload(ctx, &zero_state(cfg, x.b));
-                    &zeros
-                }
-            };
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let inputs = RunInputs {
                 x_chunks: std::slice::from_ref(&x.buffer),
-                initial,
+                initial: initial.map_or(Start::Zero, Start::From),
                 lens: &lens,
                 b: x.b,
             };

@@ -51,5 +51,5 @@ pub use timer::ForwardProfile;
 
 pub(crate) use backward_job::{BackwardJob, GpuUpstream};
 pub(crate) use buffers::{bind_group, new_storage, storage_init, storage_u32, uniform, IndexTable};
-pub(crate) use forward::{lens_u32, ForwardJob, RunInputs};
+pub(crate) use forward::{lens_u32, ForwardJob, RunInputs, Start};
 pub(crate) use weights::{GpuWeights, LayerBuffers};

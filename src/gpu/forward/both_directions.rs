@@ -60,6 +60,7 @@ impl ForwardJob {
             range: 0..t,
             reverse: false,
             directions: 2,
+            first: true,
         };
         self.stacked.push(stacked);
         Ok(work)

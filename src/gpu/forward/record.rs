@@ -4,8 +4,7 @@
 
 use std::ops::Range;
 
-use super::{directed, ChunkWork, ForwardJob};
-use crate::gpu::buffers::GpuState;
+use super::{directed, ChunkWork, ForwardJob, Start};
 use crate::gpu::kernels::{gru_reset_before_step, lstm_step};
 use crate::gpu::timer::PassTimer;
 
@@ -19,7 +18,7 @@ impl ForwardJob {
     pub fn record(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        initial: &GpuState,
+        initial: Start,
         timer: Option<&mut PassTimer>,
     ) {
         self.record_segment(encoder, initial, 0..self.item_count(), timer);
@@ -55,18 +54,13 @@ impl ForwardJob {
     pub fn record_segment(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        initial: &GpuState,
+        initial: Start,
         items: Range<usize>,
         mut timer: Option<&mut PassTimer>,
     ) {
         let sbytes = 4 * (self.b * self.hidden) as u64;
         if items.start == 0 {
-            for ld in 0..self.layers * self.dirs {
-                let (st, at) = self.state_slot(ld);
-                let from = ld as u64 * sbytes;
-                encoder.copy_buffer_to_buffer(&initial.h, from, st, at, sbytes);
-                encoder.copy_buffer_to_buffer(&initial.c, from, st, at + sbytes, sbytes);
-            }
+            self.record_start(encoder, initial);
             for layer in &self.stacked {
                 layer.record_copies(encoder);
             }
@@ -80,7 +74,9 @@ impl ForwardJob {
                 c.projection
                     .record(next_pass(encoder, &mut pass, t, "input projection"));
                 let pass = next_pass(encoder, &mut pass, timer.as_deref_mut(), "lstm steps");
-                let local = directed(0..c.range.len(), c.reverse);
+                let from_zero = matches!(initial, Start::Zero) && c.first;
+                let order = (c.range.len(), c.reverse);
+                let local = step_entries(order, self.plan.len, from_zero);
                 let (bg, index, dirs) = (&c.steps, &self.index, c.directions);
                 match &self.reset_n {
                     None => lstm_step::record(pass, kernel, dirs, bg, index, local),
@@ -102,6 +98,45 @@ impl ForwardJob {
             }
         }
     }
+}
+
+impl ForwardJob {
+    /// Puts every layer-direction's `(h, c)` where its first step reads it.
+    fn record_start(&self, encoder: &mut wgpu::CommandEncoder, initial: Start) {
+        let sbytes = 4 * (self.b * self.hidden) as u64;
+        match initial {
+            Start::Zero => {
+                for st in &self.states {
+                    encoder.clear_buffer(st, 0, None);
+                }
+            }
+            Start::From(init) => {
+                for ld in 0..self.layers * self.dirs {
+                    let (st, at) = self.state_slot(ld);
+                    let from = ld as u64 * sbytes;
+                    encoder.copy_buffer_to_buffer(&init.h, from, st, at, sbytes);
+                    encoder.copy_buffer_to_buffer(&init.c, from, st, at + sbytes, sbytes);
+                }
+            }
+        }
+    }
+}
+
+/// The index-table entries of a chunk's `steps` in the order they run (backwards when
+/// `reverse`); the first from the zero-state entries when `from_zero` (its direction's
+/// first step from all zeros).
+fn step_entries(
+    (steps, reverse): (usize, bool),
+    table_len: usize,
+    from_zero: bool,
+) -> impl Iterator<Item = usize> {
+    let local = directed(0..steps, reverse);
+    local
+        .enumerate()
+        .map(move |(i, s)| match i == 0 && from_zero {
+            true => lstm_step::from_zero_entry(table_len, s),
+            false => s,
+        })
 }
 
 /// The compute pass to record the next dispatches into: the open one, or (when
@@ -130,4 +165,20 @@ fn next_pass<'p>(
         );
     }
     pass.as_mut().expect("opened above")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_entries;
+
+    /// A direction's first step from a zero state takes the table's zero-state entry
+    /// (`table_len + s`), and only that step; other chunks and starts take plain entries.
+    #[test]
+    fn only_the_first_step_from_zero_takes_the_zero_entry() {
+        let entries = |order, zero| step_entries(order, 10, zero).collect::<Vec<_>>();
+        assert_eq!(entries((4, false), true), [10, 1, 2, 3]);
+        assert_eq!(entries((4, true), true), [13, 2, 1, 0]);
+        assert_eq!(entries((4, false), false), [0, 1, 2, 3]);
+        assert_eq!(entries((3, true), false), [2, 1, 0]);
+    }
 }

@@ -161,7 +161,14 @@ pub(crate) fn run_cell(
         state,
     ];
     let data = ctx.scoped(label, || {
-        dispatch_one(ctx, &kernels, &params, &host, &lens_for(active), poison)
+        dispatch_one(
+            ctx,
+            &kernels,
+            &params,
+            &host,
+            &lens_for(active),
+            (poison, false),
+        )
     })?;
     unpack(data, b, hs)
 }

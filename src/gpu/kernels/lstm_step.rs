@@ -43,25 +43,38 @@ pub(crate) struct StepParams {
 pub(crate) struct StepIndex {
     pub t_local: u32,
     pub parity: u32,
-    pub _pad: [u32; 2],
+    /// 1: a direction's first step from an all-zero state, which skips the recurrent
+    /// products (each would be +0, as the accumulators are: the same bits).
+    pub from_zero: u32,
+    pub _pad: u32,
 }
 
+pub(crate) use super::host_layout::{
+    block, deinterleave_gate_rows, interleave_gate_rows, prev_rows,
+};
 pub use super::step_tiling::StepTiling;
 pub(crate) use super::step_tiling::{
     workgroup_invocations, GEMV_TILE, ROWS_TILE, TILED_TILE, UNITS_TILE,
 };
 
 /// The index table of chunks of up to `chunk_len` steps: entry `s` is local step `s`
-/// with parity `s % 2`. Every chunk of every direction shares it (see [`parity_flip`]).
+/// with parity `s % 2`, and entry `chunk_len + s` the same step from a zero state (see
+/// [`from_zero_entry`]). Every chunk of every direction shares it (see [`parity_flip`]).
 pub(crate) fn index_table(ctx: &GpuContext, chunk_len: usize) -> Result<IndexTable> {
-    let entries: Vec<StepIndex> = (0..chunk_len)
-        .map(|s| StepIndex {
-            t_local: s as u32,
-            parity: (s % 2) as u32,
-            _pad: [0; 2],
-        })
-        .collect();
+    let entry = |s: usize, from_zero: u32| StepIndex {
+        t_local: s as u32,
+        parity: (s % 2) as u32,
+        from_zero,
+        _pad: 0,
+    };
+    let plain = (0..chunk_len).map(|s| entry(s, 0));
+    let entries: Vec<StepIndex> = plain.chain((0..chunk_len).map(|s| entry(s, 1))).collect();
     IndexTable::new(ctx, "step index", &entries)
+}
+
+/// The entry of [`index_table`] for local step `s` taken from an all-zero state.
+pub(crate) fn from_zero_entry(chunk_len: usize, s: usize) -> usize {
+    chunk_len + s
 }
 
 /// The parity flip of the chunk starting at `base` of a `t`-step sequence. A direction's
@@ -181,35 +194,6 @@ pub(crate) fn peephole_code(w: &LayerWeights) -> u32 {
     }
 }
 
-/// `[B, 4H]` rows in gate blocks (i, f, g, o) → the kernels' `[B][H][4]` (unit-interleaved).
-pub(crate) fn interleave_gate_rows(a: ArrayView2<f32>) -> Vec<f32> {
-    a.rows()
-        .into_iter()
-        .flat_map(pack::interleave_vec)
-        .collect()
-}
-
-/// Inverse of [`interleave_gate_rows`]: `[B][H][4]` → `[B, 4H]`.
-pub(crate) fn deinterleave_gate_rows(data: &[f32], b: usize, h: usize) -> Array2<f32> {
-    Array2::from_shape_fn((b, 4 * h), |(r, q)| data[r * 4 * h + 4 * (q % h) + q / h])
-}
-
-/// The training cache's `prev` `[R][2H]` (`h_{t-1}`, `c_{t-1}` per row) for a kernel that
-/// reads only `c_{t-1}`: the `h` half holds `fill` (NaN shows a stray read).
-pub(crate) fn prev_rows(c_prev: ArrayView2<f32>, fill: f32) -> Vec<f32> {
-    let h = c_prev.ncols();
-    c_prev
-        .rows()
-        .into_iter()
-        .flat_map(|r| std::iter::repeat_n(fill, h).chain(r.into_iter().copied()))
-        .collect()
-}
-
-/// `[B][H]` floats of a readback as `[B, H]`, from element `at` on.
-pub(crate) fn block(data: &[f32], at: usize, b: usize, h: usize) -> Array2<f32> {
-    Array2::from_shape_fn((b, h), |(r, j)| data[at + r * h + j])
-}
-
 /// Fails with a device-limit error when a buffer of `floats` or the grid exceeds the device.
 pub(crate) fn check_fits(
     ctx: &GpuContext,
@@ -257,11 +241,20 @@ pub fn run(
     tiling: StepTiling,
     poison: bool,
 ) -> Result<StepOutput> {
-    run_cell(ctx, (Cell::Lstm, tiling), gx, (h, c), w, active, poison)
+    run_cell(
+        ctx,
+        (Cell::Lstm, tiling),
+        gx,
+        (h, c),
+        w,
+        active,
+        (poison, false),
+    )
 }
 
 /// [`run`] for `Cell::Lstm` or `Cell::LstmF16` (`lstm_step_f16`: the recurrent weights
-/// uploaded as f16 pairs, `pack::f16_pairs`).
+/// uploaded as f16 pairs, `pack::f16_pairs`); with `from_zero` the step takes the index
+/// entry of a first step from a zero state (whatever `h` and `c` hold).
 pub(crate) fn run_cell(
     ctx: &GpuContext,
     (cell, tiling): (Cell, StepTiling),
@@ -269,7 +262,7 @@ pub(crate) fn run_cell(
     (h, c): (ArrayView2<f32>, ArrayView2<f32>),
     w: &LayerWeights,
     active: &[bool],
-    poison: bool,
+    (poison, from_zero): (bool, bool),
 ) -> Result<StepOutput> {
     let states = [("h", h.dim()), ("c", c.dim())];
     crate::cpu::reference::check_step(w, &[("gx", gx.dim())], &states, active)?;
@@ -315,27 +308,35 @@ pub(crate) fn run_cell(
         state,
     ];
     let data = ctx.scoped("lstm_step", || {
-        dispatch_one(ctx, &[kernel], &params, &host, &lens_for(active), poison)
+        dispatch_one(
+            ctx,
+            &[kernel],
+            &params,
+            &host,
+            &lens_for(active),
+            (poison, from_zero),
+        )
     })?;
     unpack(data, b, hs)
 }
 
 /// [`run`]'s buffers (`host`: w_rec, peep, gx, state in the kernel's layout), its
 /// dispatches of one step (in order) at [`SINGLE_STEP_T`] and the readback of state,
-/// y, gates and prev.
+/// y, gates and prev (`from_zero`: see [`run_cell`]).
 pub(crate) fn dispatch_one(
     ctx: &GpuContext,
     kernels: &[(&wgpu::ComputePipeline, (u32, u32))],
     params: &StepParams,
     host: &[Vec<f32>; 4],
     lens: &[u32],
-    poison: bool,
+    (poison, from_zero): (bool, bool),
 ) -> Result<Vec<Vec<f32>>> {
     let (b, hs) = (params.batch as usize, params.hidden as usize);
     let entry = StepIndex {
         t_local: 0,
         parity: 0,
-        _pad: [0; 2],
+        from_zero: from_zero as u32,
+        _pad: 0,
     };
     let index = IndexTable::new(ctx, "step index", &[entry])?;
     let new = |label, floats| new_storage(ctx, label, floats, poison);

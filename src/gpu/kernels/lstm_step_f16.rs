@@ -20,5 +20,13 @@ pub fn run(
     tiling: StepTiling,
     poison: bool,
 ) -> Result<StepOutput> {
-    run_cell(ctx, (Cell::LstmF16, tiling), gx, state, w, active, poison)
+    run_cell(
+        ctx,
+        (Cell::LstmF16, tiling),
+        gx,
+        state,
+        w,
+        active,
+        (poison, false),
+    )
 }

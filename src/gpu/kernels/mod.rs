@@ -25,12 +25,15 @@ pub mod lstm_param_grads;
 pub mod lstm_step;
 pub mod lstm_step_backward;
 pub mod lstm_step_f16;
+#[cfg(test)]
+mod lstm_step_tests;
 pub mod matmul;
 mod matmul_params;
 mod matmul_quads;
 pub mod optimizer_update;
 pub mod softmax_xent;
 
+mod host_layout;
 mod pipelines;
 mod quad_pipelines;
 mod sources;

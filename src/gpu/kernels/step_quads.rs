@@ -53,7 +53,7 @@ pub(crate) fn entry_point(rows: u32) -> String {
             acc.push(format!("a{r}_{u}"));
         }
     }
-    w.line("    for (var k = 0u; k < p.k_rec; k += 4u) {");
+    w.line("    for (var k = 0u; k < k_end(); k += 4u) {");
     w.line("        let kk = quad_k(k);");
     w.outer_products(
         (QUAD_UNITS, |u| {

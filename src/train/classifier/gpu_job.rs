@@ -13,7 +13,7 @@ use crate::gpu::kernels::softmax_xent::{self, XentBuffers, XentParams};
 use crate::gpu::kernels::Dispatch;
 use crate::gpu::{
     new_storage, storage_init, storage_u32, uniform, BackwardJob, ForwardJob, GpuContext, GpuLstm,
-    GpuState, GpuUpstream, LayerBuffers, RunInputs,
+    GpuUpstream, LayerBuffers, RunInputs, Start,
 };
 use crate::train::optimizer::Target;
 
@@ -71,8 +71,6 @@ pub(super) struct ClassifierJob {
     pub train: bool,
     /// Time-major `[Tc, B, I]` per chunk of the forward's plan.
     x: Vec<wgpu::Buffer>,
-    /// Zeros, never written: the classifier starts every sequence from a zero state.
-    initial: GpuState,
     forward: ForwardJob,
     head: Head,
     logits: Vec<Dispatch>,
@@ -136,14 +134,9 @@ impl ClassifierJob {
             .ranges()
             .map(|r| new_storage(ctx, "x", r.len() * z.b * cfg.input_size, false))
             .collect();
-        let state = cfg.num_layers * z.d * z.b * z.h;
-        let initial = GpuState {
-            h: new_storage(ctx, "h_0", state, false),
-            c: new_storage(ctx, "c_0", state, false),
-        };
         let inputs = RunInputs {
             x_chunks: &x,
-            initial: &initial,
+            initial: Start::Zero, // every sequence starts from a zero state
             lens: &[],
             b: z.b,
         };
@@ -168,7 +161,6 @@ impl ClassifierJob {
             z,
             train,
             x,
-            initial,
             forward,
             head,
         };
@@ -238,7 +230,7 @@ impl ClassifierJob {
             q.write_buffer(&self.head.weights, 0, bytemuck::cast_slice(weights));
             q.write_buffer(&self.head.xent_params, 0, bytemuck::bytes_of(&p));
         }
-        self.forward.record(encoder, &self.initial, None);
+        self.forward.record(encoder, Start::Zero, None);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("dense + loss"),
