@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use lstm_wgpu::{cpu, ForwardOptions, GpuLstm, LstmConfig, LstmWeights, Peephole, StepTiling};
+use lstm_wgpu::{
+    cpu, ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmWeights, Peephole, StepTiling,
+};
 
 /// Runs CPU and GPU (both tilings) on the same random weights and inputs and compares
 /// `y`, `h_n` and `c_n`.
@@ -32,22 +34,27 @@ fn compare(
         gpu.set_tiling(tiling);
         let got = gpu.forward(x.view(), opts).unwrap();
         let tag = format!("{cfg:?} T={t} B={b} init={with_init} lens={lens:?} {tiling:?}");
-        assert_close(&format!("y {tag}"), &got.y, &want.y, GPU_ATOL, GPU_RTOL);
-        assert_close(
-            &format!("h_n {tag}"),
-            &got.h_n,
-            &want.h_n,
-            GPU_ATOL,
-            GPU_RTOL,
-        );
-        assert_close(
-            &format!("c_n {tag}"),
-            &got.c_n,
-            &want.c_n,
-            GPU_ATOL,
-            GPU_RTOL,
-        );
+        assert_output_close(&tag, &got, &want);
     }
+}
+
+/// `y`, `h_n` and `c_n` of a GPU forward within the GPU tolerance of the CPU path's.
+fn assert_output_close(tag: &str, got: &LstmOutput, want: &LstmOutput) {
+    assert_close(&format!("y {tag}"), &got.y, &want.y, GPU_ATOL, GPU_RTOL);
+    assert_close(
+        &format!("h_n {tag}"),
+        &got.h_n,
+        &want.h_n,
+        GPU_ATOL,
+        GPU_RTOL,
+    );
+    assert_close(
+        &format!("c_n {tag}"),
+        &got.c_n,
+        &want.c_n,
+        GPU_ATOL,
+        GPU_RTOL,
+    );
 }
 
 #[test]
@@ -204,9 +211,7 @@ fn multi_chunk_long_sequence() {
             1,
             "a chunked forward still reads back once"
         );
-        assert_close("y (chunked)", &got.y, &want.y, GPU_ATOL, GPU_RTOL);
-        assert_close("h_n (chunked)", &got.h_n, &want.h_n, GPU_ATOL, GPU_RTOL);
-        assert_close("c_n (chunked)", &got.c_n, &want.c_n, GPU_ATOL, GPU_RTOL);
+        assert_output_close(&format!("(chunked) {tiling:?}"), &got, &want);
     }
 }
 
@@ -322,21 +327,7 @@ fn both_directions_in_one_dispatch() {
             gpu.set_tiling(tiling);
             let got = gpu.forward(x.view(), opts).unwrap();
             let tag = format!("{tiling:?}, {dirs} direction(s) per dispatch");
-            assert_close(&format!("y {tag}"), &got.y, &want.y, GPU_ATOL, GPU_RTOL);
-            assert_close(
-                &format!("h_n {tag}"),
-                &got.h_n,
-                &want.h_n,
-                GPU_ATOL,
-                GPU_RTOL,
-            );
-            assert_close(
-                &format!("c_n {tag}"),
-                &got.c_n,
-                &want.c_n,
-                GPU_ATOL,
-                GPU_RTOL,
-            );
+            assert_output_close(&tag, &got, &want);
             let outs = [got.y.into_dyn(), got.h_n.into_dyn(), got.c_n.into_dyn()];
             run.extend(outs.iter().map(bits));
         }
@@ -383,7 +374,7 @@ fn a_forward_from_zeros_gives_the_bits_of_an_explicit_zero_state() {
         for tiling in StepTiling::ALL {
             gpu.set_tiling(tiling);
             let [a, b] = [implicit, explicit].map(|o| gpu.forward(x.view(), o).unwrap());
-            let bits = |o: &lstm_wgpu::LstmOutput| {
+            let bits = |o: &LstmOutput| {
                 let all = o.y.iter().chain(&o.h_n).chain(&o.c_n);
                 all.map(|v| v.to_bits()).collect::<Vec<_>>()
             };
