@@ -35,8 +35,8 @@ struct StepIndex {
     t_local: u32,
     parity: u32,
     // 1 for a direction's first step from an all-zero state: every recurrent product
-    // is then +0, as the accumulators already are (w · ±0 + +0 = +0), so the forms skip
-    // the products (`k_end`) and give the same bits.
+    // is then +0, as the accumulators already are (w · ±0 + +0 = +0 for a finite w;
+    // uploads check that), so the forms skip the products (`k_end`): the same bits.
     from_zero: u32,
     _pad0: u32,
 }

@@ -19,7 +19,8 @@ pub struct DispatchPlan {
     /// Directions one step dispatch steps (its grid z): 2 for a bidirectional layer's
     /// forward of one chunk, else 1.
     pub step_directions: u32,
-    /// Chunks of the sequence (one input-projection GEMM each, per layer-direction).
+    /// Chunks of the sequence (one input-projection GEMM each, per layer-direction, or
+    /// per layer when a dispatch steps both directions).
     pub chunks: usize,
     /// Dispatches per forward: per layer-direction (per layer when a dispatch steps both
     /// directions) one projection per chunk and one step per time step (two for a GRU

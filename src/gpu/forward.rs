@@ -219,7 +219,7 @@ impl ForwardJob {
             tiling: opts.tiling,
             train: opts.train,
             lens: storage_u32(ctx, "seq lens", &vec![0; b]),
-            index: lstm_step::index_table(ctx, plan.len)?,
+            index: lstm_step::index_table(ctx, plan.len, plan.range(plan.count - 1).len() - 1)?,
             states: (0..state_sets)
                 .map(|_| scratch("state", gx_dirs * 4 * bh))
                 .collect(),

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use lstm_wgpu::{GpuContext, LstmConfig, LstmState};
+use lstm_wgpu::{GpuContext, LstmConfig, LstmOutput, LstmState};
 use ndarray::{Array, Array1, Array2, Array3, Dimension, ShapeBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -181,4 +181,23 @@ pub fn push_all(
     }
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     ndarray::concatenate(time, &views).unwrap()
+}
+
+/// `y`, `h_n` and `c_n` of a GPU forward within the GPU tolerance of the CPU path's.
+pub fn assert_output_close(tag: &str, got: &LstmOutput, want: &LstmOutput) {
+    assert_close(&format!("y {tag}"), &got.y, &want.y, GPU_ATOL, GPU_RTOL);
+    assert_close(
+        &format!("h_n {tag}"),
+        &got.h_n,
+        &want.h_n,
+        GPU_ATOL,
+        GPU_RTOL,
+    );
+    assert_close(
+        &format!("c_n {tag}"),
+        &got.c_n,
+        &want.c_n,
+        GPU_ATOL,
+        GPU_RTOL,
+    );
 }

@@ -1,9 +1,9 @@
 //! Both directions of a bidirectional layer in one dispatch per time step: the job
-//! stacks the layer's two weight sets into buffers of its own (`gpu/stacked.rs`), one GEMM projects the
-//! input for both (`[T·B, 2·4H]`, the directions side by side in each row), and every
-//! step dispatch has a grid z of 2 (`recurrent_step.wgsl`'s `enter_direction`), the
-//! reverse direction walking the chunk from its end. A layer's steps then take T
-//! dispatches instead of 2T, each with twice the workgroups.
+//! stacks the layer's two weight sets into buffers of its own (`gpu/stacked.rs`), one
+//! GEMM projects the input for both (`[T·B, 2·4H]`, the directions side by side in each
+//! row), and every step dispatch has a grid z of 2 (`recurrent_step.wgsl`'s
+//! `enter_direction`), the reverse direction walking the chunk from its end. A layer's
+//! steps then take T dispatches instead of 2T, each with twice the workgroups.
 //!
 //! Only for a forward of one chunk without the training cache: over several chunks the
 //! two directions walk them in opposite orders, and the backward reads each direction's

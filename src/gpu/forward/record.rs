@@ -172,12 +172,13 @@ mod tests {
     use super::step_entries;
 
     /// A direction's first step from a zero state takes the table's zero-state entry
-    /// (`table_len + s`), and only that step; other chunks and starts take plain entries.
+    /// (`table_len` for step 0, `table_len + 1` for the reverse start), and only that
+    /// step; other chunks and starts take plain entries.
     #[test]
     fn only_the_first_step_from_zero_takes_the_zero_entry() {
         let entries = |order, zero| step_entries(order, 10, zero).collect::<Vec<_>>();
         assert_eq!(entries((4, false), true), [10, 1, 2, 3]);
-        assert_eq!(entries((4, true), true), [13, 2, 1, 0]);
+        assert_eq!(entries((4, true), true), [11, 2, 1, 0]);
         assert_eq!(entries((4, false), false), [0, 1, 2, 3]);
         assert_eq!(entries((3, true), false), [2, 1, 0]);
     }

@@ -8,7 +8,7 @@ use ndarray::{s, Array2, ArrayView2};
 
 use super::lstm_step::{
     check_fits, dispatch_one, interleave_gate_rows, lens_for, pipeline, unpack, StepOutput,
-    StepParams, StepTiling, GEMV_TILE, SINGLE_STEP_T,
+    StepParams, StepTiling, GEMV_TILE,
 };
 use super::{Cell, Kernels};
 use crate::error::{LstmError, Result};
@@ -128,20 +128,7 @@ pub(crate) fn run_cell(
     for kernel in &kernels {
         check_fits(ctx, label, &[4 * b * hs, w_rec.len()], kernel.1)?;
     }
-    let params = StepParams {
-        batch: b as u32,
-        hidden: hs as u32,
-        k_rec: hs as u32,
-        peephole: 0,
-        out_stride: hs as u32,
-        out_offset: 0,
-        save_cache: 1,
-        t_base: SINGLE_STEP_T,
-        parity_flip: 0,
-        gx_dirs: 1,
-        chunk_len: 1,
-        _pad: 0,
-    };
+    let params = StepParams::single_step(b, hs, hs, 0);
     let fill = if poison { f32::NAN } else { 0.0 };
     // Half 0 of the ping-pong state is read (h, then a c half: zero for `gru_step`, which
     // never reads it; `fill` for the reset-before step's dispatch 1, which writes r ⊙ h
@@ -160,16 +147,9 @@ pub(crate) fn run_cell(
         interleave_gate_rows(gx_slots(gx, w, cell).view()),
         state,
     ];
-    let data = ctx.scoped(label, || {
-        dispatch_one(
-            ctx,
-            &kernels,
-            &params,
-            &host,
-            &lens_for(active),
-            (poison, false),
-        )
-    })?;
+    let lens = lens_for(active);
+    let run = || dispatch_one(ctx, &kernels, &params, &host, &lens, (poison, false));
+    let data = ctx.scoped(label, run)?;
     unpack(data, b, hs)
 }
 

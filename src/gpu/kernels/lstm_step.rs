@@ -3,7 +3,7 @@
 //! [`crate::cpu::lstm_step()`].
 
 use bytemuck::{Pod, Zeroable};
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 
 use super::{Cell, Kernels};
 use crate::error::{LstmError, Result};
@@ -49,8 +49,9 @@ pub(crate) struct StepIndex {
     pub _pad: u32,
 }
 
+pub use super::host_layout::StepOutput;
 pub(crate) use super::host_layout::{
-    block, deinterleave_gate_rows, interleave_gate_rows, prev_rows,
+    block, deinterleave_gate_rows, interleave_gate_rows, prev_rows, unpack,
 };
 pub use super::step_tiling::StepTiling;
 pub(crate) use super::step_tiling::{
@@ -58,9 +59,16 @@ pub(crate) use super::step_tiling::{
 };
 
 /// The index table of chunks of up to `chunk_len` steps: entry `s` is local step `s`
-/// with parity `s % 2`, and entry `chunk_len + s` the same step from a zero state (see
-/// [`from_zero_entry`]). Every chunk of every direction shares it (see [`parity_flip`]).
-pub(crate) fn index_table(ctx: &GpuContext, chunk_len: usize) -> Result<IndexTable> {
+/// with parity `s % 2`. Every chunk of every direction shares it (see [`parity_flip`]).
+/// Two more entries are the steps a direction starts at, taken from a zero state
+/// ([`from_zero_entry`]): local step 0 (forward), and `reverse_start`, the last step
+/// of the last chunk (reverse). Two, not a copy of the table: a one-chunk plan may be
+/// as long as the device's buffer size allows the table to be.
+pub(crate) fn index_table(
+    ctx: &GpuContext,
+    chunk_len: usize,
+    reverse_start: usize,
+) -> Result<IndexTable> {
     let entry = |s: usize, from_zero: u32| StepIndex {
         t_local: s as u32,
         parity: (s % 2) as u32,
@@ -68,13 +76,36 @@ pub(crate) fn index_table(ctx: &GpuContext, chunk_len: usize) -> Result<IndexTab
         _pad: 0,
     };
     let plain = (0..chunk_len).map(|s| entry(s, 0));
-    let entries: Vec<StepIndex> = plain.chain((0..chunk_len).map(|s| entry(s, 1))).collect();
+    let starts = [entry(0, 1), entry(reverse_start, 1)];
+    let entries: Vec<StepIndex> = plain.chain(starts).collect();
     IndexTable::new(ctx, "step index", &entries)
 }
 
-/// The entry of [`index_table`] for local step `s` taken from an all-zero state.
+/// The entry of [`index_table`] for a direction's first step `s` (0, or the table's
+/// `reverse_start`) taken from an all-zero state.
 pub(crate) fn from_zero_entry(chunk_len: usize, s: usize) -> usize {
-    chunk_len + s
+    chunk_len + usize::from(s != 0)
+}
+
+impl StepParams {
+    /// The uniforms of the single-kernel entry points' one step ([`run`] and the GRU's):
+    /// one direction, at [`SINGLE_STEP_T`], training cache on.
+    pub(crate) fn single_step(b: usize, h: usize, k_rec: usize, peephole: u32) -> StepParams {
+        StepParams {
+            batch: b as u32,
+            hidden: h as u32,
+            k_rec: k_rec as u32,
+            peephole,
+            out_stride: h as u32,
+            out_offset: 0,
+            save_cache: 1,
+            t_base: SINGLE_STEP_T,
+            parity_flip: 0,
+            gx_dirs: 1,
+            chunk_len: 1,
+            _pad: 0,
+        }
+    }
 }
 
 /// The parity flip of the chunk starting at `base` of a `t`-step sequence. A direction's
@@ -211,21 +242,6 @@ pub(crate) fn check_fits(
     Ok(())
 }
 
-/// What [`run`] returns, in the CPU twin's layout.
-#[derive(Clone, Debug)]
-pub struct StepOutput {
-    /// The new state `[B, H]` (inactive rows keep theirs).
-    pub h: Array2<f32>,
-    pub c: Array2<f32>,
-    /// The step's output `[B, H]`: `h` on active rows, 0 on inactive ones.
-    pub y: Array2<f32>,
-    /// The training cache: gate activations `[B, 4H]` in i, f, g, o blocks (0 on
-    /// inactive rows), and the state the step read.
-    pub gates: Array2<f32>,
-    pub h_prev: Array2<f32>,
-    pub c_prev: Array2<f32>,
-}
-
 /// The single-kernel entry point of `lstm_step.wgsl`, used by `tests/kernels.rs` and
 /// usable on its own: one dispatch of `tiling` (resolved for this batch and
 /// [`GpuContext::software_kernels`]) with the training cache on, from host data in the
@@ -276,20 +292,7 @@ pub(crate) fn run_cell(
     let tiling = tiling.resolve_for((b, hs), ctx.kernel_forms());
     let kernel = pipeline(ctx.kernels()?, cell, tiling, hs, b);
     check_fits(ctx, "lstm_step", &[4 * b * hs, w_rec.len()], kernel.1)?;
-    let params = StepParams {
-        batch: b as u32,
-        hidden: hs as u32,
-        k_rec: (w_rec.len() / (4 * hs)) as u32,
-        peephole: peephole_code(w),
-        out_stride: hs as u32,
-        out_offset: 0,
-        save_cache: 1,
-        t_base: SINGLE_STEP_T,
-        parity_flip: 0,
-        gx_dirs: 1,
-        chunk_len: 1,
-        _pad: 0,
-    };
+    let params = StepParams::single_step(b, hs, w_rec.len() / (4 * hs), peephole_code(w));
     // Half 0 of the ping-pong state is read, half 1 written.
     let mut state: Vec<f32> = h.iter().chain(c.iter()).copied().collect();
     state.resize(4 * b * hs, if poison { f32::NAN } else { 0.0 });
@@ -372,19 +375,4 @@ pub(crate) fn dispatch_one(
     drop(pass);
     let sources = [state, out, gates, prev].map(|buf| (buf, buf.size()));
     ctx.submit_and_read(encoder, &sources)
-}
-
-/// [`run`]'s readback (state, y, gates, prev) in the CPU twin's layout.
-pub(crate) fn unpack(data: Vec<Vec<f32>>, b: usize, hs: usize) -> Result<StepOutput> {
-    let [state, y, gates, prev]: [Vec<f32>; 4] = data
-        .try_into()
-        .map_err(|_| LstmError::value("lstm_step readback", "not four buffers"))?;
-    Ok(StepOutput {
-        h: block(&state, 2 * b * hs, b, hs),
-        c: block(&state, 3 * b * hs, b, hs),
-        y: block(&y, 0, b, hs),
-        gates: deinterleave_gate_rows(&gates, b, hs),
-        h_prev: Array2::from_shape_fn((b, hs), |(r, j)| prev[r * 2 * hs + j]),
-        c_prev: Array2::from_shape_fn((b, hs), |(r, j)| prev[r * 2 * hs + hs + j]),
-    })
 }
