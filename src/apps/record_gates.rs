@@ -14,7 +14,7 @@ use ndarray::{s, Array3, ArrayView3, Axis};
 use crate::cpu;
 use crate::error::{LstmError, Result};
 use crate::gpu::{storage_init, GpuLstm, GpuState, RunInputs, Start};
-use crate::sequence::{check_inputs, lengths, to_time_major, zero_state, ForwardOptions};
+use crate::sequence::{check_inputs, lengths, to_time_major, ForwardOptions};
 
 /// One layer-direction's record; every array is time-major `[T, B, H]` and zero past a
 /// sequence's length.
@@ -118,7 +118,6 @@ pub fn record_gates_gpu(
     let plan = lstm.plan(t, b)?;
     let flat = |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
     let xt = to_time_major(&cfg, &x);
-    let init = opts.initial.cloned().unwrap_or_else(|| zero_state(&cfg, b));
     let lens = lengths(dims, &opts);
     let ctx = lstm.context();
     let xt = flat(&xt);
@@ -128,14 +127,11 @@ pub fn record_gates_gpu(
             .ranges()
             .map(|r| storage_init(ctx, "x", &xt[r.start * row..r.end * row]))
             .collect();
-        let initial = GpuState {
-            h: storage_init(ctx, "h_0", &flat(&init.h)),
-            c: storage_init(ctx, "c_0", &flat(&init.c)),
-        };
+        let initial = opts.initial.map(|s| GpuState::upload(ctx, s));
         let mut encoder = ctx.device().create_command_encoder(&Default::default());
         let inputs = RunInputs {
             x_chunks: &x_chunks,
-            initial: Start::From(&initial),
+            initial: initial.as_ref().map_or(Start::Zero, Start::From),
             lens: &lens,
             b,
         };

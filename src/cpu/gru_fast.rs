@@ -7,7 +7,7 @@ use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 
 use super::gemm::PackedWeights;
 use super::matvec::{recurrent, MATVEC_MAX_BATCH};
-use super::simd::{sigmoid, tanh};
+use super::simd::{all_zero, sigmoid, tanh};
 use crate::gru::GruLayerWeights;
 
 /// One layer-direction's recurrent weights ready for every step of a batch of `b` rows.
@@ -74,7 +74,7 @@ impl GruStepper {
         // From a zero state (a forward's first step, by default) every product is +0, as
         // `acc` already is: skipping them gives the same bits. (Any other state stops
         // the test at its first non-zero value.)
-        if !h.iter().all(|v| *v == 0.0) {
+        if !all_zero(h) {
             self.recurrent_products(gx, h);
         }
         let acc = self.acc.as_slice().expect("standard layout");

@@ -3,7 +3,7 @@
 //!
 //! Every build of a kernel runs each output through the same operations in the same
 //! order, so the choice changes the speed, never the bits. [`set_avx512`] turns
-//! AVX-512 off for comparisons (`tests/cpu_isa.rs` checks the bits that way).
+//! AVX-512 off for comparisons (`tests/threads.rs` checks the bits that way).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

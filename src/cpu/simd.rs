@@ -53,8 +53,12 @@ impl<'a> StepWeights<'a> {
 /// default zero state then starts with `z = gx` alone: one step's products fewer, 1/T of
 /// the recurrent work (4 % at T = 25). `gx + Σ w·0` is `gx` but for the sign of a zero.
 pub(crate) fn starts_from_zero(h: &Array2<f32>, c: &Array2<f32>, w: &LayerWeights) -> bool {
-    let zero = |a: &Array2<f32>| a.iter().all(|v| *v == 0.0);
-    zero(h) && (!matches!(w.peephole, PeepholeWeights::Full(_)) || zero(c))
+    all_zero(h.view()) && (!matches!(w.peephole, PeepholeWeights::Full(_)) || all_zero(c.view()))
+}
+
+/// Whether every value of `a` is ±0 (a recurrent product from it is then +0).
+pub(crate) fn all_zero(a: ArrayView2<f32>) -> bool {
+    a.iter().all(|v| *v == 0.0)
 }
 
 /// One time step in place: `h`, `c` `[B, H]` become the new state for rows with

@@ -34,9 +34,9 @@ impl ForwardJob {
         let (b, h, t) = (self.b, self.hidden, self.plan.t);
         let stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
         let [w_ih, bias, w_rec, peep] = &stacked.parts;
+        // Direction 0's uniforms; the shader adds direction 1's offsets.
         let params = StepParams {
             gx_dirs: 2,
-            out_offset: 0,
             ..self.step_params(w, 0..t, 0)
         };
         let step_params = uniform(ctx, "step params", &params);
