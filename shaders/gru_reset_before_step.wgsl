@@ -52,8 +52,6 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     }
 }
 
-var<workgroup> reset_partial: array<f32, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_LANES]
-
 // step_gemv's split-K shape: a workgroup holds GEMV_UNITS units × GEMV_ROWS rows, its
 // GEMV_LANES lanes per unit taking k = lane, lane + GEMV_LANES, … so neighbouring
 // invocations read neighbouring floats of W_hn's row (one invocation per unit walking
@@ -79,22 +77,15 @@ fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
             }
         }
     }
+    // lanes_sum (recurrent_step.wgsl) sums vec4s: each row's sum rides in x.
+    var sums: array<vec4<f32>, 4>;
     for (var r = 0u; r < GEMV_ROWS; r++) {
-        reset_partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane] = acc[r];
+        sums[r] = vec4(acc[r], 0.0, 0.0, 0.0);
     }
-    workgroupBarrier();
-    for (var s = GEMV_LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var r = 0u; r < GEMV_ROWS; r++) {
-                let i = (u * GEMV_ROWS + r) * GEMV_LANES + lane;
-                reset_partial[i] += reset_partial[i + s];
-            }
-        }
-        workgroupBarrier();
-    }
+    lanes_sum(u, lane, &sums);
     let b = b0 + lane;
     if (lane < GEMV_ROWS && j < p.hidden && b < p.batch) {
-        reset_n_update(b, j, reset_partial[(u * GEMV_ROWS + lane) * GEMV_LANES]);
+        reset_n_update(b, j, sums[lane].x);
     }
 }
 

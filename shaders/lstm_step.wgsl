@@ -29,7 +29,9 @@
 //
 // Two tilings of the same step (the host picks by batch size):
 //   step_gemv   grid (ceil(H/2), ceil(B/4)):  small batch. 32 threads split the K
-//               reduction of each unit, then a tree reduction in workgroup memory.
+//               reduction of each unit, then a tree reduction (`lanes_sum`): in
+//               workgroup memory, its levels within a subgroup as shuffles where
+//               the adapter has subgroups (lanes_subgroup.wgsl).
 //   step_tiled  grid (ceil(H/16), ceil(B/16)): large batch. A 16-unit × 16-row tile,
 //               weights and state staged through workgroup memory in K-slices of 16,
 //               each thread accumulating 4 gates × 4 batch rows in registers.

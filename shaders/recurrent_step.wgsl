@@ -142,22 +142,45 @@ fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
             }
         }
     }
-    for (var r = 0u; r < GEMV_ROWS; r++) {
-        partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane] = acc[r];
-    }
-    workgroupBarrier();
-    for (var s = GEMV_LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var r = 0u; r < GEMV_ROWS; r++) {
-                let i = (u * GEMV_ROWS + r) * GEMV_LANES + lane;
-                partial[i] += partial[i + s];
-            }
-        }
-        workgroupBarrier();
-    }
+    lanes_sum(u, lane, &acc);
     let b = b0 + lane;
     if (lane < GEMV_ROWS && j < p.hidden && b < p.batch) {
-        cell_update(b, j, partial[(u * GEMV_ROWS + lane) * GEMV_LANES]);
+        cell_update(b, j, acc[lane]);
+    }
+}
+
+// Sums each (unit u, row r) partial over the unit's GEMV_LANES lanes as a tree: level s
+// (16, 8, …, 1) adds lane + s into lane. The levels s ≥ SHUFFLE_BELOW go through
+// workgroup memory; those below are subgroup shuffles (lanes_subgroup.wgsl; none in
+// lanes_portable.wgsl). A shuffle-xor level leaves every lane of an aligned block with
+// the bits the tree leaves in the block's first lane (a + b = b + a exactly), so both
+// forms add in the same order. Row r's sum ends in lane r's sums[r]. Every invocation
+// of the workgroup must call this (barriers, shuffles).
+fn lanes_sum(u: u32, lane: u32, sums: ptr<function, array<vec4<f32>, 4>>) {
+    if (SHUFFLE_BELOW < GEMV_LANES) {
+        for (var r = 0u; r < GEMV_ROWS; r++) {
+            partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane] = (*sums)[r];
+        }
+        workgroupBarrier();
+        for (var s = GEMV_LANES / 2u; s >= SHUFFLE_BELOW; s >>= 1u) {
+            if (lane < s) {
+                for (var r = 0u; r < GEMV_ROWS; r++) {
+                    let i = (u * GEMV_ROWS + r) * GEMV_LANES + lane;
+                    partial[i] += partial[i + s];
+                }
+            }
+            workgroupBarrier();
+        }
+        // Lanes below SHUFFLE_BELOW go on from their own sums; in the portable form
+        // (SHUFFLE_BELOW = 1) every lane takes lane 0's, the finished ones.
+        for (var r = 0u; r < GEMV_ROWS; r++) {
+            (*sums)[r] = partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane % SHUFFLE_BELOW];
+        }
+    }
+    for (var s = min(SHUFFLE_BELOW, GEMV_LANES) / 2u; s > 0u; s >>= 1u) {
+        for (var r = 0u; r < GEMV_ROWS; r++) {
+            (*sums)[r] += shuffle_xor((*sums)[r], s);
+        }
     }
 }
 

@@ -142,6 +142,14 @@ fn lstm_step_f16() {
     lstm_step_f16_cases(&ctx);
 }
 
+/// `lanes_subgroup.wgsl`: the split-K step's lane sums by subgroup shuffles have the
+/// bits of the portable tree in every cell (cases in tests/kernel_cases/lanes_subgroup.rs;
+/// the cells' own cases check the shuffled form against the CPU in every tiling).
+#[test]
+fn lanes_subgroup() {
+    lanes_subgroup_cases();
+}
+
 /// The shared recurrent products alone, forward in every tiling and backward in both
 /// forms (cases in tests/kernel_cases/recurrent_step.rs).
 #[test]

@@ -10,15 +10,25 @@ fn parse(stem: &str, src: &str) -> (naga::Module, ModuleInfo) {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{stem}.wgsl: {}", e.emit_to_string(src)));
     // The f16-weight step unpacks f16 pairs: a capability (SHADER_F16_IN_F32) that
-    // GpuLstm::new_f16 checks on the adapter.
-    let caps = match stem.ends_with("_f16") {
-        true => Capabilities::SHADER_FLOAT16_IN_FLOAT32,
-        false => Capabilities::default(),
-    };
+    // GpuLstm::new_f16 checks on the adapter. The step with subgroup shuffles and its
+    // probe need subgroups (`Features::SUBGROUP`, which the context checks).
+    let mut caps = Capabilities::default();
+    if stem.ends_with("_f16") {
+        caps |= Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    }
+    if uses_subgroups(stem) {
+        caps |= Capabilities::SUBGROUP;
+    }
     let info = Validator::new(ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{stem}.wgsl does not validate: {}", e.emit_to_string(src)));
     (module, info)
+}
+
+fn uses_subgroups(stem: &str) -> bool {
+    stem.starts_with("lanes_subgroup") || stem == "probe_subgroups"
 }
 
 #[test]
@@ -93,7 +103,8 @@ fn shaders_translate_to_glsl_es() {
 }
 
 /// The tests above cover every file in `shaders/` (`activations.wgsl`,
-/// `recurrent_step.wgsl`, `recurrent_step_backward.wgsl`, `weights_*.wgsl` and
+/// `recurrent_step.wgsl`, `recurrent_step_backward.wgsl`, `lanes_portable.wgsl` (in every
+/// step module but those stemmed `lanes_subgroup`), `weights_*.wgsl` and
 /// `state_*.wgsl` are parts of the step kernels, `matmul_operands_*.wgsl` of the GEMM's,
 /// not compiled alone), so a new shader cannot be left out.
 #[test]
@@ -109,7 +120,12 @@ fn every_shader_file_is_listed() {
                 .map(String::from)
         })
         .filter(|s| {
-            let parts = ["activations", "recurrent_step", "recurrent_step_backward"];
+            let parts = [
+                "activations",
+                "recurrent_step",
+                "recurrent_step_backward",
+                "lanes_portable",
+            ];
             let prefixes = ["weights_", "state_", "matmul_operands_"];
             !parts.contains(&s.as_str()) && !prefixes.iter().any(|p| s.starts_with(p))
         })

@@ -19,6 +19,9 @@ pub struct GpuOptions {
     /// order of preference. One index per process (e.g. an MPI rank) spreads processes
     /// over the GPUs of a host.
     pub adapter_index: Option<usize>,
+    /// Subgroup shuffles in the split-K step where the adapter has them (`None`:
+    /// on unless `LSTM_SUBGROUPS=0`; see [`crate::GpuContext::shuffle_lanes`]).
+    pub subgroups: Option<bool>,
 }
 
 /// The limits a context requests from its adapter.

@@ -1,9 +1,10 @@
 //! Adapter choice, device creation, error scopes and the one readback function.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use super::adapter::{describe, pick_adapter, GpuOptions, LimitsRequest};
+use super::faults::Faults;
 use super::kernels::Kernels;
 
 use crate::error::{LstmError, Result};
@@ -35,6 +36,8 @@ pub struct GpuContext {
     software_kernels: bool,
     /// Among those, the written-out forms where a shape allows (see `quad_forms`).
     quad_forms: bool,
+    /// `lanes_sum`'s `SHUFFLE_BELOW`: lanes summed by subgroup shuffles (1: none).
+    shuffle_lanes: u32,
     readbacks: AtomicUsize,
     buffers_created: AtomicUsize,
     buffer_bytes: AtomicU64,
@@ -43,34 +46,6 @@ pub struct GpuContext {
     /// A 16-byte storage buffer bound where a kernel's optional operand is unused.
     dummy: wgpu::Buffer,
     faults: Arc<Faults>,
-}
-
-/// What wgpu reports outside a call's error scopes: a lost device, or an error no
-/// scope caught (wgpu's default would panic). The next call returns it as an error.
-#[derive(Default)]
-struct Faults {
-    lost: Mutex<Option<String>>,
-    uncaptured: Mutex<Option<wgpu::Error>>,
-}
-
-impl Faults {
-    /// Routes the device's lost callback and uncaptured errors here.
-    fn watch(device: &wgpu::Device) -> Arc<Faults> {
-        let faults = Arc::new(Faults::default());
-        let f = faults.clone();
-        device.set_device_lost_callback(move |reason, msg| {
-            if let Ok(mut lost) = f.lost.lock() {
-                *lost = Some(format!("{reason:?}: {msg}"));
-            }
-        });
-        let f = faults.clone();
-        device.on_uncaptured_error(Arc::new(move |e| {
-            if let Ok(mut slot) = f.uncaptured.lock() {
-                slot.get_or_insert(e);
-            }
-        }));
-        faults
-    }
 }
 
 impl GpuContext {
@@ -92,7 +67,8 @@ impl GpuContext {
         let limits = request.limits(&adapter);
         // Timestamp queries are optional: benchmarks use them for kernel time where the
         // adapter has them and fall back to wall-clock time elsewhere.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let features = (adapter.features() & wgpu::Features::TIMESTAMP_QUERY)
+            | super::subgroups::feature(&adapter, super::subgroups::wanted(opts.subgroups));
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("lstm-wgpu"),
@@ -109,6 +85,8 @@ impl GpuContext {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let shuffle_lanes =
+            super::subgroups::shuffle_lanes(&device, &queue, adapter.get_info().subgroup_min_size);
         Ok(GpuContext {
             dummy,
             device,
@@ -122,6 +100,7 @@ impl GpuContext {
                 .contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32),
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             quad_forms: true,
+            shuffle_lanes,
             readbacks: AtomicUsize::new(0),
             buffers_created: AtomicUsize::new(0),
             buffer_bytes: AtomicU64::new(0),
@@ -206,6 +185,14 @@ impl GpuContext {
         self.quad_forms = on;
     }
 
+    /// How many neighbouring lanes the split-K step (`step_gemv`) sums by subgroup
+    /// shuffles instead of through workgroup memory: the adapter's smallest subgroup
+    /// size where it has subgroups (`LSTM_SUBGROUPS=0` or [`GpuOptions::subgroups`]
+    /// turns them off), else 1. The results are the same bits either way.
+    pub fn shuffle_lanes(&self) -> u32 {
+        self.shuffle_lanes
+    }
+
     /// Whether compute passes can carry GPU timestamps (`TIMESTAMP_QUERY`).
     pub fn has_timestamps(&self) -> bool {
         self.timestamps
@@ -251,7 +238,9 @@ impl GpuContext {
             return Ok(k);
         }
         super::kernels::check_limits(&self.limits)?;
-        let k = self.scoped("compiling shaders", || Ok(Kernels::new(&self.device)))?;
+        let k = self.scoped("compiling shaders", || {
+            Ok(Kernels::new(&self.device, self.shuffle_lanes))
+        })?;
         Ok(self.kernels.get_or_init(|| k))
     }
 
@@ -279,19 +268,7 @@ impl GpuContext {
 
     /// A lost device, or an error that no scope caught since the last check.
     pub(crate) fn check_faults(&self, during: &'static str) -> Result<()> {
-        if let Some(why) = self.faults.lost.lock().ok().and_then(|l| l.clone()) {
-            return Err(LstmError::DeviceLost(why));
-        }
-        match self
-            .faults
-            .uncaptured
-            .lock()
-            .ok()
-            .and_then(|mut e| e.take())
-        {
-            Some(source) => Err(LstmError::Gpu { during, source }),
-            None => Ok(()),
-        }
+        self.faults.check(during)
     }
 
     /// Submits `encoder` and blocks until the GPU has finished it (nothing is read back).
@@ -336,7 +313,8 @@ impl GpuContext {
 
     /// Submits `encoder`, copying each `(source, staging, bytes)` into its staging buffer
     /// (`MAP_READ`, kept by the caller for the next call), then waits once and returns the
-    /// contents as f32 vectors. This is the only place that maps buffers or polls.
+    /// contents as f32 vectors. This is the only place that maps buffers or polls (but
+    /// for the subgroup probe, which runs while the context is being made).
     pub(crate) fn submit_and_read_via(
         &self,
         mut encoder: wgpu::CommandEncoder,

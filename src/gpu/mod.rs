@@ -23,6 +23,7 @@ mod backward_job;
 mod buffers;
 mod context;
 mod dispatch_plan;
+mod faults;
 mod forward;
 mod gru;
 mod host_forward;
@@ -34,6 +35,7 @@ pub(crate) mod pack;
 mod plan;
 mod stacked;
 mod stream;
+mod subgroups;
 mod timer;
 mod weights;
 

@@ -25,14 +25,15 @@ fn outputs(o: &StepOutput) -> [(&str, &Array2<f32>); 6] {
     ]
 }
 
-/// Every output of `quads` has the bits of `rows`'s (NaN poison included: none may be left).
+/// Every output of `quads` has the bits of `rows`'s (NaN poison included: none may be left);
+/// also any two forms that must sum alike.
 pub fn assert_same_bits(tag: &str, quads: &StepOutput, rows: &StepOutput) {
     for ((name, q), (_, r)) in outputs(quads).into_iter().zip(outputs(rows)) {
         assert!(q.iter().all(|v| v.is_finite()), "{name} {tag}: not finite");
         let same = q.iter().zip(r).all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(
             same,
-            "{name} {tag}: quads and rows differ (max {})",
+            "{name} {tag}: the two forms differ (max {})",
             max_diff(q, r)
         );
     }

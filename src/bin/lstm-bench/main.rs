@@ -102,6 +102,7 @@ fn run(a: &Args) -> Result<()> {
             "adapter": ctx.as_ref().map(|c| c.describe()),
             "software_adapter": ctx.as_ref().map(|c| c.is_software()),
             "timestamps": ctx.as_ref().map(|c| c.has_timestamps()),
+            "shuffle_lanes": ctx.as_ref().map(|c| c.shuffle_lanes()),
             "repeats": a.repeats,
             "limits": limits.as_ref().map(report::limits_json),
             "rows": rows_json,
@@ -154,6 +155,13 @@ fn print_setup(a: &Args, ctx: Option<&GpuContext>) {
             "software-adapter, plain (barrier-free: matmul main_rows, step_units / step_rows)"
         } else {
             "hardware (tiled, workgroup memory: matmul main, step_gemv / step_tiled)"
+        }
+    );
+    println!(
+        "  subgroups: {}",
+        match ctx.shuffle_lanes() {
+            1 => "none (step_gemv sums its lanes in workgroup memory; LSTM_SUBGROUPS=0 turns them off)".to_string(),
+            n => format!("step_gemv sums {n} neighbouring lanes by subgroup shuffles"),
         }
     );
     println!(

@@ -78,6 +78,8 @@ pub(crate) struct Kernels {
     gru_reset_before_step: std::sync::OnceLock<StepPipelines>,
     step_f16: std::sync::OnceLock<StepPipelines>,
     device: wgpu::Device,
+    /// The step modules' `SHUFFLE_BELOW` (for the cells compiled on first use).
+    shuffle_lanes: u32,
     pub backward_layout: wgpu::BindGroupLayout,
     /// `lstm_step_backward`'s forms.
     pub step_backward: BackwardPipelines,
@@ -113,11 +115,11 @@ impl StepPipelines {
         device: &wgpu::Device,
         layout: &wgpu::BindGroupLayout,
         source: StepSource,
-        reset_n: bool,
+        (reset_n, shuffle_lanes): (bool, u32),
     ) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(source.stem),
-            source: wgpu::ShaderSource::Wgsl(source.module().into()),
+            source: wgpu::ShaderSource::Wgsl(source.module(shuffle_lanes).into()),
         });
         StepPipelines {
             quads: QuadPipelines::new((device, layout), (source.stem, "step_quads"), move |rows| {
@@ -234,17 +236,23 @@ impl Kernels {
 
     /// The step kernels of a cell: `lstm_step` or `gru_step` (compiled here on first use).
     pub fn step_of(&self, cell: Cell) -> &StepPipelines {
+        let lanes = self.shuffle_lanes;
         match cell {
             Cell::Lstm => &self.step,
             Cell::Gru => self.gru_step.get_or_init(|| {
-                StepPipelines::new(&self.device, &self.step_layout, GRU_STEP, false)
+                StepPipelines::new(&self.device, &self.step_layout, GRU_STEP, (false, lanes))
             }),
             Cell::GruResetBefore => self.gru_reset_before_step.get_or_init(|| {
                 let src = GRU_RESET_BEFORE_STEP;
-                StepPipelines::new(&self.device, &self.step_layout, src, true)
+                StepPipelines::new(&self.device, &self.step_layout, src, (true, lanes))
             }),
             Cell::LstmF16 => self.step_f16.get_or_init(|| {
-                StepPipelines::new(&self.device, &self.step_layout, LSTM_STEP_F16, false)
+                StepPipelines::new(
+                    &self.device,
+                    &self.step_layout,
+                    LSTM_STEP_F16,
+                    (false, lanes),
+                )
             }),
         }
     }
@@ -273,7 +281,8 @@ impl Kernels {
         }
     }
 
-    pub fn new(device: &wgpu::Device) -> Kernels {
+    /// `shuffle_lanes`: see [`crate::GpuContext::shuffle_lanes`].
+    pub fn new(device: &wgpu::Device, shuffle_lanes: u32) -> Kernels {
         let layout_of = |stem: &str| {
             let kinds = BINDINGS
                 .iter()
@@ -301,7 +310,8 @@ impl Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
             matmul_quads: std::sync::OnceLock::new(),
-            step: StepPipelines::new(device, &step_layout, LSTM_STEP, false),
+            step: StepPipelines::new(device, &step_layout, LSTM_STEP, (false, shuffle_lanes)),
+            shuffle_lanes,
             gru_step: std::sync::OnceLock::new(),
             gru_reset_before_step: std::sync::OnceLock::new(),
             step_f16: std::sync::OnceLock::new(),

@@ -33,13 +33,14 @@ pub(crate) struct StepSource {
 }
 
 impl StepSource {
-    /// The module of the four forms (`step_gemv`, `step_tiled`, `step_units`, `step_rows`).
-    pub fn module(&self) -> String {
+    /// The module of the four forms (`step_gemv`, `step_tiled`, `step_units`, `step_rows`),
+    /// `step_gemv` summing `shuffle_lanes` lanes by subgroup shuffles (1: none).
+    pub fn module(&self, shuffle_lanes: u32) -> String {
         let weights = match self.f16 {
             true => shader!("weights_f16"),
             false => shader!("weights_f32"),
         };
-        self.assemble(weights, shader!("state_f32"))
+        self.assemble(weights, shader!("state_f32"), &lanes_part(shuffle_lanes))
     }
 
     /// The module of `step_quads` for `rows` batch rows per invocation (H % 4 == 0).
@@ -48,24 +49,38 @@ impl StepSource {
             true => shader!("weights_f16"),
             false => shader!("weights_f32x4"),
         };
-        let mut src = self.assemble(weights, shader!("state_f32x4"));
+        // step_quads never sums lanes: its module keeps the portable part.
+        let mut src = self.assemble(weights, shader!("state_f32x4"), &lanes_part(1));
         src.push_str(shader!("step_quads"));
         src.push_str(&super::step_quads::entry_point(rows));
         src
     }
 
-    fn assemble(&self, weights: &str, state: &str) -> String {
+    fn assemble(&self, weights: &str, state: &str, lanes: &str) -> String {
         let mut src = String::new();
         for part in [
             shader!("activations"),
             weights,
             state,
+            lanes,
             self.cell,
             shader!("recurrent_step"),
         ] {
             let _ = writeln!(src, "{part}");
         }
         src
+    }
+}
+
+/// `lanes_sum`'s shuffles: `lanes_portable.wgsl` for 1 lane (none), else
+/// `lanes_subgroup.wgsl` behind the constant it reads.
+fn lanes_part(shuffle_lanes: u32) -> String {
+    match shuffle_lanes {
+        0 | 1 => shader!("lanes_portable").to_string(),
+        n => format!(
+            "const SHUFFLE_BELOW: u32 = {n}u;\n{}",
+            shader!("lanes_subgroup")
+        ),
     }
 }
 
@@ -140,9 +155,11 @@ pub(crate) const LSTM_PARAM_GRADS: &str = shader!("lstm_param_grads");
 pub(crate) const SOFTMAX_XENT: &str = shader!("softmax_xent");
 pub(crate) const OPTIMIZER_UPDATE: &str = shader!("optimizer_update");
 pub(crate) const PROBE_EMPTY: &str = shader!("probe_empty");
+pub(crate) const PROBE_SUBGROUPS: &str = shader!("probe_subgroups");
 
 /// `(stem, source)` of every module the crate compiles, the written-out forms at every
-/// row count they are generated for: the portability test translates each.
+/// row count they are generated for, the step modules with subgroup shuffles too (stems
+/// `lanes_subgroup*`): the portability test translates each.
 pub fn shaders() -> Vec<(&'static str, String)> {
     let steps = [LSTM_STEP, LSTM_STEP_F16, GRU_STEP, GRU_RESET_BEFORE_STEP];
     let backward = [
@@ -159,7 +176,13 @@ pub fn shaders() -> Vec<(&'static str, String)> {
     ];
     let mut all: Vec<(&'static str, String)> = fixed.map(|(s, src)| (s, src.to_string())).into();
     all.push(("matmul_quads", matmul_quads_module()));
-    all.extend(steps.iter().map(|s| (s.stem, s.module())));
+    all.extend(steps.iter().map(|s| (s.stem, s.module(1))));
+    let shuffled = |s: &StepSource| match s.f16 {
+        true => ("lanes_subgroup_f16", s.module(8)),
+        false => ("lanes_subgroup", s.module(8)),
+    };
+    all.extend(steps.iter().map(shuffled));
+    all.push(("probe_subgroups", PROBE_SUBGROUPS.to_string()));
     all.extend(backward.iter().map(|s| (s.stem, s.module())));
     for rows in super::step_quads::QUAD_ROWS {
         // The f16 module's stem ends in `_f16` (its capability, and its file).
