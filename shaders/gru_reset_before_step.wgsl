@@ -82,10 +82,10 @@ fn step_reset_n(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
     for (var r = 0u; r < GEMV_ROWS; r++) {
         sums[r] = vec4(acc[r], 0.0, 0.0, 0.0);
     }
-    lanes_sum(u, lane, &sums);
+    let sum = lanes_sum(u, lane, &sums);
     let b = b0 + lane;
     if (lane < GEMV_ROWS && j < p.hidden && b < p.batch) {
-        reset_n_update(b, j, sums[lane].x);
+        reset_n_update(b, j, sum.x);
     }
 }
 

@@ -119,6 +119,7 @@ fn operand(b: u32, k: u32) -> f32 {
 const GEMV_UNITS: u32 = 2u;
 const GEMV_LANES: u32 = 32u;
 const GEMV_ROWS: u32 = 4u;
+const_assert GEMV_ROWS == 4u; // lanes_sum picks a row by selects among four
 
 var<workgroup> partial: array<vec4<f32>, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_LANES]
 
@@ -142,10 +143,10 @@ fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
             }
         }
     }
-    lanes_sum(u, lane, &acc);
+    let sum = lanes_sum(u, lane, &acc);
     let b = b0 + lane;
     if (lane < GEMV_ROWS && j < p.hidden && b < p.batch) {
-        cell_update(b, j, acc[lane]);
+        cell_update(b, j, sum);
     }
 }
 
@@ -154,9 +155,10 @@ fn step_gemv(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
 // workgroup memory; those below are subgroup shuffles (lanes_subgroup.wgsl; none in
 // lanes_portable.wgsl). A shuffle-xor level leaves every lane of an aligned block with
 // the bits the tree leaves in the block's first lane (a + b = b + a exactly), so both
-// forms add in the same order. Row r's sum ends in lane r's sums[r]. Every invocation
-// of the workgroup must call this (barriers, shuffles).
-fn lanes_sum(u: u32, lane: u32, sums: ptr<function, array<vec4<f32>, 4>>) {
+// forms add in the same order. Returns row `lane`'s sum (lanes < GEMV_ROWS use it).
+// Every invocation of the workgroup must call this (barriers, shuffles).
+fn lanes_sum(u: u32, lane: u32, sums: ptr<function, array<vec4<f32>, 4>>) -> vec4<f32> {
+    let row = min(lane, GEMV_ROWS - 1u);
     if (SHUFFLE_BELOW < GEMV_LANES) {
         for (var r = 0u; r < GEMV_ROWS; r++) {
             partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane] = (*sums)[r];
@@ -171,17 +173,23 @@ fn lanes_sum(u: u32, lane: u32, sums: ptr<function, array<vec4<f32>, 4>>) {
             }
             workgroupBarrier();
         }
-        // Lanes below SHUFFLE_BELOW go on from their own sums; in the portable form
-        // (SHUFFLE_BELOW = 1) every lane takes lane 0's, the finished ones.
+        if (SHUFFLE_BELOW == 1u) {
+            return partial[(u * GEMV_ROWS + row) * GEMV_LANES]; // every level done
+        }
         for (var r = 0u; r < GEMV_ROWS; r++) {
-            (*sums)[r] = partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane % SHUFFLE_BELOW];
+            (*sums)[r] = partial[(u * GEMV_ROWS + r) * GEMV_LANES + lane];
         }
     }
-    for (var s = min(SHUFFLE_BELOW, GEMV_LANES) / 2u; s > 0u; s >>= 1u) {
+    for (var s = SHUFFLE_BELOW / 2u; s > 0u; s >>= 1u) {
         for (var r = 0u; r < GEMV_ROWS; r++) {
             (*sums)[r] += shuffle_xor((*sums)[r], s);
         }
     }
+    // Selects, not sums[row]: an array indexed by a lane-varying value would live in
+    // memory (local memory on a GPU, emulated loads on llvmpipe) for the whole k loop.
+    let low = select((*sums)[0], (*sums)[1], row == 1u);
+    let high = select((*sums)[2], (*sums)[3], row == 3u);
+    return select(low, high, row >= 2u);
 }
 
 // ---- large batch: register-blocked tile ----------------------------------------
