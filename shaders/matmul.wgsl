@@ -20,6 +20,12 @@
 //   4 c     [M, ldc] read_write
 // Grid: (ceil(N / 64), ceil(M / 64)), workgroup 16×16; each thread owns a 4×4 block of
 // outputs strided by 16 so that neighbouring threads touch neighbouring words.
+//
+// Split-K (`main` with k_chunk > 0; the host's choice for a weight gradient whose few
+// output tiles would leave a GPU idle while each sums all T·B rows): grid z = the
+// slices; workgroup z sums k in [z·k_chunk, (z+1)·k_chunk) into slice z of a scratch
+// `c` ([slices][M][ldc], no flags), then `sum_splits` adds the slices in z order into
+// the real `c` with the flags. Still one fixed order per element: deterministic.
 
 struct MatmulParams {
     m: u32,
@@ -32,8 +38,9 @@ struct MatmulParams {
     a_off: u32,
     b_off: u32,
     c_off: u32,
+    // `main`: the K slice of one workgroup z (0: all of K, no split).
+    k_chunk: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -67,8 +74,9 @@ fn store(m: u32, n: u32, sum: f32) {
     c[at] = v;
 }
 
-fn load_a(row: u32, k: u32) -> f32 {
-    if (row >= p.m || k >= p.k) {
+// Element (row, k) of op(a), 0 outside the product or past `k_stop` (a slice's end).
+fn load_a(row: u32, k: u32, k_stop: u32) -> f32 {
+    if (row >= p.m || k >= k_stop) {
         return 0.0;
     }
     if ((p.flags & A_TRANS) != 0u) {
@@ -77,8 +85,8 @@ fn load_a(row: u32, k: u32) -> f32 {
     return a_at(p.a_off + row * p.lda + k);
 }
 
-fn load_b(k: u32, col: u32) -> f32 {
-    if (col >= p.n || k >= p.k) {
+fn load_b(k: u32, col: u32, k_stop: u32) -> f32 {
+    if (col >= p.n || k >= k_stop) {
         return 0.0;
     }
     if ((p.flags & B_TRANS) != 0u) {
@@ -95,8 +103,14 @@ fn main(
 ) {
     let m0 = wg.y * TILE;
     let n0 = wg.x * TILE;
+    var k_begin = 0u;
+    var k_stop = p.k;
+    if (p.k_chunk > 0u) {
+        k_begin = wg.z * p.k_chunk;
+        k_stop = min(k_begin + p.k_chunk, p.k);
+    }
     var acc: array<array<f32, 4>, 4>;
-    for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
+    for (var k0 = k_begin; k0 < k_stop; k0 += TILE_K) {
         for (var i = 0u; i < 4u; i++) {
             let e = li + 256u * i;
             // Untransposed operands are k-contiguous: let neighbouring threads take
@@ -107,14 +121,14 @@ fn main(
                 kk = e / TILE;
                 r = e % TILE;
             }
-            a_tile[kk * TILE + r] = load_a(m0 + r, k0 + kk);
+            a_tile[kk * TILE + r] = load_a(m0 + r, k0 + kk, k_stop);
             kk = e % TILE_K;
             r = e / TILE_K;
             if ((p.flags & B_TRANS) == 0u) {
                 kk = e / TILE;
                 r = e % TILE;
             }
-            b_tile[kk * TILE + r] = load_b(k0 + kk, n0 + r);
+            b_tile[kk * TILE + r] = load_b(k0 + kk, n0 + r, k_stop);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TILE_K; kk++) {
@@ -137,10 +151,27 @@ fn main(
         for (var q = 0u; q < 4u; q++) {
             let n = n0 + lid.x + 16u * q;
             if (m < p.m && n < p.n) {
-                store(m, n, acc[r][q]);
+                store(wg.z * p.m + m, n, acc[r][q]); // slice z's rows (z = 0 unsplit)
             }
         }
     }
+}
+
+// The second dispatch of a split `main`: c[m, n] = Σ_z slice z (z ascending, from +0),
+// then the flags as ever. `a` is bound to the scratch (a_off 0, lda its row stride) and
+// `p.k` holds the slice count. Grid (ceil(N / 64), M), one element per invocation.
+@compute @workgroup_size(64)
+fn sum_splits(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let m = wg.y;
+    let n = wg.x * 64u + li;
+    if (n >= p.n) {
+        return;
+    }
+    var sum = 0.0;
+    for (var z = 0u; z < p.k; z++) {
+        sum += a_at(p.a_off + (z * p.m + m) * p.lda + n);
+    }
+    store(m, n, sum);
 }
 
 // ---- software adapters (llvmpipe / lavapipe) ----------------------------------------

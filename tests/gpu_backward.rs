@@ -224,7 +224,8 @@ fn gradients_are_bit_identical_run_to_run() {
 }
 
 /// The backward kernel has a tiled form (hardware GPUs) and a barrier-free one (software
-/// adapters); the adapter's choice tests one of them, so force each.
+/// adapters), and so have the weight-gradient GEMMs (the tiled one split over T·B where
+/// that is long); the adapter's choice tests one of them, so force each.
 #[test]
 fn both_backward_kernel_forms() {
     for software in [false, true] {
@@ -257,7 +258,18 @@ fn both_backward_kernel_forms() {
             .peephole(Peephole::Full)
             .layers(2)
             .bidirectional(true);
-        compare_on(ctx, &cfg, 5, 6, Some(&[5, 2, 3, 5, 1, 4]), true, 502);
+        compare_on(
+            ctx.clone(),
+            &cfg,
+            5,
+            6,
+            Some(&[5, 2, 3, 5, 1, 4]),
+            true,
+            502,
+        );
+        // T·B = 640 rows: the tiled form splits the weight gradients over them (2 slices).
+        let cfg = LstmConfig::new(3, 9).layers(2).bidirectional(true);
+        compare_on(ctx, &cfg, 40, 16, None, true, 503);
     }
 }
 

@@ -26,10 +26,13 @@ use rand_chacha::ChaCha8Rng;
 fn matmul() {
     // (M, N, K, padded): 1×1×1; past the 64×64 tile in M, in N; K past the 16-wide slice.
     // In the software form, M < 64 takes main_rows' lanes-over-columns layout, M = 65 the rows one.
-    let shapes = [(1, 1, 1, true), (65, 7, 33, false), (17, 70, 18, true)];
+    // K = 1100 and 600: the tiled form splits them over K (4 and 2 slices, the last short).
+    let shapes = [(1, 1, 1, true), (65, 7, 33, false), (17, 70, 18, true)]
+        .into_iter()
+        .chain([(70, 5, 1100, true), (9, 66, 600, false)]);
     for_each_form(|ctx, form| {
         for flags in 0..16u32 {
-            for (n, &(m, cols, k, padded)) in shapes.iter().enumerate() {
+            for (n, (m, cols, k, padded)) in shapes.clone().enumerate() {
                 let mut p = MatmulParams::new(m, cols, k);
                 let set = |f: u32| flags & f != 0;
                 if set(MatmulParams::A_TRANS) {

@@ -16,7 +16,7 @@ use super::context::GpuContext;
 use super::forward::{directed, TrainCache};
 use super::kernels::lstm_param_grads::{self, GradParams};
 use super::kernels::lstm_step_backward::{self, BackwardBuffers, BackwardParams};
-use super::kernels::matmul::{self, MatmulParams};
+use super::kernels::matmul::{self, MatmulParams, SplitGemm};
 use super::kernels::{Cell, Dispatch};
 use super::plan::ChunkPlan;
 use super::weights::{GpuWeights, LayerBuffers};
@@ -41,7 +41,7 @@ struct ChunkWork {
     boundary_from: Option<usize>,
     param_grads: Dispatch,
     /// dW_ih (+)= dZᵀ·X,  dW_rec (+)= dZᵀ·[H_prev; C_prev],  dX (+)= dZ·W_ih
-    products: [Dispatch; 3],
+    products: [SplitGemm; 3],
 }
 
 /// Everything a backward pass of one shape needs on the GPU.
@@ -65,6 +65,8 @@ pub(crate) struct BackwardJob {
     dc_n: Option<wgpu::Buffer>,
     /// Per layer-direction, top layer first, as recorded: `(d, chunks in backward order)`.
     work: Vec<(usize, Vec<ChunkWork>)>,
+    /// The slices of every weight-gradient product split over T·B (`split_scratch`).
+    scratch: wgpu::Buffer,
 }
 
 impl BackwardJob {
@@ -106,6 +108,7 @@ impl BackwardJob {
             dh_n: up.dh_n.cloned(),
             dc_n: up.dc_n.cloned(),
             work: Vec::new(),
+            scratch: split_scratch(ctx, w, plan.len * b),
         };
         for l in (0..cfg.num_layers).rev() {
             let dy = match l + 1 == cfg.num_layers {
@@ -183,16 +186,9 @@ impl BackwardJob {
         g: &LayerBuffers,
         (l, d, c): (usize, usize, usize),
         add: bool,
-    ) -> Result<(Dispatch, [Dispatch; 3])> {
+    ) -> Result<(Dispatch, [SplitGemm; 3])> {
         let cfg = &w.config;
         let h = cfg.hidden_size;
-        // The reset-before GRU's W_hn pairs with r ⊙ h_{t-1}, which its forward caches in
-        // prev's c half: its dW_rec spans both halves ([H][4][2H]; `GpuGru` keeps columns
-        // 0..H of slots 0, 1 and H..2H of slot 3, where its backward puts ∂n_pre).
-        let kr = match w.cell {
-            Cell::GruResetBefore => 2 * h,
-            Cell::Lstm | Cell::LstmF16 | Cell::Gru => cfg.recurrent_width(),
-        };
         let ld = l * cfg.num_directions() + d;
         let rows = self.plan.range(c).len() * cache.b;
         let (gates, prev) = (&cache.gates[ld][c], &cache.prev[ld][c]);
@@ -203,18 +199,19 @@ impl BackwardJob {
             accumulate: add as u32,
         };
         let acc = |p: MatmulParams, on: bool| if on { p.accumulate() } else { p };
-        let width = cfg.layer_input_size(l);
-        let dx = acc(MatmulParams::new(rows, width, 4 * h), d == 1);
-        let rec = acc(MatmulParams::new(4 * h, kr, rows).a_trans().ldb(2 * h), add);
-        let d_ih = acc(MatmulParams::new(4 * h, width, rows).a_trans(), add);
+        let [d_ih, rec] = weight_grad_products(w, l, rows).map(|p| acc(p, add));
+        let dx = acc(
+            MatmulParams::new(rows, cfg.layer_input_size(l), 4 * h),
+            d == 1,
+        );
         let input = &cache.layer_inputs[l][c];
-        let dz = &self.dz;
+        let (dz, w_ih, scratch) = (&self.dz, &w.layers[ld].w_ih, &self.scratch);
         Ok((
             lstm_param_grads::prepare(ctx, gp, dz, gates, prev, &g.bias, &g.peep)?,
             [
-                matmul::prepare(ctx, d_ih, dz, input, None, &g.w_ih),
-                matmul::prepare(ctx, rec, dz, prev, None, &g.w_rec),
-                matmul::prepare(ctx, dx, dz, &w.layers[ld].w_ih, None, &self.dxs[l][c]),
+                matmul::prepare_split(ctx, d_ih, [dz, input], (None, &g.w_ih), scratch),
+                matmul::prepare_split(ctx, rec, [dz, prev], (None, &g.w_rec), scratch),
+                matmul::prepare_split(ctx, dx, [dz, w_ih], (None, &self.dxs[l][c]), scratch),
             ],
         ))
     }
@@ -291,4 +288,33 @@ impl BackwardJob {
             .map(Vec::as_slice)
             .ok_or_else(|| LstmError::Config("no layers".into()))
     }
+}
+
+/// Layer l's weight-gradient products over `rows` (T·B) cached rows: dW_ih = dZᵀ·X and
+/// dW_rec = dZᵀ·[H_prev; C_prev] (not accumulating).
+fn weight_grad_products(w: &GpuWeights, l: usize, rows: usize) -> [MatmulParams; 2] {
+    let cfg = &w.config;
+    let h = cfg.hidden_size;
+    // The reset-before GRU's W_hn pairs with r ⊙ h_{t-1}, which its forward caches in
+    // prev's c half: its dW_rec spans both halves ([H][4][2H]; `GpuGru` keeps columns
+    // 0..H of slots 0, 1 and H..2H of slot 3, where its backward puts ∂n_pre).
+    let kr = match w.cell {
+        Cell::GruResetBefore => 2 * h,
+        Cell::Lstm | Cell::LstmF16 | Cell::Gru => cfg.recurrent_width(),
+    };
+    [
+        MatmulParams::new(4 * h, cfg.layer_input_size(l), rows).a_trans(),
+        MatmulParams::new(4 * h, kr, rows).a_trans().ldb(2 * h),
+    ]
+}
+
+/// The scratch every split weight-gradient product of a job shares (they run one after
+/// another): the most any layer's products want over the longest chunk.
+fn split_scratch(ctx: &GpuContext, w: &GpuWeights, rows: usize) -> wgpu::Buffer {
+    let floats = (0..w.config.num_layers)
+        .flat_map(|l| weight_grad_products(w, l, rows))
+        .map(|p| matmul::split_scratch_floats(ctx, &p))
+        .max()
+        .unwrap_or(0);
+    matmul::split_scratch(ctx, floats)
 }

@@ -9,7 +9,7 @@ pub(crate) use super::matmul_params::MATMUL_TILE;
 use super::matmul_quads;
 use super::Dispatch;
 use crate::error::{LstmError, Result};
-use crate::gpu::buffers::{bind_group, storage_init, uniform};
+use crate::gpu::buffers::{bind_group, new_storage, storage_init, uniform};
 use crate::gpu::context::GpuContext;
 
 /// Records one `matmul.wgsl` dispatch: `c = op(a)·op(b)` (+ `c`) (+ `bias`), as `p` says.
@@ -64,6 +64,113 @@ pub(crate) fn prepare(
         pipeline: pipeline.clone(),
         bind_group,
         grid,
+    }
+}
+
+/// A product that may run split over K (`matmul.wgsl`'s split-K: `main` over a grid z of
+/// K slices into its owner's scratch buffer, then `sum_splits`): the weight gradients,
+/// whose `[4H, I]` / `[4H, K]` outputs have few tiles and sum over all T·B rows. Only
+/// the tiled form splits; elsewhere it is [`prepare`]'s one dispatch.
+pub(crate) struct SplitGemm {
+    product: Dispatch,
+    /// Grid z of `product`: its K slices (1: not split).
+    slices: u32,
+    /// `sum_splits` over the scratch (which its owner keeps and may share).
+    sum: Option<Dispatch>,
+}
+
+impl SplitGemm {
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        let p = &self.product;
+        pass.set_pipeline(&p.pipeline);
+        pass.set_bind_group(0, &p.bind_group, &[]);
+        pass.dispatch_workgroups(p.grid.0, p.grid.1, self.slices);
+        if let Some(sum) = &self.sum {
+            sum.record(pass);
+        }
+    }
+}
+
+/// `(slices, k_chunk)` of `p` on this context with `max_scratch_bytes` of scratch: the
+/// tiled form's split ([`MatmulParams::split_k`]); the software forms never split.
+fn split_of(ctx: &GpuContext, p: &MatmulParams, max_scratch_bytes: u64) -> (u32, u32) {
+    match ctx.software_kernels() {
+        true => (1, 0),
+        false => p.split_k(
+            max_scratch_bytes.min(ctx.max_binding_bytes()),
+            ctx.limits().max_compute_workgroups_per_dimension,
+        ),
+    }
+}
+
+/// Floats of scratch [`prepare_split`] would use for `p` (0: it does not split).
+pub(crate) fn split_scratch_floats(ctx: &GpuContext, p: &MatmulParams) -> usize {
+    match split_of(ctx, p, u64::MAX) {
+        (1, _) => 0,
+        (slices, _) => slices as usize * p.m as usize * p.n as usize,
+    }
+}
+
+/// A scratch of `floats` for split products (the context's dummy for 0: none splits).
+pub(crate) fn split_scratch(ctx: &GpuContext, floats: usize) -> wgpu::Buffer {
+    match floats {
+        0 => ctx.dummy().clone(),
+        n => new_storage(ctx, "split-K slices", n, false),
+    }
+}
+
+/// [`prepare`], split over K where [`MatmulParams::split_k`] says so (tiled form only),
+/// into as many slices as `scratch` holds (the context's dummy: none).
+pub(crate) fn prepare_split(
+    ctx: &GpuContext,
+    p: MatmulParams,
+    [a, b]: [&wgpu::Buffer; 2],
+    (bias, c): (Option<&wgpu::Buffer>, &wgpu::Buffer),
+    scratch: &wgpu::Buffer,
+) -> SplitGemm {
+    let (slices, k_chunk) = split_of(ctx, &p, scratch.size());
+    if slices == 1 {
+        let product = prepare(ctx, p, a, b, bias, c);
+        return SplitGemm {
+            product,
+            slices,
+            sum: None,
+        };
+    }
+    // Slice z of the scratch is a packed [M, N] block: no flags, no offset.
+    let flags = p.flags & (MatmulParams::A_TRANS | MatmulParams::B_TRANS);
+    let partial = MatmulParams {
+        flags,
+        ldc: p.n,
+        c_off: 0,
+        k_chunk,
+        ..p
+    };
+    let product = prepare(ctx, partial, a, b, None, scratch);
+    let summed = MatmulParams {
+        k: slices,
+        lda: p.n,
+        a_off: 0,
+        ..p
+    };
+    let k = ctx.kernels().expect("kernels are built before recording");
+    let params = uniform(ctx, "matmul params", &summed);
+    let resources = [
+        params.as_entire_binding(),
+        scratch.as_entire_binding(),
+        ctx.dummy().as_entire_binding(),
+        bias.unwrap_or(ctx.dummy()).as_entire_binding(),
+        c.as_entire_binding(),
+    ];
+    let sum = Dispatch {
+        pipeline: k.matmul_sum_splits.clone(),
+        bind_group: bind_group(ctx, &k.matmul_layout, &resources),
+        grid: (p.n.div_ceil(64), p.m),
+    };
+    SplitGemm {
+        product,
+        slices,
+        sum: Some(sum),
     }
 }
 
@@ -140,7 +247,8 @@ pub fn input_proj(
 
 /// The single-kernel entry point of `matmul.wgsl`, used by `tests/kernels.rs` and usable
 /// on its own: uploads `a`, `b`, `bias` and the whole `c` buffer, records one dispatch
-/// as `p` says (the tiled `main`, or `main_rows` when [`GpuContext::software_kernels`]),
+/// as `p` says (the tiled `main`, split over K where [`MatmulParams::split_k`] says so, or
+/// `main_rows` when [`GpuContext::software_kernels`]),
 /// and returns the `c` buffer afterwards. `c` is what ACCUMULATE adds to and what stays
 /// outside the `[m, n]` block at `c_off`/`ldc`; fill the block with NaN to see every
 /// element the kernel writes. `bias` must be given exactly when `p` has the BIAS flag.
@@ -162,7 +270,9 @@ pub fn run(
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            matmul(ctx, &mut pass, p, &ab, &bb, biasb.as_ref(), &cb);
+            let scratch = split_scratch(ctx, split_scratch_floats(ctx, &p));
+            let out = (biasb.as_ref(), &cb);
+            prepare_split(ctx, p, [&ab, &bb], out, &scratch).record(&mut pass);
         }
         ctx.submit_and_read(encoder, &[(&cb, cb.size())])
     })?;

@@ -17,7 +17,9 @@ pub struct MatmulParams {
     pub a_off: u32,
     pub b_off: u32,
     pub c_off: u32,
-    pub _pad: [u32; 2],
+    /// `main`'s K slice per workgroup z (0: no split; see [`MatmulParams::split_k`]).
+    pub k_chunk: u32,
+    pub _pad: u32,
 }
 
 #[allow(dead_code)] // the transposed and accumulating forms serve training
@@ -43,7 +45,8 @@ impl MatmulParams {
             a_off: 0,
             b_off: 0,
             c_off: 0,
-            _pad: [0; 2],
+            k_chunk: 0,
+            _pad: 0,
         }
     }
     /// `a` is stored `[k, m]` and used transposed.
@@ -108,7 +111,64 @@ impl MatmulParams {
     }
 }
 
+/// Workgroups a split-K product aims for: enough to fill the largest GPUs (a 132-SM
+/// H100 holds two of these 256-invocation workgroups per SM and more).
+pub(crate) const SPLIT_TARGET_GROUPS: u32 = 512;
+/// The shortest K slice worth a workgroup of its own (a multiple of `main`'s K tile).
+pub(crate) const SPLIT_MIN_CHUNK: u32 = 256;
+
+impl MatmulParams {
+    /// `(slices, k_chunk)` of `main` for this product: one slice (no split) where the
+    /// output's tiles already reach [`SPLIT_TARGET_GROUPS`] or K is under two
+    /// [`SPLIT_MIN_CHUNK`]s; else enough slices of at least that length to reach it,
+    /// as few as `max_scratch_bytes` (slices × M × N floats) and `max_groups` allow.
+    pub fn split_k(&self, max_scratch_bytes: u64, max_groups: u32) -> (u32, u32) {
+        let (x, y) = self.grid();
+        let tiles = x * y;
+        if tiles >= SPLIT_TARGET_GROUPS || self.k < 2 * SPLIT_MIN_CHUNK || self.m > max_groups {
+            return (1, 0);
+        }
+        let slice_bytes = 4 * u64::from(self.m) * u64::from(self.n);
+        let fit = (max_scratch_bytes / slice_bytes.max(1)).min(u64::from(max_groups)) as u32;
+        let slices = SPLIT_TARGET_GROUPS
+            .div_ceil(tiles)
+            .min(self.k / SPLIT_MIN_CHUNK)
+            .min(fit);
+        if slices < 2 {
+            return (1, 0);
+        }
+        let chunk = self.k.div_ceil(slices).next_multiple_of(16);
+        (self.k.div_ceil(chunk), chunk)
+    }
+}
+
 /// Output tile of `matmul.wgsl` (rows and columns).
 pub(crate) const MATMUL_TILE: u32 = 64;
 /// Output columns of one `main_rows` workgroup of `matmul.wgsl` (its rows: 64).
 pub(crate) const MATMUL_ROWS_COLS: u32 = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_k_fills_a_gpu_only_where_the_output_has_few_tiles() {
+        let big = 1 << 30;
+        // The seed model's dW_ih (4H × I over T·B = 28 · 128): 16 tiles → 14 slices of 256.
+        let d_ih = MatmulParams::new(1024, 28, 3584).a_trans();
+        assert_eq!(d_ih.split_k(big, 65535), (14, 256));
+        // Its dW_hh (4H × H): 64 tiles → 8 slices of 448.
+        let d_hh = MatmulParams::new(1024, 256, 3584).a_trans();
+        assert_eq!(d_hh.split_k(big, 65535), (8, 448));
+        // Enough tiles already (512), or K too short for two slices: no split.
+        assert_eq!(
+            MatmulParams::new(2048, 1024, 8192).split_k(big, 65535),
+            (1, 0)
+        );
+        assert_eq!(MatmulParams::new(64, 64, 511).split_k(big, 65535), (1, 0));
+        // The scratch must fit: room for 3 slices of [1024, 28] gives 3.
+        assert_eq!(d_ih.split_k(3 * 4 * 1024 * 28, 65535), (3, 1200));
+        // M rows of sum_splits' grid must fit a dimension.
+        assert_eq!(d_ih.split_k(big, 1000), (1, 0));
+    }
+}

@@ -68,6 +68,8 @@ pub(crate) struct Kernels {
     pub matmul: wgpu::ComputePipeline,
     /// `matmul.wgsl`'s `main_rows`: the same product, shaped for software adapters.
     pub matmul_rows: wgpu::ComputePipeline,
+    /// `matmul.wgsl`'s `sum_splits`: the second dispatch of a product split over K.
+    pub matmul_sum_splits: wgpu::ComputePipeline,
     /// `matmul_quads.wgsl`'s three forms, compiled on first use.
     matmul_quads: std::sync::OnceLock<[wgpu::ComputePipeline; 3]>,
     pub step_layout: wgpu::BindGroupLayout,
@@ -309,6 +311,7 @@ impl Kernels {
         Kernels {
             matmul: pipeline(device, &matmul_layout, &matmul_module, "main"),
             matmul_rows: pipeline(device, &matmul_layout, &matmul_module, "main_rows"),
+            matmul_sum_splits: pipeline(device, &matmul_layout, &matmul_module, "sum_splits"),
             matmul_quads: std::sync::OnceLock::new(),
             step: StepPipelines::new(device, &step_layout, LSTM_STEP, (false, shuffle_lanes)),
             shuffle_lanes,
