@@ -247,7 +247,7 @@ pub fn input_proj(
 
 /// The single-kernel entry point of `matmul.wgsl`, used by `tests/kernels.rs` and usable
 /// on its own: uploads `a`, `b`, `bias` and the whole `c` buffer, records one dispatch
-/// as `p` says (the tiled `main`, split over K where [`MatmulParams::split_k`] says so, or
+/// as `p` says (the tiled `main`, split over K where the output has few tiles and K is long, or
 /// `main_rows` when [`GpuContext::software_kernels`]),
 /// and returns the `c` buffer afterwards. `c` is what ACCUMULATE adds to and what stays
 /// outside the `[m, n]` block at `c_off`/`ldc`; fill the block with NaN to see every

@@ -17,7 +17,7 @@ pub struct MatmulParams {
     pub a_off: u32,
     pub b_off: u32,
     pub c_off: u32,
-    /// `main`'s K slice per workgroup z (0: no split; see [`MatmulParams::split_k`]).
+    /// `main`'s K slice per workgroup z (0: no split; the weight gradients on hardware GPUs).
     pub k_chunk: u32,
     pub _pad: u32,
 }
@@ -122,7 +122,7 @@ impl MatmulParams {
     /// output's tiles already reach [`SPLIT_TARGET_GROUPS`] or K is under two
     /// [`SPLIT_MIN_CHUNK`]s; else enough slices of at least that length to reach it,
     /// as few as `max_scratch_bytes` (slices × M × N floats) and `max_groups` allow.
-    pub fn split_k(&self, max_scratch_bytes: u64, max_groups: u32) -> (u32, u32) {
+    pub(crate) fn split_k(&self, max_scratch_bytes: u64, max_groups: u32) -> (u32, u32) {
         let (x, y) = self.grid();
         let tiles = x * y;
         if tiles >= SPLIT_TARGET_GROUPS || self.k < 2 * SPLIT_MIN_CHUNK || self.m > max_groups {
