@@ -24,6 +24,18 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 echo "== lstm-bench (GPU path)"
 "$BIN/lstm-bench" --gpu-only --no-train --shapes "$SHAPES" --json "$WORK/ours.json"
 
+# Before/after of the hardware-only changes, on this GPU in this run (BENCHMARKS §23–24):
+# the split-K step with its lanes summed by subgroup shuffles or in workgroup memory, and
+# the seed model's training step with its weight gradients split over T·B or not.
+echo "== A/B: subgroup shuffles (B = 1 shapes), off then on"
+B1="S1,DB-H512-B1-T25,DB-H1024-B1-T25"
+LSTM_SUBGROUPS=0 "$BIN/lstm-bench" --gpu-only --no-train --no-stream --no-gru --no-lstmp --no-f16 --no-probes --shapes "$B1"
+"$BIN/lstm-bench" --gpu-only --no-train --no-stream --no-gru --no-lstmp --no-f16 --no-probes --shapes "$B1"
+echo "== A/B: split-K weight gradients (training step), off then on"
+for flag in --no-split-k ""; do
+    "$BIN/lstm-bench" --gpu-only --no-stream --no-gru --no-lstmp --no-f16 --no-probes --shapes Q1 $flag | grep -E "weight gradients|training step"
+done
+
 echo "== torch.nn.LSTM (cuDNN)"
 python3 scripts/gpu_check_torch.py "$WORK/torch" ${SHAPES//,/ } | tee "$WORK/torch.txt" || true
 

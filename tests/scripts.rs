@@ -63,13 +63,19 @@ fn the_python_shape_list_is_lstm_benchs() {
 #[test]
 fn gpu_check_names_shapes_lstm_bench_knows() {
     let text = script("gpu-check.sh");
-    let line = text
+    // The default list, and the B = 1 shapes of its subgroup A/B.
+    let lists: Vec<&str> = text
         .lines()
-        .find(|l| l.starts_with("SHAPES=\"${GPU_CHECK_SHAPES:-"))
-        .unwrap();
-    let list = line.split(":-").nth(1).unwrap().trim_end_matches("}\"");
+        .filter_map(|l| {
+            let l = l
+                .strip_prefix("SHAPES=\"${GPU_CHECK_SHAPES:-")
+                .or(l.strip_prefix("B1=\""))?;
+            Some(l.trim_end_matches('"').trim_end_matches('}'))
+        })
+        .collect();
+    assert_eq!(lists.len(), 2, "gpu-check.sh: its two shape lists");
     let known: Vec<String> = all_shapes().into_iter().map(|s| s.name).collect();
-    for name in list.split(',') {
+    for name in lists.iter().flat_map(|l| l.split(',')) {
         assert!(
             known.iter().any(|k| k == name),
             "gpu-check.sh: unknown shape {name}"

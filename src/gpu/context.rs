@@ -38,6 +38,8 @@ pub struct GpuContext {
     quad_forms: bool,
     /// `lanes_sum`'s `SHUFFLE_BELOW`: lanes summed by subgroup shuffles (1: none).
     shuffle_lanes: u32,
+    /// The tiled form splits the weight gradients over T·B where they have few tiles.
+    split_k: bool,
     readbacks: AtomicUsize,
     buffers_created: AtomicUsize,
     buffer_bytes: AtomicU64,
@@ -101,6 +103,7 @@ impl GpuContext {
             software_kernels: adapter.get_info().device_type == wgpu::DeviceType::Cpu,
             quad_forms: true,
             shuffle_lanes,
+            split_k: true,
             readbacks: AtomicUsize::new(0),
             buffers_created: AtomicUsize::new(0),
             buffer_bytes: AtomicU64::new(0),
@@ -191,6 +194,17 @@ impl GpuContext {
     /// turns them off), else 1. The results are the same bits either way.
     pub fn shuffle_lanes(&self) -> u32 {
         self.shuffle_lanes
+    }
+
+    /// Whether the tiled GEMM may split a weight gradient over its T·B rows (on by
+    /// default; `matmul::SplitGemm`). Jobs built after the change follow it.
+    pub fn split_k(&self) -> bool {
+        self.split_k
+    }
+
+    /// Turns the split off (or on again): benchmarks compare the two on one GPU.
+    pub fn set_split_k(&mut self, on: bool) {
+        self.split_k = on;
     }
 
     /// Whether compute passes can carry GPU timestamps (`TIMESTAMP_QUERY`).

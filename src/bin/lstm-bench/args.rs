@@ -57,6 +57,10 @@ pub struct Args {
     /// the written-out forms); see GpuContext::set_software_kernels and set_quad_forms.
     #[arg(long, value_enum, default_value_t = Kernels::Auto)]
     pub kernels: Kernels,
+    /// Do not split the weight gradients over T·B in the tiled GEMM (to compare on a
+    /// hardware GPU; see GpuContext::set_split_k).
+    #[arg(long)]
+    pub no_split_k: bool,
     /// Threads of the CPU path (1 or 2; default: `LSTM_CPU_THREADS`, else 2 where there are two cores).
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=2))]
     pub threads: Option<usize>,

@@ -118,6 +118,7 @@ fn gpu_context(a: &Args) -> Result<Option<Arc<GpuContext>>> {
         return Ok(None);
     }
     let mut ctx = GpuContext::new()?;
+    ctx.set_split_k(!a.no_split_k);
     match a.kernels {
         Kernels::Auto => {}
         Kernels::Hardware => ctx.set_software_kernels(false),
@@ -164,6 +165,13 @@ fn print_setup(a: &Args, ctx: Option<&GpuContext>) {
             n => format!("step_gemv sums {n} neighbouring lanes by subgroup shuffles"),
         }
     );
+    if !ctx.software_kernels() {
+        let split = match ctx.split_k() {
+            true => "split over T·B where they have few tiles",
+            false => "not split (--no-split-k)",
+        };
+        println!("  weight gradients (training): {split}");
+    }
     println!(
         "  timestamp queries: {}",
         if ctx.has_timestamps() {

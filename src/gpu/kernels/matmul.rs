@@ -92,9 +92,10 @@ impl SplitGemm {
 }
 
 /// `(slices, k_chunk)` of `p` on this context with `max_scratch_bytes` of scratch: the
-/// tiled form's split ([`MatmulParams::split_k`]); the software forms never split.
+/// tiled form's split ([`MatmulParams::split_k`]) unless the context turned it off; the
+/// software forms never split.
 fn split_of(ctx: &GpuContext, p: &MatmulParams, max_scratch_bytes: u64) -> (u32, u32) {
-    match ctx.software_kernels() {
+    match ctx.software_kernels() || !ctx.split_k() {
         true => (1, 0),
         false => p.split_k(
             max_scratch_bytes.min(ctx.max_binding_bytes()),
