@@ -9,15 +9,26 @@
 //   With p.accumulate = 1 the sums are added to db and dp instead of written (a
 //   sequence trained in chunks sums its chunks).
 //
-// Bindings: 0 p {rows, hidden, peephole, accumulate}, 1 dz [R][H] vec4, 2 gates [R][H] vec4,
-//           3 prev [R][2H], 4 db [4H], 5 dp [3H] (a dummy unless Diagonal)
+// Bindings: 0 p {rows, hidden, peephole, accumulate, row_chunk}, 1 dz [R][H] vec4,
+//           2 gates [R][H] vec4, 3 prev [R][2H], 4 db [4H], 5 dp [3H] (a dummy unless Diagonal)
 // Grid: (ceil(H/64)).
+//
+// Split over rows (row_chunk > 0; the host's choice on hardware GPUs when R is long and
+// H/64 workgroups would leave the GPU idle): grid (ceil(H/64), slices); workgroup y sums
+// rows [y·row_chunk, (y+1)·row_chunk) into slice y of scratch db [slices][H] vec4 and
+// dp [slices][H][3] (no accumulate); then `sum_slices` adds the slices in y order into
+// the real db and dp (accumulating as p says). Still one fixed order: deterministic.
 
 struct GradParams {
     rows: u32,
     hidden: u32,
     peephole: u32,
     accumulate: u32,
+    // `main`: rows per slice (0: all rows, no split). `sum_slices`: the slice count.
+    row_chunk: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: GradParams;
@@ -28,14 +39,20 @@ struct GradParams {
 @group(0) @binding(5) var<storage, read_write> dp: array<f32>;
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
     let j = gid.x;
     if (j >= p.hidden) {
         return;
     }
+    var r_begin = 0u;
+    var r_stop = p.rows;
+    if (p.row_chunk > 0u) {
+        r_begin = wg.y * p.row_chunk;
+        r_stop = min(r_begin + p.row_chunk, p.rows);
+    }
     var sb = vec4(0.0);
     var sp = vec3(0.0);
-    for (var r = 0u; r < p.rows; r++) {
+    for (var r = r_begin; r < r_stop; r++) {
         let d = dz[r * p.hidden + j];
         sb += d;
         if (p.peephole == 1u) {
@@ -45,16 +62,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             sp += vec3(d.x * c_prev, d.y * c_prev, d.w * c_new);
         }
     }
-    if (p.accumulate == 1u) {
-        sb += db[j];
+    write_sums(wg.y * p.hidden + j, sb, sp); // slice y's unit j (y = 0 unsplit)
+}
+
+// The second dispatch of a split `main`: dz holds the slices' db, prev their dp, and
+// p.row_chunk their count. Grid (ceil(H/64)).
+@compute @workgroup_size(64)
+fn sum_slices(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= p.hidden) {
+        return;
+    }
+    var sb = vec4(0.0);
+    var sp = vec3(0.0);
+    for (var y = 0u; y < p.row_chunk; y++) {
+        let at = y * p.hidden + j;
+        sb += dz[at];
         if (p.peephole == 1u) {
-            sp += vec3(dp[3u * j], dp[3u * j + 1u], dp[3u * j + 2u]);
+            sp += vec3(prev[3u * at], prev[3u * at + 1u], prev[3u * at + 2u]);
         }
     }
-    db[j] = sb;
+    write_sums(j, sb, sp);
+}
+
+// Writes (or, with p.accumulate, adds) unit slot `at`'s sums.
+fn write_sums(at: u32, sums_b: vec4<f32>, sums_p: vec3<f32>) {
+    var sb = sums_b;
+    var sp = sums_p;
+    if (p.accumulate == 1u) {
+        sb += db[at];
+        if (p.peephole == 1u) {
+            sp += vec3(dp[3u * at], dp[3u * at + 1u], dp[3u * at + 2u]);
+        }
+    }
+    db[at] = sb;
     if (p.peephole == 1u) {
-        dp[3u * j] = sp.x;
-        dp[3u * j + 1u] = sp.y;
-        dp[3u * j + 2u] = sp.z;
+        dp[3u * at] = sp.x;
+        dp[3u * at + 1u] = sp.y;
+        dp[3u * at + 2u] = sp.z;
     }
 }

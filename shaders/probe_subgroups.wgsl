@@ -12,7 +12,8 @@ fn main(
 ) {
     var ok = lane == li % size;
     for (var mask = 1u; mask < size && mask < 64u; mask <<= 1u) {
-        ok = ok && subgroupShuffleXor(li, mask) == (li ^ mask);
+        let got = subgroupShuffleXor(li, mask); // every lane shuffles, whatever `ok` is
+        ok = ok && got == (li ^ mask);
     }
     seen[li] = select(0u, size, ok);
 }

@@ -5,8 +5,9 @@
 // the cell's own shader defines: lstm_step.wgsl (i, f, g, o), gru_step.wgsl (r, z, n) or
 // gru_reset_before_step.wgsl (r, z and r ⊙ h; its second dispatch finishes the step).
 // The host compiles activations.wgsl + weights_f32.wgsl (or weights_f16.wgsl) +
-// state_f32.wgsl + <cell>_step.wgsl + this file as one module (step_quads.wgsl's module:
-// weights_f32x4.wgsl or weights_f16.wgsl, state_f32x4.wgsl, and step_quads after this).
+// state_f32.wgsl + lanes_portable.wgsl (or lanes_subgroup.wgsl) + <cell>_step.wgsl +
+// this file as one module (step_quads.wgsl's module: weights_f32x4.wgsl or
+// weights_f16.wgsl, state_f32x4.wgsl, lanes_portable.wgsl, and step_quads after this).
 // Bindings, the grids of the forms and the cache layout: see lstm_step.wgsl's header.
 
 struct StepParams {
@@ -120,6 +121,8 @@ const GEMV_UNITS: u32 = 2u;
 const GEMV_LANES: u32 = 32u;
 const GEMV_ROWS: u32 = 4u;
 const_assert GEMV_ROWS == 4u; // lanes_sum picks a row by selects among four
+// Lanes below SHUFFLE_BELOW return finished sums: they must hold every row's.
+const_assert SHUFFLE_BELOW == 1u || SHUFFLE_BELOW >= GEMV_ROWS;
 
 var<workgroup> partial: array<vec4<f32>, 256>; // [GEMV_UNITS][GEMV_ROWS][GEMV_LANES]
 

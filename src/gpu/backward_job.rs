@@ -14,10 +14,10 @@ use std::ops::Range;
 use super::buffers::{new_storage, uniform, IndexTable};
 use super::context::GpuContext;
 use super::forward::{directed, TrainCache};
-use super::kernels::lstm_param_grads::{self, GradParams};
+use super::kernels::lstm_param_grads::{self, GradParams, ParamGrads};
 use super::kernels::lstm_step_backward::{self, BackwardBuffers, BackwardParams};
 use super::kernels::matmul::{self, MatmulParams, SplitGemm};
-use super::kernels::{Cell, Dispatch};
+use super::kernels::Cell;
 use super::plan::ChunkPlan;
 use super::weights::{GpuWeights, LayerBuffers};
 use crate::error::{LstmError, Result};
@@ -39,7 +39,7 @@ struct ChunkWork {
     order: Range<usize>,
     /// Copy the predecessor's dz from this row to the boundary row first.
     boundary_from: Option<usize>,
-    param_grads: Dispatch,
+    param_grads: ParamGrads,
     /// dW_ih (+)= dZᵀ·X,  dW_rec (+)= dZᵀ·[H_prev; C_prev],  dX (+)= dZ·W_ih
     products: [SplitGemm; 3],
 }
@@ -65,7 +65,7 @@ pub(crate) struct BackwardJob {
     dc_n: Option<wgpu::Buffer>,
     /// Per layer-direction, top layer first, as recorded: `(d, chunks in backward order)`.
     work: Vec<(usize, Vec<ChunkWork>)>,
-    /// The slices of every weight-gradient product split over T·B (`split_scratch`).
+    /// The slices of every product split over K (`job_scratch`).
     scratch: wgpu::Buffer,
 }
 
@@ -108,7 +108,7 @@ impl BackwardJob {
             dh_n: up.dh_n.cloned(),
             dc_n: up.dc_n.cloned(),
             work: Vec::new(),
-            scratch: split_scratch(ctx, w, plan.len * b),
+            scratch: job_scratch(ctx, w, plan.len * b),
         };
         for l in (0..cfg.num_layers).rev() {
             let dy = match l + 1 == cfg.num_layers {
@@ -186,28 +186,20 @@ impl BackwardJob {
         g: &LayerBuffers,
         (l, d, c): (usize, usize, usize),
         add: bool,
-    ) -> Result<(Dispatch, [SplitGemm; 3])> {
+    ) -> Result<(ParamGrads, [SplitGemm; 3])> {
         let cfg = &w.config;
         let h = cfg.hidden_size;
         let ld = l * cfg.num_directions() + d;
         let rows = self.plan.range(c).len() * cache.b;
         let (gates, prev) = (&cache.gates[ld][c], &cache.prev[ld][c]);
-        let gp = GradParams {
-            rows: rows as u32,
-            hidden: h as u32,
-            peephole: w.peephole_code(),
-            accumulate: add as u32,
-        };
+        let gp = GradParams::new(rows, h, w.peephole_code(), add);
         let acc = |p: MatmulParams, on: bool| if on { p.accumulate() } else { p };
-        let [d_ih, rec] = weight_grad_products(w, l, rows).map(|p| acc(p, add));
-        let dx = acc(
-            MatmulParams::new(rows, cfg.layer_input_size(l), 4 * h),
-            d == 1,
-        );
+        let [d_ih, rec, dx] = products(w, l, rows);
+        let (d_ih, rec, dx) = (acc(d_ih, add), acc(rec, add), acc(dx, d == 1));
         let input = &cache.layer_inputs[l][c];
         let (dz, w_ih, scratch) = (&self.dz, &w.layers[ld].w_ih, &self.scratch);
         Ok((
-            lstm_param_grads::prepare(ctx, gp, dz, gates, prev, &g.bias, &g.peep)?,
+            lstm_param_grads::prepare(ctx, gp, [dz, gates, prev], [&g.bias, &g.peep])?,
             [
                 matmul::prepare_split(ctx, d_ih, [dz, input], (None, &g.w_ih), scratch),
                 matmul::prepare_split(ctx, rec, [dz, prev], (None, &g.w_rec), scratch),
@@ -290,9 +282,9 @@ impl BackwardJob {
     }
 }
 
-/// Layer l's weight-gradient products over `rows` (T·B) cached rows: dW_ih = dZᵀ·X and
-/// dW_rec = dZᵀ·[H_prev; C_prev] (not accumulating).
-fn weight_grad_products(w: &GpuWeights, l: usize, rows: usize) -> [MatmulParams; 2] {
+/// Layer l's products over `rows` (T·B) cached rows, not accumulating: the weight
+/// gradients dW_ih = dZᵀ·X and dW_rec = dZᵀ·[H_prev; C_prev], and dX = dZ·W_ih.
+fn products(w: &GpuWeights, l: usize, rows: usize) -> [MatmulParams; 3] {
     let cfg = &w.config;
     let h = cfg.hidden_size;
     // The reset-before GRU's W_hn pairs with r ⊙ h_{t-1}, which its forward caches in
@@ -305,14 +297,15 @@ fn weight_grad_products(w: &GpuWeights, l: usize, rows: usize) -> [MatmulParams;
     [
         MatmulParams::new(4 * h, cfg.layer_input_size(l), rows).a_trans(),
         MatmulParams::new(4 * h, kr, rows).a_trans().ldb(2 * h),
+        MatmulParams::new(rows, cfg.layer_input_size(l), 4 * h),
     ]
 }
 
-/// The scratch every split weight-gradient product of a job shares (they run one after
-/// another): the most any layer's products want over the longest chunk.
-fn split_scratch(ctx: &GpuContext, w: &GpuWeights, rows: usize) -> wgpu::Buffer {
+/// The scratch every split product of a job shares (they run one after another): the
+/// most any layer's products want over the longest chunk.
+fn job_scratch(ctx: &GpuContext, w: &GpuWeights, rows: usize) -> wgpu::Buffer {
     let floats = (0..w.config.num_layers)
-        .flat_map(|l| weight_grad_products(w, l, rows))
+        .flat_map(|l| products(w, l, rows))
         .map(|p| matmul::split_scratch_floats(ctx, &p))
         .max()
         .unwrap_or(0);

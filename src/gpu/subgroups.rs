@@ -3,10 +3,12 @@
 //! lies on its subgroups; everywhere else the portable form (`lanes_portable.wgsl`).
 //! Both sum in the same order, so results are the same bits either way.
 
-/// Whether to use subgroups where the adapter has them: `LSTM_SUBGROUPS=0` turns them
-/// off (comparisons, a driver that gets them wrong); anything else or unset, on.
+/// Whether to use subgroups where the adapter has them: `LSTM_SUBGROUPS` = `0`, `false`
+/// or `off` turns them off (comparisons, a driver that gets them wrong); anything else
+/// or unset, on.
 pub(crate) fn wanted(option: Option<bool>) -> bool {
-    option.unwrap_or_else(|| std::env::var("LSTM_SUBGROUPS").map_or(true, |v| v != "0"))
+    let off = |v: String| ["0", "false", "off"].contains(&v.to_ascii_lowercase().as_str());
+    option.unwrap_or_else(|| !std::env::var("LSTM_SUBGROUPS").is_ok_and(off))
 }
 
 /// The feature to request: `SUBGROUP` where wanted and the adapter has it.
@@ -19,17 +21,19 @@ pub(crate) fn feature(adapter: &wgpu::Adapter, wanted: bool) -> wgpu::Features {
 
 /// How many neighbouring lanes of a unit `lanes_sum` may sum by shuffles (its
 /// `SHUFFLE_BELOW`): the adapter's smallest subgroup size (at most 32, the lanes of a
-/// unit) if the device has `SUBGROUP` and the probe saw every invocation where the
-/// shuffles assume it; 1 (none: the portable form) otherwise, a failed probe included.
+/// unit; at least 4, the rows whose sums the lanes below it return) if the device has
+/// `SUBGROUP` and the probe saw every invocation where the shuffles assume it; 1 (none:
+/// the portable form) otherwise, a failed probe included.
 pub(crate) fn shuffle_lanes(device: &wgpu::Device, queue: &wgpu::Queue, smallest: u32) -> u32 {
     if !device.features().contains(wgpu::Features::SUBGROUP) {
         return 1;
     }
-    let smallest = smallest.clamp(1, 32);
+    let smallest = smallest.min(32);
+    if smallest < 4 || !smallest.is_power_of_two() {
+        return 1;
+    }
     match probe(device, queue) {
-        Some(sizes) if sizes.iter().all(|&s| s >= smallest) && smallest.is_power_of_two() => {
-            smallest
-        }
+        Some(sizes) if sizes.iter().all(|&s| s >= smallest) => smallest,
         _ => 1,
     }
 }
@@ -38,10 +42,20 @@ pub(crate) fn shuffle_lanes(device: &wgpu::Device, queue: &wgpu::Queue, smallest
 /// device, with its own readback): what each of 64 invocations saw (0: a lane or a
 /// shuffle not where assumed; else its subgroup's size), or `None` on any error.
 fn probe(device: &wgpu::Device, queue: &wgpu::Queue) -> Option<Vec<u32>> {
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    // Every kind of error (a driver that fails to compile the probe reports Internal):
+    // caught here, none is left for the context's first call.
+    let filters = [
+        wgpu::ErrorFilter::Validation,
+        wgpu::ErrorFilter::OutOfMemory,
+        wgpu::ErrorFilter::Internal,
+    ];
+    let scopes = filters.map(|f| device.push_error_scope(f));
     let words = run_probe(device, queue);
-    let error = pollster::block_on(scope.pop());
-    words.filter(|_| error.is_none())
+    let mut failed = false;
+    for scope in scopes.into_iter().rev() {
+        failed |= pollster::block_on(scope.pop()).is_some();
+    }
+    words.filter(|_| !failed)
 }
 
 fn run_probe(device: &wgpu::Device, queue: &wgpu::Queue) -> Option<Vec<u32>> {

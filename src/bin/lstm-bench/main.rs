@@ -161,8 +161,8 @@ fn print_setup(a: &Args, ctx: Option<&GpuContext>) {
     println!(
         "  subgroups: {}",
         match ctx.shuffle_lanes() {
-            1 => "none (step_gemv sums its lanes in workgroup memory; LSTM_SUBGROUPS=0 turns them off)".to_string(),
-            n => format!("step_gemv sums {n} neighbouring lanes by subgroup shuffles"),
+            1 => "not used (none on this adapter, turned off by LSTM_SUBGROUPS=0, or the probe failed)".to_string(),
+            n => format!("step_gemv (the hardware form at B ≤ 8) sums {n} neighbouring lanes by shuffles"),
         }
     );
     if !ctx.software_kernels() {

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use super::lstm_step::{check_fits, interleave_gate_rows, prev_rows};
+use super::matmul_params::{SPLIT_MIN_CHUNK, SPLIT_TARGET_GROUPS};
 use super::Dispatch;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{bind_group, new_storage, storage_init, uniform};
@@ -20,19 +21,113 @@ pub(crate) struct GradParams {
     pub peephole: u32,
     /// 1: add to `db`/`dp` instead of writing them.
     pub accumulate: u32,
+    /// Rows per slice of a split (0: none; set by [`prepare`]); `sum_slices`: the slices.
+    pub row_chunk: u32,
+    pub _pad: [u32; 3],
 }
 
-/// One dispatch, bound: `db` `[4H]` (unit-interleaved) and `dp` `[3H]` (Diagonal only)
-/// from `dz`, `gates` `[R][H]` vec4 and `prev` `[R][2H]`.
-#[allow(clippy::too_many_arguments)]
+impl GradParams {
+    /// Sums over `rows` rows of `hidden` units (`peephole`: the step's code; 1 sums the
+    /// diagonal peepholes too), added onto the outputs when `accumulate`.
+    pub fn new(rows: usize, hidden: usize, peephole: u32, accumulate: bool) -> Self {
+        GradParams {
+            rows: rows as u32,
+            hidden: hidden as u32,
+            peephole,
+            accumulate: accumulate as u32,
+            row_chunk: 0,
+            _pad: [0; 3],
+        }
+    }
+
+    /// `(slices, row_chunk)` on a hardware GPU: none where there are under two slices of
+    /// [`SPLIT_MIN_CHUNK`] rows; else slices of at least that many rows until the
+    /// dispatch has [`SPLIT_TARGET_GROUPS`] workgroups (as the weight gradients split).
+    fn split(&self, max_groups: u32) -> (u32, u32) {
+        let groups = self.hidden.div_ceil(64);
+        let slices = SPLIT_TARGET_GROUPS
+            .div_ceil(groups)
+            .min(self.rows / SPLIT_MIN_CHUNK)
+            .min(max_groups);
+        if slices < 2 {
+            return (1, 0);
+        }
+        let chunk = self.rows.div_ceil(slices);
+        (self.rows.div_ceil(chunk), chunk)
+    }
+}
+
+/// The bias and peephole sums of one chunk, bound: one dispatch, or on a hardware GPU
+/// with many rows, slices of rows into scratch buffers of its own and their sum.
+pub(crate) struct ParamGrads {
+    sums: Dispatch,
+    /// `sum_slices` over the slices, and the slices' buffers (db, dp).
+    total: Option<(Dispatch, [wgpu::Buffer; 2])>,
+}
+
+impl ParamGrads {
+    pub fn record(&self, pass: &mut wgpu::ComputePass) {
+        self.sums.record(pass);
+        if let Some((total, _)) = &self.total {
+            total.record(pass);
+        }
+    }
+}
+
+/// The sums, bound: `db` `[4H]` (unit-interleaved) and `dp` `[3H]` (Diagonal only) from
+/// `dz`, `gates` `[R][H]` vec4 and `prev` `[R][2H]`; split over the rows where
+/// [`GradParams`]' split says so (the tiled kernel forms only).
 pub(crate) fn prepare(
     ctx: &GpuContext,
     p: GradParams,
-    dz: &wgpu::Buffer,
-    gates: &wgpu::Buffer,
-    prev: &wgpu::Buffer,
-    db: &wgpu::Buffer,
-    dp: &wgpu::Buffer,
+    [dz, gates, prev]: [&wgpu::Buffer; 3],
+    [db, dp]: [&wgpu::Buffer; 2],
+) -> Result<ParamGrads> {
+    let groups = ctx.limits().max_compute_workgroups_per_dimension;
+    let (slices, row_chunk) = match ctx.software_kernels() {
+        true => (1, 0),
+        false => p.split(groups),
+    };
+    if slices == 1 {
+        let sums = bind(ctx, p, [dz, gates, prev], [db, dp], 1)?;
+        return Ok(ParamGrads { sums, total: None });
+    }
+    let h = p.hidden as usize;
+    let n = slices as usize;
+    let parts = [
+        new_storage(ctx, "bias-gradient slices", n * 4 * h, false),
+        match p.peephole {
+            1 => new_storage(ctx, "peephole-gradient slices", n * 3 * h, false),
+            _ => ctx.dummy().clone(),
+        },
+    ];
+    let part = GradParams {
+        accumulate: 0,
+        row_chunk,
+        ..p
+    };
+    let sums = bind(ctx, part, [dz, gates, prev], [&parts[0], &parts[1]], slices)?;
+    let summed = GradParams {
+        row_chunk: slices,
+        ..p
+    };
+    // Without peepholes `dp` may be the dummy: no slices of it to bind beside it.
+    let dp_parts = if p.peephole == 1 { &parts[1] } else { gates };
+    let mut total = bind(ctx, summed, [&parts[0], gates, dp_parts], [db, dp], 1)?;
+    total.pipeline = ctx.kernels()?.param_grads_sum.clone();
+    Ok(ParamGrads {
+        sums,
+        total: Some((total, parts)),
+    })
+}
+
+/// `main`'s dispatch over `slices` slices of rows (grid y).
+fn bind(
+    ctx: &GpuContext,
+    p: GradParams,
+    [dz, gates, prev]: [&wgpu::Buffer; 3],
+    [db, dp]: [&wgpu::Buffer; 2],
+    slices: u32,
 ) -> Result<Dispatch> {
     let k = ctx.kernels()?;
     let params = uniform(ctx, "grad params", &p);
@@ -47,7 +142,7 @@ pub(crate) fn prepare(
     Ok(Dispatch {
         pipeline: k.param_grads.clone(),
         bind_group: bind_group(ctx, &k.grads_layout, &resources),
-        grid: (p.hidden.div_ceil(64), 1),
+        grid: (p.hidden.div_ceil(64), slices),
     })
 }
 
@@ -107,12 +202,7 @@ pub fn run_onto(
             ));
         }
     }
-    let p = GradParams {
-        rows: rows as u32,
-        hidden: h as u32,
-        peephole: diagonal as u32,
-        accumulate: onto.is_some() as u32,
-    };
+    let p = GradParams::new(rows, h, diagonal as u32, onto.is_some());
     let fill = if poison { f32::NAN } else { 0.0 };
     let prev = prev_rows(c_prev, fill);
     let data = ctx.scoped("lstm_param_grads", || {
@@ -132,7 +222,7 @@ pub fn run_onto(
         let dpb = dp.as_ref().unwrap_or(ctx.dummy());
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        prepare(ctx, p, &dzb, &gb, &pb, &db, dpb)?.record(&mut pass);
+        prepare(ctx, p, [&dzb, &gb, &pb], [&db, dpb])?.record(&mut pass);
         drop(pass);
         let mut sources = vec![(&db, db.size())];
         sources.extend(dp.as_ref().map(|dp| (dp, dp.size())));

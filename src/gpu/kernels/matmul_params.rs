@@ -125,7 +125,8 @@ impl MatmulParams {
     pub(crate) fn split_k(&self, max_scratch_bytes: u64, max_groups: u32) -> (u32, u32) {
         let (x, y) = self.grid();
         let tiles = x * y;
-        if tiles >= SPLIT_TARGET_GROUPS || self.k < 2 * SPLIT_MIN_CHUNK || self.m > max_groups {
+        let few = (1..SPLIT_TARGET_GROUPS).contains(&tiles);
+        if !few || self.k < 2 * SPLIT_MIN_CHUNK || self.m > max_groups {
             return (1, 0);
         }
         let slice_bytes = 4 * u64::from(self.m) * u64::from(self.n);

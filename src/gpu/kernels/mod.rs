@@ -90,6 +90,8 @@ pub(crate) struct Kernels {
     gru_reset_before_step_backward: std::sync::OnceLock<BackwardPipelines>,
     pub grads_layout: wgpu::BindGroupLayout,
     pub param_grads: wgpu::ComputePipeline,
+    /// `lstm_param_grads.wgsl`'s `sum_slices`: the second dispatch of a split over rows.
+    pub param_grads_sum: wgpu::ComputePipeline,
     pub xent_layout: wgpu::BindGroupLayout,
     pub xent: wgpu::ComputePipeline,
     pub opt_layout: wgpu::BindGroupLayout,
@@ -329,6 +331,7 @@ impl Kernels {
             gru_step_backward: std::sync::OnceLock::new(),
             gru_reset_before_step_backward: std::sync::OnceLock::new(),
             param_grads: pipeline(device, &grads_layout, &grads_module, "main"),
+            param_grads_sum: pipeline(device, &grads_layout, &grads_module, "sum_slices"),
             backward_layout,
             grads_layout,
             xent: pipeline(device, &xent_layout, &xent_module, "main"),

@@ -177,11 +177,14 @@ pub fn shaders() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&'static str, String)> = fixed.map(|(s, src)| (s, src.to_string())).into();
     all.push(("matmul_quads", matmul_quads_module()));
     all.extend(steps.iter().map(|s| (s.stem, s.module(1))));
-    let shuffled = |s: &StepSource| match s.f16 {
-        true => ("lanes_subgroup_f16", s.module(8)),
-        false => ("lanes_subgroup", s.module(8)),
-    };
-    all.extend(steps.iter().map(shuffled));
+    // Shuffles below 4 lanes (Metal, some Intel), 8 (lavapipe) and 32 (NVIDIA, AMD: no
+    // workgroup memory at all).
+    for lanes in [4, 8, 32] {
+        all.extend(steps.iter().map(|s| match s.f16 {
+            true => ("lanes_subgroup_f16", s.module(lanes)),
+            false => ("lanes_subgroup", s.module(lanes)),
+        }));
+    }
     all.push(("probe_subgroups", PROBE_SUBGROUPS.to_string()));
     all.extend(backward.iter().map(|s| (s.stem, s.module())));
     for rows in super::step_quads::QUAD_ROWS {
