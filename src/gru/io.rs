@@ -51,7 +51,7 @@ pub(crate) fn check_gru_inputs(
                 format!("{:?}", h0.shape()),
             ));
         }
-        if let Some(v) = h0.iter().find(|v| !v.is_finite()) {
+        if let Some(v) = crate::sequence::first_non_finite(&h0.view()) {
             return Err(LstmError::value(
                 "initial state h_0",
                 format!("contains {v}"),

@@ -212,7 +212,7 @@ pub(crate) fn check_lstmp_inputs(
                     format!("{:?}", a.shape()),
                 ));
             }
-            if let Some(v) = a.iter().find(|v| !v.is_finite()) {
+            if let Some(v) = crate::sequence::first_non_finite(&a.view()) {
                 return Err(LstmError::value(
                     format!("initial state {name}"),
                     format!("contains {v}"),

@@ -201,7 +201,7 @@ pub fn check_input(x: &ndarray::ArrayView3<f32>, input_size: usize) -> Result<()
             format!("{:?}", x.shape()),
         ));
     }
-    if let Some(v) = x.iter().find(|v| !v.is_finite()) {
+    if let Some(v) = crate::sequence::first_non_finite(&x.view()) {
         return Err(LstmError::value("input x", format!("contains {v}")));
     }
     Ok(())
