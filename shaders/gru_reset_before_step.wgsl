@@ -46,9 +46,9 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     state_set(write_base() + h_idx, z);
     if (p.save_cache == 1u) {
         let row = local_t() * p.batch + b;
-        gates[row * p.hidden + j] = vec4(r, z, 0.0, 0.0);
-        prev[row * 2u * p.hidden + j] = h_prev;
-        prev[row * 2u * p.hidden + p.hidden + j] = rh;
+        gates[gates_index(row, j)] = vec4(r, z, 0.0, 0.0);
+        prev[prev_index(row, j)] = h_prev;
+        prev[prev_index(row, j) + p.hidden] = rh;
     }
 }
 
@@ -135,7 +135,7 @@ fn reset_n_update(b: u32, j: u32, acc: f32) {
     let row = local_t() * p.batch + b;
     y[y_index(row, j)] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {
-        let r = gates[row * p.hidden + j].x;
-        gates[row * p.hidden + j] = select(vec4(0.0), vec4(r, z, n, 0.0), live);
+        let r = gates[gates_index(row, j)].x;
+        gates[gates_index(row, j)] = select(vec4(0.0), vec4(r, z, n, 0.0), live);
     }
 }

@@ -34,8 +34,8 @@ fn cell_update(b: u32, j: u32, acc: vec4<f32>) {
     let row = local_t() * p.batch + b;
     y[y_index(row, j)] = select(0.0, h_new, live);
     if (p.save_cache == 1u) {
-        gates[row * p.hidden + j] = select(vec4(0.0), vec4(r, z, n, a), live);
-        prev[row * 2u * p.hidden + j] = h_prev;
-        prev[row * 2u * p.hidden + p.hidden + j] = 0.0;
+        gates[gates_index(row, j)] = select(vec4(0.0), vec4(r, z, n, a), live);
+        prev[prev_index(row, j)] = h_prev;
+        prev[prev_index(row, j) + p.hidden] = 0.0;
     }
 }

@@ -29,7 +29,9 @@ struct StepParams {
     // The chunk's step count: the reverse direction of such a dispatch steps through
     // the chunk from its end.
     chunk_len: u32,
-    _pad0: u32,
+    // Training with both directions in a dispatch: the cache holds them in blocks of
+    // this many (row, unit) entries (`gates_index`, `prev_index`); 0 otherwise.
+    cache_stride: u32,
 }
 
 struct StepIndex {
@@ -56,9 +58,10 @@ struct StepIndex {
 
 // The direction this workgroup steps. A dispatch of one layer-direction has a grid
 // z of 1 and every buffer its own (dir = 0). A dispatch of both directions of a
-// bidirectional layer (grid z = 2, p.gx_dirs = 2, single chunk, inference only) binds
-// buffers that hold the directions one after the other (`w_rec` [2][H][4][K], `peep`
-// [2][3H], `state` [2][2][2][B][H]; `y`'s columns as ever), and direction 1 walks the
+// bidirectional layer (grid z = 2, p.gx_dirs = 2, single chunk) binds buffers that
+// hold the directions one after the other (`w_rec` [2][H][4][K], `peep` [2][3H],
+// `state` [2][2][2][B][H]; training: `gates` and `prev` in blocks of p.cache_stride
+// entries; `y`'s columns as ever), and direction 1 walks the
 // chunk backwards from the step index the forward direction gets: one dispatch per
 // time step of the layer instead of two. Every entry point calls this first.
 var<private> dir: u32;
@@ -98,6 +101,16 @@ fn gx_at(b: u32, j: u32) -> vec4<f32> {
 // Where unit j of output row `row` (local step · B + batch row) goes in `y`.
 fn y_index(row: u32, j: u32) -> u32 {
     return row * p.out_stride + p.out_offset + dir * p.hidden + j;
+}
+
+// Where unit j of cache row `row` (local step · B + batch row) goes in `gates`, and its
+// h_{t-1} in `prev` (the second value, c_{t-1} or r ⊙ h, goes H further): one block per
+// direction when both share the dispatch.
+fn gates_index(row: u32, j: u32) -> u32 {
+    return dir * p.cache_stride + row * p.hidden + j;
+}
+fn prev_index(row: u32, j: u32) -> u32 {
+    return 2u * (dir * p.cache_stride + row * p.hidden) + j;
 }
 
 // Diagonal peephole g (0 i, 1 f, 2 o) of unit j.

@@ -1,10 +1,11 @@
 //! The GPU forward's schedule: both directions of a bidirectional layer in one dispatch
-//! per step, and a direction's first step from a zero state — each against the path it
-//! replaces, bit for bit, and against the CPU path.
+//! per step (inference and training), and a direction's first step from a zero state —
+//! each against the path it replaces, bit for bit, and against the CPU path.
 
 mod common;
 
 use common::*;
+use lstm_wgpu::cpu::backward::{Gradients, Upstream};
 use lstm_wgpu::{
     cpu, ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmWeights, Peephole, StepTiling,
 };
@@ -55,6 +56,76 @@ fn both_directions_in_one_dispatch() {
     assert!(
         runs[0] == runs[1],
         "one dispatch per direction changed the bits"
+    );
+}
+
+/// A bidirectional training forward of one chunk steps both directions per dispatch too:
+/// its gate cache goes in direction blocks of one buffer, copied after the run to the
+/// buffers the backward reads. The gradients have the bits of one direction per
+/// dispatch (a device whose binding limit holds one direction's cache, not the two) and
+/// the CPU's values.
+#[test]
+fn training_steps_both_directions_in_one_dispatch() {
+    let (Some(wide), Some(mut narrow)) = (try_context(), try_context()) else {
+        return;
+    };
+    let (t, b, h) = (9, 3, 5);
+    let cfg = LstmConfig::new(4, h)
+        .layers(2)
+        .bidirectional(true)
+        .peephole(Peephole::Diagonal);
+    narrow.set_max_binding_bytes((4 * t * b * 4 * h) as u64);
+    let w = LstmWeights::init(&cfg, 720).unwrap();
+    let x = random_input(&cfg, t, b, 721);
+    let init = random_state(&cfg, b, 722);
+    let dy = random((t, b, 2 * h), 723);
+    let lens = [9, 4, 7];
+    let opts = ForwardOptions {
+        initial: Some(&init),
+        seq_lens: Some(&lens),
+    };
+    let up = Upstream {
+        dy: Some(dy.view()),
+        ..Default::default()
+    };
+    let cache = cpu::backward::forward_train(&w, x.view(), opts).unwrap();
+    let want = cpu::backward::backward(&w, &cache.1, up).unwrap();
+    let mut runs: Vec<Gradients> = Vec::new();
+    for (ctx, dirs) in [(wide, 2), (narrow, 1)] {
+        let mut gpu = GpuLstm::new(std::sync::Arc::new(ctx), &w).unwrap();
+        gpu.set_poison_outputs(true);
+        assert_eq!(gpu.dispatch_plan(t, b).unwrap().step_directions, dirs);
+        let (_, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
+        let tag = format!("{dirs} direction(s) per dispatch");
+        assert_close(
+            &format!("dx {tag}"),
+            &got.dx,
+            &want.dx,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        assert_close(
+            &format!("dh0 {tag}"),
+            &got.dh0,
+            &want.dh0,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        for (ld, (g, e)) in got
+            .params
+            .layers
+            .iter()
+            .zip(&want.params.layers)
+            .enumerate()
+        {
+            let wtag = format!("dW_hh[{ld}] {tag}");
+            assert_close(&wtag, &g.w_hh, &e.w_hh, GRAD_ATOL, GRAD_RTOL);
+        }
+        runs.push(got);
+    }
+    assert!(
+        runs[0].dx == runs[1].dx && runs[0].params == runs[1].params,
+        "one dispatch per direction changed the gradients' bits"
     );
 }
 

@@ -51,7 +51,7 @@ impl GpuLstm {
             b,
         );
         let dirs = cfg.num_directions();
-        let both = fuses_directions(&self.ctx, &self.weights, (&plan, b), false);
+        let both = fuses_directions(&self.ctx, &self.weights, (&plan, b));
         let sets = cfg.num_layers * if both { 1 } else { dirs };
         let per_step = match self.weights.cell {
             Cell::GruResetBefore => 2,

@@ -206,7 +206,7 @@ impl ForwardJob {
         if let Some((_, grid)) = reset_n {
             lstm_step::check_fits(ctx, "gru_reset_before_step", &[], grid)?;
         }
-        let both_directions = fuses_directions(ctx, w, (&plan, b), opts.train);
+        let both_directions = fuses_directions(ctx, w, (&plan, b));
         let (state_sets, gx_dirs) = match both_directions {
             true => (layers, 2),
             false => (layers * dirs, 1),
@@ -305,7 +305,7 @@ impl ForwardJob {
             parity_flip: lstm_step::parity_flip(self.plan.t, range.start, d == 1),
             gx_dirs: 1,
             chunk_len: range.len() as u32,
-            _pad: 0,
+            cache_stride: 0,
         }
     }
 

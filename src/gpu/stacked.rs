@@ -8,13 +8,13 @@ use super::plan::ChunkPlan;
 use super::weights::{GpuWeights, LayerBuffers};
 
 /// Whether a forward of `plan` at batch `b` steps both directions of each layer in one
-/// dispatch: a bidirectional inference of one chunk whose stacked buffers (twice a
-/// direction's `gx`, `w_ih` and `w_rec`) fit the device's binding limit.
+/// dispatch: a bidirectional forward of one chunk (inference or training) whose stacked
+/// buffers (twice a direction's `gx`, `w_ih`, `w_rec` and gate cache) fit the device's
+/// binding limit.
 pub(crate) fn fuses_directions(
     ctx: &GpuContext,
     w: &GpuWeights,
     (plan, b): (&ChunkPlan, usize),
-    train: bool,
 ) -> bool {
     let cfg = &w.config;
     let h = cfg.hidden_size;
@@ -27,7 +27,7 @@ pub(crate) fn fuses_directions(
     let fits = floats
         .iter()
         .all(|&f| 2 * 4 * 4 * (f * h) as u64 <= ctx.max_binding_bytes());
-    cfg.num_directions() == 2 && plan.count == 1 && !train && fits
+    cfg.num_directions() == 2 && plan.count == 1 && fits
 }
 
 /// One bidirectional layer's weights stacked direction after direction (`w_ih`
@@ -38,6 +38,18 @@ pub(crate) fn fuses_directions(
 pub(crate) struct StackedLayer {
     pub parts: [wgpu::Buffer; 4],
     sources: [[wgpu::Buffer; 4]; 2],
+    /// Training: the layer's gate cache `[2][n]` vec4 and `prev` `[2][2n]` as the step
+    /// writes them (direction blocks), and the per-direction buffers the backward reads,
+    /// which get the blocks after each run (`record_cache_out`).
+    pub cache: Option<StackedCache>,
+}
+
+/// A bidirectional layer's training cache in direction blocks, and where it goes.
+pub(crate) struct StackedCache {
+    pub gates: wgpu::Buffer,
+    pub prev: wgpu::Buffer,
+    /// `[gates, prev]` of direction 0, then of direction 1.
+    targets: [[wgpu::Buffer; 2]; 2],
 }
 
 impl StackedLayer {
@@ -55,7 +67,34 @@ impl StackedLayer {
             let floats = (sources[0][i].size() / 4) as usize;
             new_storage(ctx, "stacked weights", 2 * floats, false)
         });
-        StackedLayer { parts, sources }
+        StackedLayer {
+            parts,
+            sources,
+            cache: None,
+        }
+    }
+
+    /// Gives the layer a stacked training cache whose direction blocks go to
+    /// `targets[d]` (`[gates, prev]`, each one direction's whole cache) after a run.
+    pub fn with_cache(mut self, ctx: &GpuContext, targets: [[wgpu::Buffer; 2]; 2]) -> Self {
+        let [gates, prev] = targets[0].each_ref().map(|t| t.size() / 4);
+        self.cache = Some(StackedCache {
+            gates: new_storage(ctx, "stacked gates", 2 * gates as usize, false),
+            prev: new_storage(ctx, "stacked prev", 2 * prev as usize, false),
+            targets,
+        });
+        self
+    }
+
+    /// Copies the stacked cache's direction blocks to the backward's buffers.
+    pub fn record_cache_out(&self, encoder: &mut wgpu::CommandEncoder) {
+        let Some(cache) = &self.cache else { return };
+        for (d, targets) in cache.targets.iter().enumerate() {
+            for (from, to) in [&cache.gates, &cache.prev].into_iter().zip(targets) {
+                let size = to.size();
+                encoder.copy_buffer_to_buffer(from, d as u64 * size, to, 0, size);
+            }
+        }
     }
 
     /// Copies both directions' weights into the stacked buffers.

@@ -5,9 +5,11 @@
 //! `enter_direction`), the reverse direction walking the chunk from its end. A layer's
 //! steps then take T dispatches instead of 2T, each with twice the workgroups.
 //!
-//! Only for a forward of one chunk without the training cache: over several chunks the
-//! two directions walk them in opposite orders, and the backward reads each direction's
-//! cache on its own. Those forwards keep one dispatch per layer-direction and step.
+//! Only for a forward of one chunk: over several chunks the two directions walk them in
+//! opposite orders, and such forwards keep one dispatch per layer-direction and step. A
+//! training forward writes its gate cache in direction blocks of one buffer, copied
+//! after the run to the per-direction buffers the backward reads (which steps one
+//! direction at a time).
 
 use super::{ChunkWork, ForwardJob};
 use crate::error::Result;
@@ -32,11 +34,20 @@ impl ForwardJob {
     ) -> Result<ChunkWork> {
         let cfg = &w.config;
         let (b, h, t) = (self.b, self.hidden, self.plan.t);
-        let stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
+        let mut stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
+        if self.train {
+            let to = |ld: usize| [self.gates[ld][0].clone(), self.prev[ld][0].clone()];
+            stacked = stacked.with_cache(ctx, [to(2 * l), to(2 * l + 1)]);
+        }
         let [w_ih, bias, w_rec, peep] = &stacked.parts;
+        let (gates, prev) = match &stacked.cache {
+            Some(c) => (&c.gates, &c.prev),
+            None => (ctx.dummy(), ctx.dummy()),
+        };
         // Direction 0's uniforms; the shader adds direction 1's offsets.
         let params = StepParams {
             gx_dirs: 2,
+            cache_stride: (t * b * h) as u32,
             ..self.step_params(w, 0..t, 0)
         };
         let step_params = uniform(ctx, "step params", &params);
@@ -48,8 +59,8 @@ impl ForwardJob {
             lens: &self.lens,
             state: &self.states[l],
             out: &self.y_sets[self.set_of(l)][0],
-            gates: ctx.dummy(),
-            prev: ctx.dummy(),
+            gates,
+            prev,
         };
         let proj = MatmulParams::new(t * b, 2 * 4 * h, cfg.layer_input_size(l))
             .b_trans()

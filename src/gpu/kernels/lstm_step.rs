@@ -34,7 +34,9 @@ pub(crate) struct StepParams {
     pub gx_dirs: u32,
     /// The chunk's step count (the reverse direction of such a dispatch starts at its end).
     pub chunk_len: u32,
-    pub _pad: u32,
+    /// Entries per direction block of the training cache when both directions share a
+    /// dispatch (`gates` `[2][stride]` vec4, `prev` `[2][2·stride]`); 0 otherwise.
+    pub cache_stride: u32,
 }
 
 /// Mirrors `StepIndex` in `shaders/lstm_step.wgsl`; one per step of a chunk at a dynamic offset.
@@ -103,7 +105,7 @@ impl StepParams {
             parity_flip: 0,
             gx_dirs: 1,
             chunk_len: 1,
-            _pad: 0,
+            cache_stride: 0,
         }
     }
 }
