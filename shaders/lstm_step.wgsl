@@ -23,7 +23,8 @@
 //                           step reads half `parity` and writes the other
 //   7 y          [Tc][B][out_stride]  this direction's columns start at out_offset
 //   (With both directions of a layer in one dispatch, w_rec, peep, gx and state hold
-//   the two directions: see recurrent_step.wgsl's `enter_direction`.)
+//   the two directions, and in training gates and prev hold them in blocks of
+//   p.cache_stride entries: see recurrent_step.wgsl's `enter_direction`.)
 //   8 gates      [Tc][B][H] vec4  (i, f, g, o) after activation   (training only)
 //   9 prev       [Tc][B][2H]      (h_{t-1}, c_{t-1})              (training only)
 //

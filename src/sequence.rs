@@ -39,10 +39,10 @@ pub(crate) struct Dims {
     pub b: usize,
 }
 
-/// The first NaN or infinity in `a`, if any. A contiguous array is scanned in blocks
-/// whose test has no branch per element (it vectorises: the check of S1's input was 1 %
-/// of its forward as an element-by-element search); the value is looked up only in the
-/// block that has one.
+/// The first NaN or infinity in `a` (in memory order), if any. A contiguous array is
+/// scanned in blocks whose test has no branch per element (it vectorises: the check of
+/// S1's input was 1 % of its forward as an element-by-element search); the value is
+/// looked up only in the block that has one.
 pub(crate) fn first_non_finite<D: Dimension>(a: &ArrayView<f32, D>) -> Option<f32> {
     const EXPONENT: u32 = 0x7f80_0000; // all ones: an infinity or a NaN
     let Some(all) = a.as_slice_memory_order() else {

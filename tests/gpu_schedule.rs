@@ -6,8 +6,10 @@ mod common;
 
 use common::*;
 use lstm_wgpu::cpu::backward::{Gradients, Upstream};
+use lstm_wgpu::cpu::gru_backward::GruUpstream;
 use lstm_wgpu::{
-    cpu, ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmWeights, Peephole, StepTiling,
+    cpu, ForwardOptions, GpuGru, GpuLstm, GruConfig, GruOptions, GruWeights, LstmConfig,
+    LstmOutput, LstmWeights, Peephole, StepTiling,
 };
 
 /// A bidirectional forward of one chunk steps both directions of a layer in one
@@ -63,7 +65,7 @@ fn both_directions_in_one_dispatch() {
 /// its gate cache goes in direction blocks of one buffer, copied after the run to the
 /// buffers the backward reads. The gradients have the bits of one direction per
 /// dispatch (a device whose binding limit holds one direction's cache, not the two) and
-/// the CPU's values.
+/// the CPU's values; the reset-before GRU's, the same bits.
 #[test]
 fn training_steps_both_directions_in_one_dispatch() {
     let (Some(wide), Some(mut narrow)) = (try_context(), try_context()) else {
@@ -74,7 +76,8 @@ fn training_steps_both_directions_in_one_dispatch() {
         .layers(2)
         .bidirectional(true)
         .peephole(Peephole::Diagonal);
-    narrow.set_max_binding_bytes((4 * t * b * 4 * h) as u64);
+    let narrow_limit = (4 * t * b * 4 * h) as u64;
+    narrow.set_max_binding_bytes(narrow_limit);
     let w = LstmWeights::init(&cfg, 720).unwrap();
     let x = random_input(&cfg, t, b, 721);
     let init = random_state(&cfg, b, 722);
@@ -126,6 +129,43 @@ fn training_steps_both_directions_in_one_dispatch() {
     assert!(
         runs[0].dx == runs[1].dx && runs[0].params == runs[1].params,
         "one dispatch per direction changed the gradients' bits"
+    );
+    reset_before_gru_training_bits((t, b, h), narrow_limit);
+}
+
+/// The reset-before GRU's training forward (its second dispatch reads back and rewrites
+/// the cache it wrote): the same gradient bits with both directions in one dispatch.
+fn reset_before_gru_training_bits((t, b, h): (usize, usize, usize), narrow_limit: u64) {
+    let (Some(wide), Some(mut narrow)) = (try_context(), try_context()) else {
+        return;
+    };
+    narrow.set_max_binding_bytes(narrow_limit);
+    let cfg = GruConfig::new(4, h)
+        .layers(2)
+        .bidirectional(true)
+        .reset_after(false);
+    let w = GruWeights::init(&cfg, 730).unwrap();
+    let x = random((t, b, 4), 731);
+    let dy = random((t, b, 2 * h), 732);
+    let up = GruUpstream {
+        dy: Some(dy.view()),
+        ..Default::default()
+    };
+    let grads: Vec<_> = [wide, narrow]
+        .into_iter()
+        .map(|ctx| {
+            let mut gpu = GpuGru::new(std::sync::Arc::new(ctx), &w).unwrap();
+            gpu.set_poison_outputs(true);
+            let (_, g) = gpu
+                .forward_backward(x.view(), GruOptions::default(), up)
+                .unwrap();
+            assert!(g.dx.iter().all(|v| v.is_finite()), "GRU dx not finite");
+            g
+        })
+        .collect();
+    assert!(
+        grads[0].dx == grads[1].dx && grads[0].params == grads[1].params,
+        "one dispatch per direction changed the reset-before GRU's gradients' bits"
     );
 }
 

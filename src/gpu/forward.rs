@@ -160,6 +160,8 @@ pub(crate) struct ForwardJob {
     layers: usize,
     dirs: usize,
     hidden: usize,
+    /// New buffers start as NaN (tests), the stacked training cache too.
+    poison: bool,
     /// Kept alive for the bind groups that read them.
     _keep: Vec<wgpu::Buffer>,
 }
@@ -234,6 +236,7 @@ impl ForwardJob {
             layers,
             dirs,
             hidden: h,
+            poison: opts.poison,
             _keep: vec![scratch("gx", gx_dirs * plan.len * b * 4 * h)],
         };
         job.work = job.bind_all(ctx, w, inputs.x_chunks)?;

@@ -75,12 +75,18 @@ impl StackedLayer {
     }
 
     /// Gives the layer a stacked training cache whose direction blocks go to
-    /// `targets[d]` (`[gates, prev]`, each one direction's whole cache) after a run.
-    pub fn with_cache(mut self, ctx: &GpuContext, targets: [[wgpu::Buffer; 2]; 2]) -> Self {
+    /// `targets[d]` (`[gates, prev]`, each one direction's whole cache) after a run;
+    /// `poison`: it starts as NaN, as the targets would.
+    pub fn with_cache(
+        mut self,
+        ctx: &GpuContext,
+        targets: [[wgpu::Buffer; 2]; 2],
+        poison: bool,
+    ) -> Self {
         let [gates, prev] = targets[0].each_ref().map(|t| t.size() / 4);
         self.cache = Some(StackedCache {
-            gates: new_storage(ctx, "stacked gates", 2 * gates as usize, false),
-            prev: new_storage(ctx, "stacked prev", 2 * prev as usize, false),
+            gates: new_storage(ctx, "stacked gates", 2 * gates as usize, poison),
+            prev: new_storage(ctx, "stacked prev", 2 * prev as usize, poison),
             targets,
         });
         self

@@ -37,7 +37,7 @@ impl ForwardJob {
         let mut stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
         if self.train {
             let to = |ld: usize| [self.gates[ld][0].clone(), self.prev[ld][0].clone()];
-            stacked = stacked.with_cache(ctx, [to(2 * l), to(2 * l + 1)]);
+            stacked = stacked.with_cache(ctx, [to(2 * l), to(2 * l + 1)], self.poison);
         }
         let [w_ih, bias, w_rec, peep] = &stacked.parts;
         let (gates, prev) = match &stacked.cache {

@@ -177,9 +177,9 @@ pub fn shaders() -> Vec<(&'static str, String)> {
     let mut all: Vec<(&'static str, String)> = fixed.map(|(s, src)| (s, src.to_string())).into();
     all.push(("matmul_quads", matmul_quads_module()));
     all.extend(steps.iter().map(|s| (s.stem, s.module(1))));
-    // Shuffles below 4 lanes (Metal, some Intel), 8 (lavapipe) and 32 (NVIDIA, AMD: no
-    // workgroup memory at all).
-    for lanes in [4, 8, 32] {
+    // Shuffles below 4 lanes (Metal, some Intel), 8 (lavapipe), 16 and 32 (NVIDIA, AMD:
+    // no workgroup memory at all).
+    for lanes in [4, 8, 16, 32] {
         all.extend(steps.iter().map(|s| match s.f16 {
             true => ("lanes_subgroup_f16", s.module(lanes)),
             false => ("lanes_subgroup", s.module(lanes)),
