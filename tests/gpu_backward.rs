@@ -6,8 +6,7 @@ mod common;
 use common::*;
 use lstm_wgpu::cpu::{self, Upstream};
 use lstm_wgpu::{
-    ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmWeights, Peephole, PeepholeWeights,
-    StepTiling,
+    ForwardOptions, GpuLstm, LstmConfig, LstmOutput, LstmWeights, Peephole, StepTiling,
 };
 
 fn compare(cfg: &LstmConfig, t: usize, b: usize, lens: Option<&[usize]>, with_dy: bool, seed: u64) {
@@ -70,62 +69,7 @@ fn check(
     want: &cpu::Gradients,
 ) {
     assert_close(&format!("y {tag}"), &out.y, &want_out.y, GPU_ATOL, GPU_RTOL);
-    assert_close(
-        &format!("dx {tag}"),
-        &got.dx,
-        &want.dx,
-        GRAD_ATOL,
-        GRAD_RTOL,
-    );
-    assert_close(
-        &format!("dh0 {tag}"),
-        &got.dh0,
-        &want.dh0,
-        GRAD_ATOL,
-        GRAD_RTOL,
-    );
-    assert_close(
-        &format!("dc0 {tag}"),
-        &got.dc0,
-        &want.dc0,
-        GRAD_ATOL,
-        GRAD_RTOL,
-    );
-    for (ld, (g, c)) in got
-        .params
-        .layers
-        .iter()
-        .zip(&want.params.layers)
-        .enumerate()
-    {
-        assert_close(
-            &format!("dW_ih[{ld}] {tag}"),
-            &g.w_ih,
-            &c.w_ih,
-            GRAD_ATOL,
-            GRAD_RTOL,
-        );
-        assert_close(
-            &format!("dW_hh[{ld}] {tag}"),
-            &g.w_hh,
-            &c.w_hh,
-            GRAD_ATOL,
-            GRAD_RTOL,
-        );
-        if let (Some(gb), Some(cb)) = (&g.b_ih, &c.b_ih) {
-            assert_close(&format!("db[{ld}] {tag}"), gb, cb, GRAD_ATOL, GRAD_RTOL);
-        }
-        match (&g.peephole, &c.peephole) {
-            (PeepholeWeights::Diagonal(gp), PeepholeWeights::Diagonal(cp)) => {
-                assert_close(&format!("dp[{ld}] {tag}"), gp, cp, GRAD_ATOL, GRAD_RTOL)
-            }
-            (PeepholeWeights::Full(gp), PeepholeWeights::Full(cp)) => {
-                assert_close(&format!("dW_ch[{ld}] {tag}"), gp, cp, GRAD_ATOL, GRAD_RTOL)
-            }
-            (PeepholeWeights::None, PeepholeWeights::None) => {}
-            _ => panic!("peephole kinds differ"),
-        }
-    }
+    assert_gradients_close(tag, got, want);
 }
 
 #[test]

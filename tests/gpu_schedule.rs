@@ -99,31 +99,7 @@ fn training_steps_both_directions_in_one_dispatch() {
         gpu.set_poison_outputs(true);
         assert_eq!(gpu.dispatch_plan(t, b).unwrap().step_directions, dirs);
         let (_, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
-        let tag = format!("{dirs} direction(s) per dispatch");
-        assert_close(
-            &format!("dx {tag}"),
-            &got.dx,
-            &want.dx,
-            GRAD_ATOL,
-            GRAD_RTOL,
-        );
-        assert_close(
-            &format!("dh0 {tag}"),
-            &got.dh0,
-            &want.dh0,
-            GRAD_ATOL,
-            GRAD_RTOL,
-        );
-        for (ld, (g, e)) in got
-            .params
-            .layers
-            .iter()
-            .zip(&want.params.layers)
-            .enumerate()
-        {
-            let wtag = format!("dW_hh[{ld}] {tag}");
-            assert_close(&wtag, &g.w_hh, &e.w_hh, GRAD_ATOL, GRAD_RTOL);
-        }
+        assert_gradients_close(&format!("{dirs} direction(s) per dispatch"), &got, &want);
         runs.push(got);
     }
     assert!(

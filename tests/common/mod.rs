@@ -201,3 +201,69 @@ pub fn assert_output_close(tag: &str, got: &LstmOutput, want: &LstmOutput) {
         GPU_RTOL,
     );
 }
+
+/// Every gradient of a BPTT (dx, dh0, dc0, and per layer-direction dW_ih, dW_hh, the bias
+/// and the peepholes) within the gradient tolerances of the reference's.
+pub fn assert_gradients_close(
+    tag: &str,
+    got: &lstm_wgpu::cpu::Gradients,
+    want: &lstm_wgpu::cpu::Gradients,
+) {
+    assert_close(
+        &format!("dx {tag}"),
+        &got.dx,
+        &want.dx,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    assert_close(
+        &format!("dh0 {tag}"),
+        &got.dh0,
+        &want.dh0,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    assert_close(
+        &format!("dc0 {tag}"),
+        &got.dc0,
+        &want.dc0,
+        GRAD_ATOL,
+        GRAD_RTOL,
+    );
+    for (ld, (g, c)) in got
+        .params
+        .layers
+        .iter()
+        .zip(&want.params.layers)
+        .enumerate()
+    {
+        assert_close(
+            &format!("dW_ih[{ld}] {tag}"),
+            &g.w_ih,
+            &c.w_ih,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        assert_close(
+            &format!("dW_hh[{ld}] {tag}"),
+            &g.w_hh,
+            &c.w_hh,
+            GRAD_ATOL,
+            GRAD_RTOL,
+        );
+        if let (Some(gb), Some(cb)) = (&g.b_ih, &c.b_ih) {
+            assert_close(&format!("db[{ld}] {tag}"), gb, cb, GRAD_ATOL, GRAD_RTOL);
+        }
+        match (&g.peephole, &c.peephole) {
+            (
+                lstm_wgpu::PeepholeWeights::Diagonal(gp),
+                lstm_wgpu::PeepholeWeights::Diagonal(cp),
+            ) => assert_close(&format!("dp[{ld}] {tag}"), gp, cp, GRAD_ATOL, GRAD_RTOL),
+            (lstm_wgpu::PeepholeWeights::Full(gp), lstm_wgpu::PeepholeWeights::Full(cp)) => {
+                assert_close(&format!("dW_ch[{ld}] {tag}"), gp, cp, GRAD_ATOL, GRAD_RTOL)
+            }
+            (lstm_wgpu::PeepholeWeights::None, lstm_wgpu::PeepholeWeights::None) => {}
+            _ => panic!("peephole kinds differ"),
+        }
+    }
+}

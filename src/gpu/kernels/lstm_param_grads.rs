@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use ndarray::{Array1, ArrayView1, ArrayView2};
 
 use super::lstm_step::{check_fits, interleave_gate_rows, prev_rows};
-use super::matmul_params::{SPLIT_MIN_CHUNK, SPLIT_TARGET_GROUPS};
+use super::matmul_params::split_len;
 use super::Dispatch;
 use crate::error::{LstmError, Result};
 use crate::gpu::buffers::{bind_group, new_storage, storage_init, uniform};
@@ -40,20 +40,9 @@ impl GradParams {
         }
     }
 
-    /// `(slices, row_chunk)` on a hardware GPU: none where there are under two slices of
-    /// [`SPLIT_MIN_CHUNK`] rows; else slices of at least that many rows until the
-    /// dispatch has [`SPLIT_TARGET_GROUPS`] workgroups (as the weight gradients split).
+    /// `(slices, row_chunk)` on a hardware GPU: as the weight gradients split (`split_len`).
     fn split(&self, max_groups: u32) -> (u32, u32) {
-        let groups = self.hidden.div_ceil(64);
-        let slices = SPLIT_TARGET_GROUPS
-            .div_ceil(groups)
-            .min(self.rows / SPLIT_MIN_CHUNK)
-            .min(max_groups);
-        if slices < 2 {
-            return (1, 0);
-        }
-        let chunk = self.rows.div_ceil(slices);
-        (self.rows.div_ceil(chunk), chunk)
+        split_len((self.hidden.div_ceil(64), self.rows), max_groups, 1)
     }
 }
 

@@ -126,21 +126,29 @@ impl MatmulParams {
         let (x, y) = self.grid();
         let tiles = x * y;
         let few = (1..SPLIT_TARGET_GROUPS).contains(&tiles);
-        if !few || self.k < 2 * SPLIT_MIN_CHUNK || self.m > max_groups {
+        if !few || self.m > max_groups {
             return (1, 0);
         }
         let slice_bytes = 4 * u64::from(self.m) * u64::from(self.n);
         let fit = (max_scratch_bytes / slice_bytes.max(1)).min(u64::from(max_groups)) as u32;
-        let slices = SPLIT_TARGET_GROUPS
-            .div_ceil(tiles)
-            .min(self.k / SPLIT_MIN_CHUNK)
-            .min(fit);
-        if slices < 2 {
-            return (1, 0);
-        }
-        let chunk = self.k.div_ceil(slices).next_multiple_of(16);
-        (self.k.div_ceil(chunk), chunk)
+        split_len((tiles, self.k), fit, 16)
     }
+}
+
+/// `(slices, chunk)` of a sum over `len` terms (K, or rows) by `groups` workgroups: none
+/// (`(1, 0)`) where there are under two of [`SPLIT_MIN_CHUNK`]; else enough slices of at
+/// least that length (a multiple of `align`) to reach [`SPLIT_TARGET_GROUPS`]
+/// workgroups, and at most `fit`.
+pub(crate) fn split_len((groups, len): (u32, u32), fit: u32, align: u32) -> (u32, u32) {
+    let slices = SPLIT_TARGET_GROUPS
+        .div_ceil(groups)
+        .min(len / SPLIT_MIN_CHUNK)
+        .min(fit);
+    if slices < 2 {
+        return (1, 0);
+    }
+    let chunk = len.div_ceil(slices).next_multiple_of(align);
+    (len.div_ceil(chunk), chunk)
 }
 
 /// Output tile of `matmul.wgsl` (rows and columns).
