@@ -145,9 +145,16 @@ fn lstm_step_f16() {
     lstm_step_f16_cases(&ctx);
 }
 
-/// `lanes_subgroup.wgsl`: the split-K step's lane sums by subgroup shuffles have the
-/// bits of the portable tree in every cell (cases in tests/kernel_cases/lanes_subgroup.rs;
-/// the cells' own cases check the shuffled form against the CPU in every tiling).
+/// `lanes_portable.wgsl`: the split-K step's lane sums through workgroup memory (the
+/// form without subgroups) in every cell, against the CPU (cases in
+/// tests/kernel_cases/lanes.rs).
+#[test]
+fn lanes_portable() {
+    lanes_portable_cases();
+}
+
+/// `lanes_subgroup.wgsl`: the same sums by subgroup shuffles, against the CPU and with the
+/// portable form's bits in every cell (tests/kernel_cases/lanes.rs).
 #[test]
 fn lanes_subgroup() {
     lanes_subgroup_cases();

@@ -4,7 +4,7 @@
 
 mod gru_reset_before_step;
 mod gru_step;
-mod lanes_subgroup;
+mod lanes;
 mod lstm_param_grads;
 mod lstm_step;
 mod lstm_step_backward;
@@ -19,7 +19,7 @@ pub use gru_reset_before_step::{
     gru_reset_before_step_backward_cases, gru_reset_before_step_cases, SHAPES as GRU_RB_SHAPES,
 };
 pub use gru_step::{gru_step_backward_cases, gru_step_cases, SHAPES as GRU_SHAPES};
-pub use lanes_subgroup::lanes_subgroup_cases;
+pub use lanes::{lanes_portable_cases, lanes_subgroup_cases};
 pub use lstm_param_grads::lstm_param_grads_cases;
 pub use lstm_step::{lstm_step_cases, weights_f32_cases};
 pub use lstm_step_backward::lstm_step_backward_cases;

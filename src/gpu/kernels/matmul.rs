@@ -154,20 +154,14 @@ pub(crate) fn prepare_split(
         a_off: 0,
         ..p
     };
-    let k = ctx.kernels().expect("kernels are built before recording");
-    let params = uniform(ctx, "matmul params", &summed);
-    let resources = [
-        params.as_entire_binding(),
-        scratch.as_entire_binding(),
-        ctx.dummy().as_entire_binding(),
-        bias.unwrap_or(ctx.dummy()).as_entire_binding(),
-        c.as_entire_binding(),
-    ];
-    let sum = Dispatch {
-        pipeline: k.matmul_sum_splits.clone(),
-        bind_group: bind_group(ctx, &k.matmul_layout, &resources),
-        grid: (p.n.div_ceil(64), p.m),
-    };
+    // Bound as `main` with the scratch as `a`; then `sum_splits` over (N, M).
+    let mut sum = prepare(ctx, summed, scratch, ctx.dummy(), bias, c);
+    sum.pipeline = ctx
+        .kernels()
+        .expect("kernels are built before recording")
+        .matmul_sum_splits
+        .clone();
+    sum.grid = (p.n.div_ceil(64), p.m);
     SplitGemm {
         product,
         slices,
