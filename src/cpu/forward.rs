@@ -5,6 +5,7 @@
 use ndarray::{s, Array2, Array3, ArrayView3, Axis};
 
 use super::packs::LayerPacks;
+use super::panel_matvec::Walk;
 use super::simd;
 use crate::error::Result;
 use crate::sequence::{
@@ -195,8 +196,9 @@ impl Direction<'_> {
         let bias = self.w.combined_bias();
         let mut gx = self.packs.projection(layer_in.view(), self.w, bias);
         let mut z = Array2::zeros((b, 4 * h));
-        let step_weights = simd::StepWeights::new(self.w, b, self.packs);
+        let step_weights = simd::StepWeights::new(self.w, (t_len, b), self.packs);
         let mut from_zero = simd::starts_from_zero(hh, cc, self.w);
+        let mut walk = Walk::Forward;
         // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
         // so each one starts at its own last step.
         let mut active = vec![false; b];
@@ -206,8 +208,9 @@ impl Direction<'_> {
             step_cache.keep_prev(t, hh, cc);
             let sw = match std::mem::take(&mut from_zero) {
                 true => step_weights.for_zero_state(),
-                false => step_weights,
+                false => step_weights.walking(walk),
             };
+            walk = walk.turned();
             simd::step_in_place(gx.at(t), hh, cc, &sw, &active, &mut z);
             step_cache.keep_gates_from(t, &z, cc, self.w, &active);
             simd::copy_live_rows(out.index_axis_mut(Axis(0), t), hh.view(), &active);

@@ -126,6 +126,13 @@ impl PackedWeights {
         self.mul_on(Isa::best().unwrap_or(Isa::Avx2), s, z, epilogue);
     }
 
+    /// The panels, `N` and `K` (`None` on a CPU without AVX2 + FMA: no panels).
+    pub fn panels(&self) -> Option<(&[f32], usize, usize)> {
+        self.fallback
+            .is_none()
+            .then_some((&self.panels[..], self.n, self.k))
+    }
+
     /// [`PackedWeights::mul`] on the micro-kernel of `isa` (every [`Isa`] gives the
     /// same bits; the tests compare them). Panics if the CPU lacks `isa`.
     fn mul_on(&self, isa: Isa, s: ArrayView2<f32>, z: &mut ArrayViewMut2<f32>, epilogue: Epilogue) {

@@ -105,7 +105,7 @@ impl GruStepper {
         let mul =
             |s: ArrayView2<f32>,
              (w, p): &(Array2<f32>, Option<PackedWeights>),
-             mut z: ArrayViewMut2<f32>| { recurrent(s, w, p.as_ref(), &mut z) };
+             mut z: ArrayViewMut2<f32>| { recurrent(s, w, p.as_ref(), None, &mut z) };
         match (&self.whole, &self.rz, &self.n) {
             (Some(w), _, _) => mul(h, w, self.acc.view_mut()),
             (None, Some(rz), Some(n)) => {

@@ -1,25 +1,52 @@
-//! The CPU step's recurrent product `z += s · wᵀ`: through the packed GEMM above
-//! [`MATVEC_MAX_BATCH`] rows, and below it a matrix-vector product per batch row over the
-//! row-major weights (packing would cost more than the product saves), split over the
-//! two threads by rows of `w` when it is large.
+//! The CPU step's recurrent product `z += s · wᵀ`: through packed weights where the
+//! step has them (the packed GEMM above [`MATVEC_MAX_BATCH`] rows, `panel_matvec` at
+//! or below), else a matrix-vector product per batch row over the row-major weights (a
+//! short one-off forward, where packing would cost more than the product saves), split
+//! over the two threads by rows of `w` when it is large.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use super::gemm::PackedWeights;
+use super::gemm::{Epilogue, PackedWeights};
+use super::isa::Isa;
+pub(crate) use super::panel_matvec::MATVEC_MAX_BATCH;
+use super::panel_matvec::{Walk, MATVEC_SPLIT_FMAS};
 
-/// Batches up to this size use the matrix-vector loop instead of the GEMM.
-pub(crate) const MATVEC_MAX_BATCH: usize = 4;
+/// The step's recurrent product `z = s · wᵀ` (+ `epilogue`) through `packed`: with
+/// `matvec` (a step of at most [`MATVEC_MAX_BATCH`] rows) `panel_matvec`'s products
+/// walking the panels that way, else the packed GEMM. The two sum differently, so the
+/// choice is the step's (its whole batch), not a part's: the halves of a split step keep
+/// their step's bits.
+pub(crate) fn step_product(
+    packed: &PackedWeights,
+    s: ArrayView2<f32>,
+    z: &mut ArrayViewMut2<f32>,
+    epilogue: Epilogue,
+    matvec: Option<Walk>,
+) {
+    let isa = Isa::best().unwrap_or(Isa::Avx2);
+    match (matvec, packed.panels()) {
+        (Some(walk), Some((panels, n, k))) => {
+            let s = s.as_standard_layout();
+            let ss = s.as_slice().expect("standard layout");
+            let zs = z.as_slice_mut().expect("z is standard layout");
+            super::panel_matvec::rows_into(isa, panels, (n, k), ss, zs, epilogue, walk);
+        }
+        _ => packed.mul(s, z, epilogue),
+    }
+}
 
-/// `z += s · wᵀ`, `s` `[B, K]`, `w` `[4H, K]` (`packed`: the same, packed).
+/// `z += s · wᵀ`, `s` `[B, K]`, `w` `[4H, K]` (`packed`: the same, packed, multiplied
+/// as [`step_product`] says for `matvec`).
 pub(crate) fn recurrent(
     s: ArrayView2<f32>,
     w: &Array2<f32>,
     packed: Option<&PackedWeights>,
+    matvec: Option<Walk>,
     z: &mut ArrayViewMut2<f32>,
 ) {
     if let Some(p) = packed {
-        p.mul_acc(s, z);
+        step_product(p, s, z, Epilogue::Accumulate, matvec);
         return;
     }
     if s.nrows() <= MATVEC_MAX_BATCH {
@@ -32,12 +59,6 @@ pub(crate) fn recurrent(
     }
     general_mat_mul(1.0, &s, &w.t(), 1.0, z);
 }
-
-/// Smallest matrix-vector product (FMAs per batch row) split over two threads: at
-/// B = 1 a step is one such product. From H = 256 (262K, ~11 µs) two halves pay a
-/// little (S1 with two threads 2.7 → 2.5 ms, BENCHMARKS.md §19); below, the hand-off to
-/// the worker (rayon's, when measured) cost about what the half saves.
-const MATVEC_SPLIT_FMAS: usize = 1 << 18;
 
 /// `z[b] += w · s[b]` for every batch row (`s` `[B, K]`, `z` `[B, N]`, row-major); with
 /// `split`, the first half of `w`'s rows on this thread and the second on the CPU path's

@@ -58,6 +58,7 @@ pub mod lstmp;
 mod matvec;
 pub mod optimizer_update;
 mod packs;
+mod panel_matvec;
 mod prepared;
 mod projection;
 pub mod reference;

@@ -12,8 +12,15 @@ use std::sync::OnceLock;
 use ndarray::{s, Array1, ArrayView2};
 
 use super::gemm::PackedWeights;
+use super::matvec::MATVEC_MAX_BATCH;
 use super::projection::{packing_pays, Projection};
 use crate::weights::{LayerWeights, PeepholeWeights};
+
+/// Fewest step rows (`T·B`, B ≤ [`MATVEC_MAX_BATCH`]) for which a one-off forward packs
+/// `W_hh` for `panel_matvec`: packing costs about what ~280 of its products save (S1's
+/// one-off forward, 128 rows, measured 2.5 ms unpacked against 2.7–2.8 packed;
+/// BENCHMARKS.md §27).
+const PACKED_MATVEC_MIN_ROWS: usize = 512;
 
 /// The packed forms of one layer-direction's weights (see the module doc).
 pub(crate) struct LayerPacks {
@@ -43,6 +50,14 @@ impl LayerPacks {
             w_ch: OnceLock::new(),
             halves: Default::default(),
         }
+    }
+
+    /// Whether the steps of a forward over `steps` steps of `batch` rows multiply by
+    /// packed recurrent weights: above [`MATVEC_MAX_BATCH`] rows always (the packed
+    /// GEMM); at or below it (`panel_matvec`) when the packs are kept, or when the
+    /// steps repay the packing ([`PACKED_MATVEC_MIN_ROWS`]).
+    pub fn packs_step(&self, steps: usize, batch: usize) -> bool {
+        batch > MATVEC_MAX_BATCH || self.kept || steps * batch >= PACKED_MATVEC_MIN_ROWS
     }
 
     /// Whether the input projection of `rows` (`T·B`) rows goes through packed weights.

@@ -2,18 +2,20 @@
 //!
 //! Same math and gate order as [`super::lstm_step`] (the readable twin of
 //! `shaders/lstm_step.wgsl`; a unit test below holds the two together), arranged for
-//! speed: the recurrent product goes into a preallocated `z` (`matvec`'s matrix-vector
-//! loop at small batch, where packing the weights for a GEMM would cost more than the
-//! product; above that `gemm`'s packed kernel, which adds the step's input projection
-//! as it writes `z`), and the pointwise update runs over contiguous gate blocks with an
+//! speed: the recurrent product goes into a preallocated `z` (at small batch
+//! `panel_matvec`'s matrix-vector products over packed weights, or `matvec`'s over the
+//! row-major ones in a short one-off forward, where packing would cost more than it
+//! saves; above that `gemm`'s packed kernel; both add the step's input projection as
+//! they write `z`), and the pointwise update runs over contiguous gate blocks with an
 //! exp that the compiler vectorises (AVX2 + FMA where the CPU has them, chosen at run
 //! time).
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::gemm::{Epilogue, PackedWeights};
-use super::matvec::{recurrent, MATVEC_MAX_BATCH};
+use super::matvec::{recurrent, step_product, MATVEC_MAX_BATCH};
 use super::packs::LayerPacks;
+use super::panel_matvec::Walk;
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// A layer-direction's weights as the step uses them: above the matrix-vector batch
@@ -25,18 +27,34 @@ pub(crate) struct StepWeights<'a> {
     w_ch: Option<&'a PackedWeights>,
     /// The state is zero: skip the recurrent products (see [`starts_from_zero`]).
     from_zero: bool,
+    /// A step of at most [`MATVEC_MAX_BATCH`] rows: its packed products are
+    /// matrix-vector products walking the panels this way (`panel_matvec`).
+    matvec: Option<Walk>,
 }
 
 impl<'a> StepWeights<'a> {
-    /// `w` for a batch of `batch` rows, its packed forms from `packs` (`w`'s).
-    pub fn new(w: &'a LayerWeights, batch: usize, packs: &'a LayerPacks) -> StepWeights<'a> {
-        let packed = batch > MATVEC_MAX_BATCH;
+    /// `w` for `steps` steps of a batch of `batch` rows, its packed forms from `packs`
+    /// (`w`'s) where [`LayerPacks::packs_step`] says.
+    pub fn new(
+        w: &'a LayerWeights,
+        (steps, batch): (usize, usize),
+        packs: &'a LayerPacks,
+    ) -> StepWeights<'a> {
+        let packed = packs.packs_step(steps, batch);
         StepWeights {
             w,
             w_hh: packed.then(|| packs.w_hh(w)),
             w_ch: packed.then(|| packs.w_ch(w)).flatten(),
             from_zero: false,
+            matvec: (batch <= MATVEC_MAX_BATCH).then_some(Walk::Forward),
         }
+    }
+
+    /// The same weights, a matrix-vector step walking its panels as `walk` says (each
+    /// step the other way from the last).
+    pub fn walking(self, walk: Walk) -> StepWeights<'a> {
+        let matvec = self.matvec.map(|_| walk);
+        StepWeights { matvec, ..self }
     }
 
     /// The same weights for a step from a zero state (see [`starts_from_zero`]).
@@ -146,14 +164,16 @@ pub(crate) fn pre_activations(
         return;
     }
     match (sw.w_hh, gx.as_slice()) {
-        (Some(packed), Some(gx)) => packed.mul(h, &mut z, Epilogue::AddMatrix(gx)),
+        (Some(packed), Some(gx)) => {
+            step_product(packed, h, &mut z, Epilogue::AddMatrix(gx), sw.matvec)
+        }
         _ => {
             z.assign(&gx);
-            recurrent(h, &w.w_hh, sw.w_hh, &mut z);
+            recurrent(h, &w.w_hh, sw.w_hh, sw.matvec, &mut z);
         }
     }
     if let PeepholeWeights::Full(w_ch) = &w.peephole {
-        recurrent(c, w_ch, sw.w_ch, &mut z);
+        recurrent(c, w_ch, sw.w_ch, sw.matvec, &mut z);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::{LstmConfig, Peephole};
-use crate::weights::LstmWeights;
+use crate::weights::{LayerWeights, LstmWeights};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
@@ -43,7 +43,9 @@ fn pow2_is_exact() {
 }
 
 /// The fast step against the readable `lstm_step`, every peephole mode, batches on
-/// both sides of the matrix-vector threshold, an inactive row, H not a multiple of 16.
+/// both sides of the matrix-vector threshold, an inactive row, H not a multiple of 16;
+/// at B ≤ 4 over the row-major weights (fresh packs, one step) and over packed ones
+/// (kept packs: `panel_matvec`), walked either way, with the same bits both walks.
 #[test]
 fn step_in_place_matches_lstm_step() {
     for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
@@ -51,31 +53,49 @@ fn step_in_place_matches_lstm_step() {
             let hs = 37;
             let cfg = LstmConfig::new(5, hs).peephole(peephole);
             let w = &LstmWeights::init(&cfg, 9).unwrap().layers[0];
-            let gx = random(b, 4 * hs, 1, 2.0);
-            let h0 = random(b, hs, 2, 1.0);
-            let c0 = random(b, hs, 3, 3.0);
-            let active: Vec<bool> = (0..b).map(|i| i != 1).collect();
-            let (want_h, want_c) =
-                crate::cpu::lstm_step(gx.view(), h0.view(), c0.view(), w, &active).unwrap();
-            let (mut h, mut c) = (h0.clone(), c0.clone());
-            let mut z = Array2::zeros((b, 4 * hs));
-            let packs = LayerPacks::new(false);
-            let sw = StepWeights::new(w, b, &packs);
-            step_in_place(gx.view(), &mut h, &mut c, &sw, &active, &mut z);
-            // The same step with the batch split over two threads: identical bits.
-            let (mut h2, mut c2) = (h0.clone(), c0.clone());
-            step_split(gx.view(), &mut h2, &mut c2, &sw, &active, &mut z, true);
-            assert_eq!((&h, &c), (&h2, &c2), "{peephole:?} B={b}: split step");
-            for (got, want) in [(&h, &want_h), (&c, &want_c)] {
-                let err = got
-                    .iter()
-                    .zip(want.iter())
-                    .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
-                    .fold(0.0f32, f32::max);
-                assert!(err < 2e-6, "{peephole:?} B={b}: error {err}");
+            for kept in [false, true] {
+                let packs = LayerPacks::new(kept);
+                let sw = StepWeights::new(w, (1, b), &packs);
+                let tag = format!("{peephole:?} B={b} kept packs {kept}");
+                let forward = check_step(w, &sw, b, &tag);
+                let backward = check_step(w, &sw.walking(Walk::Backward), b, &tag);
+                assert_eq!(forward, backward, "{tag}: the walk changed the bits");
             }
         }
     }
+}
+
+/// `step_in_place` through `sw` against `lstm_step` on random inputs of `b` rows, and
+/// split over two threads (the same bits); returns `(h, c)`.
+fn check_step(
+    w: &LayerWeights,
+    sw: &StepWeights,
+    b: usize,
+    tag: &str,
+) -> (Array2<f32>, Array2<f32>) {
+    let hs = w.w_hh.ncols();
+    let gx = random(b, 4 * hs, 1, 2.0);
+    let h0 = random(b, hs, 2, 1.0);
+    let c0 = random(b, hs, 3, 3.0);
+    let active: Vec<bool> = (0..b).map(|i| i != 1).collect();
+    let (want_h, want_c) =
+        crate::cpu::lstm_step(gx.view(), h0.view(), c0.view(), w, &active).unwrap();
+    let (mut h, mut c) = (h0.clone(), c0.clone());
+    let mut z = Array2::from_elem((b, 4 * hs), f32::NAN);
+    step_in_place(gx.view(), &mut h, &mut c, sw, &active, &mut z);
+    // The same step with the batch split over two threads: identical bits.
+    let (mut h2, mut c2) = (h0.clone(), c0.clone());
+    step_split(gx.view(), &mut h2, &mut c2, sw, &active, &mut z, true);
+    assert_eq!((&h, &c), (&h2, &c2), "{tag}: split step");
+    for (got, want) in [(&h, &want_h), (&c, &want_c)] {
+        let err = got
+            .iter()
+            .zip(want.iter())
+            .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
+            .fold(0.0f32, f32::max);
+        assert!(err < 2e-6, "{tag}: error {err}");
+    }
+    (h, c)
 }
 
 /// From a zero state (`c` too with Full peepholes) the step may skip its recurrent
@@ -97,7 +117,7 @@ fn a_step_from_zero_skips_the_products() {
             assert!(starts_from_zero(&h0, &c0, w), "{peephole:?}: zero state");
             let active = vec![true; b];
             let packs = LayerPacks::new(false);
-            let sw = StepWeights::new(w, b, &packs);
+            let sw = StepWeights::new(w, (1, b), &packs);
             let run = |sw: &StepWeights, h0: &Array2<f32>| {
                 let (mut h, mut c) = (h0.clone(), c0.clone());
                 let mut z = Array2::from_elem((b, 4 * hs), f32::NAN);
