@@ -56,8 +56,9 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
     all.push(p.dense.weight.iter().copied().collect());
     // B ≤ 4: each step's matrix-vector products split by their rows (4H = 1200 × 300,
     // rows with a tail past the 8-wide loads; with Full peepholes 1024 × 256 twice):
-    // row-major in the one-off forward (T = 6), by packed panels in the prepared model
-    // (75 panels: halves of 37 and 38, a group of 4 and single panels).
+    // row-major in the one-off forward (T = 6); in the prepared model by packed panels,
+    // each layer-direction split by hidden units (152 + 148), or with Full peepholes each
+    // product's 64 panels in halves.
     let small = [
         (LstmConfig::new(8, 300).bidirectional(true), 1),
         (LstmConfig::new(8, 300), 3),

@@ -187,7 +187,8 @@ impl Direction<'_> {
     ) {
         let (t_len, b, _) = layer_in.dim();
         let order = (0..t_len).map(|s| if self.reverse { t_len - 1 - s } else { s });
-        if step_cache.gates.is_empty() && super::unit_split::applies(self.w, b) {
+        let split = super::unit_split::applies(self.w, (t_len, b), self.packs);
+        if step_cache.gates.is_empty() && split {
             let w = (self.w, self.packs);
             super::unit_split::forward(w, layer_in, (hh, cc), order, self.lens, out);
             return;

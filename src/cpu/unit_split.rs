@@ -12,23 +12,33 @@ use std::ops::Range;
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, Axis};
 
 use super::gemm::{Epilogue, PackedWeights};
-use super::matvec::MATVEC_MAX_BATCH;
+use super::matvec::{step_product, MATVEC_MAX_BATCH};
 use super::packs::LayerPacks;
+use super::panel_matvec::{Walk, MATVEC_SPLIT_FMAS};
 use super::projection::Projection;
 use super::simd::{cells, copy_live_rows, mark_live};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
-/// Whether [`forward`] applies: two threads free, a batch above the matrix-vector size
-/// (there `matvec` splits the product's rows), peepholes that read only a unit's own
-/// cell (a Full `W_ch·c_{t-1}` reads all of them), and a step of ≥ 0.5M FMAs (below,
-/// the join costs about what the half saves: measured for the batch split, BENCHMARKS.md §9).
-pub(crate) fn applies(w: &LayerWeights, batch: usize) -> bool {
+/// Whether [`forward`] applies to `steps` steps of `batch` rows: two threads free,
+/// peepholes that read only a unit's own cell (a Full `W_ch·c_{t-1}` reads all of
+/// them), and a step large enough: above the matrix-vector batch size ≥ 0.5M FMAs (below,
+/// the join costs about what the half saves: measured for the batch split, BENCHMARKS.md
+/// §9); at or below it, packed weights (`panel_matvec`) and a product per row of at least
+/// [`MATVEC_SPLIT_FMAS`], where the product's rows would be split anyway.
+pub(crate) fn applies(
+    w: &LayerWeights,
+    (steps, batch): (usize, usize),
+    packs: &LayerPacks,
+) -> bool {
     let h = w.w_hh.ncols();
+    let large = match batch <= MATVEC_MAX_BATCH {
+        true => packs.packs_step(steps, batch) && 4 * h * h >= MATVEC_SPLIT_FMAS,
+        false => batch * 4 * h * h >= 1 << 19,
+    };
     super::threads::may_split()
-        && batch > MATVEC_MAX_BATCH
+        && large
         && !matches!(w.peephole, PeepholeWeights::Full(_))
         && h >= 16
-        && batch * 4 * h * h >= 1 << 19
 }
 
 /// `v`'s entries `g·H + u` (a `[gates·H]` bias or peephole vector) for units `units`.
@@ -73,8 +83,11 @@ pub(crate) fn forward(
     let mut h_next = Array2::zeros((b, hs));
     let mut active = vec![false; b];
     let mut from_zero = super::simd::starts_from_zero(h, c, w);
+    // A matrix-vector step's walk, turning each step (`panel_matvec`).
+    let mut matvec = (b <= MATVEC_MAX_BATCH).then_some(Walk::Forward);
     for t in order {
-        let recurrent = !std::mem::take(&mut from_zero);
+        let recurrent = (!std::mem::take(&mut from_zero)).then_some(matvec);
+        matvec = matvec.map(Walk::turned);
         mark_live(&mut active, lens, t);
         let (h_top, h_bottom) = h_next.view_mut().split_at(Axis(1), mid);
         let (c_top, c_bottom) = c.view_mut().split_at(Axis(1), mid);
@@ -102,25 +115,26 @@ struct Half<'a> {
 
 impl Half<'_> {
     /// Step `t`: `h_prev` `[B, H]` is the whole state before the step; `h`, `c`
-    /// `[B, units]` this half's new and (in place) cell state. Without `recurrent` (a
-    /// zero state, `simd::starts_from_zero`) `z` is the projection alone.
+    /// `[B, units]` this half's new and (in place) cell state. `recurrent` says how the
+    /// recurrent product runs (`step_product`'s `matvec`); without it (a zero state,
+    /// `simd::starts_from_zero`) `z` is the projection alone.
     fn step(
         &mut self,
-        (t, recurrent): (usize, bool),
+        (t, recurrent): (usize, Option<Option<Walk>>),
         h_prev: ArrayView2<f32>,
         (mut h, c): (ArrayViewMut2<f32>, ArrayViewMut2<f32>),
         active: &[bool],
     ) {
         let gx = self.gx.at(t);
         match recurrent {
-            true => {
+            Some(matvec) => {
                 let gx = gx
                     .as_slice()
                     .expect("a projection chunk is standard layout");
-                self.w_hh
-                    .mul(h_prev, &mut self.z.view_mut(), Epilogue::AddMatrix(gx));
+                let (z, add) = (&mut self.z.view_mut(), Epilogue::AddMatrix(gx));
+                step_product(self.w_hh, h_prev, z, add, matvec);
             }
-            false => self.z.assign(&gx),
+            None => self.z.assign(&gx),
         }
         // Rows past their length keep their state.
         for (b, &on) in active.iter().enumerate() {
