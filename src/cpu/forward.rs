@@ -167,6 +167,7 @@ pub(crate) fn forward_impl(
 }
 
 /// One layer-direction of the forward.
+#[derive(Clone, Copy)]
 struct Direction<'a> {
     w: &'a LayerWeights,
     packs: &'a LayerPacks,
@@ -186,9 +187,13 @@ impl Direction<'_> {
         out: &mut ndarray::ArrayViewMut3<f32>,
     ) {
         let (t_len, b, _) = layer_in.dim();
+        let inference = step_cache.gates.is_empty();
+        if inference && super::batch_split::applies(self.w, self.packs, t_len, (hh, cc)) {
+            self.forward_by_batch_halves(layer_in, (hh, cc), out);
+            return;
+        }
         let order = (0..t_len).map(|s| if self.reverse { t_len - 1 - s } else { s });
-        let split = super::unit_split::applies(self.w, (t_len, b), self.packs);
-        if step_cache.gates.is_empty() && split {
+        if inference && super::unit_split::applies(self.w, (t_len, b), self.packs) {
             let w = (self.w, self.packs);
             super::unit_split::forward(w, layer_in, (hh, cc), order, self.lens, out);
             return;
@@ -216,5 +221,34 @@ impl Direction<'_> {
             step_cache.keep_gates_from(t, &z, cc, self.w, &active);
             simd::copy_live_rows(out.index_axis_mut(Axis(0), t), hh.view(), &active);
         }
+    }
+}
+
+impl Direction<'_> {
+    /// [`Direction::forward`] without a training cache, each batch half on its own
+    /// thread (`super::batch_split`).
+    fn forward_by_batch_halves(
+        &self,
+        layer_in: &Array3<f32>,
+        (hh, cc): (&mut Array2<f32>, &mut Array2<f32>),
+        out: &mut ndarray::ArrayViewMut3<f32>,
+    ) {
+        use super::batch_split::{halves, join_rows, rows_of};
+        let [top, bottom] = halves(hh.nrows());
+        let (out_top, out_bottom) = out.view_mut().split_at(Axis(1), top.end);
+        let run = |rows: std::ops::Range<usize>, mut out: ndarray::ArrayViewMut3<f32>| {
+            // The half's input, contiguous as the projection wants it.
+            let x = layer_in.slice(s![.., rows.clone(), ..]).to_owned();
+            let (mut h, mut c) = (rows_of(hh, &rows), rows_of(cc, &rows));
+            let half = Direction {
+                lens: &self.lens[rows],
+                ..*self
+            };
+            half.forward(&x, &mut h, &mut c, &mut StepCache::default(), &mut out);
+            (h, c)
+        };
+        let (a, b) = super::threads::join(true, || run(top, out_top), || run(bottom, out_bottom));
+        join_rows(hh, [a.0, b.0]);
+        join_rows(cc, [a.1, b.1]);
     }
 }

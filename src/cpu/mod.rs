@@ -43,6 +43,7 @@ macro_rules! avx2_dispatch {
 
 pub mod backward;
 mod backward_inputs;
+mod batch_split;
 pub mod forward;
 mod gemm;
 mod grad_gemm;

@@ -5,7 +5,8 @@
 //! instead makes both threads stream all the weights: with units, each streams half (the
 //! step's product alone ran 14–72 % faster at B ≥ 16 in a probe, whole forwards 5–17 %;
 //! BENCHMARKS.md §19). Every unit is computed by the same kernels in the same order as on
-//! one thread: same bits.
+//! one thread: same bits. Where a thread can stream all the weights, splitting the batch
+//! for the whole sequence (`super::batch_split`, no join per step) measured faster still.
 
 use std::ops::Range;
 
