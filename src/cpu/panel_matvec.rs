@@ -4,7 +4,8 @@
 //!
 //! At B = 1 the product reads each weight once, so it runs at the rate the weights
 //! stream in from L2 (1 MiB at H = 256). Two things make it ~14 % faster than a dot
-//! product per row of the row-major weights (BENCHMARKS.md §27):
+//! product per row of the row-major weights (in a probe at H = 256; whole one-thread
+//! forwards at B = 1 run 5–20 % faster, BENCHMARKS.md §27):
 //! - **one stream**: a row-major walk is 8 streams of 16 cache lines at a time, too short
 //!   for the prefetchers to learn; the panels are one sequential stream, and four panels
 //!   at a time share each broadcast of `s`;
