@@ -1,13 +1,15 @@
-//! A layer-direction's inference forward on two threads by batch halves: each thread
-//! runs the whole recurrence of its rows (projection, products, cell updates), and the
-//! threads meet once, at the end.
+//! A layer-direction's forward on two threads by batch halves: each thread runs the
+//! whole recurrence of its rows (projection, products, cell updates, and in training
+//! its rows of the gate cache), and the threads meet once, at the end.
 //!
-//! The hidden-unit split (`super::unit_split`) streams half the weights per thread but
-//! joins at every step, since each step reads all of `h_{t-1}`; a stall of either
-//! thread then holds up both. By batch halves each thread streams all of `W_hh` (from
-//! its own L2 when it fits) and never waits: on this 2-vCPU VM 5–17 % faster at every
-//! shape with B ≥ 16 but DB H = 1024 B = 16, whose 16 MiB `W_hh` per step from L3 made
-//! it 4 % slower (BENCHMARKS.md §28).
+//! The hidden-unit split of inference (`super::unit_split`) streams half the weights per
+//! thread, and the training forward's per-step batch split (`simd::step_in_place`)
+//! leaves the projection's chunks and the gate cache to one thread; both join at every
+//! step, since each step reads all of `h_{t-1}`, and a stall of either thread holds up
+//! both. By batch halves each thread streams all of `W_hh` (from its own L2 when it
+//! fits) and never waits: on this 2-vCPU VM inference ran 5–18 % faster at every shape
+//! with B ≥ 16 but DB H = 1024 B = 16, whose 16 MiB `W_hh` per step from L3 made it 4 %
+//! slower (BENCHMARKS.md §28). ONNX Runtime's CPU LSTM splits its batch the same way.
 //!
 //! Every row is computed by the kernels and in the order of one thread (see
 //! [`applies`]): the same bits.

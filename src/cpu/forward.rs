@@ -2,7 +2,7 @@
 //! time step for every layer and direction, the step run in place by `simd` (the same
 //! math as [`super::lstm_step`]). Optionally keeps what backward needs.
 
-use ndarray::{s, Array2, Array3, ArrayView3, Axis};
+use ndarray::{s, Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
 
 use super::packs::LayerPacks;
 use super::panel_matvec::Walk;
@@ -44,12 +44,42 @@ impl StepCache {
             c_prev: Array3::zeros((t, b, h)),
         }
     }
-    fn keep_prev(&mut self, t: usize, h: &Array2<f32>, c: &Array2<f32>) {
-        if !self.h_prev.is_empty() {
-            self.h_prev.index_axis_mut(Axis(0), t).assign(h);
-            self.c_prev.index_axis_mut(Axis(0), t).assign(c);
-        }
+    /// Its arrays as [`CacheRows`]; `None` when it keeps nothing (inference).
+    fn rows(&mut self) -> Option<CacheRows<'_>> {
+        (!self.gates.is_empty()).then(|| CacheRows {
+            gates: self.gates.view_mut(),
+            h_prev: self.h_prev.view_mut(),
+            c_prev: self.c_prev.view_mut(),
+        })
     }
+}
+
+/// The batch rows of a [`StepCache`] that one forward writes: all of them, or a batch
+/// half's (`super::batch_split`).
+struct CacheRows<'a> {
+    gates: ArrayViewMut3<'a, f32>,
+    h_prev: ArrayViewMut3<'a, f32>,
+    c_prev: ArrayViewMut3<'a, f32>,
+}
+
+impl<'a> CacheRows<'a> {
+    /// The rows before `mid`, and the rest.
+    fn split(self, mid: usize) -> [CacheRows<'a>; 2] {
+        let (g0, g1) = self.gates.split_at(Axis(1), mid);
+        let (h0, h1) = self.h_prev.split_at(Axis(1), mid);
+        let (c0, c1) = self.c_prev.split_at(Axis(1), mid);
+        [(g0, h0, c0), (g1, h1, c1)].map(|(gates, h_prev, c_prev)| CacheRows {
+            gates,
+            h_prev,
+            c_prev,
+        })
+    }
+
+    fn keep_prev(&mut self, t: usize, h: &Array2<f32>, c: &Array2<f32>) {
+        self.h_prev.index_axis_mut(Axis(0), t).assign(h);
+        self.c_prev.index_axis_mut(Axis(0), t).assign(c);
+    }
+
     /// Gate activations of step `t` from the step's pre-activations `z` and new `c`.
     fn keep_gates_from(
         &mut self,
@@ -59,17 +89,15 @@ impl StepCache {
         w: &LayerWeights,
         active: &[bool],
     ) {
-        if !self.gates.is_empty() {
-            let c_prev = self.c_prev.index_axis(Axis(0), t);
-            simd::gates_into(
-                z.view(),
-                c_prev,
-                c_new.view(),
-                w,
-                active,
-                self.gates.index_axis_mut(Axis(0), t),
-            );
-        }
+        let c_prev = self.c_prev.index_axis(Axis(0), t);
+        simd::gates_into(
+            z.view(),
+            c_prev,
+            c_new.view(),
+            w,
+            active,
+            self.gates.index_axis_mut(Axis(0), t),
+        );
     }
 }
 
@@ -150,7 +178,7 @@ pub(crate) fn forward_impl(
             };
             let mut out =
                 layer_out.slice_mut(s![.., .., d * cfg.hidden_size..(d + 1) * cfg.hidden_size]);
-            run.forward(&layer_in, &mut hh, &mut cc, &mut step_cache, &mut out);
+            run.forward(&layer_in, &mut hh, &mut cc, step_cache.rows(), &mut out);
             state.h.index_axis_mut(Axis(0), ld).assign(&hh);
             state.c.index_axis_mut(Axis(0), ld).assign(&cc);
             if let Some(c) = cache.as_deref_mut() {
@@ -183,13 +211,13 @@ impl Direction<'_> {
         layer_in: &Array3<f32>,
         hh: &mut Array2<f32>,
         cc: &mut Array2<f32>,
-        step_cache: &mut StepCache,
+        mut step_cache: Option<CacheRows>,
         out: &mut ndarray::ArrayViewMut3<f32>,
     ) {
         let (t_len, b, _) = layer_in.dim();
-        let inference = step_cache.gates.is_empty();
-        if inference && super::batch_split::applies(self.w, self.packs, t_len, (hh, cc)) {
-            self.forward_by_batch_halves(layer_in, (hh, cc), out);
+        let inference = step_cache.is_none();
+        if super::batch_split::applies(self.w, self.packs, t_len, (hh, cc)) {
+            self.forward_by_batch_halves(layer_in, (hh, cc), step_cache, out);
             return;
         }
         let order = (0..t_len).map(|s| if self.reverse { t_len - 1 - s } else { s });
@@ -211,32 +239,43 @@ impl Direction<'_> {
         for t in order {
             simd::mark_live(&mut active, self.lens, t);
             // `lstm_step`'s math, in place and vectorised (see `cpu/simd.rs`).
-            step_cache.keep_prev(t, hh, cc);
+            if let Some(k) = step_cache.as_mut() {
+                k.keep_prev(t, hh, cc);
+            }
             let sw = match std::mem::take(&mut from_zero) {
                 true => step_weights.for_zero_state(),
                 false => step_weights.walking(walk),
             };
             walk = walk.turned();
             simd::step_in_place(gx.at(t), hh, cc, &sw, &active, &mut z);
-            step_cache.keep_gates_from(t, &z, cc, self.w, &active);
+            if let Some(k) = step_cache.as_mut() {
+                k.keep_gates_from(t, &z, cc, self.w, &active);
+            }
             simd::copy_live_rows(out.index_axis_mut(Axis(0), t), hh.view(), &active);
         }
     }
 }
 
 impl Direction<'_> {
-    /// [`Direction::forward`] without a training cache, each batch half on its own
-    /// thread (`super::batch_split`).
+    /// [`Direction::forward`], each batch half on its own thread, into its rows of
+    /// `step_cache` and `out` (`super::batch_split`).
     fn forward_by_batch_halves(
         &self,
         layer_in: &Array3<f32>,
         (hh, cc): (&mut Array2<f32>, &mut Array2<f32>),
+        step_cache: Option<CacheRows>,
         out: &mut ndarray::ArrayViewMut3<f32>,
     ) {
         use super::batch_split::{halves, join_rows, rows_of};
         let [top, bottom] = halves(hh.nrows());
         let (out_top, out_bottom) = out.view_mut().split_at(Axis(1), top.end);
-        let run = |rows: std::ops::Range<usize>, mut out: ndarray::ArrayViewMut3<f32>| {
+        let [cache_top, cache_bottom] = match step_cache {
+            Some(k) => k.split(top.end).map(Some),
+            None => [None, None],
+        };
+        let run = |rows: std::ops::Range<usize>,
+                   cache: Option<CacheRows>,
+                   mut out: ndarray::ArrayViewMut3<f32>| {
             // The half's input, contiguous as the projection wants it.
             let x = layer_in.slice(s![.., rows.clone(), ..]).to_owned();
             let (mut h, mut c) = (rows_of(hh, &rows), rows_of(cc, &rows));
@@ -244,10 +283,14 @@ impl Direction<'_> {
                 lens: &self.lens[rows],
                 ..*self
             };
-            half.forward(&x, &mut h, &mut c, &mut StepCache::default(), &mut out);
+            half.forward(&x, &mut h, &mut c, cache, &mut out);
             (h, c)
         };
-        let (a, b) = super::threads::join(true, || run(top, out_top), || run(bottom, out_bottom));
+        let (a, b) = super::threads::join(
+            true,
+            || run(top, cache_top, out_top),
+            || run(bottom, cache_bottom, out_bottom),
+        );
         join_rows(hh, [a.0, b.0]);
         join_rows(cc, [a.1, b.1]);
     }
