@@ -29,8 +29,8 @@
 
 fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     let h = p.hidden;
-    let rd = (step.bits & PARITY) * 2u * p.batch * h;
-    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let rd = carry_half(step.bits & PARITY);
+    let wr = carry_half(1u - (step.bits & PARITY));
     let hi = b * h + k;
     let dh_in = carry[rd + hi] + rec_h;
     carry[wr + (p.batch + b) * h + k] = 0.0;
@@ -38,44 +38,44 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
         carry[wr + hi] = dh_in;
         return;
     }
-    let row = step.t_local * p.batch + b;
-    if (step.t_global >= lens[b]) {
-        dz[row * h + k] = vec4(0.0);
+    let row = t_local() * p.batch + b;
+    if (t_global() >= lens[b]) {
+        dz[dz_index(row, k)] = vec4(0.0);
         carry[wr + hi] = dh_in;
         return;
     }
     var dh = dh_in;
     if (p.has_dy == 1u) {
-        dh += dy[row * p.dy_stride + p.dy_offset + k];
+        dh += dy_at(row, k);
     }
-    let g = gates[row * h + k]; // (r, z, n, 0)
-    let h_prev = prev[row * 2u * h + k];
+    let g = gates_at(row, k); // (r, z, n, 0)
+    let h_prev = prev_at(row, k);
     let dn = dh * (1.0 - g.y) * (1.0 - g.z * g.z);
     let dz_pre = dh * (h_prev - g.z) * g.y * (1.0 - g.y);
-    dz[row * h + k] = vec4(0.0, dz_pre, 0.0, dn);
+    dz[dz_index(row, k)] = vec4(0.0, dz_pre, 0.0, dn);
     carry[wr + (p.batch + b) * h + k] = dn;
     carry[wr + hi] = dh * g.y;
 }
 
 @compute @workgroup_size(64)
 fn main_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
+    enter_direction(gid); // a workgroup is 1 high in z: gid.z is the workgroup's
     let h = p.hidden;
     let k = gid.x;
     let b = gid.y;
-    if (k >= h || b >= p.batch || (step.bits & FINAL) != 0u || step.t_global >= lens[b]) {
+    if (k >= h || b >= p.batch || (step.bits & FINAL) != 0u || t_global() >= lens[b]) {
         return;
     }
-    let row = step.t_local * p.batch + b;
-    let kr = p.k_rec;
-    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let row = t_local() * p.batch + b;
+    let wr = carry_half(1u - (step.bits & PARITY));
     let dn0 = wr + (p.batch + b) * h; // the row's ∂n_pre (dispatch 1)
     var d_rh = 0.0;
     for (var j = 0u; j < h; j++) {
         // W_hn[j][k] is slot 2 of unit j; neighbouring invocations read neighbouring k.
-        d_rh = fma(carry[dn0 + j], w_at((4u * j + 2u) * kr + k), d_rh);
+        d_rh = fma(carry[dn0 + j], w_at(w_rec_index(4u * j + 2u, k)), d_rh);
     }
-    let r = gates[row * h + k].x;
-    let h_prev = prev[row * 2u * h + k];
+    let r = gates_at(row, k).x;
+    let h_prev = prev_at(row, k);
     carry[wr + b * h + k] += d_rh * r;
-    dz[row * h + k].x = d_rh * h_prev * r * (1.0 - r);
+    dz[dz_index(row, k)].x = d_rh * h_prev * r * (1.0 - r);
 }

@@ -17,8 +17,8 @@
 
 fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     let h = p.hidden;
-    let rd = (step.bits & PARITY) * 2u * p.batch * h;
-    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let rd = carry_half(step.bits & PARITY);
+    let wr = carry_half(1u - (step.bits & PARITY));
     let hi = b * h + k;
     let ci = (p.batch + b) * h + k;
     let dh_in = carry[rd + hi] + rec_h;
@@ -27,21 +27,21 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
         carry[wr + hi] = dh_in;
         return;
     }
-    let row = step.t_local * p.batch + b;
-    if (step.t_global >= lens[b]) {
-        dz[row * h + k] = vec4(0.0);
+    let row = t_local() * p.batch + b;
+    if (t_global() >= lens[b]) {
+        dz[dz_index(row, k)] = vec4(0.0);
         carry[wr + hi] = dh_in;
         return;
     }
     var dh = dh_in;
     if (p.has_dy == 1u) {
-        dh += dy[row * p.dy_stride + p.dy_offset + k];
+        dh += dy_at(row, k);
     }
-    let g = gates[row * h + k]; // (r, z, n, a)
-    let h_prev = prev[row * 2u * h + k];
+    let g = gates_at(row, k); // (r, z, n, a)
+    let h_prev = prev_at(row, k);
     let dn = dh * (1.0 - g.y) * (1.0 - g.z * g.z);
     let dz_pre = dh * (h_prev - g.z) * g.y * (1.0 - g.y);
     let dr = dn * g.w * g.x * (1.0 - g.x);
-    dz[row * h + k] = vec4(dr, dz_pre, dn * g.x, dn);
+    dz[dz_index(row, k)] = vec4(dr, dz_pre, dn * g.x, dn);
     carry[wr + hi] = dh * g.y;
 }

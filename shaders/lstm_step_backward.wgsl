@@ -22,7 +22,9 @@
 //             row t_prev (the boundary row len holds the previous chunk's last dz)
 //   9 carry   [2][2][B][H]: ping-pong halves of (dh, dc); step reads half `parity`
 // Grids: main (ceil(H/16), ceil(B/16)), workgroup 16 units × 4, each thread 4 batch
-// rows; main_rows (ceil(H/32), ceil(B/8)) for software adapters (see below).
+// rows; main_rows (ceil(H/32), ceil(B/8)) for software adapters (see below). Grid z is
+// 1, or 2 for both directions of a bidirectional layer of one chunk in one dispatch
+// (buffers in direction blocks: see `enter_direction` in recurrent_step_backward.wgsl).
 //
 // The recurrent product and the bindings are in recurrent_step_backward.wgsl (shared with
 // gru_step_backward.wgsl); this file is the LSTM's pointwise half.
@@ -30,8 +32,8 @@
 // The pointwise half for batch row b, unit k, given the recurrent sums of dz_prev·W_rec.
 fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     let h = p.hidden;
-    let rd = (step.bits & PARITY) * 2u * p.batch * h;
-    let wr = (1u - (step.bits & PARITY)) * 2u * p.batch * h;
+    let rd = carry_half(step.bits & PARITY);
+    let wr = carry_half(1u - (step.bits & PARITY));
     let hi = b * h + k;
     let ci = (p.batch + b) * h + k;
     let dh_in = carry[rd + hi] + rec_h;
@@ -41,33 +43,33 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
         carry[wr + ci] = dc_in;
         return;
     }
-    let row = step.t_local * p.batch + b;
-    if (step.t_global >= lens[b]) {
-        dz[row * h + k] = vec4(0.0);
+    let row = t_local() * p.batch + b;
+    if (t_global() >= lens[b]) {
+        dz[dz_index(row, k)] = vec4(0.0);
         carry[wr + hi] = dh_in;
         carry[wr + ci] = dc_in;
         return;
     }
     var dh = dh_in;
     if (p.has_dy == 1u) {
-        dh += dy[row * p.dy_stride + p.dy_offset + k];
+        dh += dy_at(row, k);
     }
-    let gt = gates[row * h + k];
-    let c_prev = prev[row * 2u * h + h + k];
+    let gt = gates_at(row, k);
+    let c_prev = prev_at(row, h + k);
     let tc = tanh_stable(gt.y * c_prev + gt.x * gt.z);
     let dz_o = dh * tc * gt.w * (1.0 - gt.w);
     var dc = dc_in + dh * gt.w * (1.0 - tc * tc);
     if (p.peephole == 1u) {
-        dc += peep[3u * k + 2u] * dz_o;
+        dc += peep_at(k, 2u) * dz_o;
     }
     let dz_i = dc * gt.z * gt.x * (1.0 - gt.x);
     let dz_f = dc * c_prev * gt.y * (1.0 - gt.y);
     let dz_g = dc * gt.x * (1.0 - gt.z * gt.z);
     var dc_prev = dc * gt.y;
     if (p.peephole == 1u) {
-        dc_prev += peep[3u * k] * dz_i + peep[3u * k + 1u] * dz_f;
+        dc_prev += peep_at(k, 0u) * dz_i + peep_at(k, 1u) * dz_f;
     }
-    dz[row * h + k] = vec4(dz_i, dz_f, dz_g, dz_o);
+    dz[dz_index(row, k)] = vec4(dz_i, dz_f, dz_g, dz_o);
     carry[wr + hi] = 0.0;
     carry[wr + ci] = dc_prev;
 }

@@ -17,7 +17,13 @@ struct BackwardParams {
     dy_stride: u32,
     dy_offset: u32,
     has_dy: u32,
-    _pad: u32,
+    // Both directions in one dispatch (see `enter_direction`): the sequence's steps,
+    // and the direction blocks of `gates`/`prev` and of `dz`.
+    steps: u32,
+    cache_stride: u32,
+    dz_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct BackwardIndex {
@@ -53,9 +59,70 @@ var<workgroup> dz_tile: array<f32, 256>; // [TILE_Q][TILE_ROWS]
 
 // tanh_stable comes from activations.wgsl, prepended at compile time.
 
+// The direction this workgroup steps. A dispatch of one layer-direction has a grid z of
+// 1 and every buffer its own (dir = 0). A dispatch of both directions of a
+// bidirectional layer of one chunk (grid z = 2) binds buffers that hold the directions
+// one after the other (`w_rec` [2][H][4][K], `peep` [2][H][3], `gates` and `prev` in
+// blocks of p.cache_stride entries as the forward wrote them, `dz` in blocks of
+// p.dz_stride, `carry` [2][2][2][B][H]; `dy`'s columns as ever), and direction 1 takes
+// direction 0's index entries mirrored in time: where direction 0 steps t, it steps
+// T − 1 − t, and its predecessor is the mirror of direction 0's.
+var<private> dir: u32;
+
+fn enter_direction(wg: vec3<u32>) {
+    dir = wg.z;
+}
+
+fn mirrored(t: u32) -> u32 {
+    return select(t, p.steps - 1u - t, dir == 1u);
+}
+
+fn t_global() -> u32 {
+    return mirrored(step.t_global);
+}
+
+fn t_local() -> u32 {
+    return mirrored(step.t_local);
+}
+
+// Element (q, col) of this direction's w_rec ([H][4][K]: q = 4j + g over 4H).
+fn w_rec_index(q: u32, col: u32) -> u32 {
+    return (dir * 4u * p.hidden + q) * p.k_rec + col;
+}
+
+fn peep_at(k: u32, g: u32) -> f32 {
+    return peep[3u * (dir * p.hidden + k) + g];
+}
+
+// Cache row `row` (t_local·B + b), unit k; prev's h_{t-1} at col k, c_{t-1} at H + k.
+fn gates_at(row: u32, k: u32) -> vec4<f32> {
+    return gates[dir * p.cache_stride + row * p.hidden + k];
+}
+
+fn prev_at(row: u32, col: u32) -> f32 {
+    return prev[2u * (dir * p.cache_stride + row * p.hidden) + col];
+}
+
+fn dy_at(row: u32, k: u32) -> f32 {
+    return dy[row * p.dy_stride + p.dy_offset + dir * p.hidden + k];
+}
+
+fn dz_index(row: u32, k: u32) -> u32 {
+    return dir * p.dz_stride + row * p.hidden + k;
+}
+
+// The start of carry half `half` (0 or 1) of this direction: (dh, dc) `[2][B][H]`.
+fn carry_half(half: u32) -> u32 {
+    return (2u * dir + half) * 2u * p.batch * p.hidden;
+}
+
+// The previous backward step's dz of batch row b, unit j: gates (i, f, g, o).
+fn dz_prev(b: u32, j: u32) -> vec4<f32> {
+    return dz[dz_index(mirrored(step.t_prev) * p.batch + b, j)];
+}
+
 fn dz_prev_at(b: u32, q: u32) -> f32 {
-    let v = dz[(step.t_prev * p.batch + b) * p.hidden + q / 4u];
-    return v[q % 4u];
+    return dz_prev(b, q / 4u)[q % 4u];
 }
 
 @compute @workgroup_size(16, 4)
@@ -64,10 +131,10 @@ fn main(
     @builtin(local_invocation_index) li: u32,
     @builtin(workgroup_id) wg: vec3<u32>,
 ) {
+    enter_direction(wg);
     let h = p.hidden;
     let k0 = wg.x * TILE_UNITS;
     let b0 = wg.y * TILE_ROWS;
-    let kr = p.k_rec;
     let full = p.peephole == 2u;
     var rec_h: array<f32, 4>;
     var rec_c: array<f32, 4>;
@@ -83,9 +150,9 @@ fn main(
                 var wh = 0.0;
                 var wc = 0.0;
                 if (q < 4u * h && k < h) {
-                    wh = w_at(q * kr + k);
+                    wh = w_at(w_rec_index(q, k));
                     if (full) {
-                        wc = w_at(q * kr + h + k);
+                        wc = w_at(w_rec_index(q, h + k));
                     }
                 }
                 wh_tile[qq * TILE_UNITS + kk] = wh;
@@ -139,8 +206,8 @@ fn main(
 
 @compute @workgroup_size(8)
 fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    enter_direction(wg);
     let h = p.hidden;
-    let kr = p.k_rec;
     let k0 = (wg.x * 8u + li) * 4u;
     let b0 = wg.y * 8u;
     let nrows = min(8u, p.batch - b0);
@@ -156,9 +223,9 @@ fn main_rows(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
             var wh: array<f32, 4>;
             var wc: array<f32, 4>;
             for (var u = 0u; u < 4u; u++) {
-                wh[u] = w_at(q * kr + kc[u]);
+                wh[u] = w_at(w_rec_index(q, kc[u]));
                 if (full) {
-                    wc[u] = w_at(q * kr + h + kc[u]);
+                    wc[u] = w_at(w_rec_index(q, h + kc[u]));
                 }
             }
             for (var r = 0u; r < 8u; r++) {

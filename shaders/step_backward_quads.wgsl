@@ -15,12 +15,12 @@
 // block, H for the c block of Full peepholes; k clamped: 4 | H keeps the vec4 whole,
 // quads past H are dropped).
 fn quad_w(q: u32, col: u32, k: u32) -> u32 {
-    return q * p.k_rec + col + min(k, p.hidden - 4u);
+    return w_rec_index(q, col + min(k, p.hidden - 4u));
 }
 
 // The previous backward step's dz of batch row b (clamped), unit j: gates (i, f, g, o).
 fn quad_dz_prev(b: u32, j: u32) -> vec4<f32> {
-    return dz[(step.t_prev * p.batch + min(b, p.batch - 1u)) * p.hidden + j];
+    return dz_prev(min(b, p.batch - 1u), j);
 }
 
 // acc + d.x·w0 + d.y·w1 + d.z·w2 + d.w·w3 (four k at once), one fma after the other.

@@ -61,23 +61,34 @@ fn both_directions_in_one_dispatch() {
     );
 }
 
-/// A bidirectional training forward of one chunk steps both directions per dispatch too:
-/// its gate cache goes in direction blocks of one buffer, copied after the run to the
-/// buffers the backward reads. The gradients have the bits of one direction per
-/// dispatch (a device whose binding limit holds one direction's cache, not the two) and
-/// the CPU's values; the reset-before GRU's, the same bits.
+/// A bidirectional training job of one chunk steps both directions per dispatch, in
+/// the forward (its gate cache in direction blocks of one buffer) and in the backward
+/// (grid z = 2 over the stacked weights and cache, `dz` and the carries in direction
+/// blocks). The gradients have the bits of one direction per dispatch (a device whose
+/// binding limit holds one direction's cache, not the two) and the CPU's values, in
+/// every backward form (`main`, `main_rows`, and the written-out quads at 4 | H) and
+/// peephole mode; the reset-before GRU's, the same bits.
 #[test]
 fn training_steps_both_directions_in_one_dispatch() {
-    let (Some(wide), Some(mut narrow)) = (try_context(), try_context()) else {
+    let (t, b) = (9, 3);
+    for (software, h) in [(false, 5), (true, 5), (true, 8)] {
+        for peephole in [Peephole::None, Peephole::Diagonal, Peephole::Full] {
+            training_bits((t, b, h), software, peephole);
+        }
+    }
+    reset_before_gru_training_bits((t, b, 5), (4 * t * b * 4 * 5) as u64);
+}
+
+/// [`training_steps_both_directions_in_one_dispatch`]'s LSTM case: one form, one mode.
+fn training_bits((t, b, h): (usize, usize, usize), software: bool, peephole: Peephole) {
+    let (Some(mut wide), Some(mut narrow)) = (try_context(), try_context()) else {
         return;
     };
-    let (t, b, h) = (9, 3, 5);
+    narrow.set_max_binding_bytes((4 * t * b * 4 * h) as u64);
     let cfg = LstmConfig::new(4, h)
         .layers(2)
         .bidirectional(true)
-        .peephole(Peephole::Diagonal);
-    let narrow_limit = (4 * t * b * 4 * h) as u64;
-    narrow.set_max_binding_bytes(narrow_limit);
+        .peephole(peephole);
     let w = LstmWeights::init(&cfg, 720).unwrap();
     let x = random_input(&cfg, t, b, 721);
     let init = random_state(&cfg, b, 722);
@@ -94,19 +105,23 @@ fn training_steps_both_directions_in_one_dispatch() {
     let cache = cpu::backward::forward_train(&w, x.view(), opts).unwrap();
     let want = cpu::backward::backward(&w, &cache.1, up).unwrap();
     let mut runs: Vec<Gradients> = Vec::new();
+    for ctx in [&mut wide, &mut narrow] {
+        ctx.set_software_kernels(software);
+    }
     for (ctx, dirs) in [(wide, 2), (narrow, 1)] {
         let mut gpu = GpuLstm::new(std::sync::Arc::new(ctx), &w).unwrap();
         gpu.set_poison_outputs(true);
         assert_eq!(gpu.dispatch_plan(t, b).unwrap().step_directions, dirs);
         let (_, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
-        assert_gradients_close(&format!("{dirs} direction(s) per dispatch"), &got, &want);
+        let tag =
+            format!("{dirs} direction(s) per dispatch, H = {h}, {peephole:?}, software {software}");
+        assert_gradients_close(&tag, &got, &want);
         runs.push(got);
     }
     assert!(
         runs[0].dx == runs[1].dx && runs[0].params == runs[1].params,
-        "one dispatch per direction changed the gradients' bits"
+        "one dispatch per direction changed the gradients' bits (H = {h}, {peephole:?}, software {software})"
     );
-    reset_before_gru_training_bits((t, b, h), narrow_limit);
 }
 
 /// The reset-before GRU's training forward (its second dispatch reads back and rewrites

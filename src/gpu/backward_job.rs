@@ -8,6 +8,12 @@
 //! Chunks share one `dz` scratch of a chunk's steps plus a boundary row: before a
 //! chunk starts, the dz of its predecessor step (the last one of the chunk before it)
 //! is copied to that row, which the chunk's first step reads.
+//!
+//! Where the forward stepped both directions of a bidirectional layer per dispatch
+//! (one chunk, `gpu/stacked.rs`), so does the backward: grid z = 2 over the forward's
+//! stacked weights and cache, `dz` and the layer's carries in direction blocks. Then
+//! direction 1's dz block is copied to a buffer of its own for its weight gradients,
+//! which bind each direction's own buffers as before: the same sums, the same bits.
 
 use std::ops::Range;
 
@@ -34,7 +40,9 @@ pub(crate) struct GpuUpstream<'a> {
 
 /// One chunk of one layer-direction, bound.
 struct ChunkWork {
-    steps: lstm_step_backward::BoundSteps,
+    /// `None`: direction 1 of a layer whose steps run in direction 0's dispatches; its
+    /// sums read `dz_reverse`, which gets its dz block first.
+    steps: Option<lstm_step_backward::BoundSteps>,
     /// The steps `s` of the backward order this chunk holds.
     order: Range<usize>,
     /// Copy the predecessor's dz from this row to the boundary row first.
@@ -50,10 +58,14 @@ pub(crate) struct BackwardJob {
     /// `4·B·H` bytes: one `[B][H]` block of a carry.
     block: u64,
     index: IndexTable,
-    /// Per layer-direction `[2][2][B][H]`: (dh, dc) ping-pong halves.
-    carries: Vec<wgpu::Buffer>,
-    /// `[len + 1][B][H]` vec4, shared by every chunk (see the module doc).
+    /// Per layer-direction `[2][2][B][H]`: (dh, dc) ping-pong halves, as a buffer and
+    /// the byte offset of its block (both directions per dispatch: one buffer per layer).
+    carries: Vec<(wgpu::Buffer, u64)>,
+    /// `[len + 1][B][H]` vec4, shared by every chunk (see the module doc); both
+    /// directions per dispatch: two such blocks.
     dz: wgpu::Buffer,
+    /// Both directions per dispatch: direction 1's dz, `[len][B][H]` vec4.
+    dz_reverse: Option<wgpu::Buffer>,
     /// One dz row in transit to the boundary row (a buffer cannot copy onto itself).
     boundary: wgpu::Buffer,
     /// Per layer, per chunk `[Tc, B, I_l]`: dx of layer l is the dy of layer l-1.
@@ -87,6 +99,9 @@ impl BackwardJob {
         let cfg = &w.config;
         let (plan, b, h) = (cache.plan, cache.b, cfg.hidden_size);
         let ld_count = cfg.num_layers * cfg.num_directions();
+        let dz_floats = (plan.len + 1) * b * 4 * h;
+        // Both directions per dispatch where the forward did and two dz blocks fit.
+        let both = !cache.stacked.is_empty() && 8 * dz_floats as u64 <= ctx.max_binding_bytes();
         let per_chunk = |floats: usize| -> Vec<wgpu::Buffer> {
             let f = |r: Range<usize>| new_storage(ctx, "dx", r.len() * b * floats, false);
             plan.ranges().map(f).collect()
@@ -95,10 +110,9 @@ impl BackwardJob {
             plan,
             block: 4 * (b * h) as u64,
             index: lstm_step_backward::index_table(ctx, &plan)?,
-            carries: (0..ld_count)
-                .map(|_| new_storage(ctx, "carry", 4 * b * h, false))
-                .collect(),
-            dz: new_storage(ctx, "dz", (plan.len + 1) * b * 4 * h, false),
+            carries: carries(ctx, (ld_count, 4 * b * h), both),
+            dz: new_storage(ctx, "dz", (1 + both as usize) * dz_floats, false),
+            dz_reverse: both.then(|| new_storage(ctx, "dz reverse", plan.len * b * 4 * h, false)),
             boundary: new_storage(ctx, "dz boundary", b * 4 * h, false),
             dxs: (0..cfg.num_layers)
                 .map(|l| per_chunk(cfg.layer_input_size(l)))
@@ -134,17 +148,22 @@ impl BackwardJob {
         let cfg = &w.config;
         let (b, h, dirs) = (cache.b, cfg.hidden_size, cfg.num_directions());
         let ld = l * dirs + d;
-        let params = BackwardParams {
-            batch: b as u32,
-            hidden: h as u32,
-            k_rec: cfg.recurrent_width() as u32,
-            peephole: w.peephole_code(),
-            dy_stride: (dirs * h) as u32,
-            dy_offset: (d * h) as u32,
-            has_dy: dy.is_some() as u32,
-            _pad: 0,
-        };
+        let mut params = BackwardParams::new((b, h), cfg.recurrent_width(), w.peephole_code());
+        if dy.is_some() {
+            params = params.with_dy((dirs * h, d * h));
+        }
+        let stacked = self.dz_reverse.as_ref().and(cache.stacked.get(l));
+        if stacked.is_some() {
+            params.steps = self.plan.t as u32;
+            params.cache_stride = (self.plan.t * b * h) as u32;
+            params.dz_stride = ((self.plan.len + 1) * b * h) as u32;
+        }
         let params = uniform(ctx, "backward params", &params);
+        // Both directions per dispatch: direction 0's chunk binds the stacked buffers.
+        let [w_rec, peep] = match stacked {
+            Some([w_rec, peep, ..]) => [w_rec, peep],
+            None => [&w.layers[ld].w_rec, &w.layers[ld].peep],
+        };
         let mut out = Vec::new();
         // Backward runs the forward direction's chunks last to first.
         for (n, c) in directed(0..self.plan.count, d == 0).enumerate() {
@@ -153,20 +172,35 @@ impl BackwardJob {
                 0 => self.plan.t - range.end,
                 _ => range.start,
             };
+            let [gates, prev] = match stacked {
+                Some([.., gates, prev]) => [gates, prev],
+                None => [&cache.gates[ld][c], &cache.prev[ld][c]],
+            };
             let bufs = BackwardBuffers {
                 params: &params,
-                w_rec: &w.layers[ld].w_rec,
-                peep: &w.layers[ld].peep,
-                gates: &cache.gates[ld][c],
-                prev: &cache.prev[ld][c],
+                w_rec,
+                peep,
+                gates,
+                prev,
                 lens: &cache.lens,
                 dy: dy.map_or(ctx.dummy(), |dy| &dy[c]),
                 dz: &self.dz,
-                carry: &self.carries[ld],
+                carry: &self.carries[ld].0,
+            };
+            let directions = 1 + stacked.is_some() as u32;
+            let steps = match (stacked, d) {
+                (Some(_), 1) => None,
+                _ => Some(lstm_step_backward::prepare(
+                    ctx,
+                    w.cell,
+                    &self.index,
+                    &bufs,
+                    (h, b, directions),
+                )?),
             };
             let sums = self.bind_sums(ctx, w, cache, &grads[ld], (l, d, c), n > 0)?;
             out.push(ChunkWork {
-                steps: lstm_step_backward::prepare(ctx, w.cell, &self.index, &bufs, (h, b))?,
+                steps,
                 order: start..start + range.len(),
                 boundary_from: (n > 0).then(|| lstm_step_backward::boundary_row(&self.plan, d)),
                 param_grads: sums.0,
@@ -197,7 +231,12 @@ impl BackwardJob {
         let [d_ih, rec, dx] = products(w, l, rows);
         let (d_ih, rec, dx) = (acc(d_ih, add), acc(rec, add), acc(dx, d == 1));
         let input = &cache.layer_inputs[l][c];
-        let (dz, w_ih, scratch) = (&self.dz, &w.layers[ld].w_ih, &self.scratch);
+        // Direction 1 of a layer stepped with direction 0: its own copy of its dz block.
+        let dz = match (&self.dz_reverse, d) {
+            (Some(reverse), 1) => reverse,
+            _ => &self.dz,
+        };
+        let (w_ih, scratch) = (&w.layers[ld].w_ih, &self.scratch);
         Ok((
             lstm_param_grads::prepare(ctx, gp, [dz, gates, prev], [&g.bias, &g.peep])?,
             [
@@ -211,65 +250,80 @@ impl BackwardJob {
     /// Records one run: the carries start from `(dh_n, dc_n)` (zero where absent).
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder) {
         let block = self.block;
-        for (ld, c) in self.carries.iter().enumerate() {
+        for (ld, (c, at)) in self.carries.iter().enumerate() {
             // A reused job's carries hold the last run's values: start from zero.
-            encoder.clear_buffer(c, 0, None);
+            encoder.clear_buffer(c, *at, Some(4 * block));
             if let Some(dh) = &self.dh_n {
-                encoder.copy_buffer_to_buffer(dh, ld as u64 * block, c, 0, block);
+                encoder.copy_buffer_to_buffer(dh, ld as u64 * block, c, *at, block);
             }
             if let Some(dc) = &self.dc_n {
-                encoder.copy_buffer_to_buffer(dc, ld as u64 * block, c, block, block);
+                encoder.copy_buffer_to_buffer(dc, ld as u64 * block, c, at + block, block);
             }
         }
-        let t = self.plan.t;
-        // One pass, broken only where a boundary row must be copied between chunks.
+        // One pass, broken only where a dz row or block must be copied.
         let mut pass: Option<wgpu::ComputePass<'static>> = None;
         for (d, chunks) in &self.work {
             for (i, chunk) in chunks.iter().enumerate() {
-                if let Some(row) = chunk.boundary_from {
-                    pass = None;
-                    let bytes = 4 * block; // one dz row: a `[B][H]` block of vec4
-                    let to = self.plan.len as u64 * bytes;
-                    encoder.copy_buffer_to_buffer(
-                        &self.dz,
-                        row as u64 * bytes,
-                        &self.boundary,
-                        0,
-                        bytes,
-                    );
-                    encoder.copy_buffer_to_buffer(&self.boundary, 0, &self.dz, to, bytes);
-                }
-                let p = pass.get_or_insert_with(|| {
-                    let desc = wgpu::ComputePassDescriptor {
-                        label: Some("lstm backward"),
-                        timestamp_writes: None,
-                    };
-                    encoder.begin_compute_pass(&desc).forget_lifetime()
-                });
-                let at = (*d, t);
-                lstm_step_backward::record_steps(
-                    p,
-                    &chunk.steps,
-                    &self.index,
-                    at,
-                    chunk.order.clone(),
-                );
-                chunk.param_grads.record(p);
-                for product in &chunk.products {
-                    product.record(p);
-                }
-                if i + 1 == chunks.len() {
-                    // FINAL, bound like the last chunk: its dz row is the last step's.
-                    lstm_step_backward::record_steps(p, &chunk.steps, &self.index, at, t..t + 1);
-                }
+                self.record_chunk(encoder, &mut pass, (*d, chunk), i + 1 == chunks.len());
             }
         }
         drop(pass);
         // After T steps and FINAL (T + 1 dispatches) the newest carry is in half (T + 1) % 2.
-        let fin = ((t + 1) % 2) as u64 * 2 * block;
-        for (ld, c) in self.carries.iter().enumerate() {
-            encoder.copy_buffer_to_buffer(c, fin, &self.dh0, ld as u64 * block, block);
-            encoder.copy_buffer_to_buffer(c, fin + block, &self.dc0, ld as u64 * block, block);
+        let fin = ((self.plan.t + 1) % 2) as u64 * 2 * block;
+        for (ld, (c, at)) in self.carries.iter().enumerate() {
+            let to = ld as u64 * block;
+            encoder.copy_buffer_to_buffer(c, at + fin, &self.dh0, to, block);
+            encoder.copy_buffer_to_buffer(c, at + fin + block, &self.dc0, to, block);
+        }
+    }
+
+    /// One chunk of direction `d`: its steps (and FINAL after the `last` chunk), or
+    /// for direction 1 of a layer stepped with direction 0 the copy of its dz block;
+    /// then its sums. `pass` is ended before a copy and begun again after it.
+    fn record_chunk(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pass: &mut Option<wgpu::ComputePass<'static>>,
+        (d, chunk): (usize, &ChunkWork),
+        last: bool,
+    ) {
+        let row_bytes = 4 * self.block; // one dz row: a `[B][H]` block of vec4
+        let rows = self.plan.len as u64;
+        let copy = match (&chunk.steps, &self.dz_reverse) {
+            (None, Some(reverse)) => Some((rows + 1, reverse, 0, rows)),
+            (Some(_), _) => chunk
+                .boundary_from
+                .map(|r| (r as u64, &self.boundary, rows, 1)),
+            (None, None) => None,
+        };
+        if let Some((from_row, via, to_row, count)) = copy {
+            *pass = None;
+            let (from, bytes) = (from_row * row_bytes, count * row_bytes);
+            encoder.copy_buffer_to_buffer(&self.dz, from, via, 0, bytes);
+            if to_row > 0 {
+                // The boundary row: a buffer cannot copy onto itself, so via `boundary`.
+                encoder.copy_buffer_to_buffer(via, 0, &self.dz, to_row * row_bytes, bytes);
+            }
+        }
+        let p = pass.get_or_insert_with(|| {
+            let desc = wgpu::ComputePassDescriptor {
+                label: Some("lstm backward"),
+                timestamp_writes: None,
+            };
+            encoder.begin_compute_pass(&desc).forget_lifetime()
+        });
+        let t = self.plan.t;
+        if let Some(steps) = &chunk.steps {
+            let order = chunk.order.clone();
+            lstm_step_backward::record_steps(p, steps, &self.index, (d, t), order);
+            if last {
+                // FINAL, bound like the last chunk: its dz row is the last step's.
+                lstm_step_backward::record_steps(p, steps, &self.index, (d, t), t..t + 1);
+            }
+        }
+        chunk.param_grads.record(p);
+        for product in &chunk.products {
+            product.record(p);
         }
     }
 
@@ -280,6 +334,26 @@ impl BackwardJob {
             .map(Vec::as_slice)
             .ok_or_else(|| LstmError::Config("no layers".into()))
     }
+}
+
+/// Per layer-direction, its carry of `floats` (`[2][2][B][H]`) as a buffer and byte
+/// offset: a buffer each, or with `both` directions per dispatch one per layer holding
+/// the two directions' blocks one after the other.
+fn carries(
+    ctx: &GpuContext,
+    (count, floats): (usize, usize),
+    both: bool,
+) -> Vec<(wgpu::Buffer, u64)> {
+    if !both {
+        return (0..count)
+            .map(|_| (new_storage(ctx, "carry", floats, false), 0))
+            .collect();
+    }
+    let layer = |_| {
+        let buf = new_storage(ctx, "carries", 2 * floats, false);
+        [(buf.clone(), 0), (buf, 4 * floats as u64)]
+    };
+    (0..count / 2).flat_map(layer).collect()
 }
 
 /// Layer l's products over `rows` (T·B) cached rows, not accumulating: the weight

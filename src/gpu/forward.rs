@@ -61,6 +61,9 @@ pub(crate) struct TrainCache {
     pub lens: wgpu::Buffer,
     pub plan: ChunkPlan,
     pub b: usize,
+    /// Both directions per dispatch: per layer, its stacked `w_rec`, `peep` and cache
+    /// (`StackedLayer::backward_view`); empty otherwise.
+    pub stacked: Vec<[wgpu::Buffer; 4]>,
 }
 
 /// Buffers a recorded forward pass leaves behind.
@@ -277,13 +280,8 @@ impl ForwardJob {
                 self.y_sets[self.set_of(l - 1)].clone()
             };
             if self.both_directions {
-                all.push(vec![self.bind_both_directions(
-                    ctx,
-                    w,
-                    l,
-                    &input_set[0],
-                    &gx,
-                )?]);
+                let both = self.bind_both_directions(ctx, w, l, &input_set[0], &gx)?;
+                all.push(vec![both]);
                 continue;
             }
             for d in 0..self.dirs {
@@ -381,6 +379,11 @@ impl ForwardJob {
                 lens: self.lens.clone(),
                 plan: self.plan,
                 b: self.b,
+                stacked: self
+                    .stacked
+                    .iter()
+                    .filter_map(StackedLayer::backward_view)
+                    .collect(),
             }
         })
     }

@@ -33,14 +33,16 @@ pub(crate) fn fuses_directions(
 /// One bidirectional layer's weights stacked direction after direction (`w_ih`
 /// `[2·4H, I]`, `bias` `[2·4H]`, `w_rec` `[2][H][4][K]`, `peep` `[2][3H]`), and the
 /// per-direction buffers they are copied from at the start of every run: a job sees
-/// the weights as they are when it runs (training updates them in place), and the
-/// backward and the optimizer keep binding each direction's own buffers.
+/// the weights as they are when it runs (training updates them in place). The
+/// backward's steps read the stacked `w_rec` and `peep` (and cache); its weight
+/// gradients and the optimizer bind each direction's own buffers.
 pub(crate) struct StackedLayer {
     pub parts: [wgpu::Buffer; 4],
     sources: [[wgpu::Buffer; 4]; 2],
     /// Training: the layer's gate cache `[2][n]` vec4 and `prev` `[2][2n]` as the step
-    /// writes them (direction blocks), and the per-direction buffers the backward reads,
-    /// which get the blocks after each run (`record_cache_out`).
+    /// writes them (direction blocks; the backward's steps read them so), and the
+    /// per-direction buffers its weight gradients read, which get the blocks after each
+    /// run (`record_cache_out`).
     pub cache: Option<StackedCache>,
 }
 
@@ -92,7 +94,16 @@ impl StackedLayer {
         self
     }
 
-    /// Copies the stacked cache's direction blocks to the backward's buffers.
+    /// What the backward reads to step both directions per dispatch: the stacked
+    /// `[w_rec, peep]` and the training cache in direction blocks `[gates, prev]`.
+    pub fn backward_view(&self) -> Option<[wgpu::Buffer; 4]> {
+        let cache = self.cache.as_ref()?;
+        let [_, _, w_rec, peep] = &self.parts;
+        Some([w_rec, peep, &cache.gates, &cache.prev].map(Clone::clone))
+    }
+
+    /// Copies the stacked cache's direction blocks to the buffers that the backward's
+    /// weight gradients read.
     pub fn record_cache_out(&self, encoder: &mut wgpu::CommandEncoder) {
         let Some(cache) = &self.cache else { return };
         for (d, targets) in cache.targets.iter().enumerate() {

@@ -7,9 +7,9 @@
 //!
 //! Only for a forward of one chunk: over several chunks the two directions walk them in
 //! opposite orders, and such forwards keep one dispatch per layer-direction and step. A
-//! training forward writes its gate cache in direction blocks of one buffer, copied
-//! after the run to the per-direction buffers the backward reads (which steps one
-//! direction at a time).
+//! training forward writes its gate cache in direction blocks of one buffer. The
+//! backward's steps read it so (both directions per dispatch too, `backward_job.rs`);
+//! it is copied after the run to the per-direction buffers its weight gradients read.
 
 use super::{ChunkWork, ForwardJob};
 use crate::error::Result;

@@ -77,16 +77,10 @@ pub(crate) fn run_cell(
     };
     let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
     check_fits(ctx, label, &[4 * b * h, w_rec.len()], grid)?;
-    let params = BackwardParams {
-        batch: b as u32,
-        hidden: h as u32,
-        k_rec: h as u32,
-        peephole: 0,
-        dy_stride: h as u32,
-        dy_offset: 0,
-        has_dy: g.dy.is_some() as u32,
-        _pad: 0,
-    };
+    let mut params = BackwardParams::new((b, h), h, 0);
+    if g.dy.is_some() {
+        params = params.with_dy((h, 0));
+    }
     let fill = if poison { f32::NAN } else { 0.0 };
     // Carry half 0 = (dh, a zero dc) is read by the step; the rest is written.
     let mut carry: Vec<f32> = g.dh.iter().copied().collect();

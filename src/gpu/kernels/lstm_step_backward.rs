@@ -32,7 +32,42 @@ pub(crate) struct BackwardParams {
     pub dy_stride: u32,
     pub dy_offset: u32,
     pub has_dy: u32,
-    pub _pad: u32,
+    /// Both directions per dispatch: `T`, and the direction blocks of the cache and `dz`.
+    pub steps: u32,
+    pub cache_stride: u32,
+    pub dz_stride: u32,
+    pub _pad: [u32; 2],
+}
+
+impl BackwardParams {
+    /// One layer-direction per dispatch, `b` rows of `h` units, `W_rec` `[4H, k_rec]`,
+    /// without `dy`.
+    pub fn new((b, h): (usize, usize), k_rec: usize, peephole: u32) -> BackwardParams {
+        BackwardParams {
+            batch: b as u32,
+            hidden: h as u32,
+            k_rec: k_rec as u32,
+            peephole,
+            dy_stride: h as u32,
+            dy_offset: 0,
+            has_dy: 0,
+            steps: 1,
+            cache_stride: 0,
+            dz_stride: 0,
+            _pad: [0; 2],
+        }
+    }
+
+    /// Adds `dy` `[T][B][stride]`, this direction's columns from `offset` (direction 1
+    /// of a dispatch of both reads `H` further on).
+    pub fn with_dy(self, (stride, offset): (usize, usize)) -> BackwardParams {
+        BackwardParams {
+            dy_stride: stride as u32,
+            dy_offset: offset as u32,
+            has_dy: 1,
+            ..self
+        }
+    }
 }
 
 /// Mirrors `BackwardIndex` in `shaders/lstm_step_backward.wgsl`.
@@ -125,14 +160,16 @@ pub(crate) struct BackwardBuffers<'a> {
     pub carry: &'a wgpu::Buffer,
 }
 
-/// One layer-direction's backward steps, bound (`h` units, `b` rows); recorded per step
-/// with the index table's dynamic offsets by [`record_steps`].
+/// One layer-direction's backward steps, bound (`h` units, `b` rows), or with
+/// `directions` = 2 both directions of a bidirectional layer (grid z = 2, `bufs` in
+/// direction blocks); recorded per step with the index table's dynamic offsets by
+/// [`record_steps`].
 pub(crate) fn prepare(
     ctx: &GpuContext,
     cell: Cell,
     index: &IndexTable,
     bufs: &BackwardBuffers,
-    (h, b): (usize, usize),
+    (h, b, directions): (usize, usize, u32),
 ) -> Result<BoundSteps> {
     let k = ctx.kernels()?;
     // Software adapters get the barrier-free form (see lstm_step_backward.wgsl).
@@ -173,18 +210,26 @@ pub(crate) fn prepare(
             })
         }
     };
-    Ok(BoundSteps { first, reset_n })
+    Ok(BoundSteps {
+        first,
+        reset_n,
+        directions,
+    })
 }
 
-/// One layer-direction's backward steps, bound: the step kernel, and for a cell whose
-/// step is two dispatches (`Cell::GruResetBefore`) the second, bound alike.
+/// One layer-direction's backward steps (or both directions'), bound: the step kernel,
+/// and for a cell whose step is two dispatches (`Cell::GruResetBefore`) the second,
+/// bound alike.
 pub(crate) struct BoundSteps {
     pub first: Dispatch,
     pub reset_n: Option<Dispatch>,
+    /// The grid's z: directions per dispatch.
+    pub directions: u32,
 }
 
 /// Records the steps `s` (in backward order; `s = T` is FINAL) of direction `d` of a
-/// `t_len`-step sequence.
+/// `t_len`-step sequence (`d` = 0 where both directions are bound: direction 1 takes
+/// direction 0's entries mirrored in time).
 pub(crate) fn record_steps(
     pass: &mut wgpu::ComputePass,
     bound: &BoundSteps,
@@ -192,14 +237,14 @@ pub(crate) fn record_steps(
     (d, t_len): (usize, usize),
     steps: std::ops::Range<usize>,
 ) {
-    let first = &bound.first;
+    let (first, z) = (&bound.first, bound.directions);
     let offset = |s: usize| [index.offset(d * (t_len + 1) + s)];
     // The one-dispatch cells keep their loop free of pipeline switches.
     let Some(second) = &bound.reset_n else {
         pass.set_pipeline(&first.pipeline);
         for s in steps {
             pass.set_bind_group(0, &first.bind_group, &offset(s));
-            pass.dispatch_workgroups(first.grid.0, first.grid.1, 1);
+            pass.dispatch_workgroups(first.grid.0, first.grid.1, z);
         }
         return;
     };
@@ -207,7 +252,7 @@ pub(crate) fn record_steps(
         pass.set_bind_group(0, &first.bind_group, &offset(s));
         for one in [first, second] {
             pass.set_pipeline(&one.pipeline);
-            pass.dispatch_workgroups(one.grid.0, one.grid.1, 1);
+            pass.dispatch_workgroups(one.grid.0, one.grid.1, z);
         }
     }
 }
@@ -256,16 +301,10 @@ pub fn run(
     };
     let grid = ((h as u32).div_ceil(tile.0), (b as u32).div_ceil(tile.1));
     check_fits(ctx, "lstm_step_backward", &[4 * b * h, w_rec.len()], grid)?;
-    let params = BackwardParams {
-        batch: b as u32,
-        hidden: h as u32,
-        k_rec: (w_rec.len() / (4 * h)) as u32,
-        peephole: peephole_code(w),
-        dy_stride: h as u32,
-        dy_offset: 0,
-        has_dy: g.dy.is_some() as u32,
-        _pad: 0,
-    };
+    let mut params = BackwardParams::new((b, h), w_rec.len() / (4 * h), peephole_code(w));
+    if g.dy.is_some() {
+        params = params.with_dy((h, 0));
+    }
     let fill = if poison { f32::NAN } else { 0.0 };
     // Half 0 of the carry (dh, dc) is read by the step, which writes half 1; FINAL
     // reads half 1 and writes half 0.
@@ -346,7 +385,7 @@ pub(crate) fn dispatch_step(
     let mut pass = encoder.begin_compute_pass(&Default::default());
     record_steps(
         &mut pass,
-        &prepare(ctx, cell, &index, &bufs, (h, b))?,
+        &prepare(ctx, cell, &index, &bufs, (h, b, 1))?,
         &index,
         (0, 1),
         0..2,

@@ -16,6 +16,7 @@ pub(crate) fn entry_point(rows: u32) -> String {
         ("k0", QUAD_UNITS),
         ("b0", rows),
     );
+    w.line("    enter_direction(wg);");
     w.line("    let full = p.peephole == 2u;");
     for r in 0..rows {
         w.line(format!("    var h{r} = vec4(0.0);"));
