@@ -48,8 +48,8 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     if (p.has_dy == 1u) {
         dh += dy_at(row, k);
     }
-    let g = gates_at(row, k); // (r, z, n, 0)
-    let h_prev = prev_at(row, k);
+    let g = gates[gates_index(row, k)]; // (r, z, n, 0)
+    let h_prev = prev[prev_index(row, k)];
     let dn = dh * (1.0 - g.y) * (1.0 - g.z * g.z);
     let dz_pre = dh * (h_prev - g.z) * g.y * (1.0 - g.y);
     dz[dz_index(row, k)] = vec4(0.0, dz_pre, 0.0, dn);
@@ -74,8 +74,8 @@ fn main_reset_n(@builtin(global_invocation_id) gid: vec3<u32>) {
         // W_hn[j][k] is slot 2 of unit j; neighbouring invocations read neighbouring k.
         d_rh = fma(carry[dn0 + j], w_at(w_rec_index(4u * j + 2u, k)), d_rh);
     }
-    let r = gates_at(row, k).x;
-    let h_prev = prev_at(row, k);
+    let r = gates[gates_index(row, k)].x;
+    let h_prev = prev[prev_index(row, k)];
     carry[wr + b * h + k] += d_rh * r;
     dz[dz_index(row, k)].x = d_rh * h_prev * r * (1.0 - r);
 }

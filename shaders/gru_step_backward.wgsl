@@ -1,7 +1,7 @@
 // gru_step_backward.wgsl — one fused GRU BPTT step (reset gate after the recurrent
-// product) for one layer-direction. The recurrent product of the previous backward step's
-// dz with W_rec and the bindings are recurrent_step_backward.wgsl's, shared with the
-// LSTM. A GRU's gate slots (see gru_step.wgsl) are w_rec = (W_hr, W_hz, W_hn, 0) and
+// product) for one layer-direction (or both, as in lstm_step_backward.wgsl). The
+// recurrent product of the previous backward step's dz with W_rec and the bindings are
+// recurrent_step_backward.wgsl's, shared with the LSTM. A GRU's gate slots (see gru_step.wgsl) are w_rec = (W_hr, W_hz, W_hn, 0) and
 // w_ih = (W_ir, W_iz, 0, W_in), so one dz vec4 serves both sides:
 //
 //   dz = (∂r_pre, ∂z_pre, ∂a, ∂n_pre)    a = W_hn h + b_hn, the product r scales
@@ -37,8 +37,8 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     if (p.has_dy == 1u) {
         dh += dy_at(row, k);
     }
-    let g = gates_at(row, k); // (r, z, n, a)
-    let h_prev = prev_at(row, k);
+    let g = gates[gates_index(row, k)]; // (r, z, n, a)
+    let h_prev = prev[prev_index(row, k)];
     let dn = dh * (1.0 - g.y) * (1.0 - g.z * g.z);
     let dz_pre = dh * (h_prev - g.z) * g.y * (1.0 - g.y);
     let dr = dn * g.w * g.x * (1.0 - g.x);

@@ -1,4 +1,5 @@
-// lstm_step_backward.wgsl — one fused BPTT step for one layer-direction: the recurrent
+// lstm_step_backward.wgsl — one fused BPTT step for one layer-direction (or both
+// directions of a bidirectional layer, see the grids below): the recurrent
 // product of the previous backward step's dz with W_rec, fused with this step's
 // pointwise gate derivatives. Steps run in the reverse of the forward's order.
 //
@@ -12,7 +13,7 @@
 //   FINAL (one extra dispatch after the last step): carry ← (dh_in, dc_in) = (dh_0, dc_0)
 //
 // Bindings:
-//   0 p       uniform  BackwardParams (src/gpu/kernels.rs)
+//   0 p       uniform  BackwardParams (recurrent_step_backward.wgsl; src/gpu/kernels/lstm_step_backward.rs)
 //   1 step    uniform  {t_global, t_local, t_prev (local row of dz_prev), bits}, dynamic offset;
 //                      bits: 1 parity, 2 FIRST (no dz_prev), 4 FINAL
 //   2 w_rec   [H][4][K]          3 peep  [H][3] (i, f, o)
@@ -21,10 +22,11 @@
 //   8 dz      [len + 1][B][H] vec4 (chunk-local rows), written at row t_local, read at
 //             row t_prev (the boundary row len holds the previous chunk's last dz)
 //   9 carry   [2][2][B][H]: ping-pong halves of (dh, dc); step reads half `parity`
+//   (these are one direction's; with both directions per dispatch each holds two blocks)
 // Grids: main (ceil(H/16), ceil(B/16)), workgroup 16 units × 4, each thread 4 batch
 // rows; main_rows (ceil(H/32), ceil(B/8)) for software adapters (see below). Grid z is
 // 1, or 2 for both directions of a bidirectional layer of one chunk in one dispatch
-// (buffers in direction blocks: see `enter_direction` in recurrent_step_backward.wgsl).
+// (buffers in direction blocks: directions.wgsl and recurrent_step_backward.wgsl).
 //
 // The recurrent product and the bindings are in recurrent_step_backward.wgsl (shared with
 // gru_step_backward.wgsl); this file is the LSTM's pointwise half.
@@ -54,8 +56,8 @@ fn update(b: u32, k: u32, rec_h: f32, rec_c: f32) {
     if (p.has_dy == 1u) {
         dh += dy_at(row, k);
     }
-    let gt = gates_at(row, k);
-    let c_prev = prev_at(row, h + k);
+    let gt = gates[gates_index(row, k)];
+    let c_prev = prev[prev_index(row, h + k)];
     let tc = tanh_stable(gt.y * c_prev + gt.x * gt.z);
     let dz_o = dh * tc * gt.w * (1.0 - gt.w);
     var dc = dc_in + dh * gt.w * (1.0 - tc * tc);

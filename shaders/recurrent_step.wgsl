@@ -56,19 +56,11 @@ struct StepIndex {
 @group(0) @binding(8) var<storage, read_write> gates: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> prev: array<f32>;
 
-// The direction this workgroup steps. A dispatch of one layer-direction has a grid
-// z of 1 and every buffer its own (dir = 0). A dispatch of both directions of a
-// bidirectional layer (grid z = 2, p.gx_dirs = 2, single chunk) binds buffers that
-// hold the directions one after the other (`w_rec` [2][H][4][K], `peep` [2][3H],
-// `state` [2][2][2][B][H]; training: `gates` and `prev` in blocks of p.cache_stride
-// entries; `y`'s columns as ever), and direction 1 walks the
+// The direction this workgroup steps (`dir`, `enter_direction`: directions.wgsl). With
+// both directions in a dispatch (p.gx_dirs = 2) `state` is [2][2][2][B][H], `gx` holds
+// both directions in each row and `y`'s columns are as ever; direction 1 walks the
 // chunk backwards from the step index the forward direction gets: one dispatch per
-// time step of the layer instead of two. Every entry point calls this first.
-var<private> dir: u32;
-
-fn enter_direction(wg: vec3<u32>) {
-    dir = wg.z;
-}
+// time step of the layer instead of two.
 
 // The chunk-local time step this invocation computes.
 fn local_t() -> u32 {
@@ -103,20 +95,6 @@ fn y_index(row: u32, j: u32) -> u32 {
     return row * p.out_stride + p.out_offset + dir * p.hidden + j;
 }
 
-// Where unit j of cache row `row` (local step · B + batch row) goes in `gates`, and its
-// h_{t-1} in `prev` (the second value, c_{t-1} or r ⊙ h, goes H further): one block per
-// direction when both share the dispatch.
-fn gates_index(row: u32, j: u32) -> u32 {
-    return dir * p.cache_stride + row * p.hidden + j;
-}
-fn prev_index(row: u32, j: u32) -> u32 {
-    return 2u * (dir * p.cache_stride + row * p.hidden) + j;
-}
-
-// Diagonal peephole g (0 i, 1 f, 2 o) of unit j.
-fn peep_at(j: u32, g: u32) -> f32 {
-    return peep[3u * (dir * p.hidden + j) + g];
-}
 
 // sigmoid and tanh_stable come from activations.wgsl, prepended at compile time.
 

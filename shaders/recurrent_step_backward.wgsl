@@ -59,20 +59,12 @@ var<workgroup> dz_tile: array<f32, 256>; // [TILE_Q][TILE_ROWS]
 
 // tanh_stable comes from activations.wgsl, prepended at compile time.
 
-// The direction this workgroup steps. A dispatch of one layer-direction has a grid z of
-// 1 and every buffer its own (dir = 0). A dispatch of both directions of a
-// bidirectional layer of one chunk (grid z = 2) binds buffers that hold the directions
-// one after the other (`w_rec` [2][H][4][K], `peep` [2][H][3], `gates` and `prev` in
-// blocks of p.cache_stride entries as the forward wrote them, `dz` in blocks of
-// p.dz_stride, `carry` [2][2][2][B][H]; `dy`'s columns as ever), and direction 1 takes
-// direction 0's index entries mirrored in time: where direction 0 steps t, it steps
-// T − 1 − t, and its predecessor is the mirror of direction 0's.
-var<private> dir: u32;
-
-fn enter_direction(wg: vec3<u32>) {
-    dir = wg.z;
-}
-
+// The direction this workgroup steps (`dir`, `enter_direction`, and where its blocks of
+// `peep`, `gates` and `prev` lie: directions.wgsl). With both directions in a dispatch,
+// `dz` holds them in blocks of p.dz_stride and `carry` is [2][2][2][B][H] (`dy`'s
+// columns as ever), and direction 1 takes direction 0's index entries mirrored in
+// time: where direction 0 steps t, it steps T − 1 − t, and its predecessor is the
+// mirror of direction 0's.
 fn mirrored(t: u32) -> u32 {
     return select(t, p.steps - 1u - t, dir == 1u);
 }
@@ -88,19 +80,6 @@ fn t_local() -> u32 {
 // Element (q, col) of this direction's w_rec ([H][4][K]: q = 4j + g over 4H).
 fn w_rec_index(q: u32, col: u32) -> u32 {
     return (dir * 4u * p.hidden + q) * p.k_rec + col;
-}
-
-fn peep_at(k: u32, g: u32) -> f32 {
-    return peep[3u * (dir * p.hidden + k) + g];
-}
-
-// Cache row `row` (t_local·B + b), unit k; prev's h_{t-1} at col k, c_{t-1} at H + k.
-fn gates_at(row: u32, k: u32) -> vec4<f32> {
-    return gates[dir * p.cache_stride + row * p.hidden + k];
-}
-
-fn prev_at(row: u32, col: u32) -> f32 {
-    return prev[2u * (dir * p.cache_stride + row * p.hidden) + col];
 }
 
 fn dy_at(row: u32, k: u32) -> f32 {

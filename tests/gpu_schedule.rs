@@ -65,9 +65,11 @@ fn both_directions_in_one_dispatch() {
 /// the forward (its gate cache in direction blocks of one buffer) and in the backward
 /// (grid z = 2 over the stacked weights and cache, `dz` and the carries in direction
 /// blocks). The gradients have the bits of one direction per dispatch (a device whose
-/// binding limit holds one direction's cache, not the two) and the CPU's values, in
-/// every backward form (`main`, `main_rows`, and the written-out quads at 4 | H) and
-/// peephole mode; the reset-before GRU's, the same bits.
+/// binding limit holds one direction's cache, not the two), of a fused forward with a
+/// backward per direction (a limit that holds the two caches but not two `dz` blocks of
+/// T + 1 rows) and the CPU's values, in every backward form (`main`, `main_rows`, and
+/// the written-out quads at 4 | H) and peephole mode; the reset-before GRU's, the same
+/// bits.
 #[test]
 fn training_steps_both_directions_in_one_dispatch() {
     let (t, b) = (9, 3);
@@ -81,9 +83,13 @@ fn training_steps_both_directions_in_one_dispatch() {
 
 /// [`training_steps_both_directions_in_one_dispatch`]'s LSTM case: one form, one mode.
 fn training_bits((t, b, h): (usize, usize, usize), software: bool, peephole: Peephole) {
-    let (Some(mut wide), Some(mut narrow)) = (try_context(), try_context()) else {
+    let (Some(mut wide), Some(mut mid), Some(mut narrow)) =
+        (try_context(), try_context(), try_context())
+    else {
         return;
     };
+    // Two caches of T·B·4H floats fit `mid`, two dz blocks of (T + 1)·B·4H do not.
+    mid.set_max_binding_bytes((2 * 4 * t * b * 4 * h) as u64);
     narrow.set_max_binding_bytes((4 * t * b * 4 * h) as u64);
     let cfg = LstmConfig::new(4, h)
         .layers(2)
@@ -105,23 +111,28 @@ fn training_bits((t, b, h): (usize, usize, usize), software: bool, peephole: Pee
     let cache = cpu::backward::forward_train(&w, x.view(), opts).unwrap();
     let want = cpu::backward::backward(&w, &cache.1, up).unwrap();
     let mut runs: Vec<Gradients> = Vec::new();
-    for ctx in [&mut wide, &mut narrow] {
+    for ctx in [&mut wide, &mut mid, &mut narrow] {
         ctx.set_software_kernels(software);
     }
-    for (ctx, dirs) in [(wide, 2), (narrow, 1)] {
+    // (context, directions per forward step dispatch, per backward step dispatch)
+    for (ctx, dirs, back) in [(wide, 2, 2), (mid, 2, 1), (narrow, 1, 1)] {
         let mut gpu = GpuLstm::new(std::sync::Arc::new(ctx), &w).unwrap();
         gpu.set_poison_outputs(true);
-        assert_eq!(gpu.dispatch_plan(t, b).unwrap().step_directions, dirs);
+        let plan = gpu.dispatch_plan(t, b).unwrap();
+        let backward = 2 * (2 / back) * (t + 1); // two layers
+        let launches = (plan.step_directions, plan.backward_step_dispatches);
+        assert_eq!(launches, (dirs, backward), "{plan:?}");
         let (_, got) = gpu.forward_backward(x.view(), opts, up).unwrap();
-        let tag =
-            format!("{dirs} direction(s) per dispatch, H = {h}, {peephole:?}, software {software}");
+        let tag = format!("{dirs}/{back} directions per forward/backward dispatch, H = {h}, {peephole:?}, software {software}");
         assert_gradients_close(&tag, &got, &want);
         runs.push(got);
     }
-    assert!(
-        runs[0].dx == runs[1].dx && runs[0].params == runs[1].params,
-        "one dispatch per direction changed the gradients' bits (H = {h}, {peephole:?}, software {software})"
-    );
+    for other in &runs[1..] {
+        assert!(
+            runs[0].dx == other.dx && runs[0].params == other.params,
+            "one dispatch per direction changed the gradients' bits (H = {h}, {peephole:?}, software {software})"
+        );
+    }
 }
 
 /// The reset-before GRU's training forward (its second dispatch reads back and rewrites

@@ -102,7 +102,7 @@ fn shaders_translate_to_glsl_es() {
     }
 }
 
-/// The tests above cover every file in `shaders/` (`activations.wgsl`,
+/// The tests above cover every file in `shaders/` (`activations.wgsl`, `directions.wgsl`,
 /// `recurrent_step.wgsl`, `recurrent_step_backward.wgsl`, `lanes_portable.wgsl` (in every
 /// step module but those stemmed `lanes_subgroup`), `weights_*.wgsl` and
 /// `state_*.wgsl` are parts of the step kernels, `matmul_operands_*.wgsl` of the GEMM's,
@@ -122,6 +122,7 @@ fn every_shader_file_is_listed() {
         .filter(|s| {
             let parts = [
                 "activations",
+                "directions",
                 "recurrent_step",
                 "recurrent_step_backward",
                 "lanes_portable",

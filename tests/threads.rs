@@ -7,12 +7,44 @@
 
 mod common;
 
-use common::{random, random_input};
+use common::{random, random_input, random_state};
 use lstm_wgpu::cpu::{self, Upstream};
 use lstm_wgpu::train::{Batch, Classifier, ClassifierParams, CpuClassifier, TrainConfig};
 use lstm_wgpu::{
     ForwardOptions, GruConfig, GruOptions, GruWeights, LstmConfig, LstmWeights, Peephole,
 };
+
+/// A bidirectional forward and backward by batch halves of 8 and 9 rows, with lengths
+/// (padded rows in both halves) and a random initial state; what they return, flattened.
+fn bidirectional_training() -> Vec<Vec<f32>> {
+    let cfg = LstmConfig::new(24, 64).bidirectional(true);
+    let (t, b) = (11, 17);
+    let w = LstmWeights::init(&cfg, 40).unwrap();
+    let x = random_input(&cfg, t, b, 41);
+    let init = random_state(&cfg, b, 42);
+    let lens: Vec<usize> = (0..b).map(|i| 1 + (i * 7) % t).collect();
+    let opts = ForwardOptions {
+        initial: Some(&init),
+        seq_lens: Some(&lens),
+    };
+    let (out, cache) = cpu::forward_train(&w, x.view(), opts).unwrap();
+    let dy = random((t, b, 128), 43);
+    let up = Upstream {
+        dy: Some(dy.view()),
+        dh_n: None,
+        dc_n: None,
+    };
+    let g = cpu::backward(&w, &cache, up).unwrap();
+    let mut all = vec![out.y.iter().chain(out.c_n.iter()).copied().collect()];
+    all.push(g.dx.iter().chain(g.dh0.iter()).copied().collect());
+    all.extend(
+        g.params
+            .layers
+            .iter()
+            .map(|l| l.w_hh.iter().copied().collect()),
+    );
+    all
+}
 
 /// Forward, backward and three training steps; everything they return, flattened.
 fn run_all(threads: usize) -> Vec<Vec<f32>> {
@@ -38,6 +70,7 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
     for l in &g.params.layers {
         all.push(l.w_ih.iter().chain(l.w_hh.iter()).copied().collect());
     }
+    all.extend(bidirectional_training());
     let lstm = LstmConfig::new(32, 96).batch_first(true);
     let params = ClassifierParams::init(&lstm, 10, 1.0, 6).unwrap();
     let mut model = CpuClassifier::new(params, TrainConfig::default()).unwrap();

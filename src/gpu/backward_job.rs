@@ -1,6 +1,6 @@
-//! BPTT of one `(T, B)` shape, built once: per layer (top first) and direction, per
-//! chunk of the forward's plan in backward order, one fused `lstm_step_backward`
-//! dispatch per step (two for `gru_reset_before_step_backward`), then that chunk's
+//! BPTT of one `(T, B)` shape, built once: per layer (top first) and direction (or both
+//! directions at once, below), per chunk of the forward's plan in backward order, one
+//! fused `lstm_step_backward` dispatch per step (two for `gru_reset_before_step_backward`), then that chunk's
 //! parameter-gradient sums (`lstm_param_grads` and three GEMMs, accumulated over
 //! chunks) and its `dX`; a final dispatch gives `(dh_0, dc_0)`. Recording it again
 //! creates nothing.
@@ -25,8 +25,11 @@ use super::kernels::lstm_step_backward::{self, BackwardBuffers, BackwardParams};
 use super::kernels::matmul::{self, MatmulParams, SplitGemm};
 use super::kernels::Cell;
 use super::plan::ChunkPlan;
+use super::stacked::{backward_fuses_directions, stacked_cache_stride};
 use super::weights::{GpuWeights, LayerBuffers};
 use crate::error::{LstmError, Result};
+
+mod record;
 
 /// Upstream gradients on the GPU (absent = zero).
 #[derive(Clone, Copy, Default)]
@@ -45,11 +48,20 @@ struct ChunkWork {
     steps: Option<lstm_step_backward::BoundSteps>,
     /// The steps `s` of the backward order this chunk holds.
     order: Range<usize>,
-    /// Copy the predecessor's dz from this row to the boundary row first.
-    boundary_from: Option<usize>,
+    /// A copy within `dz` that must come first.
+    copy: Option<DzCopy>,
     param_grads: ParamGrads,
     /// dW_ih (+)= dZᵀ·X,  dW_rec (+)= dZᵀ·[H_prev; C_prev],  dX (+)= dZ·W_ih
     products: [SplitGemm; 3],
+}
+
+/// A copy out of `dz` before a chunk's work.
+#[derive(Clone, Copy)]
+enum DzCopy {
+    /// The predecessor step's dz, from this row to the boundary row (via `boundary`).
+    Boundary(usize),
+    /// Direction 1's block (stepped with direction 0) to `dz_reverse`, for its sums.
+    ReverseBlock,
 }
 
 /// Everything a backward pass of one shape needs on the GPU.
@@ -100,8 +112,7 @@ impl BackwardJob {
         let (plan, b, h) = (cache.plan, cache.b, cfg.hidden_size);
         let ld_count = cfg.num_layers * cfg.num_directions();
         let dz_floats = (plan.len + 1) * b * 4 * h;
-        // Both directions per dispatch where the forward did and two dz blocks fit.
-        let both = !cache.stacked.is_empty() && 8 * dz_floats as u64 <= ctx.max_binding_bytes();
+        let both = !cache.stacked.is_empty() && backward_fuses_directions(ctx, w, (&plan, b));
         let per_chunk = |floats: usize| -> Vec<wgpu::Buffer> {
             let f = |r: Range<usize>| new_storage(ctx, "dx", r.len() * b * floats, false);
             plan.ranges().map(f).collect()
@@ -145,25 +156,12 @@ impl BackwardJob {
         dy: Option<&[wgpu::Buffer]>,
         (l, d): (usize, usize),
     ) -> Result<Vec<ChunkWork>> {
-        let cfg = &w.config;
-        let (b, h, dirs) = (cache.b, cfg.hidden_size, cfg.num_directions());
-        let ld = l * dirs + d;
-        let mut params = BackwardParams::new((b, h), cfg.recurrent_width(), w.peephole_code());
-        if dy.is_some() {
-            params = params.with_dy((dirs * h, d * h));
-        }
+        let ld = l * w.config.num_directions() + d;
         let stacked = self.dz_reverse.as_ref().and(cache.stacked.get(l));
-        if stacked.is_some() {
-            params.steps = self.plan.t as u32;
-            params.cache_stride = (self.plan.t * b * h) as u32;
-            params.dz_stride = ((self.plan.len + 1) * b * h) as u32;
-        }
-        let params = uniform(ctx, "backward params", &params);
-        // Both directions per dispatch: direction 0's chunk binds the stacked buffers.
-        let [w_rec, peep] = match stacked {
-            Some([w_rec, peep, ..]) => [w_rec, peep],
-            None => [&w.layers[ld].w_rec, &w.layers[ld].peep],
-        };
+        // Direction 1 of a layer stepped with direction 0 binds only its sums.
+        let stepped = !(stacked.is_some() && d == 1);
+        let params = self.step_params(w, cache.b, dy.is_some(), (d, stacked.is_some()));
+        let params = stepped.then(|| uniform(ctx, "backward params", &params));
         let mut out = Vec::new();
         // Backward runs the forward direction's chunks last to first.
         for (n, c) in directed(0..self.plan.count, d == 0).enumerate() {
@@ -172,42 +170,95 @@ impl BackwardJob {
                 0 => self.plan.t - range.end,
                 _ => range.start,
             };
-            let [gates, prev] = match stacked {
-                Some([.., gates, prev]) => [gates, prev],
-                None => [&cache.gates[ld][c], &cache.prev[ld][c]],
+            let steps = match &params {
+                Some(params) => {
+                    let bufs = self.step_buffers((ctx, w, cache), params, stacked, dy, (ld, c));
+                    let dirs = 1 + stacked.is_some() as u32;
+                    let (h, b) = (w.config.hidden_size, cache.b);
+                    Some(lstm_step_backward::prepare(
+                        ctx,
+                        w.cell,
+                        &self.index,
+                        &bufs,
+                        (h, b, dirs),
+                    )?)
+                }
+                None => None,
             };
-            let bufs = BackwardBuffers {
-                params: &params,
-                w_rec,
-                peep,
-                gates,
-                prev,
-                lens: &cache.lens,
-                dy: dy.map_or(ctx.dummy(), |dy| &dy[c]),
-                dz: &self.dz,
-                carry: &self.carries[ld].0,
+            let copy = match stepped {
+                false => Some(DzCopy::ReverseBlock),
+                true => (n > 0)
+                    .then(|| DzCopy::Boundary(lstm_step_backward::boundary_row(&self.plan, d))),
             };
-            let directions = 1 + stacked.is_some() as u32;
-            let steps = match (stacked, d) {
-                (Some(_), 1) => None,
-                _ => Some(lstm_step_backward::prepare(
-                    ctx,
-                    w.cell,
-                    &self.index,
-                    &bufs,
-                    (h, b, directions),
-                )?),
-            };
-            let sums = self.bind_sums(ctx, w, cache, &grads[ld], (l, d, c), n > 0)?;
+            let (param_grads, products) =
+                self.bind_sums(ctx, w, cache, &grads[ld], (l, d, c), n > 0)?;
             out.push(ChunkWork {
                 steps,
                 order: start..start + range.len(),
-                boundary_from: (n > 0).then(|| lstm_step_backward::boundary_row(&self.plan, d)),
-                param_grads: sums.0,
-                products: sums.1,
+                copy,
+                param_grads,
+                products,
             });
         }
         Ok(out)
+    }
+
+    /// The step uniforms of direction `d` at batch `b`, or with `both` of both directions
+    /// (direction 0's, with the strides of the direction blocks).
+    fn step_params(
+        &self,
+        w: &GpuWeights,
+        b: usize,
+        has_dy: bool,
+        (d, both): (usize, bool),
+    ) -> BackwardParams {
+        let (cfg, plan) = (&w.config, &self.plan);
+        let h = cfg.hidden_size;
+        let mut params = BackwardParams::new((b, h), cfg.recurrent_width(), w.peephole_code());
+        if has_dy {
+            params = params.with_dy((cfg.num_directions() * h, d * h));
+        }
+        if both {
+            // One chunk: direction 1 mirrors direction 0's index entries over T steps.
+            debug_assert!(plan.count == 1 && plan.len == plan.t);
+            params.steps = plan.t as u32;
+            params.cache_stride = stacked_cache_stride(plan, b, h);
+            params.dz_stride = ((plan.len + 1) * b * h) as u32;
+        }
+        params
+    }
+
+    /// What chunk `c` of layer-direction `ld` steps over: its own buffers, or the layer's
+    /// `stacked` ones (`TrainCache::stacked`) with both directions per dispatch.
+    fn step_buffers<'a>(
+        &'a self,
+        (ctx, w, cache): (&'a GpuContext, &'a GpuWeights, &'a TrainCache),
+        params: &'a wgpu::Buffer,
+        stacked: Option<&'a [wgpu::Buffer; 4]>,
+        dy: Option<&'a [wgpu::Buffer]>,
+        (ld, c): (usize, usize),
+    ) -> BackwardBuffers<'a> {
+        let own = &w.layers[ld];
+        let [w_rec, peep, gates, prev] = match stacked {
+            Some([w_rec, peep, gates, prev]) => [w_rec, peep, gates, prev],
+            None => [
+                &own.w_rec,
+                &own.peep,
+                &cache.gates[ld][c],
+                &cache.prev[ld][c],
+            ],
+        };
+        BackwardBuffers {
+            params,
+            w_rec,
+            peep,
+            gates,
+            prev,
+            lens: &cache.lens,
+            dy: dy.map_or(ctx.dummy(), |dy| &dy[c]),
+            dz: &self.dz,
+            carry: &self.carries[ld].0,
+        }
     }
 
     /// Chunk `c`'s parameter-gradient sums (added to the earlier chunks' when `add`)
@@ -245,86 +296,6 @@ impl BackwardJob {
                 matmul::prepare_split(ctx, dx, [dz, w_ih], (None, &self.dxs[l][c]), scratch),
             ],
         ))
-    }
-
-    /// Records one run: the carries start from `(dh_n, dc_n)` (zero where absent).
-    pub fn record(&self, encoder: &mut wgpu::CommandEncoder) {
-        let block = self.block;
-        for (ld, (c, at)) in self.carries.iter().enumerate() {
-            // A reused job's carries hold the last run's values: start from zero.
-            encoder.clear_buffer(c, *at, Some(4 * block));
-            if let Some(dh) = &self.dh_n {
-                encoder.copy_buffer_to_buffer(dh, ld as u64 * block, c, *at, block);
-            }
-            if let Some(dc) = &self.dc_n {
-                encoder.copy_buffer_to_buffer(dc, ld as u64 * block, c, at + block, block);
-            }
-        }
-        // One pass, broken only where a dz row or block must be copied.
-        let mut pass: Option<wgpu::ComputePass<'static>> = None;
-        for (d, chunks) in &self.work {
-            for (i, chunk) in chunks.iter().enumerate() {
-                self.record_chunk(encoder, &mut pass, (*d, chunk), i + 1 == chunks.len());
-            }
-        }
-        drop(pass);
-        // After T steps and FINAL (T + 1 dispatches) the newest carry is in half (T + 1) % 2.
-        let fin = ((self.plan.t + 1) % 2) as u64 * 2 * block;
-        for (ld, (c, at)) in self.carries.iter().enumerate() {
-            let to = ld as u64 * block;
-            encoder.copy_buffer_to_buffer(c, at + fin, &self.dh0, to, block);
-            encoder.copy_buffer_to_buffer(c, at + fin + block, &self.dc0, to, block);
-        }
-    }
-
-    /// One chunk of direction `d`: its steps (and FINAL after the `last` chunk), or
-    /// for direction 1 of a layer stepped with direction 0 the copy of its dz block;
-    /// then its sums. `pass` is ended before a copy and begun again after it.
-    fn record_chunk(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        pass: &mut Option<wgpu::ComputePass<'static>>,
-        (d, chunk): (usize, &ChunkWork),
-        last: bool,
-    ) {
-        let row_bytes = 4 * self.block; // one dz row: a `[B][H]` block of vec4
-        let rows = self.plan.len as u64;
-        let copy = match (&chunk.steps, &self.dz_reverse) {
-            (None, Some(reverse)) => Some((rows + 1, reverse, 0, rows)),
-            (Some(_), _) => chunk
-                .boundary_from
-                .map(|r| (r as u64, &self.boundary, rows, 1)),
-            (None, None) => None,
-        };
-        if let Some((from_row, via, to_row, count)) = copy {
-            *pass = None;
-            let (from, bytes) = (from_row * row_bytes, count * row_bytes);
-            encoder.copy_buffer_to_buffer(&self.dz, from, via, 0, bytes);
-            if to_row > 0 {
-                // The boundary row: a buffer cannot copy onto itself, so via `boundary`.
-                encoder.copy_buffer_to_buffer(via, 0, &self.dz, to_row * row_bytes, bytes);
-            }
-        }
-        let p = pass.get_or_insert_with(|| {
-            let desc = wgpu::ComputePassDescriptor {
-                label: Some("lstm backward"),
-                timestamp_writes: None,
-            };
-            encoder.begin_compute_pass(&desc).forget_lifetime()
-        });
-        let t = self.plan.t;
-        if let Some(steps) = &chunk.steps {
-            let order = chunk.order.clone();
-            lstm_step_backward::record_steps(p, steps, &self.index, (d, t), order);
-            if last {
-                // FINAL, bound like the last chunk: its dz row is the last step's.
-                lstm_step_backward::record_steps(p, steps, &self.index, (d, t), t..t + 1);
-            }
-        }
-        chunk.param_grads.record(p);
-        for product in &chunk.products {
-            product.record(p);
-        }
     }
 
     /// `∂L/∂x` per chunk, time-major `[Tc, B, I]`.

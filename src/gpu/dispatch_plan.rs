@@ -1,10 +1,11 @@
 //! What a forward of a `(T, B)` shape launches: the step kernel's form and grid, and
-//! the dispatches per forward — the numbers that say how much of a GPU one step fills.
+//! the dispatches per forward (and its backward's steps) — the numbers that say how
+//! much of a GPU one step fills.
 
 use super::kernels::lstm_step::{self, StepTiling};
 use super::kernels::Cell;
 use super::lstm::GpuLstm;
-use super::stacked::fuses_directions;
+use super::stacked::{backward_fuses_directions, fuses_directions};
 use crate::error::Result;
 
 /// The launches of one forward (see [`GpuLstm::dispatch_plan`]).
@@ -26,6 +27,10 @@ pub struct DispatchPlan {
     /// directions) one projection per chunk and one step per time step (two for a GRU
     /// with the reset gate before the product).
     pub dispatches: usize,
+    /// Step dispatches of a backward of this shape (`GpuLstm::forward_backward`, the
+    /// classifiers' training): per layer-direction, or per layer where they step both
+    /// directions, one per time step and a final one (each two for that GRU).
+    pub backward_step_dispatches: usize,
 }
 
 impl DispatchPlan {
@@ -53,6 +58,8 @@ impl GpuLstm {
         let dirs = cfg.num_directions();
         let both = fuses_directions(&self.ctx, &self.weights, (&plan, b));
         let sets = cfg.num_layers * if both { 1 } else { dirs };
+        let backward_both = backward_fuses_directions(&self.ctx, &self.weights, (&plan, b));
+        let backward_sets = cfg.num_layers * if backward_both { 1 } else { dirs };
         let per_step = match self.weights.cell {
             Cell::GruResetBefore => 2,
             Cell::Lstm | Cell::LstmF16 | Cell::Gru => 1,
@@ -64,6 +71,7 @@ impl GpuLstm {
             step_directions: if both { 2 } else { 1 },
             chunks: plan.count,
             dispatches: sets * (plan.count + per_step * t),
+            backward_step_dispatches: backward_sets * per_step * (t + 1),
         })
     }
 }

@@ -180,12 +180,8 @@ impl ForwardJob {
         opts: &RecordOptions,
     ) -> Result<ForwardJob> {
         let cfg = &w.config;
-        let (b, h, dirs, layers) = (
-            inputs.b,
-            cfg.hidden_size,
-            cfg.num_directions(),
-            cfg.num_layers,
-        );
+        let (b, h) = (inputs.b, cfg.hidden_size);
+        let (dirs, layers) = (cfg.num_directions(), cfg.num_layers);
         let scratch = |label: &str, floats: usize| new_storage(ctx, label, floats, opts.poison);
         let sets = if opts.train { layers } else { layers.min(2) };
         let y_sets: Vec<Vec<wgpu::Buffer>> = (0..sets)

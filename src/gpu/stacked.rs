@@ -30,6 +30,24 @@ pub(crate) fn fuses_directions(
     cfg.num_directions() == 2 && plan.count == 1 && fits
 }
 
+/// Whether the backward of such a training forward steps both directions per dispatch
+/// too: where the two directions' `dz` blocks (each the plan's rows and a boundary row,
+/// `backward_job.rs`) fit the binding limit as well.
+pub(crate) fn backward_fuses_directions(
+    ctx: &GpuContext,
+    w: &GpuWeights,
+    (plan, b): (&ChunkPlan, usize),
+) -> bool {
+    let dz_bytes = 2 * 4 * 4 * ((plan.len + 1) * b * w.config.hidden_size) as u64;
+    fuses_directions(ctx, w, (plan, b)) && dz_bytes <= ctx.max_binding_bytes()
+}
+
+/// The entries of one direction's block of a stacked training cache (`gates` in vec4,
+/// `prev` in pairs of f32): `StepParams::cache_stride` and `BackwardParams::cache_stride`.
+pub(crate) fn stacked_cache_stride(plan: &ChunkPlan, b: usize, h: usize) -> u32 {
+    (plan.t * b * h) as u32
+}
+
 /// One bidirectional layer's weights stacked direction after direction (`w_ih`
 /// `[2·4H, I]`, `bias` `[2·4H]`, `w_rec` `[2][H][4][K]`, `peep` `[2][3H]`), and the
 /// per-direction buffers they are copied from at the start of every run: a job sees

@@ -168,13 +168,14 @@ pub fn print_plans(rows: &[(&Shape, Option<lstm_wgpu::gpu::DispatchPlan>)]) {
             n => format!("×{n}"),
         };
         println!(
-            "  {:<18} {:?}: {x}×{y}{z} workgroups × {} = {} invocations per step; {} chunk(s), {} dispatches",
+            "  {:<18} {:?}: {x}×{y}{z} workgroups × {} = {} invocations per step; {} chunk(s), {} dispatches (backward: {} step dispatches)",
             shape.name,
             p.tiling,
             p.step_invocations,
             p.step_threads(),
             p.chunks,
-            p.dispatches
+            p.dispatches,
+            p.backward_step_dispatches
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Both directions of a bidirectional layer in one dispatch per time step: the job
 //! stacks the layer's two weight sets into buffers of its own (`gpu/stacked.rs`), one
 //! GEMM projects the input for both (`[T·B, 2·4H]`, the directions side by side in each
-//! row), and every step dispatch has a grid z of 2 (`recurrent_step.wgsl`'s
+//! row), and every step dispatch has a grid z of 2 (`directions.wgsl`'s
 //! `enter_direction`), the reverse direction walking the chunk from its end. A layer's
 //! steps then take T dispatches instead of 2T, each with twice the workgroups.
 //!
@@ -17,7 +17,7 @@ use crate::gpu::buffers::uniform;
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernels::lstm_step::{self, StepBuffers, StepParams};
 use crate::gpu::kernels::matmul::{self, MatmulParams};
-use crate::gpu::stacked::StackedLayer;
+use crate::gpu::stacked::{stacked_cache_stride, StackedLayer};
 use crate::gpu::weights::GpuWeights;
 
 impl ForwardJob {
@@ -47,7 +47,7 @@ impl ForwardJob {
         // Direction 0's uniforms; the shader adds direction 1's offsets.
         let params = StepParams {
             gx_dirs: 2,
-            cache_stride: (t * b * h) as u32,
+            cache_stride: stacked_cache_stride(&self.plan, b, h),
             ..self.step_params(w, 0..t, 0)
         };
         let step_params = uniform(ctx, "step params", &params);

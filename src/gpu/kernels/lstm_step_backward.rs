@@ -21,7 +21,7 @@ use crate::gpu::pack;
 use crate::gpu::plan::ChunkPlan;
 use crate::weights::LayerWeights;
 
-/// Mirrors `BackwardParams` in `shaders/lstm_step_backward.wgsl`.
+/// Mirrors `BackwardParams` in `shaders/recurrent_step_backward.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct BackwardParams {
@@ -70,7 +70,7 @@ impl BackwardParams {
     }
 }
 
-/// Mirrors `BackwardIndex` in `shaders/lstm_step_backward.wgsl`.
+/// Mirrors `BackwardIndex` in `shaders/recurrent_step_backward.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct BackwardIndex {
@@ -145,7 +145,8 @@ pub(crate) fn boundary_row(plan: &ChunkPlan, d: usize) -> usize {
     }
 }
 
-/// What one layer-direction's backward steps read and write (bindings 0, 2–9).
+/// What one layer-direction's backward steps read and write (bindings 0, 2–9); with
+/// both directions per dispatch, each in direction blocks (`lstm_step_backward.wgsl`).
 pub(crate) struct BackwardBuffers<'a> {
     pub params: &'a wgpu::Buffer,
     pub w_rec: &'a wgpu::Buffer,

@@ -21,8 +21,9 @@ pub(crate) fn matmul_quads_module() -> String {
     parts.concat() + &super::matmul_quads::entry_points()
 }
 /// A forward step kernel's parts; its module is, in order, the shared activations, the
-/// recurrent weights' storage, the state's, the cell's pointwise half and the recurrent
-/// product every cell shares (`recurrent_step.wgsl`, four forms), and for `step_quads`
+/// recurrent weights' storage, the state's, the cell's pointwise half, the directions'
+/// blocks (`directions.wgsl`) and the recurrent product every cell shares
+/// (`recurrent_step.wgsl`, four forms), and for `step_quads`
 /// that form's helpers and its entry point, unrolled for a row count.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StepSource {
@@ -64,6 +65,7 @@ impl StepSource {
             state,
             lanes,
             self.cell,
+            shader!("directions"),
             shader!("recurrent_step"),
         ] {
             let _ = writeln!(src, "{part}");
@@ -106,8 +108,8 @@ pub(crate) const GRU_RESET_BEFORE_STEP: StepSource = StepSource {
     f16: false,
 };
 /// A backward step kernel's parts; its module is the shared activations, the recurrent
-/// weights' storage, the cell's pointwise half and the product every cell shares
-/// (`recurrent_step_backward.wgsl`), and for `step_backward_quads` that form's helpers
+/// weights' storage, the cell's pointwise half, the directions' blocks
+/// (`directions.wgsl`) and the product every cell shares (`recurrent_step_backward.wgsl`), and for `step_backward_quads` that form's helpers
 /// and its entry point, unrolled for a row count.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BackwardSource {
@@ -133,6 +135,7 @@ impl BackwardSource {
             shader!("activations"),
             weights,
             self.cell,
+            shader!("directions"),
             shader!("recurrent_step_backward"),
         ];
         parts.concat()
