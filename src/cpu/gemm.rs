@@ -4,9 +4,10 @@
 //! A general GEMM (ndarray's) packs both operands on every call; here the weights are
 //! the same for all T steps, so they are laid out once in panels of 16 rows of `w`
 //! (`[K][16]` each, the layout the micro-kernel streams), and each step only runs the
-//! 6 × 16 micro-kernel over them: with AVX2 + FMA 12 accumulators, per k two loads of
-//! the panel and six broadcasts of `s` for 12 FMAs; with AVX-512 one 512-bit
-//! accumulator per row, the same FMAs in the same order in half the instructions.
+//! micro-kernels over them (`gemm_kernels.rs`): with AVX2 + FMA 6 rows × 16 columns,
+//! 12 accumulators, per k two loads of the panel and six broadcasts of `s` for 12 FMAs;
+//! with AVX-512 up to 14 rows × a pair of panels, 28 accumulators, from `s` packed call
+//! by call. Every output is summed in the same order either way: the same bits.
 //! Without AVX2 + FMA, ndarray's GEMM.
 
 use std::borrow::Cow;
@@ -14,12 +15,10 @@ use std::borrow::Cow;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
+pub(crate) use super::gemm_kernels::NR;
+use super::gemm_kernels::{kernel_rows, pack_calls, tile, Dest, MR, PACKED_ROWS};
 use super::isa::Isa;
 
-/// Rows of `w` (columns of `z`) per panel.
-pub(crate) const NR: usize = 16;
-/// Rows of `s` per micro-kernel call.
-const MR: usize = 6;
 /// Rows of `s` per pass over all panels: 120 rows of a 1024-wide `s` stay in L2 while
 /// every panel streams past them.
 const MC: usize = 120;
@@ -182,15 +181,28 @@ impl PackedWeights {
         // Blocks of at most MC rows, of equal size (rounded to the kernel's rows): a
         // short last block would stream all the weights again for a few rows.
         let block = rows.div_ceil(rows.div_ceil(MC).max(1)).next_multiple_of(MR);
+        let mut packed = PACKED_ROWS.take();
         for chunk in (0..rows).step_by(block.max(1)) {
             let chunk_end = (chunk + block).min(rows);
-            for p in 0..n.div_ceil(NR) {
-                self.panel_rows::<WIDE>(p, chunk..chunk_end, s, z, epilogue);
+            // AVX-512 reads the block's rows of `s` packed call by call, k-major
+            // (`pack_calls`), and takes the panels in pairs (`kernel_avx512_pair`).
+            let rows_of_s = match WIDE {
+                true => {
+                    pack_calls(&s[chunk * self.k..chunk_end * self.k], self.k, &mut packed);
+                    &packed[..]
+                }
+                false => &s[chunk * self.k..],
+            };
+            for p in (0..n.div_ceil(NR)).step_by(1 + WIDE as usize) {
+                self.panel_rows::<WIDE>(p, chunk..chunk_end, rows_of_s, z, epilogue);
             }
         }
+        PACKED_ROWS.set(packed);
     }
 
-    /// Rows `range` of `z` from those rows of `s` times panel `p`.
+    /// Rows `range` of `z` from those rows of `s` (`rows_of_s`, from the first of them:
+    /// row-major, or packed if `WIDE`) times panel `p` (`WIDE`: and panel p + 1 if there
+    /// is one).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn panel_rows<const WIDE: bool>(
@@ -202,11 +214,17 @@ impl PackedWeights {
         epilogue: Epilogue,
     ) {
         let (n, k) = (self.n, self.k);
-        let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
-        let cols = NR.min(n - p * NR);
+        let last = n.div_ceil(NR) - 1;
+        let pair = WIDE && p < last;
+        let panel = &self.panels[p * k * NR..(p + 1 + pair as usize) * k * NR];
+        let cols = (NR << pair as usize).min(n - p * NR);
+        // The panels after this one (or pair), fetched while it is used.
+        let ahead = 1 + pair as usize;
+        let next = [ahead, ahead + pair as usize]
+            .map(|i| self.panels[(p + i).min(last) * k * NR..].as_ptr());
         let mut r0 = range.start;
         while r0 < range.end {
-            let mr = kernel_rows(range.end - r0);
+            let mr = kernel_rows::<WIDE>(range.end - r0);
             let at = r0 * n + p * NR;
             assert!(z.len() >= (r0 + mr - 1) * n + p * NR + cols);
             // z = sum + add, where Accumulate adds z itself (z + sum: the same bits).
@@ -221,11 +239,20 @@ impl PackedWeights {
                 add,
                 add_stride,
                 cols,
-                // The next panel (this one at the last), fetched while this one is used.
-                next: self.panels[(p + 1).min(n.div_ceil(NR) - 1) * k * NR..].as_ptr(),
+                next,
+                prefetch: r0 == range.start,
             };
-            let s = &s[r0 * k..];
+            // Call by call, a packed block holds as many floats as its rows.
+            let s = &s[(r0 - range.start) * k..];
             match mr {
+                14 => tile::<14, WIDE>(panel, s, k, dest),
+                13 => tile::<13, WIDE>(panel, s, k, dest),
+                12 => tile::<12, WIDE>(panel, s, k, dest),
+                11 => tile::<11, WIDE>(panel, s, k, dest),
+                10 => tile::<10, WIDE>(panel, s, k, dest),
+                9 => tile::<9, WIDE>(panel, s, k, dest),
+                8 => tile::<8, WIDE>(panel, s, k, dest),
+                7 => tile::<7, WIDE>(panel, s, k, dest),
                 6 => tile::<6, WIDE>(panel, s, k, dest),
                 5 => tile::<5, WIDE>(panel, s, k, dest),
                 4 => tile::<4, WIDE>(panel, s, k, dest),
@@ -236,20 +263,6 @@ impl PackedWeights {
             r0 += mr;
         }
     }
-}
-
-/// Where a micro-kernel call writes its `M × 16` sums: `z[r·n + c] = sum + add[r·add_stride
-/// + c]` for its rows r and the panel's first `cols` columns. The callers check the
-/// bounds (`add` may be `z` itself).
-#[derive(Clone, Copy)]
-struct Dest {
-    z: *mut f32,
-    n: usize,
-    add: *const f32,
-    add_stride: usize,
-    cols: usize,
-    /// A panel to prefetch into L2, line by line as this one is read.
-    next: *const f32,
 }
 
 /// [`PackedWeights::mul`] through ndarray's GEMM, for CPUs without AVX2 + FMA.
@@ -263,102 +276,6 @@ fn fallback_mul(s: ArrayView2<f32>, w: &Array2<f32>, z: &mut ArrayViewMut2<f32>,
         }
     }
     general_mat_mul(1.0, &s, &w.t(), 1.0, z);
-}
-
-/// Rows for the next micro-kernel call with `left` rows to go. A call of M rows keeps
-/// 2M accumulators; the FMA units need 8 in flight (2 pipes × 4 cycles of latency), so
-/// calls of 1–3 rows run at their latency, not the FMA rate. A tail of 7–9 rows goes as
-/// 4 + 3, 4 + 4 or 5 + 4 rather than 6 + 1, 6 + 2 or 6 + 3 (S4, 32 rows: 1.5 % faster).
-fn kernel_rows(left: usize) -> usize {
-    match left {
-        7 | 8 => 4,
-        9 => 5,
-        _ => left.min(MR),
-    }
-}
-
-/// The micro-kernel of `M` rows: [`kernel_avx512`] if `WIDE`, else [`kernel`].
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn tile<const M: usize, const WIDE: bool>(panel: &[f32], s: &[f32], k: usize, dest: Dest) {
-    match WIDE {
-        true => kernel_avx512::<M>(panel, s, k, dest),
-        false => kernel::<M>(panel, s, k, dest),
-    }
-}
-
-/// `M` rows of `s` (row stride `k`) times one `[K][16]` panel, the `M × 16` sums
-/// written to `dest` from registers (through a buffer only for a panel's partial last
-/// columns).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest: Dest) {
-    use std::arch::x86_64::*;
-    assert!(panel.len() >= k * NR && s.len() >= (M - 1) * k + k);
-    let mut acc = [[_mm256_setzero_ps(); 2]; M];
-    let pp = panel.as_ptr();
-    let sp = s.as_ptr();
-    for kk in 0..k {
-        // One line of the next panel per line of this one: at K = 1024 a panel (64 KiB)
-        // comes from L3 or memory, and the first rows' call stalled on it (a quarter of
-        // the samples at DB H = 1024 B = 16); fetched ahead, it is in L2 when its turn
-        // comes (that shape 112 → 86 ms, BENCHMARKS.md §20).
-        _mm_prefetch::<_MM_HINT_T1>(dest.next.add(kk * NR) as *const i8);
-        let b0 = _mm256_loadu_ps(pp.add(kk * NR));
-        let b1 = _mm256_loadu_ps(pp.add(kk * NR + 8));
-        for (r, a) in acc.iter_mut().enumerate() {
-            let x = _mm256_broadcast_ss(&*sp.add(r * k + kk));
-            a[0] = _mm256_fmadd_ps(x, b0, a[0]);
-            a[1] = _mm256_fmadd_ps(x, b1, a[1]);
-        }
-    }
-    for (r, a) in acc.iter().enumerate() {
-        let (zp, ap) = (dest.z.add(r * dest.n), dest.add.add(r * dest.add_stride));
-        if dest.cols == NR {
-            _mm256_storeu_ps(zp, _mm256_add_ps(a[0], _mm256_loadu_ps(ap)));
-            _mm256_storeu_ps(zp.add(8), _mm256_add_ps(a[1], _mm256_loadu_ps(ap.add(8))));
-            continue;
-        }
-        let mut sums = [0.0f32; NR];
-        _mm256_storeu_ps(sums.as_mut_ptr(), a[0]);
-        _mm256_storeu_ps(sums.as_mut_ptr().add(8), a[1]);
-        for (c, v) in sums.iter().enumerate().take(dest.cols) {
-            *zp.add(c) = v + *ap.add(c);
-        }
-    }
-}
-
-/// [`kernel`] with a row of sums in one 512-bit register: the same FMAs in the same
-/// order, so the same bits, in half the instructions (3–5 % faster on Zen 4, whose
-/// 512-bit FMAs run as two 256-bit halves: the gain is in the front end, BENCHMARKS.md
-/// §21). A partial last panel is written through a lane mask.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[inline]
-unsafe fn kernel_avx512<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest: Dest) {
-    use std::arch::x86_64::*;
-    assert!(panel.len() >= k * NR && s.len() >= (M - 1) * k + k);
-    let mut acc = [_mm512_setzero_ps(); M];
-    let pp = panel.as_ptr();
-    let sp = s.as_ptr();
-    for kk in 0..k {
-        // As in `kernel`: the next panel, line by line, into L2.
-        _mm_prefetch::<_MM_HINT_T1>(dest.next.add(kk * NR) as *const i8);
-        let b = _mm512_loadu_ps(pp.add(kk * NR));
-        for (r, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_fmadd_ps(_mm512_set1_ps(*sp.add(r * k + kk)), b, *a);
-        }
-    }
-    let lanes: __mmask16 = match dest.cols {
-        NR => !0,
-        cols => (1 << cols) - 1,
-    };
-    for (r, a) in acc.iter().enumerate() {
-        let (zp, ap) = (dest.z.add(r * dest.n), dest.add.add(r * dest.add_stride));
-        let sum = _mm512_add_ps(*a, _mm512_maskz_loadu_ps(lanes, ap));
-        _mm512_mask_storeu_ps(zp, lanes, sum);
-    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ mod backward_inputs;
 mod batch_split;
 pub mod forward;
 mod gemm;
+mod gemm_kernels;
 mod grad_gemm;
 pub mod gru;
 pub mod gru_backward;

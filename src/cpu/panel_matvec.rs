@@ -193,6 +193,13 @@ unsafe fn group_avx512<const P: usize>(w: *const f32, k: usize, s: *const f32, o
     let row = |i: usize, kk: usize| w.add((i * k + kk) * NR);
     for k0 in (0..k / 2 * 2).step_by(2) {
         let (x0, x1) = (_mm512_set1_ps(*s.add(k0)), _mm512_set1_ps(*s.add(k0 + 1)));
+        // Each panel's lines 24 rows ahead into L1: 10 % off S1 on a CPU whose L1
+        // prefetcher trails four streams from L2 (BENCHMARKS.md §32; 12 ahead the same,
+        // 64 slower).
+        for i in 0..P {
+            _mm_prefetch::<_MM_HINT_T0>(row(i, (k0 + 24).min(k - 1)) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(row(i, (k0 + 25).min(k - 1)) as *const i8);
+        }
         for (i, a) in acc.iter_mut().enumerate() {
             a[0] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(row(i, k0)), a[0]);
             a[1] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(row(i, k0 + 1)), a[1]);
