@@ -178,7 +178,7 @@ impl PackedWeights {
     unsafe fn row_blocks<const WIDE: bool>(&self, s: &[f32], z: &mut [f32], epilogue: Epilogue) {
         let n = self.n;
         let rows = z.len() / n;
-        // Blocks of at most MC rows, of equal size (rounded to the kernel's rows): a
+        // Blocks of at most MC rows, of equal size (rounded to the AVX2 kernel's rows): a
         // short last block would stream all the weights again for a few rows.
         let block = rows.div_ceil(rows.div_ceil(MC).max(1)).next_multiple_of(MR);
         let mut packed = PACKED_ROWS.take();
@@ -227,14 +227,16 @@ impl PackedWeights {
             let mr = kernel_rows::<WIDE>(range.end - r0);
             let at = r0 * n + p * NR;
             assert!(z.len() >= (r0 + mr - 1) * n + p * NR + cols);
-            // z = sum + add, where Accumulate adds z itself (z + sum: the same bits).
+            // z = sum + add, where Accumulate adds z itself (z + sum: the same bits; one
+            // pointer for both, so the read does not alias a second borrow).
+            let zp = z[at..].as_mut_ptr();
             let (add, add_stride) = match epilogue {
-                Epilogue::Accumulate => (z[at..].as_ptr(), n),
+                Epilogue::Accumulate => (zp.cast_const(), n),
                 Epilogue::AddRow(bias) => (bias[p * NR..][..cols].as_ptr(), 0),
                 Epilogue::AddMatrix(init) => (init[..z.len()][at..].as_ptr(), n),
             };
             let dest = Dest {
-                z: z[at..].as_mut_ptr(),
+                z: zp,
                 n,
                 add,
                 add_stride,
@@ -244,15 +246,16 @@ impl PackedWeights {
             };
             // Call by call, a packed block holds as many floats as its rows.
             let s = &s[(r0 - range.start) * k..];
+            // Calls over 6 rows are AVX-512's only (no AVX2 kernel of 7–14 rows is built).
             match mr {
-                14 => tile::<14, WIDE>(panel, s, k, dest),
-                13 => tile::<13, WIDE>(panel, s, k, dest),
-                12 => tile::<12, WIDE>(panel, s, k, dest),
-                11 => tile::<11, WIDE>(panel, s, k, dest),
-                10 => tile::<10, WIDE>(panel, s, k, dest),
-                9 => tile::<9, WIDE>(panel, s, k, dest),
-                8 => tile::<8, WIDE>(panel, s, k, dest),
-                7 => tile::<7, WIDE>(panel, s, k, dest),
+                14 => tile::<14, true>(panel, s, k, dest),
+                13 => tile::<13, true>(panel, s, k, dest),
+                12 => tile::<12, true>(panel, s, k, dest),
+                11 => tile::<11, true>(panel, s, k, dest),
+                10 => tile::<10, true>(panel, s, k, dest),
+                9 => tile::<9, true>(panel, s, k, dest),
+                8 => tile::<8, true>(panel, s, k, dest),
+                7 => tile::<7, true>(panel, s, k, dest),
                 6 => tile::<6, WIDE>(panel, s, k, dest),
                 5 => tile::<5, WIDE>(panel, s, k, dest),
                 4 => tile::<4, WIDE>(panel, s, k, dest),

@@ -26,10 +26,12 @@ pub(super) struct Dest {
     pub prefetch: bool,
 }
 
-/// Rows for the next micro-kernel call with `left` rows to go. A call of M rows keeps
-/// 2M accumulators; the FMA units need 8 in flight (2 pipes × 4 cycles of latency), so
-/// calls of 1–3 rows run at their latency, not the FMA rate. A tail of 7–9 rows goes as
-/// 4 + 3, 4 + 4 or 5 + 4 rather than 6 + 1, 6 + 2 or 6 + 3 (S4, 32 rows: 1.5 % faster).
+/// Rows for the next micro-kernel call with `left` rows to go. With AVX-512 (`WIDE`),
+/// calls of equal size of at most 14 rows. With AVX2 a call of M rows keeps 2M
+/// accumulators; the FMA units need 8 in flight (2 pipes × 4 cycles of latency), so
+/// calls of 1–3 rows run at their latency, not the FMA rate, and a tail of 7–9 rows goes
+/// as 4 + 3, 4 + 4 or 5 + 4 rather than 6 + 1, 6 + 2 or 6 + 3 (S4, 32 rows: 1.5 %
+/// faster).
 pub(super) fn kernel_rows<const WIDE: bool>(left: usize) -> usize {
     if WIDE {
         // Calls of equal size, at most WIDE_MR rows each.
@@ -83,7 +85,7 @@ pub(super) unsafe fn tile<const M: usize, const WIDE: bool>(
     k: usize,
     dest: Dest,
 ) {
-    match (WIDE, panel.len() > k * NR) {
+    match (WIDE, dest.cols > NR) {
         (true, true) => kernel_avx512_pair::<M>(panel, s, k, dest),
         (true, false) => kernel_avx512::<M>(panel, s, k, dest),
         (false, _) => kernel::<M>(panel, s, k, dest),
@@ -132,12 +134,10 @@ unsafe fn kernel<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest: Dest)
     }
 }
 
-/// [`kernel`] with a row of sums in one 512-bit register: the same FMAs in the same
-/// order, so the same bits, in half the instructions (3–5 % faster on Zen 4, whose
-/// 512-bit FMAs run as two 256-bit halves: the gain is in the front end, BENCHMARKS.md
-/// §21). With AVX-512 it takes the last panel of an odd count (pairs take the rest),
-/// reading `s` packed ([`pack_calls`]). A partial last panel is written through a lane
-/// mask.
+/// [`kernel`] with a row of sums in one 512-bit register, reading `s` packed
+/// ([`pack_calls`]): the same FMAs in the same order, so the same bits. It takes the
+/// last panel of an odd count ([`kernel_avx512_pair`] the rest). A partial last panel
+/// is written through a lane mask.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
@@ -155,10 +155,7 @@ unsafe fn kernel_avx512<const M: usize>(panel: &[f32], s: &[f32], k: usize, dest
             *a = _mm512_fmadd_ps(_mm512_set1_ps(*sp.add(kk * M + r)), b, *a);
         }
     }
-    let lanes: __mmask16 = match dest.cols {
-        NR => !0,
-        cols => (1 << cols) - 1,
-    };
+    let lanes = lanes(dest.cols);
     for (r, a) in acc.iter().enumerate() {
         let (zp, ap) = (dest.z.add(r * dest.n), dest.add.add(r * dest.add_stride));
         let sum = _mm512_add_ps(*a, _mm512_maskz_loadu_ps(lanes, ap));
@@ -195,14 +192,21 @@ unsafe fn kernel_avx512_pair<const M: usize>(panel: &[f32], s: &[f32], k: usize,
             a[1] = _mm512_fmadd_ps(x, b1, a[1]);
         }
     }
-    let second: __mmask16 = match dest.cols - NR {
-        NR => !0,
-        cols => (1 << cols) - 1,
-    };
+    let second = lanes(dest.cols - NR);
     for (r, a) in acc.iter().enumerate() {
         let (zp, ap) = (dest.z.add(r * dest.n), dest.add.add(r * dest.add_stride));
         _mm512_storeu_ps(zp, _mm512_add_ps(a[0], _mm512_loadu_ps(ap)));
         let sum = _mm512_add_ps(a[1], _mm512_maskz_loadu_ps(second, ap.add(NR)));
         _mm512_mask_storeu_ps(zp.add(NR), second, sum);
+    }
+}
+
+/// The lane mask of a panel's first `cols` (1 to 16) columns.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn lanes(cols: usize) -> std::arch::x86_64::__mmask16 {
+    match cols {
+        NR => !0,
+        _ => (1 << cols) - 1,
     }
 }

@@ -22,7 +22,7 @@ fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
 #[test]
 fn matches_ndarray_gemm() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    // Row counts around the 6-row kernel, column counts around the 16-wide panel.
+    // Row counts around the kernels' rows, column counts around the 16-wide panel.
     for &(b, n, k) in &[
         (1, 16, 8),
         (5, 17, 3),
@@ -123,7 +123,7 @@ fn rows_do_not_depend_on_the_split() {
 }
 
 /// The AVX-512 kernels give the AVX2 kernel's bits, every epilogue, at row counts
-/// around both kernels' rows, partial last panels and K from 1 (on a CPU with AVX-512;
+/// around both kernels' rows, partial last panels and K from 0 (on a CPU with AVX-512;
 /// elsewhere there is one kernel and nothing to compare).
 #[test]
 fn every_isa_gives_the_same_bits() {
@@ -132,15 +132,13 @@ fn every_isa_gives_the_same_bits() {
         return;
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
-    // AVX-512 calls of 1–14 rows over pairs of panels, the second one partial (N = 17,
-    // 130) or an odd last panel alone, partial (45) or whole (48).
-    for &(b, n, k) in &[
-        (1, 16, 1),
-        (7, 17, 3),
-        (13, 45, 29),
-        (15, 48, 7),
-        (64, 130, 256),
-    ] {
+    // Every AVX-512 call size (B = 1–30: calls of 1–14 rows), pairs of panels whose
+    // second is whole or partial (N = 17, 24, 56), an odd last panel alone, partial (45,
+    // 130) or whole (48), several row blocks (B = 250) and K = 0.
+    let mut cases: Vec<(usize, usize, usize)> = (1..=30).map(|b| (b, 56, 5)).collect();
+    cases.extend([(7, 17, 3), (13, 45, 29), (15, 48, 7), (9, 24, 2)]);
+    cases.extend([(64, 130, 256), (250, 40, 9), (28, 20, 0)]);
+    for &(b, n, k) in &cases {
         let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
         let (z0, bias) = (random((b, n), &mut rng), random((1, n), &mut rng));
         let packed = PackedWeights::new(w.view());

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static AVX512_ALLOWED: AtomicBool = AtomicBool::new(true);
 
 /// Lets the CPU path use AVX-512 where the CPU has it (`true`, the default) or keeps it
-/// to AVX2 (`false`). The results are the same bits either way; on Zen 4 AVX-512 runs
-/// the packed GEMM 3–5 % faster (BENCHMARKS.md §21).
+/// to AVX2 (`false`). The results are the same bits either way; AVX-512 ran the packed
+/// GEMM 3–5 % faster on Zen 4 (BENCHMARKS.md §21, its 6 × 16 kernel), and its pair
+/// kernel runs S3 in 0.72× the time on an Intel core with two 512-bit FMA pipes (§32).
 pub fn set_avx512(allowed: bool) {
     AVX512_ALLOWED.store(allowed, Ordering::Relaxed);
 }

@@ -212,10 +212,7 @@ unsafe fn group_avx512<const P: usize>(w: *const f32, k: usize, s: *const f32, o
         }
     }
     for (i, a) in acc.iter().enumerate() {
-        let lanes: __mmask16 = match out.cols(i) {
-            NR => !0,
-            cols => (1 << cols) - 1,
-        };
+        let lanes = super::gemm_kernels::lanes(out.cols(i));
         let add = _mm512_maskz_loadu_ps(lanes, out.add.add(i * NR));
         let sum = _mm512_add_ps(_mm512_add_ps(a[0], a[1]), add);
         _mm512_mask_storeu_ps(out.z.add(i * NR), lanes, sum);
