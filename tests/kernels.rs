@@ -160,6 +160,13 @@ fn lanes_subgroup() {
     lanes_subgroup_cases();
 }
 
+/// `directions.wgsl`: direction 1's blocks of the stacked peepholes and cache, forward
+/// and backward, in both forms and every peephole mode (tests/kernel_cases/directions.rs).
+#[test]
+fn directions() {
+    directions_cases();
+}
+
 /// The shared recurrent products alone, forward in every tiling and backward in both
 /// forms (cases in tests/kernel_cases/recurrent_step.rs).
 #[test]

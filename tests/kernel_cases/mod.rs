@@ -2,6 +2,7 @@
 //! input-projection shapes.
 #![allow(dead_code)]
 
+mod directions;
 mod gru_reset_before_step;
 mod gru_step;
 mod lanes;
@@ -15,6 +16,7 @@ mod recurrent_step;
 mod step_backward_quads;
 mod step_quads;
 
+pub use directions::directions_cases;
 pub use gru_reset_before_step::{
     gru_reset_before_step_backward_cases, gru_reset_before_step_cases, SHAPES as GRU_RB_SHAPES,
 };
