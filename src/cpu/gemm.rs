@@ -283,4 +283,4 @@ fn fallback_mul(s: ArrayView2<f32>, w: &Array2<f32>, z: &mut ArrayViewMut2<f32>,
 
 #[cfg(test)]
 #[path = "gemm_tests.rs"]
-mod tests;
+pub(super) mod tests;

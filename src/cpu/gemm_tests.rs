@@ -6,11 +6,13 @@ use crate::cpu::isa::Isa;
 use ndarray::{s, Array1};
 use rand::{Rng, SeedableRng};
 
-fn random(shape: (usize, usize), rng: &mut impl Rng) -> Array2<f32> {
+/// A seeded uniform(-1, 1) matrix (also for `panel_matvec`'s tests).
+pub(crate) fn random(shape: (usize, usize), rng: &mut impl Rng) -> Array2<f32> {
     Array2::from_shape_simple_fn(shape, || rng.random_range(-1.0f32..1.0))
 }
 
-fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+/// The largest elementwise |a − b|.
+pub(crate) fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
     a.iter()
         .zip(b.iter())
         .map(|(x, y)| (x - y).abs())

@@ -109,8 +109,14 @@ pub(crate) fn panels_into(
     // SAFETY: the CPU has `isa` (asserted), and the bounds are checked above.
     unsafe {
         match isa {
-            Isa::Avx512 => walk_avx512(panels, k, s, z, add, walk),
-            Isa::Avx2 => walk_avx2(panels, k, s, z, add, walk),
+            Isa::Avx512 => {
+                let groups: (Group, Group) = (group_avx512::<4>, group_avx512::<1>);
+                walk_groups::<4>(groups, panels, k, s, z, add, walk)
+            }
+            Isa::Avx2 => {
+                let groups: (Group, Group) = (group_avx2::<2>, group_avx2::<1>);
+                walk_groups::<2>(groups, panels, k, s, z, add, walk)
+            }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -154,35 +160,6 @@ impl Out {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn walk_avx512(
-    w: &[f32],
-    k: usize,
-    s: &[f32],
-    z: &mut [f32],
-    a: Option<&[f32]>,
-    walk: Walk,
-) {
-    let len = z.len();
-    let add = a.map_or(z.as_ptr(), |a| a.as_ptr());
-    let count_all = len.div_ceil(NR);
-    for u in 0..units(count_all, 4) {
-        let (p, count) = group(u, count_all, 4, walk);
-        let out = Out {
-            z: z.as_mut_ptr().add(p * NR),
-            add: add.add(p * NR),
-            len,
-            at: p * NR,
-        };
-        let pw = w.as_ptr().add(p * k * NR);
-        match count {
-            4 => group_avx512::<4>(pw, k, s.as_ptr(), out),
-            _ => group_avx512::<1>(pw, k, s.as_ptr(), out),
-        }
-    }
-}
-
 /// `P` panels from `w`: per panel an even-k and an odd-k chain of 512-bit FMAs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -219,26 +196,35 @@ unsafe fn group_avx512<const P: usize>(w: *const f32, k: usize, s: *const f32, o
     }
 }
 
+/// A group kernel: `P` panels from `w` (`[K][16]` each) times `s`, into `out`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn walk_avx2(w: &[f32], k: usize, s: &[f32], z: &mut [f32], a: Option<&[f32]>, walk: Walk) {
+type Group = unsafe fn(*const f32, usize, *const f32, Out);
+
+/// The walk over the panels in groups of `G` (`full`; a last single panel `one`): AVX-512
+/// four panels a group, AVX2 two (8 accumulators of its 16 registers).
+#[cfg(target_arch = "x86_64")]
+unsafe fn walk_groups<const G: usize>(
+    (full, one): (Group, Group),
+    w: &[f32],
+    k: usize,
+    s: &[f32],
+    z: &mut [f32],
+    a: Option<&[f32]>,
+    walk: Walk,
+) {
     let len = z.len();
     let add = a.map_or(z.as_ptr(), |a| a.as_ptr());
-    // Two panels a group: 8 accumulators of the 16 registers.
     let count_all = len.div_ceil(NR);
-    for u in 0..units(count_all, 2) {
-        let (p, count) = group(u, count_all, 2, walk);
+    for u in 0..units(count_all, G) {
+        let (p, count) = group(u, count_all, G, walk);
         let out = Out {
             z: z.as_mut_ptr().add(p * NR),
             add: add.add(p * NR),
             len,
             at: p * NR,
         };
-        let pw = w.as_ptr().add(p * k * NR);
-        match count {
-            2 => group_avx2::<2>(pw, k, s.as_ptr(), out),
-            _ => group_avx2::<1>(pw, k, s.as_ptr(), out),
-        }
+        let kernel = if count == G { full } else { one };
+        kernel(w.as_ptr().add(p * k * NR), k, s.as_ptr(), out);
     }
 }
 

@@ -2,21 +2,11 @@
 //! whatever the ISA, the walk or the split.
 
 use super::*;
+use crate::cpu::gemm::tests::{max_diff, random};
 use crate::cpu::gemm::PackedWeights;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2};
-use rand::{Rng, SeedableRng};
-
-fn random(shape: (usize, usize), rng: &mut impl Rng) -> Array2<f32> {
-    Array2::from_shape_simple_fn(shape, || rng.random_range(-1.0f32..1.0))
-}
-
-fn max_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max)
-}
+use rand::SeedableRng;
 
 /// The step's matrix-vector products (`rows_into`, B ≤ 4) against
 /// ndarray's GEMM, every epilogue, partial last panels, odd and tiny K, the output
