@@ -23,6 +23,15 @@ use super::isa::Isa;
 /// every panel streams past them.
 const MC: usize = 120;
 
+thread_local! {
+    /// Whether this thread's next row block walks the panels down (last to first). It
+    /// turns at every block, so that a block starts on the panels the one before it
+    /// ended on, still in L2: weights larger than L2 (H = 512: 4 MiB) then come from L3
+    /// about an L2's worth less per step (BENCHMARKS.md §33). The order of the panels
+    /// does not change a bit of the product.
+    static WALK_BACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// How [`PackedWeights::mul`] writes the product `s · wᵀ` into `z`.
 #[derive(Clone, Copy)]
 pub(crate) enum Epilogue<'a> {
@@ -193,8 +202,16 @@ impl PackedWeights {
                 }
                 false => &s[chunk * self.k..],
             };
-            for p in (0..n.div_ceil(NR)).step_by(1 + WIDE as usize) {
-                self.panel_rows::<WIDE>(p, chunk..chunk_end, rows_of_s, z, epilogue);
+            // Panel by panel (pair by pair) up or down, as WALK_BACK says (a loop, not
+            // a closure: the kernels inline only into the AVX-512 caller).
+            let back = WALK_BACK.replace(!WALK_BACK.get());
+            let (step, starts) = (
+                1 + WIDE as usize,
+                n.div_ceil(NR).div_ceil(1 + WIDE as usize),
+            );
+            for i in 0..starts {
+                let p = step * if back { starts - 1 - i } else { i };
+                self.panel_rows::<WIDE>(p, back, chunk..chunk_end, rows_of_s, z, epilogue);
             }
         }
         PACKED_ROWS.set(packed);
@@ -202,12 +219,13 @@ impl PackedWeights {
 
     /// Rows `range` of `z` from those rows of `s` (`rows_of_s`, from the first of them:
     /// row-major, or packed if `WIDE`) times panel `p` (`WIDE`: and panel p + 1 if there
-    /// is one).
+    /// is one), prefetching the panels that come next on a walk down (`back`) or up.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn panel_rows<const WIDE: bool>(
         &self,
         p: usize,
+        back: bool,
         range: std::ops::Range<usize>,
         s: &[f32],
         z: &mut [f32],
@@ -218,10 +236,13 @@ impl PackedWeights {
         let pair = WIDE && p < last;
         let panel = &self.panels[p * k * NR..(p + 1 + pair as usize) * k * NR];
         let cols = (NR << pair as usize).min(n - p * NR);
-        // The panels after this one (or pair), fetched while it is used.
-        let ahead = 1 + pair as usize;
-        let next = [ahead, ahead + pair as usize]
-            .map(|i| self.panels[(p + i).min(last) * k * NR..].as_ptr());
+        // The panels the walk takes next, fetched while this one (or pair) is used.
+        let step = 1 + WIDE as usize;
+        let next = match back {
+            false => [step, step + pair as usize].map(|i| (p + i).min(last)),
+            true => [step, 1].map(|i| p.saturating_sub(i)),
+        };
+        let next = next.map(|q| self.panels[q * k * NR..].as_ptr());
         let mut r0 = range.start;
         while r0 < range.end {
             let mr = kernel_rows::<WIDE>(range.end - r0);
