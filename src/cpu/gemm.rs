@@ -198,7 +198,7 @@ impl PackedWeights {
             let rows_of_s = match WIDE {
                 true => {
                     pack_calls(&s[chunk * self.k..chunk_end * self.k], self.k, &mut packed);
-                    &packed[..]
+                    &packed[..(chunk_end - chunk) * self.k]
                 }
                 false => &s[chunk * self.k..],
             };

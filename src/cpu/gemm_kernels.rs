@@ -57,21 +57,45 @@ thread_local! {
 /// Rows `s` (`[rows, k]`, row-major) as the AVX-512 kernels read them: for each call of
 /// [`kernel_rows`] rows in turn, a `[k][M]` block, so that a call's broadcasts come from
 /// one line at constant offsets (as BLAS packs its A operand). Same values, same order
-/// of the sums: the same bits.
-pub(super) fn pack_calls(s: &[f32], k: usize, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(s.len(), 0.0);
+/// of the sums: the same bits. `out` grows to `s.len()` and is not cleared: every float
+/// of its first `s.len()` is written.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn pack_calls(s: &[f32], k: usize, out: &mut Vec<f32>) {
+    if out.len() < s.len() {
+        out.resize(s.len(), 0.0);
+    }
     let rows = s.len() / k.max(1);
     let mut r0 = 0;
     while r0 < rows {
         let m = kernel_rows::<true>(rows - r0);
-        let block = &mut out[r0 * k..(r0 + m) * k];
-        for (r, row) in s[r0 * k..(r0 + m) * k].chunks_exact(k).enumerate() {
-            for (kk, &v) in row.iter().enumerate() {
-                block[kk * m + r] = v;
-            }
-        }
+        pack_call(
+            &s[r0 * k..(r0 + m) * k],
+            k,
+            m,
+            &mut out[r0 * k..(r0 + m) * k],
+        );
         r0 += m;
+    }
+}
+
+/// One call's `m` (≤ 16) rows `[m, k]` into `block` `[k][m]`: a gather of one column of
+/// the rows per k (a scalar copy of each float, column-strided stores, had taken 7 % of
+/// a one-thread training epoch; BENCHMARKS.md §33).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_call(rows: &[f32], k: usize, m: usize, block: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(m <= NR && rows.len() == m * k && block.len() == m * k && k < (i32::MAX as usize) / NR);
+    let row_starts = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(k as i32),
+    );
+    let lanes = lanes(m);
+    for kk in 0..k {
+        let column = rows.as_ptr().add(kk);
+        let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), lanes, row_starts, column);
+        _mm512_mask_storeu_ps(block.as_mut_ptr().add(kk * m), lanes, v);
     }
 }
 
