@@ -80,9 +80,7 @@ impl PackedWeights {
             self.fallback = Some(Array2::from_shape_fn((n, k), |(r, kk)| rows[r][kk]));
             return;
         }
-        self.panels.clear();
-        self.panels.resize(n.div_ceil(NR) * k * NR, 0.0);
-        let panels = self.panels.chunks_exact_mut((k * NR).max(1));
+        let len = n.div_ceil(NR) * k * NR;
         // The transpose of a row-major matrix, or of a block of its columns (`W_hhᵀ` in
         // the backward, `dZᵀ` in the weight gradients): each k of a panel is 16
         // contiguous floats of one of its rows.
@@ -95,18 +93,14 @@ impl PackedWeights {
             _ => None,
         };
         if let Some(t) = transposed {
-            for (p, panel) in panels.enumerate() {
-                let cols = NR.min(n - p * NR);
-                for (dst, src) in panel.chunks_exact_mut(NR).zip(&t) {
-                    match cols {
-                        // A constant length: two vector moves, not a call to memcpy.
-                        NR => dst.copy_from_slice(&src[p * NR..p * NR + NR]),
-                        _ => dst[..cols].copy_from_slice(&src[p * NR..][..cols]),
-                    }
-                }
-            }
+            // Every float is written: no zeroing first.
+            self.panels.resize(len, 0.0);
+            pack_transposed(&mut self.panels[..len], &t, n);
             return;
         }
+        self.panels.clear();
+        self.panels.resize(len, 0.0);
+        let panels = self.panels.chunks_exact_mut((k * NR).max(1));
         // Rows of their own (copied first where strided): 16 side by side, k by k.
         let rows: Vec<Cow<[f32]>> = rows
             .iter()
@@ -288,6 +282,35 @@ impl PackedWeights {
         }
     }
 }
+
+/// Panels `[N/16][K][16]` from the `K` rows `t` (each `[N]` or longer) of a transpose,
+/// rows past `N` zero. In blocks of [`PACK_K_BLOCK`] rows of `t`, each across every
+/// panel: panel by panel, every row of `t` (a page each for `dZ`'s 1024-wide rows) was
+/// touched once per panel (a 512 × 1024 chunk of the seed model's `dZ`: 283 → 183 µs, BENCHMARKS.md §33).
+fn pack_transposed(panels: &mut [f32], t: &[&[f32]], n: usize) {
+    let k = t.len();
+    let panel_len = (k * NR).max(1);
+    for k0 in (0..k).step_by(PACK_K_BLOCK) {
+        let k1 = (k0 + PACK_K_BLOCK).min(k);
+        for (p, panel) in panels.chunks_exact_mut(panel_len).enumerate() {
+            let cols = NR.min(n - p * NR);
+            let dst = panel[k0 * NR..k1 * NR].chunks_exact_mut(NR);
+            for (dst, src) in dst.zip(&t[k0..k1]) {
+                match cols {
+                    // A constant length: two vector moves, not a call to memcpy.
+                    NR => dst.copy_from_slice(&src[p * NR..p * NR + NR]),
+                    _ => {
+                        dst[..cols].copy_from_slice(&src[p * NR..][..cols]);
+                        dst[cols..].fill(0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a transpose per block of [`pack_transposed`].
+const PACK_K_BLOCK: usize = 16;
 
 /// [`PackedWeights::mul`] through ndarray's GEMM, for CPUs without AVX2 + FMA.
 fn fallback_mul(s: ArrayView2<f32>, w: &Array2<f32>, z: &mut ArrayViewMut2<f32>, e: Epilogue) {
