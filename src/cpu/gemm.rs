@@ -19,9 +19,11 @@ pub(crate) use super::gemm_kernels::NR;
 use super::gemm_kernels::{kernel_rows, pack_calls, tile, Dest, MR, PACKED_ROWS};
 use super::isa::Isa;
 
-/// Rows of `s` per pass over all panels: 256 rows of a 1024-wide `s` (1 MiB, packed)
-/// stay in L2 while every panel streams past them. (120 before §33: a step of 128 rows
-/// then took two passes over the weights; S3 0.98, S4 0.99 with 256.)
+/// Rows of `s` per pass over all panels (rounded up to [`MR`]): 256 rows of a 1024-wide
+/// `s` (1 MiB, packed) stay in a 2 MiB L2 while every panel streams past them. (120
+/// before BENCHMARKS.md §33: a step of 128 rows then took two passes over the weights;
+/// S3 0.98, S4 0.99 with 256 on that Intel host's 2 MiB L2. A CPU with 1–1.25 MiB of L2
+/// per core may want fewer.)
 const MC: usize = 256;
 
 thread_local! {
@@ -29,7 +31,9 @@ thread_local! {
     /// turns at every block, so that a block starts on the panels the one before it
     /// ended on, still in L2: weights larger than L2 (H = 512: 4 MiB) then come from L3
     /// about an L2's worth less per step (BENCHMARKS.md §33). The order of the panels
-    /// does not change a bit of the product.
+    /// does not change a bit of the product. One turn per thread, not per matrix: a
+    /// step with two products (Full peepholes: `W_hh`, then `W_ch`) walks each the same
+    /// way every step, and gains nothing.
     static WALK_BACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -182,8 +186,9 @@ impl PackedWeights {
     unsafe fn row_blocks<const WIDE: bool>(&self, s: &[f32], z: &mut [f32], epilogue: Epilogue) {
         let n = self.n;
         let rows = z.len() / n;
-        // Blocks of at most MC rows, of equal size (rounded to the AVX2 kernel's rows): a
-        // short last block would stream all the weights again for a few rows.
+        // Blocks of about MC rows (at most MC rounded up to the AVX2 kernel's rows), of
+        // equal size: a short last block would stream all the weights again for a few
+        // rows.
         let block = rows.div_ceil(rows.div_ceil(MC).max(1)).next_multiple_of(MR);
         let mut packed = PACKED_ROWS.take();
         for chunk in (0..rows).step_by(block.max(1)) {

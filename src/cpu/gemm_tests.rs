@@ -32,6 +32,7 @@ fn matches_ndarray_gemm() {
         (13, 44, 37),
         (128, 1024, 64),
         (130, 20, 5),
+        (600, 40, 9), // three row blocks
     ] {
         let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
         let (z0, bias) = (random((b, n), &mut rng), random((1, n), &mut rng));
@@ -76,12 +77,16 @@ fn every_layout_packs_the_same() {
     doubled.slice_mut(s![.., ..;2]).assign(&w);
     let mut reused = PackedWeights::new(random((70, 40), &mut rng).view());
     reused.repack(&[w.view()]);
+    // A transpose repacked over a larger pack (that path does not zero the buffer).
+    let mut reused_t = PackedWeights::new(random((70, 40), &mut rng).view());
+    reused_t.repack(&[wt.t()]);
     let packs = [
         PackedWeights::new(wt.t()),
         PackedWeights::new(wide_t.slice(s![.., ..n]).t()),
         PackedWeights::new(doubled.slice(s![.., ..;2])),
         PackedWeights::from_blocks(&[w.slice(s![..20, ..]), w.slice(s![20.., ..])]),
         reused,
+        reused_t,
     ];
     let product = |p: &PackedWeights| {
         let mut z = Array2::from_elem((b, n), f32::NAN);
@@ -92,6 +97,15 @@ fn every_layout_packs_the_same() {
     let want = product(&PackedWeights::new(w.view()));
     for (i, p) in packs.iter().enumerate() {
         assert!(product(p) == want, "layout {i}");
+        // The last panel's rows past N are zero, as documented.
+        if let Some((panels, _, _)) = p.panels() {
+            let last = &panels[(n / NR) * k * NR..];
+            let padding = last.chunks_exact(NR).flat_map(|row| &row[n % NR..]);
+            assert!(
+                padding.into_iter().all(|v| *v == 0.0),
+                "layout {i}: padding"
+            );
+        }
     }
 }
 
@@ -100,14 +114,14 @@ fn every_layout_packs_the_same() {
 #[test]
 fn rows_do_not_depend_on_the_split() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
-    let (b, n, k) = (131, 70, 53);
+    let (b, n, k) = (600, 70, 53); // three row blocks
     let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
     let bias: Array1<f32> = random((1, n), &mut rng).row(0).to_owned();
     let packed = PackedWeights::new(w.view());
     let epilogue = Epilogue::AddRow(bias.as_slice().unwrap());
     let mut whole = Array2::from_elem((b, n), f32::NAN);
     packed.mul(s.view(), &mut whole.view_mut(), epilogue);
-    for split in [1, 5, 6, 7, 120, 121] {
+    for split in [1, 5, 6, 7, 120, 256, 258, 259, 599] {
         let mut parts = Array2::from_elem((b, n), f32::NAN);
         let (top, bottom) = parts.view_mut().split_at(ndarray::Axis(0), split);
         for (rows, mut out) in [
@@ -167,8 +181,9 @@ fn every_isa_gives_the_same_bits() {
 }
 
 /// A product walking the panels down gives the bits of one walking up, on every
-/// kernel, with pairs and an odd last panel (partial or whole) and several row blocks;
-/// the output NaN-poisoned, so a panel the walk skipped fails it.
+/// kernel, with pairs and an odd last panel (partial or whole) and several row blocks:
+/// overwriting a NaN-poisoned output (a panel the walk skipped fails it) and
+/// accumulating (so does a panel walked twice).
 #[test]
 fn both_walks_give_the_same_bits() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
@@ -186,19 +201,27 @@ fn both_walks_give_the_same_bits() {
             let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
             let bias = random((1, n), &mut rng);
             let packed = PackedWeights::new(w.view());
-            let run = |back| {
+            let z0 = random((b, n), &mut rng);
+            // Overwriting (a skipped panel leaves NaN) and accumulating (a panel
+            // walked twice adds twice).
+            let run = |back, accumulate| {
                 WALK_BACK.set(back);
-                let mut z = Array2::from_elem((b, n), f32::NAN);
-                let epilogue = Epilogue::AddRow(bias.as_slice().unwrap());
+                let (mut z, epilogue) = match accumulate {
+                    false => (
+                        Array2::from_elem((b, n), f32::NAN),
+                        Epilogue::AddRow(bias.as_slice().unwrap()),
+                    ),
+                    true => (z0.clone(), Epilogue::Accumulate),
+                };
                 packed.mul_on(isa, s.view(), &mut z.view_mut(), epilogue);
                 z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
-            let (up, down) = (run(false), run(true));
-            assert!(
-                !down.contains(&f32::NAN.to_bits()),
-                "{isa:?} B={b} N={n} K={k}"
-            );
-            assert!(up == down, "{isa:?} B={b} N={n} K={k}");
+            for accumulate in [false, true] {
+                let (up, down) = (run(false, accumulate), run(true, accumulate));
+                let tag = format!("{isa:?} B={b} N={n} K={k} accumulate {accumulate}");
+                assert!(!down.contains(&f32::NAN.to_bits()), "{tag}");
+                assert!(up == down, "{tag}");
+            }
         }
     }
 }
