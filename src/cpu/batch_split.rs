@@ -48,10 +48,13 @@ pub(crate) fn applies(
     if !(super::threads::may_split() && large) {
         return false;
     }
-    let whole = (packs.packs_projection(steps * b), starts_from_zero(h, c, w));
+    let whole = (
+        packs.packs_projection(steps * b),
+        starts_from_zero(h.view(), c.view(), w),
+    );
     halves(b).into_iter().all(|rows| {
-        let half = |a: &Array2<f32>| a.slice(s![rows.clone(), ..]).to_owned();
-        let zero = starts_from_zero(&half(h), &half(c), w);
+        let half = s![rows.clone(), ..];
+        let zero = starts_from_zero(h.slice(half), c.slice(half), w);
         rows.len() > MATVEC_MAX_BATCH && (packs.packs_projection(steps * rows.len()), zero) == whole
     })
 }

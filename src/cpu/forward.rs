@@ -231,7 +231,7 @@ impl Direction<'_> {
         let mut gx = self.packs.projection(layer_in.view(), self.w, bias);
         let mut z = Array2::zeros((b, 4 * h));
         let step_weights = simd::StepWeights::new(self.w, (t_len, b), self.packs);
-        let mut from_zero = simd::starts_from_zero(hh, cc, self.w);
+        let mut from_zero = simd::starts_from_zero(hh.view(), cc.view(), self.w);
         let mut walk = Walk::Forward;
         // The reverse direction walks t = T-1 … 0; a sequence is idle while t ≥ its length,
         // so each one starts at its own last step.

@@ -292,7 +292,8 @@ impl PackedWeights {
 /// Panels `[N/16][K][16]` from the `K` rows `t` (each `[N]` or longer) of a transpose,
 /// rows past `N` zero. In blocks of [`PACK_K_BLOCK`] rows of `t`, each across every
 /// panel: panel by panel, every row of `t` (a page each for `dZ`'s 1024-wide rows) was
-/// touched once per panel (a 512 × 1024 chunk of the seed model's `dZ`: 283 → 183 µs, BENCHMARKS.md §33).
+/// touched once per panel (a 512 × 1024 chunk of the seed model's `dZ`: 283 → 183 µs,
+/// BENCHMARKS.md §33).
 fn pack_transposed(panels: &mut [f32], t: &[&[f32]], n: usize) {
     let k = t.len();
     let panel_len = (k * NR).max(1);

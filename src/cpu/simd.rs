@@ -70,8 +70,8 @@ impl<'a> StepWeights<'a> {
 /// `c` too with Full peepholes, whose `W_ch·c` reads all of it). A forward from the
 /// default zero state then starts with `z = gx` alone: one step's products fewer, 1/T of
 /// the recurrent work (4 % at T = 25). `gx + Σ w·0` is `gx` but for the sign of a zero.
-pub(crate) fn starts_from_zero(h: &Array2<f32>, c: &Array2<f32>, w: &LayerWeights) -> bool {
-    all_zero(h.view()) && (!matches!(w.peephole, PeepholeWeights::Full(_)) || all_zero(c.view()))
+pub(crate) fn starts_from_zero(h: ArrayView2<f32>, c: ArrayView2<f32>, w: &LayerWeights) -> bool {
+    all_zero(h) && (!matches!(w.peephole, PeepholeWeights::Full(_)) || all_zero(c))
 }
 
 /// Whether every value of `a` is ±0 (a recurrent product from it is then +0).

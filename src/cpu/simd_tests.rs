@@ -114,7 +114,10 @@ fn a_step_from_zero_skips_the_products() {
                 _ => random(b, hs, 3, 3.0),
             };
             let mut h0 = Array2::zeros((b, hs));
-            assert!(starts_from_zero(&h0, &c0, w), "{peephole:?}: zero state");
+            assert!(
+                starts_from_zero(h0.view(), c0.view(), w),
+                "{peephole:?}: zero state"
+            );
             let active = vec![true; b];
             let packs = LayerPacks::new(false);
             let sw = StepWeights::new(w, (1, b), &packs);
@@ -128,14 +131,17 @@ fn a_step_from_zero_skips_the_products() {
             assert!(full.0.iter().all(|v| v.is_finite()));
             assert_eq!(full, skipped, "{peephole:?} B={b}");
             h0[[b - 1, hs - 1]] = 0.5;
-            assert!(!starts_from_zero(&h0, &c0, w), "{peephole:?}: h not zero");
+            assert!(
+                !starts_from_zero(h0.view(), c0.view(), w),
+                "{peephole:?}: h not zero"
+            );
         }
     }
     let full = LstmConfig::new(5, 8).peephole(Peephole::Full);
     let w = &LstmWeights::init(&full, 9).unwrap().layers[0];
     let c = Array2::from_elem((2, 8), 0.25);
     assert!(
-        !starts_from_zero(&Array2::zeros((2, 8)), &c, w),
+        !starts_from_zero(Array2::zeros((2, 8)).view(), c.view(), w),
         "Full: c not zero"
     );
 }

@@ -83,7 +83,7 @@ pub(crate) fn forward(
     let mut parts = [half(0, 0..mid), half(1, mid..hs)];
     let mut h_next = Array2::zeros((b, hs));
     let mut active = vec![false; b];
-    let mut from_zero = super::simd::starts_from_zero(h, c, w);
+    let mut from_zero = super::simd::starts_from_zero(h.view(), c.view(), w);
     // A matrix-vector step's walk, turning each step (`panel_matvec`).
     let mut matvec = (b <= MATVEC_MAX_BATCH).then_some(Walk::Forward);
     for t in order {

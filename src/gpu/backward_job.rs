@@ -1,9 +1,9 @@
 //! BPTT of one `(T, B)` shape, built once: per layer (top first) and direction (or both
 //! directions at once, below), per chunk of the forward's plan in backward order, one
-//! fused `lstm_step_backward` dispatch per step (two for `gru_reset_before_step_backward`), then that chunk's
-//! parameter-gradient sums (`lstm_param_grads` and three GEMMs, accumulated over
-//! chunks) and its `dX`; a final dispatch gives `(dh_0, dc_0)`. Recording it again
-//! creates nothing.
+//! fused `lstm_step_backward` dispatch per step (two for
+//! `gru_reset_before_step_backward`), then that chunk's parameter-gradient sums
+//! (`lstm_param_grads` and three GEMMs, accumulated over chunks) and its `dX`; a final
+//! dispatch gives `(dh_0, dc_0)`. Recording it again creates nothing.
 //!
 //! Chunks share one `dz` scratch of a chunk's steps plus a boundary row: before a
 //! chunk starts, the dz of its predecessor step (the last one of the chunk before it)

@@ -49,19 +49,19 @@ impl BackwardJob {
         let rows = self.plan.len as u64;
         if let Some(copy) = chunk.copy {
             *pass = None;
-            match (copy, &self.dz_reverse) {
-                (DzCopy::Boundary(row), _) => {
+            match copy {
+                DzCopy::Boundary(row) => {
                     // A buffer cannot copy onto itself: via `boundary`.
                     let (from, to) = (row as u64 * row_bytes, rows * row_bytes);
                     encoder.copy_buffer_to_buffer(&self.dz, from, &self.boundary, 0, row_bytes);
                     encoder.copy_buffer_to_buffer(&self.boundary, 0, &self.dz, to, row_bytes);
                 }
-                (DzCopy::ReverseBlock, Some(reverse)) => {
+                DzCopy::ReverseBlock => {
                     // Direction 1's block starts after direction 0's rows and boundary row.
+                    let reverse = self.dz_reverse.as_ref().expect("stepped with direction 0");
                     let from = (rows + 1) * row_bytes;
                     encoder.copy_buffer_to_buffer(&self.dz, from, reverse, 0, rows * row_bytes);
                 }
-                (DzCopy::ReverseBlock, None) => {}
             }
         }
         let p = pass.get_or_insert_with(|| {
