@@ -228,7 +228,7 @@ impl Direction<'_> {
         }
         let h = self.w.w_hh.ncols();
         let bias = self.w.combined_bias();
-        let mut gx = self.packs.projection(layer_in.view(), self.w, bias);
+        let mut inputs = self.packs.step_inputs(layer_in.view(), self.w, bias);
         let mut z = Array2::zeros((b, 4 * h));
         let step_weights = simd::StepWeights::new(self.w, (t_len, b), self.packs);
         let mut from_zero = simd::starts_from_zero(hh.view(), cc.view(), self.w);
@@ -247,7 +247,7 @@ impl Direction<'_> {
                 false => step_weights.walking(walk),
             };
             walk = walk.turned();
-            simd::step_in_place(gx.at(t), hh, cc, &sw, &active, &mut z);
+            simd::step_in_place(inputs.at(t), hh, cc, &sw, &active, &mut z);
             if let Some(k) = step_cache.as_mut() {
                 k.keep_gates_from(t, &z, cc, self.w, &active);
             }

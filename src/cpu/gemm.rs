@@ -16,26 +16,12 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2};
 
 pub(crate) use super::gemm_kernels::NR;
-use super::gemm_kernels::{kernel_rows, pack_calls, tile, Dest, MR, PACKED_ROWS};
+
 use super::isa::Isa;
-
-/// Rows of `s` per pass over all panels (rounded up to [`MR`]): 256 rows of a 1024-wide
-/// `s` (1 MiB, packed) stay in a 2 MiB L2 while every panel streams past them. (120
-/// before BENCHMARKS.md §33: a step of 128 rows then took two passes over the weights;
-/// S3 0.98, S4 0.99 with 256 on that Intel host's 2 MiB L2. A CPU with 1–1.25 MiB of L2
-/// per core may want fewer.)
-const MC: usize = 256;
-
-thread_local! {
-    /// Whether this thread's next row block walks the panels down (last to first). It
-    /// turns at every block, so that a block starts on the panels the one before it
-    /// ended on, still in L2: weights larger than L2 (H = 512: 4 MiB) then come from L3
-    /// about an L2's worth less per step (BENCHMARKS.md §33). The order of the panels
-    /// does not change a bit of the product. One turn per thread, not per matrix: a
-    /// step with two products (Full peepholes: `W_hh`, then `W_ch`) walks each the same
-    /// way every step, and gains nothing.
-    static WALK_BACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
+#[path = "gemm_blocks.rs"]
+mod blocks;
+#[cfg(test)]
+use blocks::WALK_BACK;
 
 /// How [`PackedWeights::mul`] writes the product `s · wᵀ` into `z`.
 #[derive(Clone, Copy)]
@@ -47,6 +33,23 @@ pub(crate) enum Epilogue<'a> {
     /// `z = s · wᵀ + init` (`init` `[B, N]` row-major, like `z`): the step's recurrent
     /// product on top of its input projection, without copying the projection first.
     AddMatrix(&'a [f32]),
+}
+
+/// A step's input projection, for [`PackedWeights::mul_projecting`]: `x` `[B, I]`
+/// (row-major) through `w_ih` `[N, I]`, packed, plus `bias` `[N]`.
+#[derive(Clone, Copy)]
+pub(crate) struct InputProjection<'a> {
+    pub x: &'a [f32],
+    pub w_ih: &'a PackedWeights,
+    pub bias: &'a [f32],
+}
+
+/// The left operands of one row block, as its micro-kernel calls read them (packed with
+/// AVX-512): rows of `s`, and of the projection's `x` with its weights.
+#[derive(Clone, Copy)]
+struct BlockRows<'a> {
+    s: &'a [f32],
+    projection: Option<(&'a [f32], InputProjection<'a>)>,
 }
 
 /// `w` `[N, K]` ready for [`PackedWeights::mul`] (the default: `0 × 0`, to repack).
@@ -130,7 +133,27 @@ impl PackedWeights {
     /// (row-major). Each row of `z` is summed the same way whatever `B` is, so splitting
     /// the rows (over threads, or over time steps) does not change a bit.
     pub fn mul(&self, s: ArrayView2<f32>, z: &mut ArrayViewMut2<f32>, epilogue: Epilogue) {
-        self.mul_on(Isa::best().unwrap_or(Isa::Avx2), s, z, epilogue);
+        self.mul_on(Isa::best().unwrap_or(Isa::Avx2), s, z, epilogue, None);
+    }
+
+    /// `z = s · wᵀ + (x · w_ihᵀ + bias)` for `projection`: the same bits as the
+    /// projection written first ([`Epilogue::AddRow`]) and then added
+    /// ([`Epilogue::AddMatrix`]), but tile by tile, each tile's projection through a
+    /// buffer in L1: the projection never goes through memory, nor pushes the weights
+    /// out of L2 (BENCHMARKS.md §34).
+    pub fn mul_projecting(
+        &self,
+        s: ArrayView2<f32>,
+        z: &mut ArrayViewMut2<f32>,
+        projection: InputProjection,
+    ) {
+        let isa = Isa::best().unwrap_or(Isa::Avx2);
+        self.mul_on(isa, s, z, Epilogue::Accumulate, Some(projection));
+    }
+
+    /// `K`, the width of the rows packed.
+    pub fn k(&self) -> usize {
+        self.k
     }
 
     /// The panels, `N` and `K` (`None` on a CPU without AVX2 + FMA: no panels).
@@ -142,25 +165,42 @@ impl PackedWeights {
 
     /// [`PackedWeights::mul`] on the micro-kernel of `isa` (every [`Isa`] gives the
     /// same bits; the tests compare them). Panics if the CPU lacks `isa`.
-    fn mul_on(&self, isa: Isa, s: ArrayView2<f32>, z: &mut ArrayViewMut2<f32>, epilogue: Epilogue) {
+    /// `projection`, if given, replaces `epilogue` ([`PackedWeights::mul_projecting`]).
+    fn mul_on(
+        &self,
+        isa: Isa,
+        s: ArrayView2<f32>,
+        z: &mut ArrayViewMut2<f32>,
+        epilogue: Epilogue,
+        projection: Option<InputProjection>,
+    ) {
         assert_eq!(s.ncols(), self.k, "operand width");
         assert_eq!(z.ncols(), self.n, "output width");
         assert_eq!(s.nrows(), z.nrows(), "batch");
+        if let Some(p) = projection {
+            assert_eq!(p.w_ih.n, self.n, "projection width");
+            assert_eq!(p.x.len(), z.nrows() * p.w_ih.k, "projection input");
+            assert!(p.bias.len() >= self.n, "projection bias");
+        }
         if let Some(w) = &self.fallback {
-            fallback_mul(s, w, z, epilogue);
+            fallback_mul(s, w, z, epilogue, projection);
             return;
         }
         assert!(isa.available(), "this CPU has no {isa:?}");
         let s = s.as_standard_layout();
         let ss = s.as_slice().expect("standard layout");
         let zs = z.as_slice_mut().expect("z is standard layout");
+        let rows = BlockRows {
+            s: ss,
+            projection: projection.map(|p| (p.x, p)),
+        };
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `panels` is only filled (fallback None) when the CPU has AVX2 and FMA,
-        // and `isa` is one the CPU has (asserted above).
+        // SAFETY: `panels` is only filled (fallback None) when the CPU has AVX2 and FMA
+        // (and then `w_ih`'s too), and `isa` is one the CPU has (asserted above).
         unsafe {
             match isa {
-                Isa::Avx512 => self.mul_avx512(ss, zs, epilogue),
-                Isa::Avx2 => self.mul_avx2(ss, zs, epilogue),
+                Isa::Avx512 => self.mul_avx512(rows, zs, epilogue),
+                Isa::Avx2 => self.mul_avx2(rows, zs, epilogue),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -169,123 +209,14 @@ impl PackedWeights {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn mul_avx2(&self, s: &[f32], z: &mut [f32], epilogue: Epilogue) {
+    unsafe fn mul_avx2(&self, s: BlockRows, z: &mut [f32], epilogue: Epilogue) {
         self.row_blocks::<false>(s, z, epilogue);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn mul_avx512(&self, s: &[f32], z: &mut [f32], epilogue: Epilogue) {
+    unsafe fn mul_avx512(&self, s: BlockRows, z: &mut [f32], epilogue: Epilogue) {
         self.row_blocks::<true>(s, z, epilogue);
-    }
-
-    /// The product in blocks of rows, each block against every panel; `WIDE`: the
-    /// AVX-512 micro-kernel (inlined into the caller that has its features).
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn row_blocks<const WIDE: bool>(&self, s: &[f32], z: &mut [f32], epilogue: Epilogue) {
-        let n = self.n;
-        let rows = z.len() / n;
-        // Blocks of about MC rows (at most MC rounded up to the AVX2 kernel's rows), of
-        // equal size: a short last block would stream all the weights again for a few
-        // rows.
-        let block = rows.div_ceil(rows.div_ceil(MC).max(1)).next_multiple_of(MR);
-        let mut packed = PACKED_ROWS.take();
-        for chunk in (0..rows).step_by(block.max(1)) {
-            let chunk_end = (chunk + block).min(rows);
-            // AVX-512 reads the block's rows of `s` packed call by call, k-major
-            // (`pack_calls`), and takes the panels in pairs (`kernel_avx512_pair`).
-            let rows_of_s = match WIDE {
-                true => {
-                    pack_calls(&s[chunk * self.k..chunk_end * self.k], self.k, &mut packed);
-                    &packed[..(chunk_end - chunk) * self.k]
-                }
-                false => &s[chunk * self.k..],
-            };
-            // Panel by panel (pair by pair) up or down, as WALK_BACK says (a loop, not
-            // a closure: the kernels inline only into the AVX-512 caller).
-            let back = WALK_BACK.replace(!WALK_BACK.get());
-            let (step, starts) = (
-                1 + WIDE as usize,
-                n.div_ceil(NR).div_ceil(1 + WIDE as usize),
-            );
-            for i in 0..starts {
-                let p = step * if back { starts - 1 - i } else { i };
-                self.panel_rows::<WIDE>(p, back, chunk..chunk_end, rows_of_s, z, epilogue);
-            }
-        }
-        PACKED_ROWS.set(packed);
-    }
-
-    /// Rows `range` of `z` from those rows of `s` (`rows_of_s`, from the first of them:
-    /// row-major, or packed if `WIDE`) times panel `p` (`WIDE`: and panel p + 1 if there
-    /// is one), prefetching the panels that come next on a walk down (`back`) or up.
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn panel_rows<const WIDE: bool>(
-        &self,
-        p: usize,
-        back: bool,
-        range: std::ops::Range<usize>,
-        s: &[f32],
-        z: &mut [f32],
-        epilogue: Epilogue,
-    ) {
-        let (n, k) = (self.n, self.k);
-        let last = n.div_ceil(NR) - 1;
-        let pair = WIDE && p < last;
-        let panel = &self.panels[p * k * NR..(p + 1 + pair as usize) * k * NR];
-        let cols = (NR << pair as usize).min(n - p * NR);
-        // The panels the walk takes next, fetched while this one (or pair) is used.
-        let step = 1 + WIDE as usize;
-        let next = match back {
-            false => [step, step + pair as usize].map(|i| (p + i).min(last)),
-            true => [step, 1].map(|i| p.saturating_sub(i)),
-        };
-        let next = next.map(|q| self.panels[q * k * NR..].as_ptr());
-        let mut r0 = range.start;
-        while r0 < range.end {
-            let mr = kernel_rows::<WIDE>(range.end - r0);
-            let at = r0 * n + p * NR;
-            assert!(z.len() >= (r0 + mr - 1) * n + p * NR + cols);
-            // z = sum + add, where Accumulate adds z itself (z + sum: the same bits; one
-            // pointer for both, so the read does not alias a second borrow).
-            let zp = z[at..].as_mut_ptr();
-            let (add, add_stride) = match epilogue {
-                Epilogue::Accumulate => (zp.cast_const(), n),
-                Epilogue::AddRow(bias) => (bias[p * NR..][..cols].as_ptr(), 0),
-                Epilogue::AddMatrix(init) => (init[..z.len()][at..].as_ptr(), n),
-            };
-            let dest = Dest {
-                z: zp,
-                n,
-                add,
-                add_stride,
-                cols,
-                next,
-                prefetch: r0 == range.start,
-            };
-            // Call by call, a packed block holds as many floats as its rows.
-            let s = &s[(r0 - range.start) * k..];
-            // Calls over 6 rows are AVX-512's only (no AVX2 kernel of 7–14 rows is built).
-            match mr {
-                14 => tile::<14, true>(panel, s, k, dest),
-                13 => tile::<13, true>(panel, s, k, dest),
-                12 => tile::<12, true>(panel, s, k, dest),
-                11 => tile::<11, true>(panel, s, k, dest),
-                10 => tile::<10, true>(panel, s, k, dest),
-                9 => tile::<9, true>(panel, s, k, dest),
-                8 => tile::<8, true>(panel, s, k, dest),
-                7 => tile::<7, true>(panel, s, k, dest),
-                6 => tile::<6, WIDE>(panel, s, k, dest),
-                5 => tile::<5, WIDE>(panel, s, k, dest),
-                4 => tile::<4, WIDE>(panel, s, k, dest),
-                3 => tile::<3, WIDE>(panel, s, k, dest),
-                2 => tile::<2, WIDE>(panel, s, k, dest),
-                _ => tile::<1, WIDE>(panel, s, k, dest),
-            }
-            r0 += mr;
-        }
     }
 }
 
@@ -320,9 +251,25 @@ fn pack_transposed(panels: &mut [f32], t: &[&[f32]], n: usize) {
 const PACK_K_BLOCK: usize = 16;
 
 /// [`PackedWeights::mul`] through ndarray's GEMM, for CPUs without AVX2 + FMA.
-fn fallback_mul(s: ArrayView2<f32>, w: &Array2<f32>, z: &mut ArrayViewMut2<f32>, e: Epilogue) {
+fn fallback_mul(
+    s: ArrayView2<f32>,
+    w: &Array2<f32>,
+    z: &mut ArrayViewMut2<f32>,
+    e: Epilogue,
+    projection: Option<InputProjection>,
+) {
     let n = w.nrows();
+    if let Some(p) = projection {
+        let x = ArrayView2::from_shape((z.nrows(), p.w_ih.k), p.x).expect("[B, I]");
+        let w_ih = p
+            .w_ih
+            .fallback
+            .as_ref()
+            .expect("packed without AVX2, as `w`");
+        fallback_mul(x, w_ih, z, Epilogue::AddRow(p.bias), None);
+    }
     match e {
+        _ if projection.is_some() => {}
         Epilogue::Accumulate => {}
         Epilogue::AddRow(bias) => z.assign(&ArrayView1::from(&bias[..n])),
         Epilogue::AddMatrix(init) => {

@@ -49,6 +49,9 @@ pub(super) fn kernel_rows<const WIDE: bool>(left: usize) -> usize {
 /// within 2–4 %, BENCHMARKS.md §32).
 const WIDE_MR: usize = 14;
 
+/// The most floats one micro-kernel call writes (`WIDE_MR` rows of a pair of panels).
+pub(super) const TILE_FLOATS: usize = WIDE_MR * 2 * NR;
+
 thread_local! {
     /// [`pack_calls`]'s output, kept between products (one per thread).
     pub(super) static PACKED_ROWS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
@@ -57,14 +60,11 @@ thread_local! {
 /// Rows `s` (`[rows, k]`, row-major) as the AVX-512 kernels read them: for each call of
 /// [`kernel_rows`] rows in turn, a `[k][M]` block, so that a call's broadcasts come from
 /// one line at constant offsets (as BLAS packs its A operand). Same values, same order
-/// of the sums: the same bits. `out` grows to `s.len()` and is not cleared: every float
-/// of its first `s.len()` is written.
+/// of the sums: the same bits. Every float of `out` (as long as `s`) is written.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn pack_calls(s: &[f32], k: usize, out: &mut Vec<f32>) {
-    if out.len() < s.len() {
-        out.resize(s.len(), 0.0);
-    }
+pub(super) unsafe fn pack_calls(s: &[f32], k: usize, out: &mut [f32]) {
+    assert_eq!(out.len(), s.len());
     let rows = s.len() / k.max(1);
     let mut r0 = 0;
     while r0 < rows {

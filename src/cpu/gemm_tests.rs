@@ -170,7 +170,7 @@ fn every_isa_gives_the_same_bits() {
                     Epilogue::Accumulate => z0.clone(),
                     _ => Array2::from_elem((b, n), f32::NAN),
                 };
-                packed.mul_on(isa, s.view(), &mut z.view_mut(), epilogue);
+                packed.mul_on(isa, s.view(), &mut z.view_mut(), epilogue, None);
                 z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
             let (narrow, wide) = (run(Isa::Avx2), run(Isa::Avx512));
@@ -213,7 +213,7 @@ fn both_walks_give_the_same_bits() {
                     ),
                     true => (z0.clone(), Epilogue::Accumulate),
                 };
-                packed.mul_on(isa, s.view(), &mut z.view_mut(), epilogue);
+                packed.mul_on(isa, s.view(), &mut z.view_mut(), epilogue, None);
                 z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
             for accumulate in [false, true] {
@@ -222,6 +222,62 @@ fn both_walks_give_the_same_bits() {
                 assert!(!down.contains(&f32::NAN.to_bits()), "{tag}");
                 assert!(up == down, "{tag}");
             }
+        }
+    }
+}
+
+/// A product with its input projection in the epilogue gives the bits of the projection
+/// written first and added after, on every kernel: every AVX-512 call size, pairs of
+/// panels whole and partial, an odd last panel, several row blocks, I = 1 and K = 0;
+/// the output NaN-poisoned.
+#[test]
+fn projecting_gives_the_bits_of_projecting_first() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(10);
+    let isas = [Isa::Avx2, Isa::Avx512]
+        .into_iter()
+        .filter(|i| i.available());
+    // (B, N, K, I)
+    let mut cases: Vec<_> = (1..=30).map(|b| (b, 56, 5, 3)).collect();
+    cases.extend([
+        (7, 17, 3, 1),
+        (13, 45, 29, 28),
+        (15, 48, 7, 2),
+        (9, 24, 0, 4),
+    ]);
+    cases.extend([(128, 1024, 256, 28), (520, 40, 9, 5), (3, 130, 64, 64)]);
+    for isa in isas {
+        for &(b, n, k, i) in &cases {
+            let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+            let (x, w_ih) = (random((b, i), &mut rng), random((n, i), &mut rng));
+            let bias = random((1, n), &mut rng);
+            let bias = bias.as_slice().unwrap();
+            let (packed, packed_ih) = (
+                PackedWeights::new(w.view()),
+                PackedWeights::new(w_ih.view()),
+            );
+            let mut gx = Array2::from_elem((b, n), f32::NAN);
+            packed_ih.mul_on(
+                isa,
+                x.view(),
+                &mut gx.view_mut(),
+                Epilogue::AddRow(bias),
+                None,
+            );
+            let mut want = Array2::from_elem((b, n), f32::NAN);
+            let first = Epilogue::AddMatrix(gx.as_slice().unwrap());
+            packed.mul_on(isa, s.view(), &mut want.view_mut(), first, None);
+            let projection = InputProjection {
+                x: x.as_slice().unwrap(),
+                w_ih: &packed_ih,
+                bias,
+            };
+            let mut got = Array2::from_elem((b, n), f32::NAN);
+            let any = Epilogue::Accumulate;
+            packed.mul_on(isa, s.view(), &mut got.view_mut(), any, Some(projection));
+            let tag = format!("{isa:?} B={b} N={n} K={k} I={i}");
+            assert!(got.iter().all(|v| v.is_finite()), "{tag}");
+            let bits = |a: &Array2<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&got) == bits(&want), "{tag}");
         }
     }
 }

@@ -13,7 +13,7 @@ use ndarray::{s, Array1, ArrayView2};
 
 use super::gemm::PackedWeights;
 use super::matvec::MATVEC_MAX_BATCH;
-use super::projection::{packing_pays, Projection};
+use super::projection::{packing_pays, Projection, StepInputs};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// Fewest step rows (`T·B`, B ≤ [`MATVEC_MAX_BATCH`]) for which a one-off forward packs
@@ -76,6 +76,35 @@ impl LayerPacks {
         match self.packs_projection(t * b) {
             true => Projection::packed(x, pack(&self.w_ih, &[w.w_ih.view()]), bias),
             false => Projection::plain(x, vec![w.w_ih.view()], bias),
+        }
+    }
+
+    /// The step inputs of a forward over `x` `[T, B, I]` through `w` (`bias` added): the
+    /// projection computed ahead, or, for steps through the packed GEMM with an input
+    /// at most B/2 wide, each step's projected in its recurrent product's epilogue
+    /// (the same bits). Projecting ahead writes and reads `B·4H` floats per step and
+    /// pushes `W_hh` out of L2; projecting in the product reads `W_ih`'s `I·4H` per
+    /// step instead: measured even at I = B, 5–9 % faster at I ≤ B/2 (BENCHMARKS.md
+    /// §34).
+    pub fn step_inputs<'a>(
+        &'a self,
+        x: ndarray::ArrayView3<'a, f32>,
+        w: &'a LayerWeights,
+        bias: Array1<f32>,
+    ) -> StepInputs<'a> {
+        let (t, batch, i) = x.dim();
+        if batch <= MATVEC_MAX_BATCH || 2 * i > batch {
+            return StepInputs::Hoisted(self.projection(x, w, bias));
+        }
+        let rows = x
+            .into_shape_with_order((t * batch, i))
+            .expect("the layer input is standard layout");
+        let w_ih = pack(&self.w_ih, &[w.w_ih.view()]);
+        StepInputs::Fused {
+            rows,
+            w_ih,
+            bias,
+            batch,
         }
     }
 

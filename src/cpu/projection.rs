@@ -10,7 +10,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2};
 
-use super::gemm::{Epilogue, PackedWeights};
+use super::gemm::{Epilogue, InputProjection, PackedWeights};
 
 /// Floats of the packed projection computed at once (`steps · B · 4H`, at least one
 /// step): 1 MiB, so that the chunk is still in L2 when its steps read it (2 MiB chunks
@@ -111,6 +111,80 @@ impl<'a> Projection<'a> {
         }
         let at = (t - first) * self.batch;
         self.buf.slice(s![at..at + self.batch, ..])
+    }
+}
+
+/// What a step adds to its recurrent product: its rows of the projection computed ahead,
+/// or its input to project in the product's epilogue (`PackedWeights::mul_projecting`).
+#[derive(Clone, Copy)]
+pub(crate) enum StepInput<'a> {
+    /// `gx` `[B, 4H]`, bias included.
+    Projected(ArrayView2<'a, f32>),
+    /// The step's `x` `[B, I]`, packed `W_ih` and the bias.
+    Fused(InputProjection<'a>),
+}
+
+impl<'a> StepInput<'a> {
+    /// The rows before `mid`, and the rest.
+    pub fn split_at(self, mid: usize) -> (StepInput<'a>, StepInput<'a>) {
+        match self {
+            StepInput::Projected(gx) => {
+                let (a, b) = gx.split_at(ndarray::Axis(0), mid);
+                (StepInput::Projected(a), StepInput::Projected(b))
+            }
+            StepInput::Fused(p) => {
+                let (a, b) = p.x.split_at(mid * p.w_ih.k());
+                let half = |x| StepInput::Fused(InputProjection { x, ..p });
+                (half(a), half(b))
+            }
+        }
+    }
+
+    /// The step's `gx` `[B, 4H]` written into `z`.
+    pub fn write_into(self, z: &mut ArrayViewMut2<f32>) {
+        match self {
+            StepInput::Projected(gx) => z.assign(&gx),
+            StepInput::Fused(p) => {
+                let x = ArrayView2::from_shape((z.nrows(), p.w_ih.k()), p.x).expect("[B, I]");
+                p.w_ih.mul(x, z, Epilogue::AddRow(p.bias));
+            }
+        }
+    }
+}
+
+/// The step inputs of one layer-direction: the projection computed ahead a chunk of
+/// steps at a time, or each step's input projected in its recurrent product's
+/// epilogue (for a narrow input, BENCHMARKS.md §34).
+pub(crate) enum StepInputs<'a> {
+    Hoisted(Projection<'a>),
+    Fused {
+        /// The input as `[T·B, I]` rows.
+        rows: ArrayView2<'a, f32>,
+        w_ih: &'a PackedWeights,
+        bias: Array1<f32>,
+        batch: usize,
+    },
+}
+
+impl StepInputs<'_> {
+    /// Step `t`'s input.
+    pub fn at(&mut self, t: usize) -> StepInput<'_> {
+        match self {
+            StepInputs::Hoisted(p) => StepInput::Projected(p.at(t)),
+            StepInputs::Fused {
+                rows,
+                w_ih,
+                bias,
+                batch,
+            } => {
+                let x = rows.slice(s![t * *batch..(t + 1) * *batch, ..]);
+                StepInput::Fused(InputProjection {
+                    x: x.to_slice().expect("the layer input is standard layout"),
+                    w_ih,
+                    bias: bias.as_slice().expect("contiguous"),
+                })
+            }
+        }
     }
 }
 

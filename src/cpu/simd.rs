@@ -16,6 +16,7 @@ use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::{recurrent, step_product, MATVEC_MAX_BATCH};
 use super::packs::LayerPacks;
 use super::panel_matvec::Walk;
+pub(crate) use super::projection::StepInput;
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// A layer-direction's weights as the step uses them: above the matrix-vector batch
@@ -87,7 +88,7 @@ pub(crate) fn all_zero(a: ArrayView2<f32>) -> bool {
 /// Rows are independent, so with [`super::threads::threads`] > 1 and enough work the batch is
 /// split in two halves, the second on the CPU path's worker (`threads::join`).
 pub(crate) fn step_in_place(
-    gx: ArrayView2<f32>,
+    gx: StepInput,
     h: &mut Array2<f32>,
     c: &mut Array2<f32>,
     sw: &StepWeights,
@@ -103,7 +104,7 @@ pub(crate) fn step_in_place(
 
 /// [`step_in_place`], on two threads if `split`.
 fn step_split(
-    gx: ArrayView2<f32>,
+    gx: StepInput,
     h: &mut Array2<f32>,
     c: &mut Array2<f32>,
     sw: &StepWeights,
@@ -117,7 +118,7 @@ fn step_split(
         return;
     }
     let mid = b / 2;
-    let (g0, g1) = gx.split_at(Axis(0), mid);
+    let (g0, g1) = gx.split_at(mid);
     let (h0, h1) = h.view_mut().split_at(Axis(0), mid);
     let (c0, c1) = c.view_mut().split_at(Axis(0), mid);
     let (z0, z1) = z.view_mut().split_at(Axis(0), mid);
@@ -134,7 +135,7 @@ const SPLIT_MIN_ROWS: usize = 4;
 
 /// [`step_in_place`] on a block of batch rows (all views row-major).
 fn step_rows(
-    gx: ArrayView2<f32>,
+    gx: StepInput,
     h: ArrayViewMut2<f32>,
     c: ArrayViewMut2<f32>,
     sw: &StepWeights,
@@ -152,7 +153,7 @@ fn step_rows(
 /// `z = gx + h·W_hhᵀ (+ c·W_chᵀ with Full peepholes)`: the step's gate pre-activations
 /// `[B, 4H']` for the `4H'` rows of `sw`'s weights.
 pub(crate) fn pre_activations(
-    gx: ArrayView2<f32>,
+    gx: StepInput,
     h: ArrayView2<f32>,
     c: ArrayView2<f32>,
     sw: &StepWeights,
@@ -160,15 +161,20 @@ pub(crate) fn pre_activations(
 ) {
     let w = sw.w;
     if sw.from_zero {
-        z.assign(&gx);
+        gx.write_into(&mut z);
         return;
     }
-    match (sw.w_hh, gx.as_slice()) {
-        (Some(packed), Some(gx)) => {
+    match (sw.w_hh, gx) {
+        (Some(packed), StepInput::Fused(p)) if sw.matvec.is_none() => {
+            packed.mul_projecting(h, &mut z, p)
+        }
+        (Some(packed), StepInput::Projected(gx)) if gx.is_standard_layout() => {
+            let gx = gx.to_slice().expect("standard layout");
             step_product(packed, h, &mut z, Epilogue::AddMatrix(gx), sw.matvec)
         }
+        // The same bits: `gx + Σ` either way.
         _ => {
-            z.assign(&gx);
+            gx.write_into(&mut z);
             recurrent(h, &w.w_hh, sw.w_hh, sw.matvec, &mut z);
         }
     }

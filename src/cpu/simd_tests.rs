@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{LstmConfig, Peephole};
+use crate::cpu::gemm::PackedWeights;
 use crate::weights::{LayerWeights, LstmWeights};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -65,8 +66,9 @@ fn step_in_place_matches_lstm_step() {
     }
 }
 
-/// `step_in_place` through `sw` against `lstm_step` on random inputs of `b` rows, and
-/// split over two threads (the same bits); returns `(h, c)`.
+/// `step_in_place` through `sw` against `lstm_step` on random inputs of `b` rows, split
+/// over two threads, and with its input projected in the recurrent product (the same
+/// bits both ways); returns `(h, c)`.
 fn check_step(
     w: &LayerWeights,
     sw: &StepWeights,
@@ -74,19 +76,38 @@ fn check_step(
     tag: &str,
 ) -> (Array2<f32>, Array2<f32>) {
     let hs = w.w_hh.ncols();
-    let gx = random(b, 4 * hs, 1, 2.0);
+    let (x, bias) = (random(b, 6, 4, 2.0), random(1, 4 * hs, 5, 1.0));
+    let w_ih = PackedWeights::new(random(4 * hs, 6, 6, 1.0).view());
+    let fused = StepInput::Fused(crate::cpu::gemm::InputProjection {
+        x: x.as_slice().unwrap(),
+        w_ih: &w_ih,
+        bias: bias.as_slice().unwrap(),
+    });
+    let mut gx = Array2::from_elem((b, 4 * hs), f32::NAN);
+    fused.write_into(&mut gx.view_mut());
     let h0 = random(b, hs, 2, 1.0);
     let c0 = random(b, hs, 3, 3.0);
     let active: Vec<bool> = (0..b).map(|i| i != 1).collect();
     let (want_h, want_c) =
         crate::cpu::lstm_step(gx.view(), h0.view(), c0.view(), w, &active).unwrap();
-    let (mut h, mut c) = (h0.clone(), c0.clone());
-    let mut z = Array2::from_elem((b, 4 * hs), f32::NAN);
-    step_in_place(gx.view(), &mut h, &mut c, sw, &active, &mut z);
-    // The same step with the batch split over two threads: identical bits.
-    let (mut h2, mut c2) = (h0.clone(), c0.clone());
-    step_split(gx.view(), &mut h2, &mut c2, sw, &active, &mut z, true);
-    assert_eq!((&h, &c), (&h2, &c2), "{tag}: split step");
+    let run = |input: StepInput, split: bool| {
+        let (mut h, mut c) = (h0.clone(), c0.clone());
+        let mut z = Array2::from_elem((b, 4 * hs), f32::NAN);
+        step_split(input, &mut h, &mut c, sw, &active, &mut z, split);
+        (h, c)
+    };
+    let hc = run(StepInput::Projected(gx.view()), false);
+    // The same step with the batch split over two threads, and projecting as it goes:
+    // identical bits.
+    assert_eq!(
+        hc,
+        run(StepInput::Projected(gx.view()), true),
+        "{tag}: split"
+    );
+    for split in [false, true] {
+        assert_eq!(hc, run(fused, split), "{tag}: fused, split {split}");
+    }
+    let (h, c) = hc;
     for (got, want) in [(&h, &want_h), (&c, &want_c)] {
         let err = got
             .iter()
@@ -124,7 +145,14 @@ fn a_step_from_zero_skips_the_products() {
             let run = |sw: &StepWeights, h0: &Array2<f32>| {
                 let (mut h, mut c) = (h0.clone(), c0.clone());
                 let mut z = Array2::from_elem((b, 4 * hs), f32::NAN);
-                step_in_place(gx.view(), &mut h, &mut c, sw, &active, &mut z);
+                step_in_place(
+                    StepInput::Projected(gx.view()),
+                    &mut h,
+                    &mut c,
+                    sw,
+                    &active,
+                    &mut z,
+                );
                 (h, c)
             };
             let (full, skipped) = (run(&sw, &h0), run(&sw.for_zero_state(), &h0));
