@@ -2,6 +2,8 @@
 //! time step for every layer and direction, the step run in place by `simd` (the same
 //! math as [`super::lstm_step`]). Optionally keeps what backward needs.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{s, Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
 
 use super::packs::LayerPacks;
@@ -152,7 +154,8 @@ pub(crate) fn forward_impl(
                 _ => layer_in.clone(),
             });
         }
-        let mut layer_out = Array3::<f32>::zeros((t_len, b, cfg.output_size()));
+        // Not zeroed: every direction writes every row of its columns at every step.
+        let mut layer_out = new_output((t_len, b, cfg.output_size()));
         for d in 0..cfg.num_directions() {
             let ld = weights.index(l, d);
             let mut hh = init
@@ -185,13 +188,31 @@ pub(crate) fn forward_impl(
                 c.steps.push(step_cache);
             }
         }
-        layer_in = layer_out;
+        // SAFETY: each direction's `Direction::forward` wrote every element of its
+        // columns (`simd::write_step_output` at every step, live rows or not), and the
+        // directions' columns cover the output.
+        layer_in = unsafe { layer_out.assume_init() };
     }
     Ok(LstmOutput {
         y: from_time_major(cfg, layer_in),
         h_n: state.h,
         c_n: state.c,
     })
+}
+
+/// A layer's output `[T, B, D·H]` while its directions write it (not initialised before).
+type OutputArray = Array3<MaybeUninit<f32>>;
+
+/// One direction's columns of an [`OutputArray`], or a batch half's rows of them.
+pub(crate) type Output<'a> = ArrayViewMut3<'a, MaybeUninit<f32>>;
+
+/// A layer output to be written (NaN-poisoned in this crate's unit tests, so that an
+/// element a path leaves unwritten shows).
+fn new_output(shape: (usize, usize, usize)) -> OutputArray {
+    match cfg!(test) {
+        true => Array3::from_elem(shape, MaybeUninit::new(f32::NAN)),
+        false => Array3::uninit(shape),
+    }
 }
 
 /// One layer-direction of the forward.
@@ -205,14 +226,15 @@ struct Direction<'a> {
 
 impl Direction<'_> {
     /// Runs all steps over `layer_in` `[T, B, I]` from the state in `(hh, cc)` (left
-    /// holding the final state), writing `h_t` into `out` `[T, B, H]` for live rows.
+    /// holding the final state), writing every row of `out` `[T, B, H]`: `h_t` for live
+    /// rows, zero for the rest.
     fn forward(
         &self,
         layer_in: &Array3<f32>,
         hh: &mut Array2<f32>,
         cc: &mut Array2<f32>,
         mut step_cache: Option<CacheRows>,
-        out: &mut ndarray::ArrayViewMut3<f32>,
+        out: &mut Output,
     ) {
         let (t_len, b, _) = layer_in.dim();
         let inference = step_cache.is_none();
@@ -251,7 +273,7 @@ impl Direction<'_> {
             if let Some(k) = step_cache.as_mut() {
                 k.keep_gates_from(t, &z, cc, self.w, &active);
             }
-            simd::copy_live_rows(out.index_axis_mut(Axis(0), t), hh.view(), &active);
+            simd::write_step_output(out.index_axis_mut(Axis(0), t), hh.view(), &active);
         }
     }
 }
@@ -264,7 +286,7 @@ impl Direction<'_> {
         layer_in: &Array3<f32>,
         (hh, cc): (&mut Array2<f32>, &mut Array2<f32>),
         step_cache: Option<CacheRows>,
-        out: &mut ndarray::ArrayViewMut3<f32>,
+        out: &mut Output,
     ) {
         use super::batch_split::{halves, join_rows, rows_of};
         let [top, bottom] = halves(hh.nrows());
@@ -273,9 +295,7 @@ impl Direction<'_> {
             Some(k) => k.split(top.end).map(Some),
             None => [None, None],
         };
-        let run = |rows: std::ops::Range<usize>,
-                   cache: Option<CacheRows>,
-                   mut out: ndarray::ArrayViewMut3<f32>| {
+        let run = |rows: std::ops::Range<usize>, cache: Option<CacheRows>, mut out: Output| {
             // The half's input, contiguous as the projection wants it.
             let x = layer_in.slice(s![.., rows.clone(), ..]).to_owned();
             let (mut h, mut c) = (rows_of(hh, &rows), rows_of(cc, &rows));
@@ -293,5 +313,55 @@ impl Direction<'_> {
         );
         join_rows(hh, [a.0, b.0]);
         join_rows(cc, [a.1, b.1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LstmConfig;
+    use rand::{Rng, SeedableRng};
+
+    /// Every path of the forward writes every element of its output (which starts
+    /// NaN-poisoned in unit tests, [`new_output`]): the step loop, batch halves, unit
+    /// halves, matrix-vector steps, both directions, a training forward; zero past each
+    /// length, and the last live step's `h` is `h_n`.
+    #[test]
+    fn every_path_writes_every_output_row() {
+        crate::cpu::threads::set_threads(2);
+        // (layers, bidirectional, T, B, I, H): one per path above.
+        for &(l, bidi, t, b, i, h) in &[
+            (1, false, 6, 9, 4, 40),
+            (2, true, 5, 3, 6, 24),
+            (1, false, 4, 12, 8, 128),
+            (1, true, 7, 40, 5, 16),
+        ] {
+            let cfg = LstmConfig::new(i, h).layers(l).bidirectional(bidi);
+            let w = LstmWeights::init(&cfg, 3).unwrap();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+            let x = Array3::from_shape_simple_fn((t, b, i), || rng.random_range(-1.0f32..1.0));
+            let lens: Vec<usize> = (0..b).map(|r| 1 + (r * 5) % t).collect();
+            let opts = ForwardOptions {
+                initial: None,
+                seq_lens: Some(&lens),
+            };
+            let packs = fresh_packs(&w);
+            let mut cache = ForwardCache::default();
+            for train in [false, true] {
+                let keep = train.then_some(&mut cache);
+                let out = forward_impl(&w, &packs, x.view(), opts, keep).unwrap();
+                let tag = format!("L={l} bidi={bidi} T={t} B={b} H={h} train={train}");
+                for (r, &len) in lens.iter().enumerate() {
+                    let row = |s| out.y.slice(s![s, r, ..]);
+                    assert!(
+                        (0..len).all(|s| row(s).iter().all(|v| v.is_finite())),
+                        "{tag}"
+                    );
+                    assert!((len..t).all(|s| row(s).iter().all(|v| *v == 0.0)), "{tag}");
+                    let last = out.h_n.slice(s![(l - 1) * cfg.num_directions(), r, ..]);
+                    assert_eq!(row(len - 1).slice(s![..h]), last, "{tag}");
+                }
+            }
+        }
     }
 }

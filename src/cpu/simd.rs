@@ -10,6 +10,8 @@
 //! exp that the compiler vectorises (AVX2 + FMA where the CPU has them, chosen at run
 //! time).
 
+use std::mem::MaybeUninit;
+
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::gemm::{Epilogue, PackedWeights};
@@ -210,16 +212,28 @@ pub(crate) fn mark_live(active: &mut [bool], lens: &[usize], t: usize) {
     active.iter_mut().zip(lens).for_each(|(on, &n)| *on = t < n);
 }
 
-/// `out[b] = h[b]` for the live rows (`out` `[B, H]`, the step's slice of the output).
-pub(crate) fn copy_live_rows(mut out: ArrayViewMut2<f32>, h: ArrayView2<f32>, active: &[bool]) {
+/// Writes step `t`'s output rows `out` `[B, H]` (not initialised before): `h` for the
+/// live rows, zero for the rest (past their sequence's length).
+pub(crate) fn write_step_output(
+    mut out: ArrayViewMut2<MaybeUninit<f32>>,
+    h: ArrayView2<f32>,
+    active: &[bool],
+) {
     Zip::from(out.rows_mut())
         .and(h.rows())
         .and(active)
-        .for_each(|mut o, hr, &on| {
-            if on {
-                o.assign(&hr);
-            }
-        });
+        .for_each(
+            |mut o, hr, &on| match (on, o.as_slice_mut(), hr.as_slice()) {
+                // Slices, for a copy the compiler vectorises.
+                (true, Some(o), Some(hr)) => o.iter_mut().zip(hr).for_each(|(o, &v)| {
+                    o.write(v);
+                }),
+                (true, ..) => o.zip_mut_with(&hr, |o, &v| {
+                    o.write(v);
+                }),
+                (false, ..) => o.fill(MaybeUninit::new(0.0)),
+            },
+        );
 }
 
 avx2_dispatch!(

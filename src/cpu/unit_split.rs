@@ -10,14 +10,14 @@
 
 use std::ops::Range;
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, ArrayViewMut3, Axis};
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
 
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::{step_product, MATVEC_MAX_BATCH};
 use super::packs::LayerPacks;
 use super::panel_matvec::{Walk, MATVEC_SPLIT_FMAS};
 use super::projection::Projection;
-use super::simd::{cells, copy_live_rows, mark_live};
+use super::simd::{cells, mark_live, write_step_output};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// Whether [`forward`] applies to `steps` steps of `batch` rows: two threads free,
@@ -51,7 +51,8 @@ fn gate_entries(v: &Array1<f32>, gates: usize, units: &Range<usize>) -> Array1<f
 }
 
 /// Runs all steps over `layer_in` `[T, B, I]` from `(h, c)` (left holding the final
-/// state), writing `h_t` into `out` `[T, B, H]` for live rows, like the one-thread
+/// state), writing every row of `out` `[T, B, H]` (`h_t` for live rows, zero for the
+/// rest), like the one-thread
 /// `Direction::forward` without a training cache. `order` lists the steps.
 pub(crate) fn forward(
     (w, packs): (&LayerWeights, &LayerPacks),
@@ -59,7 +60,7 @@ pub(crate) fn forward(
     (h, c): (&mut Array2<f32>, &mut Array2<f32>),
     order: impl Iterator<Item = usize>,
     lens: &[usize],
-    out: &mut ArrayViewMut3<f32>,
+    out: &mut super::forward::Output,
 ) {
     let (b, hs) = h.dim();
     let mid = (hs / 2).next_multiple_of(8).min(hs);
@@ -100,7 +101,7 @@ pub(crate) fn forward(
             || p1.step((t, recurrent), h_prev, (h_bottom, c_bottom), &active),
         );
         std::mem::swap(h, &mut h_next);
-        copy_live_rows(out.index_axis_mut(Axis(0), t), h.view(), &active);
+        write_step_output(out.index_axis_mut(Axis(0), t), h.view(), &active);
     }
 }
 
