@@ -53,12 +53,18 @@ struct BlockRows<'a> {
 }
 
 /// `w` `[N, K]` ready for [`PackedWeights::mul`] (the default: `0 × 0`, to repack).
+/// One k of a panel: its 16 floats, aligned to a cache line. In a `Vec<f32>` (16-byte
+/// aligned) every 512-bit load of a panel straddled two lines (BENCHMARKS.md §34).
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C, align(64))]
+struct PanelLine([f32; NR]);
+
 #[derive(Default)]
 pub(crate) struct PackedWeights {
     n: usize,
     k: usize,
-    /// `ceil(N / 16)` panels of `[K][16]`, rows past N zero.
-    panels: Vec<f32>,
+    /// `ceil(N / 16)` panels of `[K][16]`, rows past N zero ([`PackedWeights::floats`]).
+    panels: Vec<PanelLine>,
     /// The unpacked weights, for the fallback without AVX2.
     fallback: Option<Array2<f32>>,
 }
@@ -102,13 +108,13 @@ impl PackedWeights {
         };
         if let Some(t) = transposed {
             // Every float is written: no zeroing first.
-            self.panels.resize(len, 0.0);
-            pack_transposed(&mut self.panels[..len], &t, n);
+            self.panels.resize(len / NR, PanelLine::default());
+            pack_transposed(self.floats_mut(), &t, n);
             return;
         }
         self.panels.clear();
-        self.panels.resize(len, 0.0);
-        let panels = self.panels.chunks_exact_mut((k * NR).max(1));
+        self.panels.resize(len / NR, PanelLine::default());
+        let panels = self.floats_mut().chunks_exact_mut((k * NR).max(1));
         // Rows of their own (copied first where strided): 16 side by side, k by k.
         let rows: Vec<Cow<[f32]>> = rows
             .iter()
@@ -151,6 +157,15 @@ impl PackedWeights {
         self.mul_on(isa, s, z, Epilogue::Accumulate, Some(projection));
     }
 
+    /// The panels' floats, `[N/16][K][16]`.
+    fn floats(&self) -> &[f32] {
+        bytemuck::cast_slice(&self.panels)
+    }
+
+    fn floats_mut(&mut self) -> &mut [f32] {
+        bytemuck::cast_slice_mut(&mut self.panels)
+    }
+
     /// `K`, the width of the rows packed.
     pub fn k(&self) -> usize {
         self.k
@@ -160,7 +175,7 @@ impl PackedWeights {
     pub fn panels(&self) -> Option<(&[f32], usize, usize)> {
         self.fallback
             .is_none()
-            .then_some((&self.panels[..], self.n, self.k))
+            .then_some((self.floats(), self.n, self.k))
     }
 
     /// [`PackedWeights::mul`] on the micro-kernel of `isa` (every [`Isa`] gives the

@@ -77,7 +77,7 @@ impl PackedWeights {
         let (n, k) = (self.n, self.k);
         let last = n.div_ceil(NR) - 1;
         let pair = WIDE && p < last;
-        let panel = &self.panels[p * k * NR..(p + 1 + pair as usize) * k * NR];
+        let panel = &self.floats()[p * k * NR..(p + 1 + pair as usize) * k * NR];
         let cols = (NR << pair as usize).min(n - p * NR);
         // The panels the walk takes next, fetched while this one (or pair) is used.
         let step = 1 + WIDE as usize;
@@ -85,7 +85,7 @@ impl PackedWeights {
             false => [step, step + pair as usize].map(|i| (p + i).min(last)),
             true => [step, 1].map(|i| p.saturating_sub(i)),
         };
-        let next = next.map(|q| self.panels[q * k * NR..].as_ptr());
+        let next = next.map(|q| self.floats()[q * k * NR..].as_ptr());
         // A call's projection, for `rows.projection` (the most a call writes; not
         // zeroed: a call writes every float that the next one reads).
         let mut projected = std::mem::MaybeUninit::<[f32; TILE_FLOATS]>::uninit();
@@ -144,7 +144,7 @@ impl PackedWeights {
     ) {
         let (n, k) = (self.n, self.k);
         let pair = WIDE && p < n.div_ceil(NR) - 1;
-        let panel = &self.panels[p * k * NR..(p + 1 + pair as usize) * k * NR];
+        let panel = &self.floats()[p * k * NR..(p + 1 + pair as usize) * k * NR];
         let cols = (NR << pair as usize).min(n - p * NR);
         assert!(mr * 2 * NR <= TILE_FLOATS);
         let dest = Dest {

@@ -65,7 +65,7 @@ fn matches_ndarray_gemm() {
 
 /// Every way a matrix reaches the packing (rows of its own, a transpose, a block of
 /// a transpose's columns, a strided view, blocks of rows, a repack over a larger
-/// pack) gives the same panels, so the same bits.
+/// pack) gives the same panels, so the same bits, aligned to a cache line.
 #[test]
 fn every_layout_packs_the_same() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
@@ -99,6 +99,8 @@ fn every_layout_packs_the_same() {
         assert!(product(p) == want, "layout {i}");
         // The last panel's rows past N are zero, as documented.
         if let Some((panels, _, _)) = p.panels() {
+            // Each k of a panel on one cache line (BENCHMARKS.md §34).
+            assert_eq!(panels.as_ptr() as usize % 64, 0, "layout {i}: alignment");
             let last = &panels[(n / NR) * k * NR..];
             let padding = last.chunks_exact(NR).flat_map(|row| &row[n % NR..]);
             assert!(
