@@ -119,8 +119,8 @@ fn backward_impl(
             let ld = weights.index(l, d);
             let w = &weights.layers[ld];
             let start = |v: Option<ArrayView3<f32>>| {
-                v.map(|v| v.index_axis(Axis(0), ld).to_owned())
-                    .unwrap_or_else(|| Array2::zeros((b, h)))
+                v.map(|v| super::aligned::copy_of(v.index_axis(Axis(0), ld)))
+                    .unwrap_or_else(|| super::aligned::zeros((b, h)))
             };
             let (dz, dh, dc) = backward_direction(
                 w,
@@ -172,8 +172,8 @@ fn backward_direction(
 ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
     let (t_len, b, h) = dy.dim();
     let packed = PackedBackward::new(w, b);
-    let mut dz_all = Array3::<f32>::zeros((t_len, b, 4 * h));
-    let mut scratch = Array2::zeros((b, h));
+    let mut dz_all = super::aligned::zeros((t_len, b, 4 * h));
+    let mut scratch = super::aligned::zeros((b, h));
     let mut active = vec![false; b];
     for s in 0..t_len {
         // Reverse of the forward's order: the forward direction from T-1 down.

@@ -66,7 +66,7 @@ pub(crate) fn halves(b: usize) -> [Range<usize>; 2] {
 
 /// Rows `rows` of `[B, H]` state `a`, as its own array.
 pub(crate) fn rows_of(a: &Array2<f32>, rows: &Range<usize>) -> Array2<f32> {
-    a.slice(s![rows.clone(), ..]).to_owned()
+    super::aligned::copy_of(a.slice(s![rows.clone(), ..]))
 }
 
 /// Writes the halves' final states back into `a` `[B, H]`.

@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 
 use ndarray::{s, Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
 
+use super::aligned;
 use super::packs::LayerPacks;
 use super::panel_matvec::Walk;
 use super::simd;
@@ -41,9 +42,9 @@ impl StepCache {
             return StepCache::default();
         }
         StepCache {
-            gates: Array3::zeros((t, b, 4 * h)),
-            h_prev: Array3::zeros((t, b, h)),
-            c_prev: Array3::zeros((t, b, h)),
+            gates: aligned::zeros((t, b, 4 * h)),
+            h_prev: aligned::zeros((t, b, h)),
+            c_prev: aligned::zeros((t, b, h)),
         }
     }
     /// Its arrays as [`CacheRows`]; `None` when it keeps nothing (inference).
@@ -158,16 +159,9 @@ pub(crate) fn forward_impl(
         let mut layer_out = new_output((t_len, b, cfg.output_size()));
         for d in 0..cfg.num_directions() {
             let ld = weights.index(l, d);
-            let mut hh = init
-                .h
-                .index_axis(Axis(0), ld)
-                .as_standard_layout()
-                .into_owned();
-            let mut cc = init
-                .c
-                .index_axis(Axis(0), ld)
-                .as_standard_layout()
-                .into_owned();
+            // Aligned, like every row the step's vector loads read (`super::aligned`).
+            let mut hh = aligned::copy_of(init.h.index_axis(Axis(0), ld));
+            let mut cc = aligned::copy_of(init.c.index_axis(Axis(0), ld));
             let (hs, keep) = (cfg.hidden_size, cache.is_some());
             let mut step_cache = match old_steps.next() {
                 Some(old) if keep && old.gates.dim() == (t_len, b, 4 * hs) => old,
@@ -251,7 +245,7 @@ impl Direction<'_> {
         let h = self.w.w_hh.ncols();
         let bias = self.w.combined_bias();
         let mut inputs = self.packs.step_inputs(layer_in.view(), self.w, bias);
-        let mut z = Array2::zeros((b, 4 * h));
+        let mut z = aligned::zeros((b, 4 * h));
         let step_weights = simd::StepWeights::new(self.w, (t_len, b), self.packs);
         let mut from_zero = simd::starts_from_zero(hh.view(), cc.view(), self.w);
         let mut walk = Walk::Forward;

@@ -13,6 +13,7 @@ use std::ops::Range;
 
 use ndarray::{s, Array2, ArrayView2};
 
+use super::aligned;
 use super::gemm::{Epilogue, PackedWeights, NR as PANEL};
 
 /// Rows of `dZ` (time steps × batch) per packed chunk: `[512][16]` panels (32 KiB, with
@@ -37,7 +38,7 @@ pub(crate) fn transposed_products(
     };
     // (dzᵀ a)ᵀ = aᵀ dz: the `A`s' columns are the kernel's rows, `dZ`'s its weights;
     // one such product per half of `dZ`'s columns.
-    let mut halves = [Array2::<f32>::zeros((m, mid)), Array2::zeros((m, n - mid))];
+    let mut halves = [aligned::zeros((m, mid)), aligned::zeros((m, n - mid))];
     let mut lhs = Array2::<f32>::zeros((m, CHUNK_ROWS.min(rows)));
     // Each half's packed chunk of `dZ`, repacked in place chunk after chunk.
     let mut packs: [PackedWeights; 2] = Default::default();

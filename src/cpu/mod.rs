@@ -41,6 +41,7 @@ macro_rules! avx2_dispatch {
     };
 }
 
+mod aligned;
 pub mod backward;
 mod backward_inputs;
 mod batch_split;

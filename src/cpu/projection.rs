@@ -85,7 +85,7 @@ impl<'a> Projection<'a> {
             bias,
             batch,
             steps_per_chunk,
-            buf: Array2::zeros((steps_per_chunk * batch, n)),
+            buf: super::aligned::zeros((steps_per_chunk * batch, n)),
             chunk: None,
         }
     }

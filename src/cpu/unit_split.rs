@@ -78,10 +78,12 @@ pub(crate) fn forward(
             PeepholeWeights::Diagonal(p) => Some(gate_entries(p, 3, &units)),
             _ => None,
         },
-        z: Array2::zeros((b, 4 * units.len())),
+        z: super::aligned::zeros((b, 4 * units.len())),
         units,
     };
     let mut parts = [half(0, 0..mid), half(1, mid..hs)];
+    // Not `super::aligned`: aligned, S1 on two threads measured 11 % slower
+    // (BENCHMARKS.md §34; why is not known).
     let mut h_next = Array2::zeros((b, hs));
     let mut active = vec![false; b];
     let mut from_zero = super::simd::starts_from_zero(h.view(), c.view(), w);
