@@ -9,7 +9,7 @@ use ndarray::{s, Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
 use super::aligned;
 use super::packs::LayerPacks;
 use super::panel_matvec::Walk;
-use super::simd;
+use super::simd::{self, Output};
 use crate::error::Result;
 use crate::sequence::{
     check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
@@ -196,9 +196,6 @@ pub(crate) fn forward_impl(
 
 /// A layer's output `[T, B, D·H]` while its directions write it (not initialised before).
 type OutputArray = Array3<MaybeUninit<f32>>;
-
-/// One direction's columns of an [`OutputArray`], or a batch half's rows of them.
-pub(crate) type Output<'a> = ArrayViewMut3<'a, MaybeUninit<f32>>;
 
 /// A layer output to be written (NaN-poisoned in this crate's unit tests, so that an
 /// element a path leaves unwritten shows).

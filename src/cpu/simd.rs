@@ -212,6 +212,10 @@ pub(crate) fn mark_live(active: &mut [bool], lens: &[usize], t: usize) {
     active.iter_mut().zip(lens).for_each(|(on, &n)| *on = t < n);
 }
 
+/// One direction's columns of a layer's output `[T, B, D·H]` while the forward writes
+/// it (not initialised before), or a batch half's rows of them.
+pub(crate) type Output<'a> = ndarray::ArrayViewMut3<'a, MaybeUninit<f32>>;
+
 /// Writes step `t`'s output rows `out` `[B, H]` (not initialised before): `h` for the
 /// live rows, zero for the rest (past their sequence's length).
 pub(crate) fn write_step_output(

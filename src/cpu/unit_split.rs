@@ -60,7 +60,7 @@ pub(crate) fn forward(
     (h, c): (&mut Array2<f32>, &mut Array2<f32>),
     order: impl Iterator<Item = usize>,
     lens: &[usize],
-    out: &mut super::forward::Output,
+    out: &mut super::simd::Output,
 ) {
     let (b, hs) = h.dim();
     let mid = (hs / 2).next_multiple_of(8).min(hs);
