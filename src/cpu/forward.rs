@@ -12,7 +12,7 @@ use super::panel_matvec::Walk;
 use super::simd::{self, Output};
 use crate::error::Result;
 use crate::sequence::{
-    check_inputs, from_time_major, lengths, to_time_major, zero_state, ForwardOptions, LstmOutput,
+    check_inputs, from_time_major, lengths, zero_state, ForwardOptions, LstmOutput,
 };
 use crate::weights::{LayerWeights, LstmWeights};
 
@@ -137,7 +137,12 @@ pub(crate) fn forward_impl(
     let init = opts.initial.cloned().unwrap_or_else(|| zero_state(cfg, b));
     let mut state = zero_state(cfg, b);
 
-    let mut layer_in = to_time_major(cfg, &x);
+    // The input itself where it is time-major and contiguous already, else a copy.
+    let x = match cfg.batch_first {
+        true => x.permuted_axes([1, 0, 2]),
+        false => x,
+    };
+    let mut layer_in = x.as_standard_layout();
     // A cache from an earlier call lends its arrays where the shapes match: everything in
     // them is overwritten below, so a training loop's steps allocate (and fault in) none.
     let old = cache.as_deref_mut().map(std::mem::take).unwrap_or_default();
@@ -152,7 +157,7 @@ pub(crate) fn forward_impl(
                     a.assign(&layer_in);
                     a
                 }
-                _ => layer_in.clone(),
+                _ => layer_in.to_owned(),
             });
         }
         // Not zeroed: every direction writes every row of its columns at every step.
@@ -175,7 +180,13 @@ pub(crate) fn forward_impl(
             };
             let mut out =
                 layer_out.slice_mut(s![.., .., d * cfg.hidden_size..(d + 1) * cfg.hidden_size]);
-            run.forward(&layer_in, &mut hh, &mut cc, step_cache.rows(), &mut out);
+            run.forward(
+                layer_in.view(),
+                &mut hh,
+                &mut cc,
+                step_cache.rows(),
+                &mut out,
+            );
             state.h.index_axis_mut(Axis(0), ld).assign(&hh);
             state.c.index_axis_mut(Axis(0), ld).assign(&cc);
             if let Some(c) = cache.as_deref_mut() {
@@ -185,10 +196,10 @@ pub(crate) fn forward_impl(
         // SAFETY: each direction's `Direction::forward` wrote every element of its
         // columns (`simd::write_step_output` at every step, live rows or not), and the
         // directions' columns cover the output.
-        layer_in = unsafe { layer_out.assume_init() };
+        layer_in = unsafe { layer_out.assume_init() }.into();
     }
     Ok(LstmOutput {
-        y: from_time_major(cfg, layer_in),
+        y: from_time_major(cfg, layer_in.into_owned()),
         h_n: state.h,
         c_n: state.c,
     })
@@ -221,7 +232,7 @@ impl Direction<'_> {
     /// rows, zero for the rest.
     fn forward(
         &self,
-        layer_in: &Array3<f32>,
+        layer_in: ArrayView3<f32>,
         hh: &mut Array2<f32>,
         cc: &mut Array2<f32>,
         mut step_cache: Option<CacheRows>,
@@ -274,7 +285,7 @@ impl Direction<'_> {
     /// `step_cache` and `out` (`super::batch_split`).
     fn forward_by_batch_halves(
         &self,
-        layer_in: &Array3<f32>,
+        layer_in: ArrayView3<f32>,
         (hh, cc): (&mut Array2<f32>, &mut Array2<f32>),
         step_cache: Option<CacheRows>,
         out: &mut Output,
@@ -294,7 +305,7 @@ impl Direction<'_> {
                 lens: &self.lens[rows],
                 ..*self
             };
-            half.forward(&x, &mut h, &mut c, cache, &mut out);
+            half.forward(x.view(), &mut h, &mut c, cache, &mut out);
             (h, c)
         };
         let (a, b) = super::threads::join(

@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
 
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::{step_product, MATVEC_MAX_BATCH};
@@ -56,7 +56,7 @@ fn gate_entries(v: &Array1<f32>, gates: usize, units: &Range<usize>) -> Array1<f
 /// `Direction::forward` without a training cache. `order` lists the steps.
 pub(crate) fn forward(
     (w, packs): (&LayerWeights, &LayerPacks),
-    layer_in: &Array3<f32>,
+    layer_in: ArrayView3<f32>,
     (h, c): (&mut Array2<f32>, &mut Array2<f32>),
     order: impl Iterator<Item = usize>,
     lens: &[usize],
