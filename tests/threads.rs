@@ -46,6 +46,75 @@ fn bidirectional_training() -> Vec<Vec<f32>> {
     all
 }
 
+/// A narrow input (2·I ≤ B) is projected in each step's product, where the projection
+/// ahead would be packed (BENCHMARKS.md §34): in the prepared model (packed at any
+/// rows) and at T·B ≥ 1,024. Its batch halves (2·I > B/2) and unit halves project
+/// ahead, and must give the bits of the whole: I = 300 at T·B = 600 one-off projects
+/// through ndarray's GEMM (K = 300 in two blocks), whole or halved. What they return,
+/// flattened.
+fn narrow_inputs() -> Vec<Vec<f32>> {
+    let mut all = Vec::new();
+    for (narrow, t, b) in [
+        (LstmConfig::new(8, 128), 70, 16),
+        (LstmConfig::new(300, 32), 1, 600),
+    ] {
+        let wn = LstmWeights::init(&narrow, 16).unwrap();
+        let xn = random_input(&narrow, t, b, 17);
+        let opts = ForwardOptions::default();
+        let (train, _) = cpu::forward_train(&wn, xn.view(), opts).unwrap();
+        let prepared = cpu::CpuLstm::new(&wn).unwrap();
+        for o in [
+            cpu::forward(&wn, xn.view(), opts).unwrap(),
+            prepared.forward(xn.view(), opts).unwrap(),
+            train,
+        ] {
+            all.push(o.y.iter().chain(o.c_n.iter()).copied().collect());
+        }
+    }
+    all
+}
+
+/// Inference on two threads: by batch halves for the whole sequence (B = 16, and the
+/// prepared model at T = 64), or each layer-direction split by hidden units (B = 12,
+/// and the one-off forward at T = 64, whose halves would not pack their projection as
+/// the whole does; H = 100, so the halves are 56 + 44 units); both directions, diagonal
+/// peepholes, rows that stop early (the reverse direction's rows start late) and a
+/// random initial state. What they return, flattened.
+fn inference_splits() -> Vec<Vec<f32>> {
+    let mut all = Vec::new();
+    let peep = LstmConfig::new(300, 100)
+        .layers(2)
+        .bidirectional(true)
+        .peephole(Peephole::Diagonal);
+    // T = 12 projects through ndarray's GEMM a gate block at a time, T = 64 (1,024 rows)
+    // through the packed kernel. I = 300: ndarray's GEMM sums K = 300 in two blocks, so
+    // halves that projected otherwise than the whole would change the bits.
+    let w2 = LstmWeights::init(&peep, 10).unwrap();
+    for (t, b) in [(12, 16), (64, 16), (20, 12)] {
+        let x2 = random_input(&peep, t, b, 11);
+        let lens: Vec<usize> = (0..b).map(|i| t - (i * 7) % t).collect();
+        let initial = lstm_wgpu::LstmState {
+            h: random((4, b, 100), 12),
+            c: random((4, b, 100), 13),
+        };
+        let opts = ForwardOptions {
+            initial: Some(&initial),
+            seq_lens: Some(&lens),
+        };
+        let out2 = cpu::forward(&w2, x2.view(), opts).unwrap();
+        // The prepared model packs the halves' projections at any number of rows.
+        let out3 = cpu::CpuLstm::new(&w2)
+            .unwrap()
+            .forward(x2.view(), opts)
+            .unwrap();
+        for o in [out2, out3] {
+            let (y, h_n, c_n) = (o.y.iter(), o.h_n.iter(), o.c_n.iter());
+            all.push(y.chain(h_n).chain(c_n).copied().collect());
+        }
+    }
+    all
+}
+
 /// Forward, backward and three training steps; everything they return, flattened.
 fn run_all(threads: usize) -> Vec<Vec<f32>> {
     cpu::set_threads(threads);
@@ -110,42 +179,8 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
             all.push(out1.y.iter().chain(out1.c_n.iter()).copied().collect());
         }
     }
-    // Inference on two threads: by batch halves for the whole sequence (B = 16, and the
-    // prepared model at T = 64), or each layer-direction split by hidden units (B = 12,
-    // and the one-off forward at T = 64, whose halves would not pack their projection as
-    // the whole does; H = 100, so the halves are 56 + 44 units); both directions, diagonal
-    // peepholes, rows that stop early (the reverse direction's rows start late) and a
-    // random initial state.
-    let peep = LstmConfig::new(300, 100)
-        .layers(2)
-        .bidirectional(true)
-        .peephole(Peephole::Diagonal);
-    // T = 12 projects through ndarray's GEMM a gate block at a time, T = 64 (1,024 rows)
-    // through the packed kernel. I = 300: ndarray's GEMM sums K = 300 in two blocks, so
-    // halves that projected otherwise than the whole would change the bits.
-    let w2 = LstmWeights::init(&peep, 10).unwrap();
-    for (t, b) in [(12, 16), (64, 16), (20, 12)] {
-        let x2 = random_input(&peep, t, b, 11);
-        let lens: Vec<usize> = (0..b).map(|i| t - (i * 7) % t).collect();
-        let initial = lstm_wgpu::LstmState {
-            h: random((4, b, 100), 12),
-            c: random((4, b, 100), 13),
-        };
-        let opts = ForwardOptions {
-            initial: Some(&initial),
-            seq_lens: Some(&lens),
-        };
-        let out2 = cpu::forward(&w2, x2.view(), opts).unwrap();
-        // The prepared model packs the halves' projections at any number of rows.
-        let out3 = cpu::CpuLstm::new(&w2)
-            .unwrap()
-            .forward(x2.view(), opts)
-            .unwrap();
-        for o in [out2, out3] {
-            let (y, h_n, c_n) = (o.y.iter(), o.h_n.iter(), o.c_n.iter());
-            all.push(y.chain(h_n).chain(c_n).copied().collect());
-        }
-    }
+    all.extend(narrow_inputs());
+    all.extend(inference_splits());
     // The GRU's pointwise update (its own vectorised loop), both directions.
     let gru = GruConfig::new(24, 40).bidirectional(true);
     let wg = GruWeights::init(&gru, 14).unwrap();

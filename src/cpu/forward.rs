@@ -2,14 +2,13 @@
 //! time step for every layer and direction, the step run in place by `simd` (the same
 //! math as [`super::lstm_step`]). Optionally keeps what backward needs.
 
-use std::mem::MaybeUninit;
-
 use ndarray::{s, Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
 
 use super::aligned;
 use super::packs::LayerPacks;
 use super::panel_matvec::Walk;
-use super::simd::{self, Output};
+use super::simd;
+use super::step_output::{new_output, write_step_output, Output};
 use crate::error::Result;
 use crate::sequence::{
     check_inputs, from_time_major, lengths, zero_state, ForwardOptions, LstmOutput,
@@ -152,19 +151,15 @@ pub(crate) fn forward_impl(
     }
     for l in 0..cfg.num_layers {
         if let Some(c) = cache.as_deref_mut() {
-            c.layer_inputs.push(match old_inputs.next() {
-                Some(mut a) if a.dim() == layer_in.dim() => {
-                    a.assign(&layer_in);
-                    a
-                }
-                _ => layer_in.to_owned(),
-            });
+            c.layer_inputs
+                .push(reuse_or_copy(old_inputs.next(), layer_in.view()));
         }
         // Not zeroed: every direction writes every row of its columns at every step.
         let mut layer_out = new_output((t_len, b, cfg.output_size()));
         for d in 0..cfg.num_directions() {
             let ld = weights.index(l, d);
-            // Aligned, like every row the step's vector loads read (`super::aligned`).
+            // Aligned, like every row the step's vector loads read (`super::aligned`;
+            // but `unit_split` swaps in an unaligned state, see there).
             let mut hh = aligned::copy_of(init.h.index_axis(Axis(0), ld));
             let mut cc = aligned::copy_of(init.c.index_axis(Axis(0), ld));
             let (hs, keep) = (cfg.hidden_size, cache.is_some());
@@ -194,7 +189,7 @@ pub(crate) fn forward_impl(
             }
         }
         // SAFETY: each direction's `Direction::forward` wrote every element of its
-        // columns (`simd::write_step_output` at every step, live rows or not), and the
+        // columns (`write_step_output` at every step, live rows or not), and the
         // directions' columns cover the output.
         layer_in = unsafe { layer_out.assume_init() }.into();
     }
@@ -205,15 +200,15 @@ pub(crate) fn forward_impl(
     })
 }
 
-/// A layer's output `[T, B, D·H]` while its directions write it (not initialised before).
-type OutputArray = Array3<MaybeUninit<f32>>;
-
-/// A layer output to be written (NaN-poisoned in this crate's unit tests, so that an
-/// element a path leaves unwritten shows).
-fn new_output(shape: (usize, usize, usize)) -> OutputArray {
-    match cfg!(test) {
-        true => Array3::from_elem(shape, MaybeUninit::new(f32::NAN)),
-        false => Array3::uninit(shape),
+/// `old` (an earlier call's array) holding `a`'s values where the shapes match (no
+/// allocation), else a copy of `a`.
+fn reuse_or_copy(old: Option<Array3<f32>>, a: ArrayView3<f32>) -> Array3<f32> {
+    match old {
+        Some(mut o) if o.dim() == a.dim() => {
+            o.assign(&a);
+            o
+        }
+        _ => a.to_owned(),
     }
 }
 
@@ -275,7 +270,7 @@ impl Direction<'_> {
             if let Some(k) = step_cache.as_mut() {
                 k.keep_gates_from(t, &z, cc, self.w, &active);
             }
-            simd::write_step_output(out.index_axis_mut(Axis(0), t), hh.view(), &active);
+            write_step_output(out.index_axis_mut(Axis(0), t), hh.view(), &active);
         }
     }
 }
@@ -325,11 +320,12 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// Every path of the forward writes every element of its output (which starts
-    /// NaN-poisoned in unit tests, [`new_output`]): the step loop, batch halves, unit
+    /// NaN-poisoned in unit tests, `new_output`): the step loop, batch halves, unit
     /// halves, matrix-vector steps, both directions, a training forward; zero past each
     /// length, and the last live step's `h` is `h_n`.
     #[test]
     fn every_path_writes_every_output_row() {
+        let threads = crate::cpu::threads::threads();
         crate::cpu::threads::set_threads(2);
         // (layers, bidirectional, T, B, I, H): one per path above.
         for &(l, bidi, t, b, i, h) in &[
@@ -365,5 +361,6 @@ mod tests {
                 }
             }
         }
+        crate::cpu::threads::set_threads(threads);
     }
 }

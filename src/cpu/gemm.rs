@@ -52,13 +52,13 @@ struct BlockRows<'a> {
     projection: Option<(&'a [f32], InputProjection<'a>)>,
 }
 
-/// `w` `[N, K]` ready for [`PackedWeights::mul`] (the default: `0 × 0`, to repack).
 /// One k of a panel: its 16 floats, aligned to a cache line. In a `Vec<f32>` (16-byte
 /// aligned) every 512-bit load of a panel straddled two lines (BENCHMARKS.md §34).
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 struct PanelLine([f32; NR]);
 
+/// `w` `[N, K]` ready for [`PackedWeights::mul`] (the default: `0 × 0`, to repack).
 #[derive(Default)]
 pub(crate) struct PackedWeights {
     n: usize,

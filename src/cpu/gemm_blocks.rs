@@ -86,9 +86,9 @@ impl PackedWeights {
             true => [step, 1].map(|i| p.saturating_sub(i)),
         };
         let next = next.map(|q| self.floats()[q * k * NR..].as_ptr());
-        // A call's projection, for `rows.projection` (the most a call writes; not
-        // zeroed: a call writes every float that the next one reads).
-        let mut projected = std::mem::MaybeUninit::<[f32; TILE_FLOATS]>::uninit();
+        // A call's projection, for `rows.projection` (the most a call writes, on whole
+        // cache lines; not zeroed: a call writes every float that the next one reads).
+        let mut projected = std::mem::MaybeUninit::<Tile>::uninit();
         let mut r0 = range.start;
         while r0 < range.end {
             let mr = kernel_rows::<WIDE>(range.end - r0);
@@ -160,6 +160,11 @@ impl PackedWeights {
         call::<WIDE>(mr, panel, x, k, dest);
     }
 }
+
+/// [`PackedWeights::panel_rows`]'s buffer for one call's projection, aligned like the
+/// panels (its rows are 32 floats, two cache lines).
+#[repr(C, align(64))]
+struct Tile([f32; TILE_FLOATS]);
 
 /// The operands of the row block `range` of `all`, packed call by call with AVX-512
 /// (`WIDE`) into `packed` (`pack_calls`), else row-major as they are: `s` (`k` wide)

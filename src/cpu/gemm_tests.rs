@@ -283,3 +283,38 @@ fn projecting_gives_the_bits_of_projecting_first() {
         }
     }
 }
+
+/// Without AVX2 (ndarray's GEMM, `fallback_mul`), a product with its projection gives
+/// what the projection written first and then added gives (the fallback packs nothing,
+/// so its weights are set here as a CPU without AVX2 would leave them).
+#[test]
+fn the_fallback_projects_like_projecting_first() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let (b, n, k, i) = (7, 37, 20, 5);
+    let (s, w) = (random((b, k), &mut rng), random((n, k), &mut rng));
+    let (x, w_ih) = (random((b, i), &mut rng), random((n, i), &mut rng));
+    let bias = random((1, n), &mut rng);
+    let bias = bias.as_slice().unwrap();
+    let unpacked = |w: &Array2<f32>| PackedWeights {
+        n: w.nrows(),
+        k: w.ncols(),
+        fallback: Some(w.clone()),
+        ..Default::default()
+    };
+    let (packed, packed_ih) = (unpacked(&w), unpacked(&w_ih));
+    let mut gx = Array2::from_elem((b, n), f32::NAN);
+    packed_ih.mul(x.view(), &mut gx.view_mut(), Epilogue::AddRow(bias));
+    let mut want = Array2::from_elem((b, n), f32::NAN);
+    let first = Epilogue::AddMatrix(gx.as_slice().unwrap());
+    packed.mul(s.view(), &mut want.view_mut(), first);
+    let projection = InputProjection {
+        x: x.as_slice().unwrap(),
+        w_ih: &packed_ih,
+        bias,
+    };
+    let mut got = Array2::from_elem((b, n), f32::NAN);
+    packed.mul_projecting(s.view(), &mut got.view_mut(), projection);
+    assert!(got.iter().all(|v| v.is_finite()));
+    let err = max_diff(&got, &want);
+    assert!(err < 1e-5, "error {err}");
+}

@@ -67,6 +67,7 @@ mod projection;
 pub mod reference;
 mod simd;
 pub mod softmax_xent;
+mod step_output;
 pub mod stream;
 mod threads;
 mod unit_split;

@@ -81,11 +81,13 @@ impl LayerPacks {
 
     /// The step inputs of a forward over `x` `[T, B, I]` through `w` (`bias` added): the
     /// projection computed ahead, or, for steps through the packed GEMM with an input
-    /// at most B/2 wide, each step's projected in its recurrent product's epilogue
-    /// (the same bits). Projecting ahead writes and reads `B·4H` floats per step and
-    /// pushes `W_hh` out of L2; projecting in the product reads `W_ih`'s `I·4H` per
-    /// step instead: measured even at I = B, 5–9 % faster at I ≤ B/2 (BENCHMARKS.md
-    /// §34).
+    /// at most B/2 wide, each step's projected in its recurrent product's epilogue.
+    /// Projecting ahead writes and reads `B·4H` floats per step and pushes `W_hh` out of
+    /// L2; projecting in the product reads `W_ih`'s `I·4H` per step instead: measured
+    /// even at I = B, 5–9 % faster at I ≤ B/2 (BENCHMARKS.md §34). Only where the
+    /// projection ahead would be packed too ([`LayerPacks::packs_projection`]), whose
+    /// bits fusing gives: a batch half or a unit half that projects ahead then gives the
+    /// bits of the whole.
     pub fn step_inputs<'a>(
         &'a self,
         x: ndarray::ArrayView3<'a, f32>,
@@ -93,7 +95,7 @@ impl LayerPacks {
         bias: Array1<f32>,
     ) -> StepInputs<'a> {
         let (t, batch, i) = x.dim();
-        if batch <= MATVEC_MAX_BATCH || 2 * i > batch {
+        if batch <= MATVEC_MAX_BATCH || 2 * i > batch || !self.packs_projection(t * batch) {
             return StepInputs::Hoisted(self.projection(x, w, bias));
         }
         let rows = x

@@ -10,9 +10,7 @@
 //! exp that the compiler vectorises (AVX2 + FMA where the CPU has them, chosen at run
 //! time).
 
-use std::mem::MaybeUninit;
-
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 
 use super::gemm::{Epilogue, PackedWeights};
 use super::matvec::{recurrent, step_product, MATVEC_MAX_BATCH};
@@ -83,9 +81,10 @@ pub(crate) fn all_zero(a: ArrayView2<f32>) -> bool {
 }
 
 /// One time step in place: `h`, `c` `[B, H]` become the new state for rows with
-/// `active[b]`; other rows keep theirs. `gx` `[B, 4H]` is this step's input projection
-/// (bias included); `z` `[B, 4H]` is scratch. (Accumulating into `gx` itself instead
-/// measured slower: a small `z` stays in cache, a fresh slice of `gx` each step does not.)
+/// `active[b]`; other rows keep theirs. `gx` is this step's input projection `[B, 4H]`
+/// (bias included), or its input to project as the product goes; `z` `[B, 4H]` is
+/// scratch. (Accumulating into `gx` itself instead measured slower: a small `z` stays in
+/// cache, a fresh slice of `gx` each step does not.)
 ///
 /// Rows are independent, so with [`super::threads::threads`] > 1 and enough work the batch is
 /// split in two halves, the second on the CPU path's worker (`threads::join`).
@@ -210,34 +209,6 @@ pub(crate) fn cells(
 /// `active[b]`: whether row b's sequence is live at step `t` (`t` below its length).
 pub(crate) fn mark_live(active: &mut [bool], lens: &[usize], t: usize) {
     active.iter_mut().zip(lens).for_each(|(on, &n)| *on = t < n);
-}
-
-/// One direction's columns of a layer's output `[T, B, D·H]` while the forward writes
-/// it (not initialised before), or a batch half's rows of them.
-pub(crate) type Output<'a> = ndarray::ArrayViewMut3<'a, MaybeUninit<f32>>;
-
-/// Writes step `t`'s output rows `out` `[B, H]` (not initialised before): `h` for the
-/// live rows, zero for the rest (past their sequence's length).
-pub(crate) fn write_step_output(
-    mut out: ArrayViewMut2<MaybeUninit<f32>>,
-    h: ArrayView2<f32>,
-    active: &[bool],
-) {
-    Zip::from(out.rows_mut())
-        .and(h.rows())
-        .and(active)
-        .for_each(
-            |mut o, hr, &on| match (on, o.as_slice_mut(), hr.as_slice()) {
-                // Slices, for a copy the compiler vectorises.
-                (true, Some(o), Some(hr)) => o.iter_mut().zip(hr).for_each(|(o, &v)| {
-                    o.write(v);
-                }),
-                (true, ..) => o.zip_mut_with(&hr, |o, &v| {
-                    o.write(v);
-                }),
-                (false, ..) => o.fill(MaybeUninit::new(0.0)),
-            },
-        );
 }
 
 avx2_dispatch!(

@@ -17,7 +17,8 @@ use super::matvec::{step_product, MATVEC_MAX_BATCH};
 use super::packs::LayerPacks;
 use super::panel_matvec::{Walk, MATVEC_SPLIT_FMAS};
 use super::projection::Projection;
-use super::simd::{cells, mark_live, write_step_output};
+use super::simd::{cells, mark_live};
+use super::step_output::{write_step_output, Output};
 use crate::weights::{LayerWeights, PeepholeWeights};
 
 /// Whether [`forward`] applies to `steps` steps of `batch` rows: two threads free,
@@ -60,7 +61,7 @@ pub(crate) fn forward(
     (h, c): (&mut Array2<f32>, &mut Array2<f32>),
     order: impl Iterator<Item = usize>,
     lens: &[usize],
-    out: &mut super::simd::Output,
+    out: &mut Output,
 ) {
     let (b, hs) = h.dim();
     let mid = (hs / 2).next_multiple_of(8).min(hs);
