@@ -187,6 +187,14 @@ fn run_all(threads: usize) -> Vec<Vec<f32>> {
     let xg = random((9, 16, 24), 15);
     let og = cpu::gru_forward(&wg, xg.view(), GruOptions::default()).unwrap();
     all.push(og.y.iter().chain(og.h_n.iter()).copied().collect());
+    // On two threads by batch halves (8 + 8 rows), training too: its kept gates and
+    // states joined from the halves.
+    let (ot, cache) = cpu::gru_forward_train(&wg, xg.view(), GruOptions::default()).unwrap();
+    all.push(ot.y.iter().chain(ot.h_n.iter()).copied().collect());
+    for ld in 0..2 {
+        let (g, p) = (cache.gates[ld].iter(), cache.h_prev[ld].iter());
+        all.push(g.chain(p).copied().collect());
+    }
     all
 }
 

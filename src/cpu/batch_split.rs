@@ -24,11 +24,11 @@ use super::simd::starts_from_zero;
 use crate::weights::LayerWeights;
 
 /// Fewest rows split by batch halves (8 per thread, measured at DB H = 512 B = 16).
-const BATCH_SPLIT_MIN_ROWS: usize = 16;
+pub(crate) const BATCH_SPLIT_MIN_ROWS: usize = 16;
 
 /// Largest `W_hh` (and `W_ch`) in bytes that each thread streams whole every step: 4 MiB
 /// (H = 512) measured faster split by batch, 16 MiB (H = 1024) slower.
-const BATCH_SPLIT_MAX_WEIGHT_BYTES: usize = 8 << 20;
+pub(crate) const BATCH_SPLIT_MAX_WEIGHT_BYTES: usize = 8 << 20;
 
 /// Whether [`super::forward`]'s layer-direction of `steps` steps from state `(h, c)`
 /// (`[B, H]`) runs by batch halves: two threads free, enough rows, weights that each

@@ -2,11 +2,14 @@
 //! [`gru_step`](super::gru_step()) per time step for every layer and direction (the LSTM's schedule, see
 //! `forward.rs`). Optionally keeps what [`super::gru_backward()`] needs.
 
+use std::ops::Range;
+
 use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
 use super::gru_fast::GruStepper;
 use super::gru_step::input_bias;
-use super::projection::Projection;
+use super::matvec::MATVEC_MAX_BATCH;
+use super::projection::{packing_pays, Projection};
 use crate::error::Result;
 use crate::gru::{check_gru_inputs, GruLayerWeights, GruOptions, GruOutput, GruWeights};
 use crate::sequence::{from_time_major, to_time_major};
@@ -101,7 +104,22 @@ fn gru_forward_impl(
     })
 }
 
+/// Whether a layer-direction of `t_len` steps of `b` rows through `w` runs by batch
+/// halves, as the LSTM's does (`batch_split`): two threads free, enough rows, weights
+/// each thread can stream, and halves that take the whole's kernels (the packed
+/// recurrent products, the same projection packing), so the same bits.
+fn by_batch_halves(w: &GruLayerWeights, t_len: usize, b: usize) -> bool {
+    use super::batch_split::{halves, BATCH_SPLIT_MAX_WEIGHT_BYTES, BATCH_SPLIT_MIN_ROWS};
+    let packs = |rows: usize| packing_pays(t_len * rows);
+    let same_kernels = |r: &Range<usize>| r.len() > MATVEC_MAX_BATCH && packs(r.len()) == packs(b);
+    super::threads::may_split()
+        && b >= BATCH_SPLIT_MIN_ROWS
+        && 4 * w.w_hh.len() <= BATCH_SPLIT_MAX_WEIGHT_BYTES
+        && halves(b).iter().all(same_kernels)
+}
+
 /// One layer-direction of the forward.
+#[derive(Clone, Copy)]
 pub(crate) struct GruDirection<'a> {
     pub w: &'a GruLayerWeights,
     pub reset_after: bool,
@@ -112,8 +130,59 @@ pub(crate) struct GruDirection<'a> {
 impl GruDirection<'_> {
     /// Runs every step over `layer_in` `[T, B, I]` from `h` (left holding the final
     /// state), writing `h_t` into `out` `[T, B, H]` for live rows. With `keep`, returns
-    /// the step gates `[T, B, 4H]` and `h_{t-1}` `[T, B, H]`.
+    /// the step gates `[T, B, 4H]` and `h_{t-1}` `[T, B, H]`. On two threads by batch
+    /// halves where [`by_batch_halves`] says.
     pub fn forward(
+        &self,
+        layer_in: &Array3<f32>,
+        h: &mut Array2<f32>,
+        out: ndarray::ArrayViewMut3<f32>,
+        keep: bool,
+    ) -> Option<(Array3<f32>, Array3<f32>)> {
+        let (t_len, b, _) = layer_in.dim();
+        match by_batch_halves(self.w, t_len, b) {
+            true => self.forward_by_batch_halves(layer_in, h, out, keep),
+            false => self.forward_rows(layer_in, h, out, keep),
+        }
+    }
+
+    /// [`GruDirection::forward`], each batch half on its own thread for the whole
+    /// sequence (the LSTM's `batch_split`): the halves' final states and kept arrays
+    /// joined after.
+    fn forward_by_batch_halves(
+        &self,
+        layer_in: &Array3<f32>,
+        h: &mut Array2<f32>,
+        out: ndarray::ArrayViewMut3<f32>,
+        keep: bool,
+    ) -> Option<(Array3<f32>, Array3<f32>)> {
+        use super::batch_split::{halves, join_rows, rows_of};
+        let [top, bottom] = halves(h.nrows());
+        let (out_top, out_bottom) = out.split_at(Axis(1), top.end);
+        let state = &*h;
+        let run = |rows: Range<usize>, out| {
+            // The half's input, contiguous as the projection wants it.
+            let x = layer_in.slice(s![.., rows.clone(), ..]).to_owned();
+            let mut h = rows_of(state, &rows);
+            let half = GruDirection {
+                lens: &self.lens[rows],
+                ..*self
+            };
+            let kept = half.forward_rows(&x, &mut h, out, keep);
+            (h, kept)
+        };
+        let ((h0, k0), (h1, k1)) =
+            super::threads::join(true, || run(top, out_top), || run(bottom, out_bottom));
+        join_rows(h, [h0, h1]);
+        let ((g0, p0), (g1, p1)) = (k0?, k1?);
+        let join = |a: Array3<f32>, b: Array3<f32>| {
+            ndarray::concatenate(Axis(1), &[a.view(), b.view()]).expect("halves of one batch")
+        };
+        Some((join(g0, g1), join(p0, p1)))
+    }
+
+    /// [`GruDirection::forward`] on this thread.
+    fn forward_rows(
         &self,
         layer_in: &Array3<f32>,
         h: &mut Array2<f32>,
