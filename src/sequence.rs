@@ -1,6 +1,6 @@
 //! Inputs and outputs of a forward pass, and the checks every path shares.
 
-use ndarray::{Array3, ArrayView, ArrayView3, Dimension};
+use ndarray::{Array3, ArrayView, ArrayView3, CowArray, Dimension, Ix3};
 
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
@@ -131,12 +131,23 @@ pub(crate) fn check_inputs(
 
 /// The input as an owned time-major `[T, B, I]` array (what every kernel consumes).
 pub(crate) fn to_time_major(config: &LstmConfig, x: &ArrayView3<f32>) -> Array3<f32> {
-    let v = if config.batch_first {
-        x.permuted_axes([1, 0, 2])
-    } else {
-        *x
+    time_major(config, x).into_owned()
+}
+
+/// The input as a time-major `[T, B, I]` array in standard layout: `x` itself where it
+/// is one already (no copy), else a copy.
+pub(crate) fn time_major<'a>(
+    config: &LstmConfig,
+    x: &ArrayView3<'a, f32>,
+) -> CowArray<'a, f32, Ix3> {
+    let v = match config.batch_first {
+        true => x.permuted_axes([1, 0, 2]),
+        false => *x,
     };
-    v.as_standard_layout().into_owned()
+    match v.is_standard_layout() {
+        true => v.into(),
+        false => v.as_standard_layout().into_owned().into(),
+    }
 }
 
 /// A time-major `[T, B, F]` output in the caller's layout.

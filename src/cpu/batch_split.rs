@@ -24,11 +24,11 @@ use super::simd::starts_from_zero;
 use crate::weights::LayerWeights;
 
 /// Fewest rows split by batch halves (8 per thread, measured at DB H = 512 B = 16).
-pub(crate) const BATCH_SPLIT_MIN_ROWS: usize = 16;
+const BATCH_SPLIT_MIN_ROWS: usize = 16;
 
 /// Largest `W_hh` (and `W_ch`) in bytes that each thread streams whole every step: 4 MiB
 /// (H = 512) measured faster split by batch, 16 MiB (H = 1024) slower.
-pub(crate) const BATCH_SPLIT_MAX_WEIGHT_BYTES: usize = 8 << 20;
+const BATCH_SPLIT_MAX_WEIGHT_BYTES: usize = 8 << 20;
 
 /// Whether [`super::forward`]'s layer-direction of `steps` steps from state `(h, c)`
 /// (`[B, H]`) runs by batch halves: two threads free, enough rows, weights that each
@@ -43,20 +43,32 @@ pub(crate) fn applies(
     (h, c): (&Array2<f32>, &Array2<f32>),
 ) -> bool {
     let b = h.nrows();
-    let weight_bytes = 4 * w.w_hh.len();
-    let large = b >= BATCH_SPLIT_MIN_ROWS && weight_bytes <= BATCH_SPLIT_MAX_WEIGHT_BYTES;
-    if !(super::threads::may_split() && large) {
-        return false;
-    }
-    let whole = (
-        packs.packs_projection(steps * b),
-        starts_from_zero(h.view(), c.view(), w),
-    );
-    halves(b).into_iter().all(|rows| {
+    // The projection's packing and the zero-state start of these rows.
+    let kernels = |rows: &Range<usize>| {
         let half = s![rows.clone(), ..];
         let zero = starts_from_zero(h.slice(half), c.slice(half), w);
-        rows.len() > MATVEC_MAX_BATCH && (packs.packs_projection(steps * rows.len()), zero) == whole
+        (packs.packs_projection(steps * rows.len()), zero)
+    };
+    splits(b, 4 * w.w_hh.len(), |rows| {
+        kernels(rows) == kernels(&(0..b))
     })
+}
+
+/// Whether `b` rows through `weight_bytes` of recurrent weights split by batch halves:
+/// two threads free, enough rows, weights that each thread can stream, and halves that
+/// take the packed GEMM and pass `same_kernels` (they take the whole's other kernels, so
+/// give its bits). The LSTM's [`applies`] and the GRU's forward ask it.
+pub(crate) fn splits(
+    b: usize,
+    weight_bytes: usize,
+    same_kernels: impl Fn(&Range<usize>) -> bool,
+) -> bool {
+    super::threads::may_split()
+        && b >= BATCH_SPLIT_MIN_ROWS
+        && weight_bytes <= BATCH_SPLIT_MAX_WEIGHT_BYTES
+        && halves(b)
+            .iter()
+            .all(|rows| rows.len() > MATVEC_MAX_BATCH && same_kernels(rows))
 }
 
 /// The two halves' rows of a batch of `b`.

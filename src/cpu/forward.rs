@@ -11,7 +11,7 @@ use super::simd;
 use super::step_output::{new_output, write_step_output, Output};
 use crate::error::Result;
 use crate::sequence::{
-    check_inputs, from_time_major, lengths, zero_state, ForwardOptions, LstmOutput,
+    check_inputs, from_time_major, lengths, time_major, zero_state, ForwardOptions, LstmOutput,
 };
 use crate::weights::{LayerWeights, LstmWeights};
 
@@ -136,12 +136,7 @@ pub(crate) fn forward_impl(
     let init = opts.initial.cloned().unwrap_or_else(|| zero_state(cfg, b));
     let mut state = zero_state(cfg, b);
 
-    // The input itself where it is time-major and contiguous already, else a copy.
-    let x = match cfg.batch_first {
-        true => x.permuted_axes([1, 0, 2]),
-        false => x,
-    };
-    let mut layer_in = x.as_standard_layout();
+    let mut layer_in = time_major(cfg, &x);
     // A cache from an earlier call lends its arrays where the shapes match: everything in
     // them is overwritten below, so a training loop's steps allocate (and fault in) none.
     let old = cache.as_deref_mut().map(std::mem::take).unwrap_or_default();

@@ -8,7 +8,6 @@ use ndarray::{s, Array2, Array3, ArrayView3, Axis, Zip};
 
 use super::gru_fast::GruStepper;
 use super::gru_step::input_bias;
-use super::matvec::MATVEC_MAX_BATCH;
 use super::projection::{packing_pays, Projection};
 use crate::error::Result;
 use crate::gru::{check_gru_inputs, GruLayerWeights, GruOptions, GruOutput, GruWeights};
@@ -109,13 +108,8 @@ fn gru_forward_impl(
 /// each thread can stream, and halves that take the whole's kernels (the packed
 /// recurrent products, the same projection packing), so the same bits.
 fn by_batch_halves(w: &GruLayerWeights, t_len: usize, b: usize) -> bool {
-    use super::batch_split::{halves, BATCH_SPLIT_MAX_WEIGHT_BYTES, BATCH_SPLIT_MIN_ROWS};
     let packs = |rows: usize| packing_pays(t_len * rows);
-    let same_kernels = |r: &Range<usize>| r.len() > MATVEC_MAX_BATCH && packs(r.len()) == packs(b);
-    super::threads::may_split()
-        && b >= BATCH_SPLIT_MIN_ROWS
-        && 4 * w.w_hh.len() <= BATCH_SPLIT_MAX_WEIGHT_BYTES
-        && halves(b).iter().all(same_kernels)
+    super::batch_split::splits(b, 4 * w.w_hh.len(), |r| packs(r.len()) == packs(b))
 }
 
 /// One layer-direction of the forward.
