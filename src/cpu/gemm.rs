@@ -45,11 +45,11 @@ pub(crate) struct InputProjection<'a> {
 }
 
 /// The left operands of one row block, as its micro-kernel calls read them (packed with
-/// AVX-512): rows of `s`, and of the projection's `x` with its weights.
+/// AVX-512): rows of `s`, and a projection with its rows of `x`.
 #[derive(Clone, Copy)]
 struct BlockRows<'a> {
     s: &'a [f32],
-    projection: Option<(&'a [f32], InputProjection<'a>)>,
+    projection: Option<InputProjection<'a>>,
 }
 
 /// One k of a panel: its 16 floats, aligned to a cache line. In a `Vec<f32>` (16-byte
@@ -205,10 +205,7 @@ impl PackedWeights {
         let s = s.as_standard_layout();
         let ss = s.as_slice().expect("standard layout");
         let zs = z.as_slice_mut().expect("z is standard layout");
-        let rows = BlockRows {
-            s: ss,
-            projection: projection.map(|p| (p.x, p)),
-        };
+        let rows = BlockRows { s: ss, projection };
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `panels` is only filled (fallback None) when the CPU has AVX2 and FMA
         // (and then `w_ih`'s too), and `isa` is one the CPU has (asserted above).

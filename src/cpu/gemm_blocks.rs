@@ -2,7 +2,7 @@
 //! operands packed for the micro-kernels (`gemm_kernels.rs`), then every panel walked up
 //! or down past them, and a step's input projection computed call by call.
 
-use super::{BlockRows, Epilogue, PackedWeights};
+use super::{BlockRows, Epilogue, InputProjection, PackedWeights};
 use crate::cpu::gemm_kernels::{
     kernel_rows, pack_calls, tile, Dest, MR, NR, PACKED_ROWS, TILE_FLOATS,
 };
@@ -98,8 +98,8 @@ impl PackedWeights {
             // pointer for both, so the read does not alias a second borrow).
             let zp = z[at..].as_mut_ptr();
             let (add, add_stride) = match (rows.projection, epilogue) {
-                (Some((x, proj)), _) => {
-                    let x = &x[(r0 - range.start) * proj.w_ih.k..];
+                (Some(proj), _) => {
+                    let x = &proj.x[(r0 - range.start) * proj.w_ih.k..];
                     proj.w_ih.project_call::<WIDE>(
                         p,
                         mr,
@@ -177,11 +177,14 @@ unsafe fn block_rows<'a, const WIDE: bool>(
     k: usize,
     packed: &'a mut Vec<f32>,
 ) -> BlockRows<'a> {
-    let ki = all.projection.map_or(0, |(_, p)| p.w_ih.k);
+    let ki = all.projection.map_or(0, |p| p.w_ih.k);
     if !WIDE {
         return BlockRows {
             s: &all.s[range.start * k..],
-            projection: all.projection.map(|(x, p)| (&x[range.start * ki..], p)),
+            projection: all.projection.map(|p| InputProjection {
+                x: &p.x[range.start * ki..],
+                ..p
+            }),
         };
     }
     let (s_len, x_len) = (range.len() * k, range.len() * ki);
@@ -190,12 +193,12 @@ unsafe fn block_rows<'a, const WIDE: bool>(
     }
     let (ps, px) = packed[..s_len + x_len].split_at_mut(s_len);
     pack_calls(&all.s[range.start * k..range.end * k], k, ps);
-    if let Some((x, _)) = all.projection {
+    if let Some(InputProjection { x, .. }) = all.projection {
         pack_calls(&x[range.start * ki..range.end * ki], ki, px);
     }
     BlockRows {
         s: ps,
-        projection: all.projection.map(|(_, p)| (&*px, p)),
+        projection: all.projection.map(|p| InputProjection { x: &*px, ..p }),
     }
 }
 
