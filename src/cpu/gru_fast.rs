@@ -153,24 +153,14 @@ fn gru_row_body(
     let hs = h.len();
     let (h_new, b_hn) = (&mut h_new[..hs], &b_hn[..hs]);
     // Gate blocks as slices of their own, and the modes decided outside the loops: the
-    // inference loops then vectorise (one indexed loop with both branches inside did
-    // not: 35 % of a GRU forward at S3, BENCHMARKS.md §34). Same operations, same bits.
+    // loops then vectorise (one indexed loop with both branches inside did not: 35 % of a
+    // GRU forward at S3, BENCHMARKS.md §34). Same operations, same bits. Plain loops, no
+    // shared closure: a closure does not inherit this function's target features, and
+    // one per unit ran the inference 8× slower.
     let [gx_r, gx_z, gx_n] = blocks(gx, hs);
     let [acc_r, acc_z, acc_n] = blocks(acc, hs);
-    let unit = |j: usize| {
-        let r = sigmoid(gx_r[j] + acc_r[j]);
-        let z = sigmoid(gx_z[j] + acc_z[j]);
-        let (a, n_pre) = match reset_after {
-            true => {
-                let a = acc_n[j] + b_hn[j];
-                (a, gx_n[j] + r * a)
-            }
-            false => (0.0, gx_n[j] + acc_n[j]),
-        };
-        (r, z, a, tanh(n_pre))
-    };
-    match gates {
-        None if reset_after => {
+    match (gates, reset_after) {
+        (None, true) => {
             for j in 0..hs {
                 let r = sigmoid(gx_r[j] + acc_r[j]);
                 let z = sigmoid(gx_z[j] + acc_z[j]);
@@ -178,16 +168,25 @@ fn gru_row_body(
                 h_new[j] = n + z * (h[j] - n);
             }
         }
-        None => {
+        (None, false) => {
             for j in 0..hs {
-                let (_, z, _, n) = unit(j);
+                let z = sigmoid(gx_z[j] + acc_z[j]);
+                let n = tanh(gx_n[j] + acc_n[j]);
                 h_new[j] = n + z * (h[j] - n);
             }
         }
-        Some(g) => {
+        (Some(g), _) => {
             let [g_r, g_z, g_n, g_a] = blocks4(g, hs);
             for j in 0..hs {
-                let (r, z, a, n) = unit(j);
+                let r = sigmoid(gx_r[j] + acc_r[j]);
+                let z = sigmoid(gx_z[j] + acc_z[j]);
+                let a = if reset_after { acc_n[j] + b_hn[j] } else { 0.0 };
+                let n_pre = if reset_after {
+                    gx_n[j] + r * a
+                } else {
+                    gx_n[j] + acc_n[j]
+                };
+                let n = tanh(n_pre);
                 h_new[j] = n + z * (h[j] - n);
                 (g_r[j], g_z[j], g_n[j], g_a[j]) = (r, z, n, a);
             }
