@@ -3,16 +3,21 @@
 // round-to-nearest-even), read with `unpack2x16float`, which every adapter has (no
 // SHADER_F16 feature needed). The math stays f32: only the bytes a step streams halve,
 // which is what bounds a B = 1 step on a hardware GPU. Inference only.
+//
+// Declared as pairs of u32 (four weights), so that `step_quads` reads its four k with
+// one load: on llvmpipe, where every load is a loop over the lanes, one vec2 load
+// instead of two scalar ones made a B = 1 product 23 % faster (BENCHMARKS.md §35).
+// The host pads the buffer to whole pairs.
 
-@group(0) @binding(2) var<storage, read> w_rec: array<u32>;
+@group(0) @binding(2) var<storage, read> w_rec: array<vec2<u32>>;
 
 fn w_at(i: u32) -> f32 {
-    let pair = unpack2x16float(w_rec[i >> 1u]);
+    let pair = unpack2x16float(w_rec[i >> 2u][(i >> 1u) & 1u]);
     return select(pair.x, pair.y, (i & 1u) == 1u);
 }
 
-// Elements i..i+3 (i a multiple of 4): two pairs, for `step_quads`.
+// Elements i..i+3 (i a multiple of 4), for `step_quads`.
 fn w_at4(i: u32) -> vec4<f32> {
-    let q = i >> 1u;
-    return vec4(unpack2x16float(w_rec[q]), unpack2x16float(w_rec[q + 1u]));
+    let quad = w_rec[i >> 2u];
+    return vec4(unpack2x16float(quad.x), unpack2x16float(quad.y));
 }

@@ -189,12 +189,18 @@ pub(crate) fn layer_from_gpu(
 }
 
 /// `v` as f16 (IEEE round-to-nearest-even), two to a `u32`: element `2m` in the low
-/// half, `2m + 1` in the high half (`unpack2x16float`'s order); an odd tail pads with 0.
+/// half, `2m + 1` in the high half (`unpack2x16float`'s order), padded with zeros to an
+/// even number of `u32`s: `weights_f16.wgsl` reads them as `vec2<u32>`s (four weights).
 pub(crate) fn f16_pairs(v: &[f32]) -> Vec<u32> {
     let bits = |x: f32| u32::from(half::f16::from_f32(x).to_bits());
-    v.chunks(2)
+    let mut pairs: Vec<u32> = v
+        .chunks(2)
         .map(|p| bits(p[0]) | (bits(p.get(1).copied().unwrap_or(0.0)) << 16))
-        .collect()
+        .collect();
+    if pairs.len() % 2 == 1 {
+        pairs.push(0);
+    }
+    pairs
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::report::fmt_opt;
 use crate::Result;
 
 /// The cells that get rows.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Gru,
     Lstmp,
@@ -32,11 +32,14 @@ pub enum Family {
 /// A forward from `x`, returning every output (y, h_n, …).
 type Run<'a> = Box<dyn Fn(&Array3<f32>) -> lstm_wgpu::Result<Vec<Array3<f32>>> + 'a>;
 
-/// The shapes that get a row: S1–S3 and the quick ones, among those selected.
-fn family_shapes(shapes: &[Shape]) -> Vec<&Shape> {
+/// The shapes that get a row: S1–S3 and the quick ones, among those selected; for f16
+/// weights also every B = 1 shape, the step that streams its weights (what f16 halves).
+fn family_shapes(family: Family, shapes: &[Shape]) -> Vec<&Shape> {
+    let standard = |s: &Shape| ["S1", "S2", "S3"].contains(&s.name.as_str());
+    let single = |s: &Shape| family == Family::LstmF16 && s.b == 1;
     shapes
         .iter()
-        .filter(|s| ["S1", "S2", "S3"].contains(&s.name.as_str()) || s.name.starts_with('Q'))
+        .filter(|s| standard(s) || single(s) || s.name.starts_with('Q'))
         .collect()
 }
 
@@ -114,7 +117,7 @@ pub fn bench_family(
     ctx: Option<&Arc<GpuContext>>,
     shapes: &[Shape],
 ) -> Result<Value> {
-    let rows = family_shapes(shapes);
+    let rows = family_shapes(family, shapes);
     if rows.is_empty() {
         return Ok(Value::Null);
     }
@@ -125,7 +128,7 @@ pub fn bench_family(
     };
     println!("\n{title}; same timing as above)");
     println!(
-        "{:<6} {:>10} {:>10} {:>8} {:>10}",
+        "{:<16} {:>10} {:>10} {:>8} {:>10}",
         "shape", "CPU ms", "GPU ms", "GPU/CPU", "max|Δ|"
     );
     let mut out = Vec::new();
@@ -150,7 +153,7 @@ pub fn bench_family(
         };
         let speedup = cpu_s.zip(gpu_s).map(|(c, g)| c / g);
         println!(
-            "{:<6} {} {} {} {:>10}",
+            "{:<16} {} {} {} {:>10}",
             s.name,
             fmt_opt(cpu_s.map(|t| t * 1e3), 10, 1),
             fmt_opt(gpu_s.map(|t| t * 1e3), 10, 1),
