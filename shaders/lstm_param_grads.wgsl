@@ -7,9 +7,10 @@
 //   dp[3j+2]   = Σ_r dz_o · c_t       with c_t = f·c_{t-1} + i·g   (Diagonal only)
 //
 //   With p.accumulate = 1 the sums are added to db and dp instead of written (a
-//   sequence trained in chunks sums its chunks).
+//   sequence trained in chunks sums its chunks). Row 0 starts at entry p.dz_at of dz and
+//   p.cache_at of gates and prev (a direction's block of a shared buffer; 0 otherwise).
 //
-// Bindings: 0 p {rows, hidden, peephole, accumulate, row_chunk}, 1 dz [R][H] vec4,
+// Bindings: 0 p {rows, hidden, peephole, accumulate, row_chunk, dz_at, cache_at}, 1 dz [R][H] vec4,
 //           2 gates [R][H] vec4, 3 prev [R][2H], 4 db [4H], 5 dp [3H] (a dummy unless Diagonal)
 // Grid: (ceil(H/64)).
 //
@@ -26,9 +27,11 @@ struct GradParams {
     accumulate: u32,
     // `main`: rows per slice (0: all rows, no split). `sum_slices`: the slice count.
     row_chunk: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // Where row 0 starts: in vec4 entries of dz, in entries of one unit of gates (a vec4)
+    // and prev (a pair of floats).
+    dz_at: u32,
+    cache_at: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: GradParams;
@@ -53,11 +56,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     var sb = vec4(0.0);
     var sp = vec3(0.0);
     for (var r = r_begin; r < r_stop; r++) {
-        let d = dz[r * p.hidden + j];
+        let d = dz[p.dz_at + r * p.hidden + j];
         sb += d;
         if (p.peephole == 1u) {
-            let g = gates[r * p.hidden + j];
-            let c_prev = prev[r * 2u * p.hidden + p.hidden + j];
+            let g = gates[p.cache_at + r * p.hidden + j];
+            let c_prev = prev[2u * p.cache_at + r * 2u * p.hidden + p.hidden + j];
             let c_new = g.y * c_prev + g.x * g.z;
             sp += vec3(d.x * c_prev, d.y * c_prev, d.w * c_new);
         }
@@ -65,8 +68,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg
     write_sums(wg.y * p.hidden + j, sb, sp); // slice y's unit j (y = 0 unsplit)
 }
 
-// The second dispatch of a split `main`: dz holds the slices' db, prev their dp, and
-// p.row_chunk their count. Grid (ceil(H/64)).
+// The second dispatch of a split `main`: dz holds the slices' db, prev their dp (from
+// entry 0), and p.row_chunk their count. Grid (ceil(H/64)).
 @compute @workgroup_size(64)
 fn sum_slices(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;

@@ -64,12 +64,12 @@ fn both_directions_in_one_dispatch() {
 /// A bidirectional training job of one chunk steps both directions per dispatch, in
 /// the forward (its gate cache in direction blocks of one buffer) and in the backward
 /// (grid z = 2 over the stacked weights and cache, `dz` and the carries in direction
-/// blocks). The gradients have the bits of one direction per dispatch (a device whose
-/// binding limit holds one direction's cache, not the two), of a fused forward with a
-/// backward per direction (a limit that holds the two caches but not two `dz` blocks of
-/// T + 1 rows) and the CPU's values, in every backward form (`main`, `main_rows`, and
-/// the written-out quads at 4 | H) and peephole mode; the reset-before GRU's, the same
-/// bits.
+/// blocks; direction 1's weight gradients read its blocks in place). The gradients
+/// have the bits of one direction per dispatch (a device whose binding limit holds one
+/// direction's cache, not the two; and one that holds the two caches but not two `dz`
+/// blocks of T + 1 rows, where inference fuses the directions and training does not)
+/// and the CPU's values, in every backward form (`main`, `main_rows`, and the
+/// written-out quads at 4 | H) and peephole mode; the reset-before GRU's, the same bits.
 #[test]
 fn training_steps_both_directions_in_one_dispatch() {
     let (t, b) = (9, 3);
@@ -114,7 +114,7 @@ fn training_bits((t, b, h): (usize, usize, usize), software: bool, peephole: Pee
     for ctx in [&mut wide, &mut mid, &mut narrow] {
         ctx.set_software_kernels(software);
     }
-    // (context, directions per forward step dispatch, per backward step dispatch)
+    // (context, directions per inference step dispatch, per backward step dispatch)
     for (ctx, dirs, back) in [(wide, 2, 2), (mid, 2, 1), (narrow, 1, 1)] {
         let mut gpu = GpuLstm::new(std::sync::Arc::new(ctx), &w).unwrap();
         gpu.set_poison_outputs(true);

@@ -122,7 +122,7 @@ pub fn record_gates_gpu(
     let ctx = lstm.context();
     let xt = flat(&xt);
     let row = b * cfg.input_size;
-    let data = ctx.scoped("recording the gates", || {
+    let (data, starts) = ctx.scoped("recording the gates", || {
         let x_chunks: Vec<wgpu::Buffer> = plan
             .ranges()
             .map(|r| storage_init(ctx, "x", &xt[r.start * row..r.end * row]))
@@ -141,29 +141,32 @@ pub fn record_gates_gpu(
             .as_ref()
             .ok_or_else(|| LstmError::value("gate cache", "the training forward kept none"))?;
         let mut sources = vec![&run.h_n, &run.c_n];
-        for (g, p) in cache.gates.iter().zip(&cache.prev) {
-            sources.extend(g.iter().chain(p));
+        for blocks in &cache.blocks {
+            sources.extend(blocks.iter().map(|k| &k.gates));
+            sources.extend(blocks.iter().map(|k| &k.prev));
         }
+        // Where each layer-direction's block starts (a direction of a stacked layer).
+        let starts: Vec<usize> = cache.blocks.iter().map(|k| k[0].at).collect();
         let sized: Vec<(&wgpu::Buffer, u64)> = sources.iter().map(|b| (*b, b.size())).collect();
-        ctx.submit_and_read(encoder, &sized)
+        Ok((ctx.submit_and_read(encoder, &sized)?, starts))
     })?;
     let ld_count = cfg.num_layers * cfg.num_directions();
     let mut it = data.into_iter();
-    // Each cache tensor comes back as `parts` chunks in time order.
-    let mut read = |shape: (usize, usize, usize), parts: usize| -> Result<Array3<f32>> {
-        let v: Vec<f32> = it.by_ref().take(parts).flatten().collect();
+    // Each cache tensor comes back as `parts` chunks in time order, from float `skip` on.
+    let mut read = |shape: (usize, usize, usize), parts: usize, skip: usize| {
+        let v: Vec<f32> = it.by_ref().take(parts).flatten().skip(skip).collect();
         let n = shape.0 * shape.1 * shape.2;
         // Buffers may be padded past their contents; read the first n floats.
         let v = v.get(..n).map(<[f32]>::to_vec).unwrap_or(v);
         Array3::from_shape_vec(shape, v)
             .map_err(|e| LstmError::shape("GPU readback", format!("{shape:?}"), e.to_string()))
     };
-    let (h_n, c_n) = (read((ld_count, b, h), 1)?, read((ld_count, b, h), 1)?);
+    let (h_n, c_n) = (read((ld_count, b, h), 1, 0)?, read((ld_count, b, h), 1, 0)?);
     let mut traces = Vec::with_capacity(ld_count);
-    for ld in 0..ld_count {
+    for (ld, &start) in starts.iter().enumerate() {
         // The cache keeps the four gates of a unit together (vec4 i, f, g, o); the
         // CPU path keeps them in four blocks of H: reorder to the blocks.
-        let packed = read((t, b, 4 * h), plan.count)?
+        let packed = read((t, b, 4 * h), plan.count, 4 * start)?
             .into_shape_with_order((t, b, h, 4))
             .expect("t·b·4h");
         let gates = packed
@@ -173,7 +176,7 @@ pub fn record_gates_gpu(
         let gates = gates
             .into_shape_with_order((t, b, 4 * h))
             .expect("standard layout");
-        let prev = read((t, b, 2 * h), plan.count)?;
+        let prev = read((t, b, 2 * h), plan.count, 2 * start)?;
         let reverse = cfg.bidirectional && ld % 2 == 1;
         let end = (h_n.index_axis(Axis(0), ld), c_n.index_axis(Axis(0), ld));
         let prev = (prev.slice(s![.., .., ..h]), prev.slice(s![.., .., h..]));

@@ -11,21 +11,22 @@
 //!
 //! Where the forward stepped both directions of a bidirectional layer per dispatch
 //! (one chunk, `gpu/stacked.rs`), so does the backward: grid z = 2 over the forward's
-//! stacked weights and cache, `dz` and the layer's carries in direction blocks. Then
-//! direction 1's dz block is copied to a buffer of its own for its weight gradients,
-//! which bind each direction's own buffers as before: the same sums, the same bits.
+//! stacked weights and cache, `dz` and the layer's carries in direction blocks. Direction
+//! 1's weight gradients read its blocks of `dz` and of the cache in place (element
+//! offsets): the same sums as over buffers of its own, the same bits.
 
 use std::ops::Range;
 
 use super::buffers::{new_storage, uniform, IndexTable};
 use super::context::GpuContext;
-use super::forward::{directed, TrainCache};
+use super::forward::directed;
 use super::kernels::lstm_param_grads::{self, GradParams, ParamGrads};
 use super::kernels::lstm_step_backward::{self, BackwardBuffers, BackwardParams};
 use super::kernels::matmul::{self, MatmulParams, SplitGemm};
 use super::kernels::Cell;
 use super::plan::ChunkPlan;
-use super::stacked::{backward_fuses_directions, stacked_cache_stride};
+use super::stacked::stacked_cache_stride;
+use super::train_cache::TrainCache;
 use super::weights::{GpuWeights, LayerBuffers};
 use crate::error::{LstmError, Result};
 
@@ -44,24 +45,15 @@ pub(crate) struct GpuUpstream<'a> {
 /// One chunk of one layer-direction, bound.
 struct ChunkWork {
     /// `None`: direction 1 of a layer whose steps run in direction 0's dispatches; its
-    /// sums read `dz_reverse`, which gets its dz block first.
+    /// sums read its block of `dz`.
     steps: Option<lstm_step_backward::BoundSteps>,
     /// The steps `s` of the backward order this chunk holds.
     order: Range<usize>,
-    /// A copy within `dz` that must come first.
-    copy: Option<DzCopy>,
+    /// The predecessor step's dz row, copied to the boundary row first (see the module doc).
+    boundary: Option<usize>,
     param_grads: ParamGrads,
     /// dW_ih (+)= dZᵀ·X,  dW_rec (+)= dZᵀ·[H_prev; C_prev],  dX (+)= dZ·W_ih
     products: [SplitGemm; 3],
-}
-
-/// A copy out of `dz` before a chunk's work.
-#[derive(Clone, Copy)]
-enum DzCopy {
-    /// The predecessor step's dz, from this row to the boundary row (via `boundary`).
-    Boundary(usize),
-    /// Direction 1's block (stepped with direction 0) to `dz_reverse`, for its sums.
-    ReverseBlock,
 }
 
 /// Everything a backward pass of one shape needs on the GPU.
@@ -76,8 +68,8 @@ pub(crate) struct BackwardJob {
     /// `[len + 1][B][H]` vec4, shared by every chunk (see the module doc); both
     /// directions per dispatch: two such blocks.
     dz: wgpu::Buffer,
-    /// Both directions per dispatch: direction 1's dz, `[len][B][H]` vec4.
-    dz_reverse: Option<wgpu::Buffer>,
+    /// Both directions of each bidirectional layer step in one dispatch.
+    both: bool,
     /// One dz row in transit to the boundary row (a buffer cannot copy onto itself).
     boundary: wgpu::Buffer,
     /// Per layer, per chunk `[Tc, B, I_l]`: dx of layer l is the dy of layer l-1.
@@ -112,7 +104,8 @@ impl BackwardJob {
         let (plan, b, h) = (cache.plan, cache.b, cfg.hidden_size);
         let ld_count = cfg.num_layers * cfg.num_directions();
         let dz_floats = (plan.len + 1) * b * 4 * h;
-        let both = !cache.stacked.is_empty() && backward_fuses_directions(ctx, w, (&plan, b));
+        // The forward stacks a training layer's directions only where this can step them.
+        let both = !cache.stacked.is_empty();
         let per_chunk = |floats: usize| -> Vec<wgpu::Buffer> {
             let f = |r: Range<usize>| new_storage(ctx, "dx", r.len() * b * floats, false);
             plan.ranges().map(f).collect()
@@ -123,7 +116,7 @@ impl BackwardJob {
             index: lstm_step_backward::index_table(ctx, &plan)?,
             carries: carries(ctx, (ld_count, 4 * b * h), both),
             dz: new_storage(ctx, "dz", (1 + both as usize) * dz_floats, false),
-            dz_reverse: both.then(|| new_storage(ctx, "dz reverse", plan.len * b * 4 * h, false)),
+            both,
             boundary: new_storage(ctx, "dz boundary", b * 4 * h, false),
             dxs: (0..cfg.num_layers)
                 .map(|l| per_chunk(cfg.layer_input_size(l)))
@@ -157,7 +150,7 @@ impl BackwardJob {
         (l, d): (usize, usize),
     ) -> Result<Vec<ChunkWork>> {
         let ld = l * w.config.num_directions() + d;
-        let stacked = self.dz_reverse.as_ref().and(cache.stacked.get(l));
+        let stacked = cache.stacked.get(l).filter(|_| self.both);
         // Direction 1 of a layer stepped with direction 0 binds only its sums.
         let stepped = !(stacked.is_some() && d == 1);
         let params = self.step_params(w, cache.b, dy.is_some(), (d, stacked.is_some()));
@@ -185,17 +178,14 @@ impl BackwardJob {
                 }
                 None => None,
             };
-            let copy = match stepped {
-                false => Some(DzCopy::ReverseBlock),
-                true => (n > 0)
-                    .then(|| DzCopy::Boundary(lstm_step_backward::boundary_row(&self.plan, d))),
-            };
+            let boundary =
+                (stepped && n > 0).then(|| lstm_step_backward::boundary_row(&self.plan, d));
             let (param_grads, products) =
                 self.bind_sums(ctx, w, cache, &grads[ld], (l, d, c), n > 0)?;
             out.push(ChunkWork {
                 steps,
                 order: start..start + range.len(),
-                copy,
+                boundary,
                 param_grads,
                 products,
             });
@@ -244,8 +234,8 @@ impl BackwardJob {
             None => [
                 &own.w_rec,
                 &own.peep,
-                &cache.gates[ld][c],
-                &cache.prev[ld][c],
+                &cache.blocks[ld][c].gates,
+                &cache.blocks[ld][c].prev,
             ],
         };
         BackwardBuffers {
@@ -276,17 +266,22 @@ impl BackwardJob {
         let h = cfg.hidden_size;
         let ld = l * cfg.num_directions() + d;
         let rows = self.plan.range(c).len() * cache.b;
-        let (gates, prev) = (&cache.gates[ld][c], &cache.prev[ld][c]);
-        let gp = GradParams::new(rows, h, w.peephole_code(), add);
-        let acc = |p: MatmulParams, on: bool| if on { p.accumulate() } else { p };
-        let [d_ih, rec, dx] = products(w, l, rows);
-        let (d_ih, rec, dx) = (acc(d_ih, add), acc(rec, add), acc(dx, d == 1));
-        let input = &cache.layer_inputs[l][c];
-        // Direction 1 of a layer stepped with direction 0: its own copy of its dz block.
-        let dz = match (&self.dz_reverse, d) {
-            (Some(reverse), 1) => reverse,
-            _ => &self.dz,
+        let block = &cache.blocks[ld][c];
+        let (gates, prev) = (&block.gates, &block.prev);
+        // Direction 1 of a layer stepped with direction 0: its block of dz (entries).
+        let dz_at = match self.both && d == 1 {
+            true => (self.plan.len + 1) * cache.b * h,
+            false => 0,
         };
+        let gp = GradParams::new(rows, h, w.peephole_code(), add).at(dz_at, block.at);
+        // The products read the same blocks by element offsets: dz's vec4, prev's pairs.
+        let acc = |p: MatmulParams, on: bool| if on { p.accumulate() } else { p };
+        let from = |p: MatmulParams, b_at: usize| p.offsets(4 * dz_at, b_at, 0);
+        let [d_ih, rec, dx] = products(w, l, rows);
+        let d_ih = from(acc(d_ih, add), 0);
+        let rec = from(acc(rec, add), 2 * block.at);
+        let dx = from(acc(dx, d == 1), 0);
+        let (input, dz) = (&cache.layer_inputs[l][c], &self.dz);
         let (w_ih, scratch) = (&w.layers[ld].w_ih, &self.scratch);
         Ok((
             lstm_param_grads::prepare(ctx, gp, [dz, gates, prev], [&g.bias, &g.peep])?,

@@ -19,7 +19,9 @@ use super::kernels::lstm_step::{self, StepBuffers, StepParams, StepTiling};
 use super::kernels::matmul::{self, MatmulParams};
 use super::kernels::Dispatch;
 use super::plan::ChunkPlan;
-use super::stacked::{fuses_directions, StackedLayer};
+use super::stacked::{backward_fuses_directions, fuses_directions, StackedLayer};
+pub(crate) use super::train_cache::TrainCache;
+use super::train_cache::{train_cache_blocks, CacheBlock};
 use super::weights::GpuWeights;
 use crate::error::Result;
 
@@ -45,25 +47,6 @@ pub(crate) struct RunInputs<'a> {
     /// Valid length of each batch row.
     pub lens: &'a [usize],
     pub b: usize,
-}
-
-/// What the training forward keeps for backward, per chunk of its plan.
-pub(crate) struct TrainCache {
-    /// Per layer, per chunk: its input `[Tc, B, I_l]` time-major (`x` for layer 0, then
-    /// the outputs below).
-    pub layer_inputs: Vec<Vec<wgpu::Buffer>>,
-    /// Per layer-direction, per chunk: `[Tc][B][H]` vec4 of gate activations (i, f, g, o);
-    /// 0 past a length.
-    pub gates: Vec<Vec<wgpu::Buffer>>,
-    /// Per layer-direction, per chunk: `[Tc][B][2H]`, `h_{t-1}` then `c_{t-1}`.
-    pub prev: Vec<Vec<wgpu::Buffer>>,
-    /// `[B]` u32 sequence lengths.
-    pub lens: wgpu::Buffer,
-    pub plan: ChunkPlan,
-    pub b: usize,
-    /// Both directions per dispatch: per layer, its stacked `w_rec`, `peep` and cache
-    /// (`StackedLayer::backward_view`); empty otherwise.
-    pub stacked: Vec<[wgpu::Buffer; 4]>,
 }
 
 /// Buffers a recorded forward pass leaves behind.
@@ -150,8 +133,7 @@ pub(crate) struct ForwardJob {
     /// Then: each layer's weights stacked, copied in at the start of a run.
     stacked: Vec<StackedLayer>,
     /// Training: per layer-direction, per chunk (see [`TrainCache`]).
-    gates: Vec<Vec<wgpu::Buffer>>,
-    prev: Vec<Vec<wgpu::Buffer>>,
+    cache: Vec<Vec<CacheBlock>>,
     pub h_n: wgpu::Buffer,
     pub c_n: wgpu::Buffer,
     /// Per layer-direction, in recording order: its chunks in the direction's order.
@@ -163,8 +145,6 @@ pub(crate) struct ForwardJob {
     layers: usize,
     dirs: usize,
     hidden: usize,
-    /// New buffers start as NaN (tests), the stacked training cache too.
-    poison: bool,
     /// Kept alive for the bind groups that read them.
     _keep: Vec<wgpu::Buffer>,
 }
@@ -192,22 +172,17 @@ impl ForwardJob {
             })
             .collect();
         let bh = b * h;
-        // Training caches: per layer-direction, one buffer per chunk of `floats` per step.
-        let per_ld_chunk = |label: &str, floats: usize| -> Vec<Vec<wgpu::Buffer>> {
-            let n = if opts.train { layers * dirs } else { 0 };
-            let chunks = || {
-                plan.ranges()
-                    .map(|r| scratch(label, r.len() * floats))
-                    .collect()
-            };
-            (0..n).map(|_| chunks()).collect()
-        };
         let (pipeline, grid) = lstm_step::pipeline(ctx.kernels()?, w.cell, opts.tiling, h, b);
         let reset_n = gru_reset_before_step::reset_n(ctx.kernels()?, w.cell, opts.tiling, (h, b));
         if let Some((_, grid)) = reset_n {
             lstm_step::check_fits(ctx, "gru_reset_before_step", &[], grid)?;
         }
-        let both_directions = fuses_directions(ctx, w, (&plan, b));
+        // Training stacks a layer's directions only where its backward can step them so
+        // too: the backward's steps read the cache in the same direction blocks.
+        let both_directions = match opts.train {
+            true => backward_fuses_directions(ctx, w, (&plan, b)),
+            false => fuses_directions(ctx, w, (&plan, b)),
+        };
         let (state_sets, gx_dirs) = match both_directions {
             true => (layers, 2),
             false => (layers * dirs, 1),
@@ -226,8 +201,16 @@ impl ForwardJob {
                 .collect(),
             both_directions,
             stacked: Vec::new(),
-            gates: per_ld_chunk("gates", 4 * bh),
-            prev: per_ld_chunk("prev", 2 * bh),
+            cache: match opts.train {
+                true => train_cache_blocks(
+                    ctx,
+                    (layers, dirs),
+                    (&plan, b, h),
+                    both_directions,
+                    opts.poison,
+                ),
+                false => Vec::new(),
+            },
             h_n: scratch("h_n", layers * dirs * bh),
             c_n: scratch("c_n", layers * dirs * bh),
             y_sets,
@@ -235,7 +218,6 @@ impl ForwardJob {
             layers,
             dirs,
             hidden: h,
-            poison: opts.poison,
             _keep: vec![scratch("gx", gx_dirs * plan.len * b * 4 * h)],
         };
         job.work = job.bind_all(ctx, w, inputs.x_chunks)?;
@@ -323,9 +305,9 @@ impl ForwardJob {
         for c in directed(0..self.plan.count, d == 1) {
             let range = self.plan.range(c);
             let step_params = uniform(ctx, "step params", &self.step_params(w, range.clone(), d));
-            let (gates, prev) = match self.train {
-                true => (&self.gates[ld][c], &self.prev[ld][c]),
-                false => (ctx.dummy(), ctx.dummy()),
+            let (gates, prev) = match self.cache.get(ld) {
+                Some(blocks) => (&blocks[c].gates, &blocks[c].prev),
+                None => (ctx.dummy(), ctx.dummy()),
             };
             let proj = MatmulParams::new(range.len() * b, 4 * h, w.config.layer_input_size(l))
                 .b_trans()
@@ -368,17 +350,19 @@ impl ForwardJob {
         self.train.then(|| {
             let mut layer_inputs = vec![x_chunks.to_vec()];
             layer_inputs.extend(self.y_sets[..self.layers - 1].iter().cloned());
+            let stacked = self.stacked.iter().zip(self.cache.iter().step_by(2));
             TrainCache {
                 layer_inputs,
-                gates: self.gates.clone(),
-                prev: self.prev.clone(),
+                blocks: self.cache.clone(),
                 lens: self.lens.clone(),
                 plan: self.plan,
                 b: self.b,
-                stacked: self
-                    .stacked
-                    .iter()
-                    .filter_map(StackedLayer::backward_view)
+                stacked: stacked
+                    .map(|(layer, blocks)| {
+                        let [_, _, w_rec, peep] = &layer.parts;
+                        let CacheBlock { gates, prev, .. } = &blocks[0];
+                        [w_rec, peep, gates, prev].map(Clone::clone)
+                    })
                     .collect(),
             }
         })

@@ -37,6 +37,7 @@ mod stacked;
 mod stream;
 mod subgroups;
 mod timer;
+mod train_cache;
 mod weights;
 
 pub use adapter::{list_adapters, GpuOptions, LimitsRequest};

@@ -43,7 +43,8 @@ pub(crate) fn backward_fuses_directions(
 }
 
 /// The entries of one direction's block of a stacked training cache (`gates` in vec4,
-/// `prev` in pairs of f32): `StepParams::cache_stride` and `BackwardParams::cache_stride`.
+/// `prev` in pairs of f32; `train_cache.rs`): `StepParams::cache_stride`,
+/// `BackwardParams::cache_stride`, and where direction 1's weight gradients read it.
 pub(crate) fn stacked_cache_stride(plan: &ChunkPlan, b: usize, h: usize) -> u32 {
     (plan.t * b * h) as u32
 }
@@ -52,24 +53,11 @@ pub(crate) fn stacked_cache_stride(plan: &ChunkPlan, b: usize, h: usize) -> u32 
 /// `[2·4H, I]`, `bias` `[2·4H]`, `w_rec` `[2][H][4][K]`, `peep` `[2][3H]`), and the
 /// per-direction buffers they are copied from at the start of every run: a job sees
 /// the weights as they are when it runs (training updates them in place). The
-/// backward's steps read the stacked `w_rec` and `peep` (and cache); its weight
-/// gradients and the optimizer bind each direction's own buffers.
+/// backward's steps read the stacked `w_rec` and `peep`; its weight gradients and the
+/// optimizer bind each direction's own buffers.
 pub(crate) struct StackedLayer {
     pub parts: [wgpu::Buffer; 4],
     sources: [[wgpu::Buffer; 4]; 2],
-    /// Training: the layer's gate cache `[2][n]` vec4 and `prev` `[2][2n]` as the step
-    /// writes them (direction blocks; the backward's steps read them so), and the
-    /// per-direction buffers its weight gradients read, which get the blocks after each
-    /// run (`record_cache_out`).
-    pub cache: Option<StackedCache>,
-}
-
-/// A bidirectional layer's training cache in direction blocks, and where it goes.
-pub(crate) struct StackedCache {
-    pub gates: wgpu::Buffer,
-    pub prev: wgpu::Buffer,
-    /// `[gates, prev]` of direction 0, then of direction 1.
-    targets: [[wgpu::Buffer; 2]; 2],
 }
 
 impl StackedLayer {
@@ -87,49 +75,7 @@ impl StackedLayer {
             let floats = (sources[0][i].size() / 4) as usize;
             new_storage(ctx, "stacked weights", 2 * floats, false)
         });
-        StackedLayer {
-            parts,
-            sources,
-            cache: None,
-        }
-    }
-
-    /// Gives the layer a stacked training cache whose direction blocks go to
-    /// `targets[d]` (`[gates, prev]`, each one direction's whole cache) after a run;
-    /// `poison`: it starts as NaN, as the targets would.
-    pub fn with_cache(
-        mut self,
-        ctx: &GpuContext,
-        targets: [[wgpu::Buffer; 2]; 2],
-        poison: bool,
-    ) -> Self {
-        let [gates, prev] = targets[0].each_ref().map(|t| t.size() / 4);
-        self.cache = Some(StackedCache {
-            gates: new_storage(ctx, "stacked gates", 2 * gates as usize, poison),
-            prev: new_storage(ctx, "stacked prev", 2 * prev as usize, poison),
-            targets,
-        });
-        self
-    }
-
-    /// What the backward reads to step both directions per dispatch: the stacked
-    /// `[w_rec, peep]` and the training cache in direction blocks `[gates, prev]`.
-    pub fn backward_view(&self) -> Option<[wgpu::Buffer; 4]> {
-        let cache = self.cache.as_ref()?;
-        let [_, _, w_rec, peep] = &self.parts;
-        Some([w_rec, peep, &cache.gates, &cache.prev].map(Clone::clone))
-    }
-
-    /// Copies the stacked cache's direction blocks to the buffers that the backward's
-    /// weight gradients read.
-    pub fn record_cache_out(&self, encoder: &mut wgpu::CommandEncoder) {
-        let Some(cache) = &self.cache else { return };
-        for (d, targets) in cache.targets.iter().enumerate() {
-            for (from, to) in [&cache.gates, &cache.prev].into_iter().zip(targets) {
-                let size = to.size();
-                encoder.copy_buffer_to_buffer(from, d as u64 * size, to, 0, size);
-            }
-        }
+        StackedLayer { parts, sources }
     }
 
     /// Copies both directions' weights into the stacked buffers.

@@ -1,7 +1,7 @@
 //! Recording a [`BackwardJob`]: the carries' start, every chunk's copies, steps and
 //! sums in one compute pass (broken only for copies), and `(dh_0, dc_0)` at the end.
 
-use super::{BackwardJob, ChunkWork, DzCopy};
+use super::{BackwardJob, ChunkWork};
 use crate::gpu::kernels::lstm_step_backward;
 
 impl BackwardJob {
@@ -35,7 +35,7 @@ impl BackwardJob {
         }
     }
 
-    /// One chunk of direction `d`: its copy out of `dz` if any, its steps (and FINAL
+    /// One chunk of direction `d`: its boundary row's copy if any, its steps (and FINAL
     /// after the `last` chunk) unless direction 0's dispatches stepped it, then its sums.
     /// `pass` is ended before a copy and begun again after it.
     fn record_chunk(
@@ -45,24 +45,13 @@ impl BackwardJob {
         (d, chunk): (usize, &ChunkWork),
         last: bool,
     ) {
-        let row_bytes = 4 * self.block; // one dz row: a `[B][H]` block of vec4
-        let rows = self.plan.len as u64;
-        if let Some(copy) = chunk.copy {
+        if let Some(row) = chunk.boundary {
             *pass = None;
-            match copy {
-                DzCopy::Boundary(row) => {
-                    // A buffer cannot copy onto itself: via `boundary`.
-                    let (from, to) = (row as u64 * row_bytes, rows * row_bytes);
-                    encoder.copy_buffer_to_buffer(&self.dz, from, &self.boundary, 0, row_bytes);
-                    encoder.copy_buffer_to_buffer(&self.boundary, 0, &self.dz, to, row_bytes);
-                }
-                DzCopy::ReverseBlock => {
-                    // Direction 1's block starts after direction 0's rows and boundary row.
-                    let reverse = self.dz_reverse.as_ref().expect("stepped with direction 0");
-                    let from = (rows + 1) * row_bytes;
-                    encoder.copy_buffer_to_buffer(&self.dz, from, reverse, 0, rows * row_bytes);
-                }
-            }
+            // A buffer cannot copy onto itself: via `boundary`.
+            let row_bytes = 4 * self.block; // one dz row: a `[B][H]` block of vec4
+            let (from, to) = (row as u64 * row_bytes, self.plan.len as u64 * row_bytes);
+            encoder.copy_buffer_to_buffer(&self.dz, from, &self.boundary, 0, row_bytes);
+            encoder.copy_buffer_to_buffer(&self.boundary, 0, &self.dz, to, row_bytes);
         }
         let p = pass.get_or_insert_with(|| {
             let desc = wgpu::ComputePassDescriptor {

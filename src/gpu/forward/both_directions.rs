@@ -7,9 +7,9 @@
 //!
 //! Only for a forward of one chunk: over several chunks the two directions walk them in
 //! opposite orders, and such forwards keep one dispatch per layer-direction and step. A
-//! training forward writes its gate cache in direction blocks of one buffer. The
-//! backward's steps read it so (both directions per dispatch too, `backward_job.rs`);
-//! it is copied after the run to the per-direction buffers its weight gradients read.
+//! training forward writes its gate cache in direction blocks of one buffer
+//! (`train_cache.rs`). The backward reads it so: its steps with both directions per
+//! dispatch too (`backward_job.rs`), its weight gradients each direction's block in place.
 
 use super::{ChunkWork, ForwardJob};
 use crate::error::Result;
@@ -34,14 +34,11 @@ impl ForwardJob {
     ) -> Result<ChunkWork> {
         let cfg = &w.config;
         let (b, h, t) = (self.b, self.hidden, self.plan.t);
-        let mut stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
-        if self.train {
-            let to = |ld: usize| [self.gates[ld][0].clone(), self.prev[ld][0].clone()];
-            stacked = stacked.with_cache(ctx, [to(2 * l), to(2 * l + 1)], self.poison);
-        }
+        let stacked = StackedLayer::new(ctx, [&w.layers[2 * l], &w.layers[2 * l + 1]]);
         let [w_ih, bias, w_rec, peep] = &stacked.parts;
-        let (gates, prev) = match &stacked.cache {
-            Some(c) => (&c.gates, &c.prev),
+        // Training: direction 0's cache block, which direction 1's follows in its buffers.
+        let (gates, prev) = match self.cache.get(2 * l) {
+            Some(blocks) => (&blocks[0].gates, &blocks[0].prev),
             None => (ctx.dummy(), ctx.dummy()),
         };
         // Direction 0's uniforms; the shader adds direction 1's offsets.

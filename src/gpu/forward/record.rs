@@ -88,9 +88,6 @@ impl ForwardJob {
             }
         }
         if last {
-            for layer in &self.stacked {
-                layer.record_cache_out(encoder);
-            }
             // After T steps the newest state is in half T % 2 (step s reads half s % 2).
             let fin = (self.plan.t % 2) as u64 * 2 * sbytes;
             for ld in 0..self.layers * self.dirs {

@@ -23,7 +23,11 @@ pub(crate) struct GradParams {
     pub accumulate: u32,
     /// Rows per slice of a split (0: none; set by [`prepare`]); `sum_slices`: the slices.
     pub row_chunk: u32,
-    pub _pad: [u32; 3],
+    /// Where row 0 starts in `dz` (vec4 entries) and in `gates` and `prev` (entries of
+    /// one unit: a vec4, a pair): a direction's block of a shared buffer ([`Self::at`]).
+    pub dz_at: u32,
+    pub cache_at: u32,
+    pub _pad: u32,
 }
 
 impl GradParams {
@@ -36,7 +40,18 @@ impl GradParams {
             peephole,
             accumulate: accumulate as u32,
             row_chunk: 0,
-            _pad: [0; 3],
+            dz_at: 0,
+            cache_at: 0,
+            _pad: 0,
+        }
+    }
+
+    /// The sums over the rows from entry `dz_at` of `dz` and `cache_at` of the cache.
+    pub fn at(self, dz_at: usize, cache_at: usize) -> Self {
+        GradParams {
+            dz_at: dz_at as u32,
+            cache_at: cache_at as u32,
+            ..self
         }
     }
 
@@ -96,6 +111,7 @@ pub(crate) fn prepare(
         ..p
     };
     let sums = bind(ctx, part, [dz, gates, prev], [&parts[0], &parts[1]], slices)?;
+    // `sum_slices` reads the slices from their buffers' start (it has no offsets).
     let summed = GradParams {
         row_chunk: slices,
         ..p
@@ -163,6 +179,19 @@ pub fn run_onto(
     poison: bool,
     onto: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
 ) -> Result<(Array1<f32>, Option<Array1<f32>>)> {
+    let rows = [dz.reborrow(), gates.reborrow(), c_prev.reborrow()];
+    run_at(ctx, rows, (diagonal, poison), onto, (0, 0))
+}
+
+/// [`run_onto`] with the rows placed from entry `at.0` of `dz` and `at.1` of `gates` and
+/// `prev` on (`GradParams::at`), after that many NaN entries.
+fn run_at(
+    ctx: &GpuContext,
+    [dz, gates, c_prev]: [ArrayView2<f32>; 3],
+    (diagonal, poison): (bool, bool),
+    onto: Option<(ArrayView1<f32>, ArrayView1<f32>)>,
+    at: (usize, usize),
+) -> Result<(Array1<f32>, Option<Array1<f32>>)> {
     let (rows, h) = c_prev.dim();
     if dz.dim() != (rows, 4 * h) || gates.dim() != (rows, 4 * h) || rows == 0 || h == 0 {
         return Err(LstmError::shape(
@@ -191,12 +220,17 @@ pub fn run_onto(
             ));
         }
     }
-    let p = GradParams::new(rows, h, diagonal as u32, onto.is_some());
+    let p = GradParams::new(rows, h, diagonal as u32, onto.is_some()).at(at.0, at.1);
     let fill = if poison { f32::NAN } else { 0.0 };
-    let prev = prev_rows(c_prev, fill);
+    let after_nans = |nans: usize, v: Vec<f32>| [vec![f32::NAN; nans], v].concat();
+    let prev = after_nans(2 * at.1, prev_rows(c_prev, fill));
     let data = ctx.scoped("lstm_param_grads", || {
-        let dzb = storage_init(ctx, "dz", &interleave_gate_rows(dz));
-        let gb = storage_init(ctx, "gates", &interleave_gate_rows(gates));
+        let dzb = storage_init(ctx, "dz", &after_nans(4 * at.0, interleave_gate_rows(dz)));
+        let gb = storage_init(
+            ctx,
+            "gates",
+            &after_nans(4 * at.1, interleave_gate_rows(gates)),
+        );
         let pb = storage_init(ctx, "prev", &prev);
         let (db, dp) = match onto {
             Some((db0, dp0)) => (
@@ -231,4 +265,45 @@ fn peephole_interleave(p: ArrayView1<f32>) -> Vec<f32> {
     (0..h)
         .flat_map(|j| (0..3).map(move |g| p[g * h + j]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::*;
+
+    /// Values in [-1, 1) that vary along both axes.
+    fn varied((rows, cols): (usize, usize), seed: usize) -> Array2<f32> {
+        Array2::from_shape_fn((rows, cols), |(r, c)| {
+            ((r * 29 + c * 13 + seed * 7) % 23) as f32 / 11.5 - 1.0
+        })
+    }
+
+    /// A direction's block of a shared buffer (`GradParams::at`): the sums read their
+    /// rows from the offsets, the same bits as from buffers of their own, in both forms
+    /// (600 rows: the tiled form splits them).
+    #[test]
+    fn the_sums_read_their_rows_from_the_offsets() {
+        let Ok(mut ctx) = GpuContext::new() else {
+            return; // no adapter: the integration tests say so loudly
+        };
+        for software in [false, true] {
+            ctx.set_software_kernels(software);
+            for (n, (rows, h)) in [(5, 7), (600, 9)].into_iter().enumerate() {
+                let dz = varied((rows, 4 * h), n);
+                let gates = varied((rows, 4 * h), n + 1).mapv(|g| 0.5 + 0.4 * g);
+                let c_prev = varied((rows, h), n + 2);
+                let host = [dz.view(), gates.view(), c_prev.view()];
+                let own = run_at(&ctx, host, (true, true), None, (0, 0)).unwrap();
+                let at = (rows * h + 3, 2 * rows * h + 1);
+                let got = run_at(&ctx, host, (true, true), None, at).unwrap();
+                let bits = |v: &Array1<f32>| v.mapv(f32::to_bits);
+                let tag = format!("R={rows} H={h} software {software}");
+                assert_eq!(bits(&got.0), bits(&own.0), "db {tag}");
+                let (got_p, own_p) = (got.1.unwrap(), own.1.unwrap());
+                assert_eq!(bits(&got_p), bits(&own_p), "dp {tag}");
+            }
+        }
+    }
 }
