@@ -36,6 +36,16 @@ for flag in --no-split-k ""; do
     "$BIN/lstm-bench" --gpu-only --no-stream --no-gru --no-lstmp --no-f16 --no-probes --shapes Q1 $flag | grep -E "weight gradients|training step"
 done
 
+# Whether the tiled (hardware) forms beat the software adapters' written-out ones on this
+# GPU, as the automatic choice assumes (BENCHMARKS.md §18): the same shapes, both ways.
+echo "== A/B: kernel forms, software (written out) then the automatic choice"
+AB="S1,S3,DB-H512-B16-T25,DB-H1024-B1-T25"
+for forms in software auto; do
+    echo "-- --kernels $forms"
+    "$BIN/lstm-bench" --gpu-only --no-train --no-stream --no-gru --no-lstmp --no-f16 --no-probes \
+        --kernels "$forms" --shapes "$AB" | grep -E "^(S[0-9]|DB-)"
+done
+
 echo "== torch.nn.LSTM (cuDNN)"
 python3 scripts/gpu_check_torch.py "$WORK/torch" ${SHAPES//,/ } | tee "$WORK/torch.txt" || true
 
