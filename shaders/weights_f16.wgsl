@@ -6,8 +6,8 @@
 //
 // Declared as pairs of u32 (four weights), so that `step_quads` reads its four k with
 // one load: on llvmpipe, where every load is a loop over the lanes, one vec2 load
-// instead of two scalar ones made a B = 1 product 23 % faster (BENCHMARKS.md §35).
-// The host pads the buffer to whole pairs.
+// instead of two scalar ones made one B = 1 step product 23 % faster (a whole forward
+// 12 %; BENCHMARKS.md §35). A matrix holds 4H·K weights: always whole pairs of pairs.
 
 @group(0) @binding(2) var<storage, read> w_rec: array<vec2<u32>>;
 

@@ -150,7 +150,7 @@ impl BackwardJob {
         (l, d): (usize, usize),
     ) -> Result<Vec<ChunkWork>> {
         let ld = l * w.config.num_directions() + d;
-        let stacked = cache.stacked.get(l).filter(|_| self.both);
+        let stacked = cache.stacked.get(l);
         // Direction 1 of a layer stepped with direction 0 binds only its sums.
         let stepped = !(stacked.is_some() && d == 1);
         let params = self.step_params(w, cache.b, dy.is_some(), (d, stacked.is_some()));

@@ -17,8 +17,9 @@ pub struct DispatchPlan {
     pub step_workgroups: (u32, u32),
     /// Invocations per workgroup of the step kernel.
     pub step_invocations: u32,
-    /// Directions one step dispatch steps (its grid z): 2 for a bidirectional layer's
-    /// forward of one chunk, else 1.
+    /// Directions one step dispatch of an inference forward steps (its grid z): 2 for a
+    /// bidirectional layer's forward of one chunk, else 1. A training forward steps both
+    /// only where its backward can too ([`Self::backward_step_dispatches`] says).
     pub step_directions: u32,
     /// Chunks of the sequence (one input-projection GEMM each, per layer-direction, or
     /// per layer when a dispatch steps both directions).

@@ -20,8 +20,7 @@ use super::kernels::matmul::{self, MatmulParams};
 use super::kernels::Dispatch;
 use super::plan::ChunkPlan;
 use super::stacked::{backward_fuses_directions, fuses_directions, StackedLayer};
-pub(crate) use super::train_cache::TrainCache;
-use super::train_cache::{train_cache_blocks, CacheBlock};
+use super::train_cache::{train_cache_blocks, CacheBlock, TrainCache};
 use super::weights::GpuWeights;
 use crate::error::Result;
 

@@ -189,18 +189,16 @@ pub(crate) fn layer_from_gpu(
 }
 
 /// `v` as f16 (IEEE round-to-nearest-even), two to a `u32`: element `2m` in the low
-/// half, `2m + 1` in the high half (`unpack2x16float`'s order), padded with zeros to an
-/// even number of `u32`s: `weights_f16.wgsl` reads them as `vec2<u32>`s (four weights).
+/// half, `2m + 1` in the high half (`unpack2x16float`'s order). `weights_f16.wgsl`
+/// reads them as `vec2<u32>`s (four weights): `v` is a recurrent matrix of `4H × K`
+/// weights, always whole fours, so no padding is needed, and none may be added (a
+/// stacked direction 1 starts right after direction 0's bytes).
 pub(crate) fn f16_pairs(v: &[f32]) -> Vec<u32> {
+    debug_assert!(v.len().is_multiple_of(4), "4H·K weights");
     let bits = |x: f32| u32::from(half::f16::from_f32(x).to_bits());
-    let mut pairs: Vec<u32> = v
-        .chunks(2)
+    v.chunks(2)
         .map(|p| bits(p[0]) | (bits(p.get(1).copied().unwrap_or(0.0)) << 16))
-        .collect();
-    if pairs.len() % 2 == 1 {
-        pairs.push(0);
-    }
-    pairs
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use super::context::GpuContext;
 use super::plan::ChunkPlan;
 use super::weights::{GpuWeights, LayerBuffers};
 
-/// Whether a forward of `plan` at batch `b` steps both directions of each layer in one
-/// dispatch: a bidirectional forward of one chunk (inference or training) whose stacked
-/// buffers (twice a direction's `gx`, `w_ih`, `w_rec` and gate cache) fit the device's
-/// binding limit.
+/// Whether an inference forward of `plan` at batch `b` steps both directions of each
+/// layer in one dispatch: a bidirectional forward of one chunk whose stacked buffers
+/// (twice a direction's `gx`, `w_ih`, `w_rec` and gate cache) fit the device's binding
+/// limit. A training forward asks [`backward_fuses_directions`].
 pub(crate) fn fuses_directions(
     ctx: &GpuContext,
     w: &GpuWeights,
@@ -30,9 +30,10 @@ pub(crate) fn fuses_directions(
     cfg.num_directions() == 2 && plan.count == 1 && fits
 }
 
-/// Whether the backward of such a training forward steps both directions per dispatch
-/// too: where the two directions' `dz` blocks (each the plan's rows and a boundary row,
-/// `backward_job.rs`) fit the binding limit as well.
+/// Whether a training forward and its backward step both directions per dispatch: where
+/// [`fuses_directions`] says so and the two directions' `dz` blocks (each the plan's rows
+/// and a boundary row, `backward_job.rs`) fit the binding limit as well. The backward
+/// reads the forward's cache in direction blocks, so the two decide together.
 pub(crate) fn backward_fuses_directions(
     ctx: &GpuContext,
     w: &GpuWeights,

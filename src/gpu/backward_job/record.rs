@@ -18,7 +18,7 @@ impl BackwardJob {
                 encoder.copy_buffer_to_buffer(dc, ld as u64 * block, c, at + block, block);
             }
         }
-        // One pass, broken only where a dz row or block must be copied.
+        // One pass, broken only where a dz row must be copied.
         let mut pass: Option<wgpu::ComputePass<'static>> = None;
         for (d, chunks) in &self.work {
             for (i, chunk) in chunks.iter().enumerate() {
