@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The real-GPU check (issue 9): on a Linux machine with an NVIDIA GPU, run the prebuilt
-# lstm-bench (GPU path; medians) and, where PyTorch with CUDA is installed, torch.nn.LSTM
-# (cuDNN, fp32) on the same shapes and the same weights and inputs, and print one table:
-# ours ms, cuDNN ms, ratio, max |Δ| of the outputs. Finishes in a few minutes.
+# lstm-bench (GPU path against the CPU path: medians and max |Δ|), the GPU-vs-CPU checks
+# of `lstm-wgpu compare` on awkward shapes and every peephole mode, two epochs of the
+# seed model trained on the GPU, and, where PyTorch with CUDA is installed,
+# torch.nn.LSTM (cuDNN, fp32) on the same shapes and the same weights and inputs, with
+# one table: ours ms, cuDNN ms, ratio, max |Δ| of the outputs. Finishes in a few minutes.
 #
 #   scripts/gpu-check.sh [BIN_DIR]      BIN_DIR holds lstm-bench and lstm-wgpu (default target/release)
 #
 # Vulkan needs the loader (libvulkan1) and the NVIDIA ICD: set VK_DRIVER_FILES to the
 # driver's JSON when the loader does not find it (the device machine's README says where).
+# scripts/device-prep.sh builds and strips the binaries and fetches the loader for such
+# a machine, and prints the command to run there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-target/release}"
@@ -21,8 +25,22 @@ echo "== adapter"
 "$BIN/lstm-wgpu" adapters
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
-echo "== lstm-bench (GPU path)"
-"$BIN/lstm-bench" --gpu-only --no-train --shapes "$SHAPES" --json "$WORK/ours.json"
+# Not --gpu-only: the CPU path runs beside it, so every row also says how far the GPU's
+# outputs are from the CPU's (max|Δ|) on this GPU's kernels, never run on one before.
+echo "== lstm-bench (GPU path and CPU path)"
+"$BIN/lstm-bench" --shapes "$SHAPES" --json "$WORK/ours.json"
+
+echo "== GPU vs CPU: lstm-wgpu compare on awkward shapes, every peephole mode"
+for args in "--seq 1 --batch 1 --input 3 --hidden 5" \
+    "--seq 33 --batch 7 --input 13 --hidden 67 --layers 2 --bidirectional --peephole diagonal" \
+    "--seq 20 --batch 130 --input 28 --hidden 256 --peephole full" \
+    "--seq 64 --batch 32 --input 256 --hidden 256 --layers 3 --bidirectional"; do
+    echo "-- $args"
+    "$BIN/lstm-wgpu" compare $args | grep -E "^(GPU forward|max)"
+done
+
+echo "== the seed model, two epochs trained on this GPU (then GPU vs CPU logits)"
+"$BIN/lstm-wgpu" train --device gpu --epochs 2 --out "$WORK/train" | tail -4
 
 # Before/after of the hardware-only changes, on this GPU in this run (BENCHMARKS §23–24):
 # the split-K step with its lanes summed by subgroup shuffles or in workgroup memory, and
@@ -46,6 +64,10 @@ for forms in software auto; do
         --kernels "$forms" --shapes "$AB" | grep -E "^(S[0-9]|DB-)"
 done
 
+if ! command -v python3 >/dev/null; then
+    echo "== no python3 here: no cuDNN comparison (lstm-bench's table above has our times)"
+    exit 0
+fi
 echo "== torch.nn.LSTM (cuDNN)"
 python3 scripts/gpu_check_torch.py "$WORK/torch" ${SHAPES//,/ } | tee "$WORK/torch.txt" || true
 
