@@ -63,17 +63,18 @@ fn the_python_shape_list_is_lstm_benchs() {
 #[test]
 fn gpu_check_names_shapes_lstm_bench_knows() {
     let text = script("gpu-check.sh");
-    // The default list, and the B = 1 shapes of its subgroup A/B.
+    // The default list, the B = 1 shapes of its subgroup A/B, those of its kernel-form A/B.
     let lists: Vec<&str> = text
         .lines()
         .filter_map(|l| {
             let l = l
                 .strip_prefix("SHAPES=\"${GPU_CHECK_SHAPES:-")
-                .or(l.strip_prefix("B1=\""))?;
+                .or(l.strip_prefix("B1=\""))
+                .or(l.strip_prefix("AB=\""))?;
             Some(l.trim_end_matches('"').trim_end_matches('}'))
         })
         .collect();
-    assert_eq!(lists.len(), 2, "gpu-check.sh: its two shape lists");
+    assert_eq!(lists.len(), 3, "gpu-check.sh: its three shape lists");
     let known: Vec<String> = all_shapes().into_iter().map(|s| s.name).collect();
     for name in lists.iter().flat_map(|l| l.split(',')) {
         assert!(
