@@ -16,8 +16,7 @@ use super::weights::GpuWeights;
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::sequence::{
-    check_inputs, from_time_major, lengths, to_time_major, Dims, ForwardOptions, LstmOutput,
-    LstmState,
+    check_inputs, from_time_major, lengths, time_major, Dims, ForwardOptions, LstmOutput, LstmState,
 };
 use crate::weights::LstmWeights;
 
@@ -105,7 +104,8 @@ impl GpuLstm {
         let cfg = self.config();
         let dims = check_inputs(cfg, &x, &opts)?;
         let plan = self.plan(dims.t, dims.b)?;
-        let xt = to_time_major(cfg, &x);
+        // Borrowed where `x` is time-major already: no copy before the upload's own.
+        let xt = time_major(cfg, &x);
         let lens = lengths(dims, &opts);
         let ctx = &self.ctx;
         let initial = opts.initial;
@@ -126,7 +126,7 @@ impl GpuLstm {
             };
             let flat =
                 |a: &Array3<f32>| a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
-            let x_flat = xt.as_slice().expect("to_time_major gives standard layout");
+            let x_flat = xt.as_slice().expect("time_major gives standard layout");
             let init = initial.map(|s| (flat(&s.h), flat(&s.c)));
             let init = init.as_ref().map(|(h, c)| (h.as_slice(), c.as_slice()));
             let run = job.run(ctx, x_flat, init, &lens, timer)?;
@@ -149,7 +149,11 @@ impl GpuLstm {
         };
         let c_n = data.pop().unwrap_or_default();
         let h_n = data.pop().unwrap_or_default();
-        let y: Vec<f32> = data.into_iter().flatten().collect();
+        // One chunk's readback is `y` already; more are joined by whole copies.
+        let y: Vec<f32> = match data.len() {
+            1 => data.swap_remove(0),
+            _ => data.concat(),
+        };
         let y =
             Array3::from_shape_vec((dims.t, dims.b, cfg.output_size()), y).map_err(shape_err)?;
         Ok(LstmOutput {
@@ -162,8 +166,8 @@ impl GpuLstm {
     /// Uploads a host sequence (in the config's layout) as a time-major GPU sequence.
     pub fn upload_sequence(&self, x: ArrayView3<f32>) -> Result<GpuSequence> {
         let dims = check_inputs(self.config(), &x, &ForwardOptions::default())?;
-        let xt = to_time_major(self.config(), &x);
-        let data = xt.as_slice().expect("to_time_major gives standard layout");
+        let xt = time_major(self.config(), &x);
+        let data = xt.as_slice().expect("time_major gives standard layout");
         let buffer = self
             .ctx
             .scoped("upload", || Ok(storage_init(&self.ctx, "sequence", data)))?;
