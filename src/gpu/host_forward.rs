@@ -190,3 +190,12 @@ impl HostForward {
 fn staging_for(ctx: &GpuContext, src: &wgpu::Buffer) -> wgpu::Buffer {
     ctx.staging(src.size())
 }
+
+/// Readback chunks of one output in order as one vector: the one chunk moved, several
+/// joined by whole copies (not element by element).
+pub(crate) fn joined(mut chunks: Vec<Vec<f32>>) -> Vec<f32> {
+    match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => chunks.concat(),
+    }
+}

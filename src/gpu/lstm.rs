@@ -8,7 +8,7 @@ use ndarray::{Array3, ArrayView3};
 use super::buffers::{storage_init, GpuSequence, GpuState};
 use super::context::GpuContext;
 use super::forward::{self, RecordOptions, RunBuffers, RunInputs, Start};
-use super::host_forward::HostForward;
+use super::host_forward::{joined, HostForward};
 use super::kernels::lstm_step::StepTiling;
 use super::plan::{ChunkPlan, MAX_CHUNK_STEPS};
 use super::timer::{ForwardProfile, PassTimer};
@@ -149,11 +149,7 @@ impl GpuLstm {
         };
         let c_n = data.pop().unwrap_or_default();
         let h_n = data.pop().unwrap_or_default();
-        // One chunk's readback is `y` already; more are joined by whole copies.
-        let y: Vec<f32> = match data.len() {
-            1 => data.swap_remove(0),
-            _ => data.concat(),
-        };
+        let y = joined(data);
         let y =
             Array3::from_shape_vec((dims.t, dims.b, cfg.output_size()), y).map_err(shape_err)?;
         Ok(LstmOutput {

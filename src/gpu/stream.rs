@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 
 use super::buffers::{new_storage, GpuState};
-use super::host_forward::HostForward;
+use super::host_forward::{joined, HostForward};
 use super::lstm::GpuLstm;
 use crate::error::{LstmError, Result};
-use crate::sequence::{check_inputs, from_time_major, to_time_major, ForwardOptions, LstmState};
+use crate::sequence::{check_inputs, from_time_major, time_major, ForwardOptions, LstmState};
 
 /// Distinct window lengths whose jobs a stream keeps (the rest are rebuilt on use).
 const KEPT_WINDOWS: usize = 4;
@@ -81,8 +81,8 @@ impl GpuStream<'_> {
         let plan = lstm.plan(dims.t, dims.b)?;
         let opts = lstm.record_options(dims.b, false);
         let ctx = &lstm.ctx;
-        let xt = to_time_major(cfg, &x);
-        let flat = xt.as_slice().expect("to_time_major gives standard layout");
+        let xt = time_major(cfg, &x);
+        let flat = xt.as_slice().expect("time_major gives standard layout");
         if !self.jobs.contains_key(&dims.t) && self.jobs.len() >= KEPT_WINDOWS {
             self.jobs.clear();
         }
@@ -95,7 +95,7 @@ impl GpuStream<'_> {
             };
             job.run_resident(ctx, flat, &self.state)
         })?;
-        let y: Vec<f32> = data.into_iter().flatten().collect();
+        let y = joined(data);
         let y = Array3::from_shape_vec((dims.t, dims.b, cfg.output_size()), y)
             .map_err(|e| LstmError::shape("stream output", "[T, B, H]", e.to_string()))?;
         Ok(from_time_major(cfg, y))
