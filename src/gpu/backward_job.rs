@@ -68,8 +68,6 @@ pub(crate) struct BackwardJob {
     /// `[len + 1][B][H]` vec4, shared by every chunk (see the module doc); both
     /// directions per dispatch: two such blocks.
     dz: wgpu::Buffer,
-    /// Both directions of each bidirectional layer step in one dispatch.
-    both: bool,
     /// One dz row in transit to the boundary row (a buffer cannot copy onto itself).
     boundary: wgpu::Buffer,
     /// Per layer, per chunk `[Tc, B, I_l]`: dx of layer l is the dy of layer l-1.
@@ -116,7 +114,6 @@ impl BackwardJob {
             index: lstm_step_backward::index_table(ctx, &plan)?,
             carries: carries(ctx, (ld_count, 4 * b * h), both),
             dz: new_storage(ctx, "dz", (1 + both as usize) * dz_floats, false),
-            both,
             boundary: new_storage(ctx, "dz boundary", b * 4 * h, false),
             dxs: (0..cfg.num_layers)
                 .map(|l| per_chunk(cfg.layer_input_size(l)))
@@ -219,25 +216,22 @@ impl BackwardJob {
     }
 
     /// What chunk `c` of layer-direction `ld` steps over: its own buffers, or the layer's
-    /// `stacked` ones (`TrainCache::stacked`) with both directions per dispatch.
+    /// `stacked` weights (`TrainCache::stacked`) with both directions per dispatch, whose
+    /// direction 0's cache block starts the stacked cache.
     fn step_buffers<'a>(
         &'a self,
         (ctx, w, cache): (&'a GpuContext, &'a GpuWeights, &'a TrainCache),
         params: &'a wgpu::Buffer,
-        stacked: Option<&'a [wgpu::Buffer; 4]>,
+        stacked: Option<&'a [wgpu::Buffer; 2]>,
         dy: Option<&'a [wgpu::Buffer]>,
         (ld, c): (usize, usize),
     ) -> BackwardBuffers<'a> {
         let own = &w.layers[ld];
-        let [w_rec, peep, gates, prev] = match stacked {
-            Some([w_rec, peep, gates, prev]) => [w_rec, peep, gates, prev],
-            None => [
-                &own.w_rec,
-                &own.peep,
-                &cache.blocks[ld][c].gates,
-                &cache.blocks[ld][c].prev,
-            ],
+        let [w_rec, peep] = match stacked {
+            Some([w_rec, peep]) => [w_rec, peep],
+            None => [&own.w_rec, &own.peep],
         };
+        let (gates, prev) = (&cache.blocks[ld][c].gates, &cache.blocks[ld][c].prev);
         BackwardBuffers {
             params,
             w_rec,
@@ -269,7 +263,7 @@ impl BackwardJob {
         let block = &cache.blocks[ld][c];
         let (gates, prev) = (&block.gates, &block.prev);
         // Direction 1 of a layer stepped with direction 0: its block of dz (entries).
-        let dz_at = match self.both && d == 1 {
+        let dz_at = match cache.stacked.get(l).is_some() && d == 1 {
             true => (self.plan.len + 1) * cache.b * h,
             false => 0,
         };

@@ -349,18 +349,16 @@ impl ForwardJob {
         self.train.then(|| {
             let mut layer_inputs = vec![x_chunks.to_vec()];
             layer_inputs.extend(self.y_sets[..self.layers - 1].iter().cloned());
-            let stacked = self.stacked.iter().zip(self.cache.iter().step_by(2));
             TrainCache {
                 layer_inputs,
                 blocks: self.cache.clone(),
                 lens: self.lens.clone(),
                 plan: self.plan,
                 b: self.b,
-                stacked: stacked
-                    .map(|(layer, blocks)| {
+                stacked: (self.stacked.iter())
+                    .map(|layer| {
                         let [_, _, w_rec, peep] = &layer.parts;
-                        let CacheBlock { gates, prev, .. } = &blocks[0];
-                        [w_rec, peep, gates, prev].map(Clone::clone)
+                        [w_rec.clone(), peep.clone()]
                     })
                     .collect(),
             }

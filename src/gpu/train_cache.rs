@@ -31,9 +31,9 @@ pub(crate) struct TrainCache {
     pub lens: wgpu::Buffer,
     pub plan: ChunkPlan,
     pub b: usize,
-    /// Both directions per dispatch: per layer, its stacked `w_rec`, `peep` and cache
-    /// (`gates`, `prev`: both directions' blocks); empty otherwise.
-    pub stacked: Vec<[wgpu::Buffer; 4]>,
+    /// Both directions per dispatch: per layer, its stacked `w_rec` and `peep` (its
+    /// cache: direction 0's block, which holds direction 1's after it); empty otherwise.
+    pub stacked: Vec<[wgpu::Buffer; 2]>,
 }
 
 /// The training cache of a forward over `plan` at batch `b`, per layer-direction and
